@@ -1,0 +1,108 @@
+#include "core/file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace qwen3 {
+
+FileBuffer FileBuffer::open(const std::string& path, MapMode mode) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  QWEN3_CHECK(fd >= 0, "%s: cannot open: %s", path.c_str(), std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw_error("%s: not a regular file", path.c_str());
+  }
+  FileBuffer buf;
+  buf.path_ = path;
+  buf.size_ = static_cast<size_t>(st.st_size);
+  if (buf.size_ == 0) {
+    ::close(fd);
+    return buf;
+  }
+  if (mode == MapMode::kMmap) {
+    void* p = ::mmap(nullptr, buf.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    QWEN3_CHECK(p != MAP_FAILED, "%s: mmap failed: %s", path.c_str(), std::strerror(errno));
+    buf.data_ = static_cast<uint8_t*>(p);
+    buf.mapped_ = true;
+    return buf;
+  }
+  buf.data_ = static_cast<uint8_t*>(aligned_alloc_bytes(buf.size_));
+  size_t done = 0;
+  while (done < buf.size_) {
+    ssize_t n = ::pread(fd, buf.data_ + done, buf.size_ - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      throw_error("%s: read failed after %zu of %zu bytes: %s", path.c_str(), done, buf.size_,
+                  n == 0 ? "unexpected end of file" : std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return buf;
+}
+
+FileBuffer::FileBuffer(FileBuffer&& other) noexcept { *this = std::move(other); }
+
+FileBuffer& FileBuffer::operator=(FileBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    path_ = std::move(other.path_);
+    data_ = other.data_;
+    size_ = other.size_;
+    mapped_ = other.mapped_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+FileBuffer::~FileBuffer() { release(); }
+
+void FileBuffer::release() {
+  if (!data_) return;
+  if (mapped_) {
+    ::munmap(data_, size_);
+  } else {
+    std::free(data_);
+  }
+  data_ = nullptr;
+  size_ = 0;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  QWEN3_CHECK(in.good(), "%s: cannot open: %s", path.c_str(), std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void AlignedFree::operator()(void* p) const { std::free(p); }
+
+void* aligned_alloc_bytes(size_t bytes) {
+  size_t rounded = (bytes + 63) & ~size_t{63};
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  QWEN3_CHECK(p != nullptr, "out of memory allocating %zu bytes", bytes);
+  return p;
+}
+
+}  // namespace qwen3

@@ -1,0 +1,51 @@
+// Reading files into memory. Model weights go into anonymous memory by default: these machines page out
+// file-backed mappings under memory pressure, and a weight matrix that has to come back from disk turns a
+// 20 ms decode step into seconds. MapMode::kMmap keeps the page-cache mapping for those who want it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace qwen3 {
+
+enum class MapMode { kRead, kMmap };
+
+// A read-only byte buffer holding a whole file, either copied into anonymous memory or mmapped.
+class FileBuffer {
+ public:
+  static FileBuffer open(const std::string& path, MapMode mode = MapMode::kRead);
+  FileBuffer() = default;
+  FileBuffer(FileBuffer&& other) noexcept;
+  FileBuffer& operator=(FileBuffer&& other) noexcept;
+  ~FileBuffer();
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void release();
+  std::string path_;
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;
+};
+
+// Reads a whole (small) text file; throws Error naming the file when it cannot.
+std::string read_text_file(const std::string& path);
+bool file_exists(const std::string& path);
+// 64-byte aligned anonymous allocation for weights and activations.
+struct AlignedFree {
+  void operator()(void* p) const;
+};
+template <typename T>
+using AlignedPtr = std::unique_ptr<T[], AlignedFree>;
+void* aligned_alloc_bytes(size_t bytes);
+template <typename T>
+AlignedPtr<T> aligned_array(size_t n) {
+  return AlignedPtr<T>(static_cast<T*>(aligned_alloc_bytes(n * sizeof(T))));
+}
+
+}  // namespace qwen3
