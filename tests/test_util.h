@@ -1,15 +1,23 @@
-// Helpers shared by the test binaries: paths to the source tree, the test data and the qwen3 binary, and running
-// a command to capture its output.
+// Helpers shared by the test binaries: paths to the source tree, the test data and the qwen3 binary, and
+// running a command to capture its output.
 #pragma once
 
 #include <string>
 
 namespace qwen3::test {
 
-inline std::string source_dir() { return QWEN3_SOURCE_DIR; }
-inline std::string testdata_dir() { return QWEN3_TESTDATA_DIR; }
-inline std::string qwen3_binary() { return QWEN3_BINARY; }
-inline std::string tokenizer_dir() { return source_dir() + "/.cache/qwen3-tokenizer"; }
+inline std::string source_dir() {
+  return QWEN3_SOURCE_DIR;
+}
+inline std::string testdata_dir() {
+  return QWEN3_TESTDATA_DIR;
+}
+inline std::string qwen3_binary() {
+  return QWEN3_BINARY;
+}
+inline std::string tokenizer_dir() {
+  return source_dir() + "/.cache/qwen3-tokenizer";
+}
 
 struct CommandResult {
   int exit_code = -1;

@@ -6,6 +6,8 @@
 
 namespace qwen3::cli {
 
-// (registrars are added here as subcommands land)
+void add_synth_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 
 }  // namespace qwen3::cli

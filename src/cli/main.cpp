@@ -9,6 +9,9 @@ int main(int argc, char** argv) {
   CLI::App app{"qwen3.cpp: a fast, exact engine for Qwen3 models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "qwen3.cpp 0.1.0");
+  qwen3::cli::add_synth_command(app);
+  qwen3::cli::add_eval_command(app);
+  qwen3::cli::add_generate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

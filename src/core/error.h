@@ -20,13 +20,13 @@ std::string strfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 }  // namespace qwen3
 
 // Checks a condition that bad input can violate: throws qwen3::Error with the formatted message.
-#define QWEN3_CHECK(cond, ...)                   \
-  do {                                           \
+#define QWEN3_CHECK(cond, ...)                      \
+  do {                                              \
     if (!(cond)) ::qwen3::throw_error(__VA_ARGS__); \
   } while (0)
 
 // Checks an internal invariant that no input can violate; names file:line.
-#define QWEN3_ASSERT(cond)                                                                   \
-  do {                                                                                       \
+#define QWEN3_ASSERT(cond)                                                                       \
+  do {                                                                                           \
     if (!(cond)) ::qwen3::throw_error("internal error at %s:%d: %s", __FILE__, __LINE__, #cond); \
   } while (0)

@@ -55,7 +55,9 @@ FileBuffer FileBuffer::open(const std::string& path, MapMode mode) {
   return buf;
 }
 
-FileBuffer::FileBuffer(FileBuffer&& other) noexcept { *this = std::move(other); }
+FileBuffer::FileBuffer(FileBuffer&& other) noexcept {
+  *this = std::move(other);
+}
 
 FileBuffer& FileBuffer::operator=(FileBuffer&& other) noexcept {
   if (this != &other) {
@@ -70,7 +72,9 @@ FileBuffer& FileBuffer::operator=(FileBuffer&& other) noexcept {
   return *this;
 }
 
-FileBuffer::~FileBuffer() { release(); }
+FileBuffer::~FileBuffer() {
+  release();
+}
 
 void FileBuffer::release() {
   if (!data_) return;
@@ -96,7 +100,9 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-void AlignedFree::operator()(void* p) const { std::free(p); }
+void AlignedFree::operator()(void* p) const {
+  std::free(p);
+}
 
 void* aligned_alloc_bytes(size_t bytes) {
   size_t rounded = (bytes + 63) & ~size_t{63};

@@ -17,8 +17,12 @@ static LogLevel initial_level() {
 
 static std::atomic<LogLevel> g_level{initial_level()};
 
-void log_set_level(LogLevel level) { g_level = level; }
-bool log_enabled(LogLevel level) { return level >= g_level.load(); }
+void log_set_level(LogLevel level) {
+  g_level = level;
+}
+bool log_enabled(LogLevel level) {
+  return level >= g_level.load();
+}
 
 void log_msg(LogLevel level, const char* fmt, ...) {
   if (!log_enabled(level)) return;

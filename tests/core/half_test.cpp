@@ -27,7 +27,7 @@ TEST(Half, F16RoundsToNearestEven) {
   EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);
   EXPECT_EQ(f32_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
   EXPECT_EQ(f32_to_f16(65504.0f), 0x7bff);
-  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);  // rounds past the largest finite value
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);               // rounds past the largest finite value
   EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
   EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);  // halfway to it: ties to even (zero)
   EXPECT_EQ(f32_to_f16(-2.0f), 0xc000);

@@ -1,0 +1,84 @@
+#include "cli/model_args.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace qwen3::cli {
+
+namespace fs = std::filesystem;
+
+void add_model_options(CLI::App* cmd, ModelArgs& a) {
+  cmd->add_option(
+         "-m,--model", a.model,
+         "model: a Hugging Face-layout directory or a repo id in the Hugging Face cache (or $QWEN3_MODEL)")
+      ->envname("QWEN3_MODEL")
+      ->required();
+  cmd->add_option("--dtype", a.dtype, "convert weights at load: f32, f16 or bf16 (default: as stored)");
+  cmd->add_option("-t,--threads", a.threads, "threads (default: physical cores)");
+  cmd->add_flag("--mmap", a.mmap, "map the weight files instead of reading them into memory");
+}
+
+std::string resolve_model_dir(const std::string& model) {
+  if (fs::is_directory(model)) return model;
+  QWEN3_CHECK(!fs::exists(model), "%s: not a model directory (expected config.json and *.safetensors inside)",
+              model.c_str());
+  // A repo id "org/name": look in the Hugging Face cache (HF_HUB_CACHE, HF_HOME/hub,
+  // ~/.cache/huggingface/hub).
+  size_t slash = model.find('/');
+  if (slash != std::string::npos && slash > 0 && model.find('/', slash + 1) == std::string::npos) {
+    std::string hub;
+    if (const char* c = std::getenv("HF_HUB_CACHE"))
+      hub = c;
+    else if (const char* h = std::getenv("HF_HOME"))
+      hub = std::string(h) + "/hub";
+    else if (const char* home = std::getenv("HOME"))
+      hub = std::string(home) + "/.cache/huggingface/hub";
+    std::string repo = hub + "/models--" + model.substr(0, slash) + "--" + model.substr(slash + 1);
+    std::string ref_path = repo + "/refs/main";
+    if (fs::exists(ref_path)) {
+      std::ifstream in(ref_path);
+      std::string rev;
+      in >> rev;
+      std::string snap = repo + "/snapshots/" + rev;
+      if (fs::is_directory(snap)) return snap;
+    }
+    if (fs::is_directory(repo + "/snapshots"))
+      for (auto& e : fs::directory_iterator(repo + "/snapshots"))
+        if (fs::exists(e.path() / "config.json")) return e.path().string();
+    throw_error("%s: not found locally (no directory of that name, nothing in the Hugging Face cache %s)",
+                model.c_str(), hub.c_str());
+  }
+  throw_error("%s: no such model directory", model.c_str());
+}
+
+static DType parse_dtype_arg(const std::string& s) {
+  if (s == "f32") return DType::kF32;
+  if (s == "f16") return DType::kF16;
+  if (s == "bf16") return DType::kBF16;
+  if (s == "q8_0") return DType::kQ8_0;
+  if (s == "q4_0") return DType::kQ4_0;
+  throw_error("--dtype %s: choose f32, f16, bf16, q8_0 or q4_0", s.c_str());
+}
+
+std::unique_ptr<Model> load_model_from_args(const ModelArgs& a) {
+  LoadOptions opt;
+  opt.map_mode = a.mmap ? MapMode::kMmap : MapMode::kRead;
+  if (!a.dtype.empty()) opt.dtype = parse_dtype_arg(a.dtype);
+  return load_model(resolve_model_dir(a.model), opt);
+}
+
+std::unique_ptr<ThreadPool> make_pool(const ModelArgs& a) {
+  QWEN3_CHECK(a.threads >= 0 && a.threads <= 1024, "--threads %d: out of range", a.threads);
+  return std::make_unique<ThreadPool>(a.threads > 0 ? a.threads : physical_core_count());
+}
+
+std::string default_tokenizer_dir() {
+  if (const char* d = std::getenv("QWEN3_TOKENIZER_DIR")) return d;
+  std::string dir = QWEN3_DEFAULT_TOKENIZER_DIR;
+  return fs::exists(dir + "/tokenizer.json") ? dir : "";
+}
+
+}  // namespace qwen3::cli

@@ -1,0 +1,238 @@
+// The forward pass, one numbered step per line of transformers' Qwen3DecoderLayer. Shapes: n = tokens in the
+// chunk, H = num_attention_heads, KV = num_key_value_heads, d = head_dim, D = hidden_size, F =
+// intermediate_size.
+#include "model/forward.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/timer.h"
+#include "kernels/kernels.h"
+
+namespace qwen3 {
+
+size_t Batch::n_outputs() const {
+  size_t n = 0;
+  for (uint8_t l : logits) n += l;
+  return n;
+}
+
+namespace {
+
+struct Activations {
+  std::vector<float> x;         // [n, D] residual stream
+  std::vector<float> xb;        // [n, D] normed input of a block
+  std::vector<float> xb2;       // [n, D] output of a block, added to x
+  std::vector<float> q;         // [n, H*d]
+  std::vector<float> k, v;      // [n, KV*d]
+  std::vector<float> att;       // [n, H*d] attention output
+  std::vector<float> gate;      // [n, F]
+  std::vector<float> up;        // [n, F]
+  std::vector<float> hb;        // [n, F] silu(gate) * up
+  std::vector<float> cos, sin;  // [n, d/2] RoPE tables of each token's position
+};
+
+void trace(const ForwardOptions& o, const char* name, int il, const std::vector<float>& buf, int64_t n,
+           int64_t width) {
+  if (o.trace) o.trace(name, il, buf.data(), n, width);
+}
+
+// Attention of every (token, query head) pair over its sequence's cached positions 0..pos.
+void attention(const Model& m, KvCache& cache, const Batch& b, size_t b0, int64_t n, int il, Activations& a,
+               ThreadPool* pool) {
+  const ModelConfig& c = m.config;
+  const int H = c.num_attention_heads, KV = c.num_key_value_heads, d = c.head_dim, group = H / KV;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));  // self.scaling = head_dim ** -0.5
+  const auto& k = kernels::active();
+  parallel_for(pool, n * H, [&](int64_t p0, int64_t p1) {
+    thread_local std::vector<float> scores;
+    for (int64_t p = p0; p < p1; ++p) {
+      int64_t t = p / H;
+      int h = static_cast<int>(p % H), kvh = h / group;
+      int pos = b.positions[b0 + t], slot = b.slots[b0 + t];
+      const float* q = a.q.data() + t * H * d + h * d;
+      const float* keys = cache.keys(il, slot, kvh);
+      const float* values = cache.values(il, slot, kvh);
+      scores.resize(static_cast<size_t>(pos) + 1);
+      for (int j = 0; j <= pos; ++j) scores[j] = k.dot_f32(q, keys + static_cast<size_t>(j) * d, d) * scale;
+      kernels::softmax(scores.data(), pos + 1);
+      float* out = a.att.data() + t * H * d + h * d;
+      std::fill(out, out + d, 0.0f);
+      for (int j = 0; j <= pos; ++j) k.axpy_f32(scores[j], values + static_cast<size_t>(j) * d, out, d);
+    }
+  });
+}
+
+void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, int64_t n, float* logits,
+                   const ForwardOptions& o) {
+  const ModelConfig& c = m.config;
+  const ModelWeights& w = m.weights;
+  const int64_t D = c.hidden_size, F = c.intermediate_size, d = c.head_dim, half = d / 2;
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  ThreadPool* pool = o.pool;
+
+  Activations a;
+  a.x.resize(n * D);
+  a.xb.resize(n * D);
+  a.xb2.resize(n * D);
+  a.q.resize(n * H * d);
+  a.k.resize(n * KV * d);
+  a.v.resize(n * KV * d);
+  a.att.resize(n * H * d);
+  a.gate.resize(n * F);
+  a.up.resize(n * F);
+  a.hb.resize(n * F);
+  a.cos.resize(n * half);
+  a.sin.resize(n * half);
+
+  // 0. embed_tokens, and the rotary cos/sin of each position (transformers: freqs = pos * inv_freq in f32).
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::row_to_f32(w.embed_tokens, b.tokens[b0 + t], a.x.data() + t * D);
+    float pos = static_cast<float>(b.positions[b0 + t]);
+    for (int64_t i = 0; i < half; ++i) {
+      float angle = pos * m.rope_inv_freq[i];
+      a.cos[t * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      a.sin[t * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+  trace(o, "embed", -1, a.x, n, D);
+
+  for (int il = 0; il < c.num_hidden_layers; ++il) {
+    const LayerWeights& l = w.layers[il];
+    // 1. input_layernorm
+    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        kernels::rmsnorm(a.x.data() + t * D, l.input_layernorm.data(), D, eps, a.xb.data() + t * D);
+    });
+    trace(o, "attn_norm", il, a.xb, n, D);
+    // 2. q_proj, k_proj, v_proj
+    kernels::matmul(l.q_proj, a.xb.data(), n, a.q.data(), pool);
+    kernels::matmul(l.k_proj, a.xb.data(), n, a.k.data(), pool);
+    kernels::matmul(l.v_proj, a.xb.data(), n, a.v.data(), pool);
+    // 3. q_norm / k_norm per head (RMSNorm over head_dim), before RoPE; 4. RoPE (rotate-half)
+    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* cs = a.cos.data() + t * half;
+        const float* sn = a.sin.data() + t * half;
+        for (int64_t h = 0; h < H; ++h) {
+          float* q = a.q.data() + (t * H + h) * d;
+          kernels::rmsnorm(q, l.q_norm.data(), d, eps, q);
+          kernels::rope_neox(q, cs, sn, static_cast<int>(d));
+        }
+        for (int64_t h = 0; h < KV; ++h) {
+          float* k = a.k.data() + (t * KV + h) * d;
+          kernels::rmsnorm(k, l.k_norm.data(), d, eps, k);
+          kernels::rope_neox(k, cs, sn, static_cast<int>(d));
+        }
+      }
+    });
+    trace(o, "q_rope", il, a.q, n, H * d);
+    trace(o, "k_rope", il, a.k, n, KV * d);
+    // 5. append k, v to the cache at each token's (slot, position)
+    for (int64_t t = 0; t < n; ++t) {
+      int pos = b.positions[b0 + t], slot = b.slots[b0 + t];
+      for (int64_t h = 0; h < KV; ++h) {
+        std::copy_n(a.k.data() + (t * KV + h) * d, d, cache.keys(il, slot, static_cast<int>(h)) + pos * d);
+        std::copy_n(a.v.data() + (t * KV + h) * d, d, cache.values(il, slot, static_cast<int>(h)) + pos * d);
+      }
+    }
+    // 6. softmax(q k^T * scaling) v over each token's own sequence, causal by position
+    attention(m, cache, b, b0, n, il, a, pool);
+    trace(o, "attn_out", il, a.att, n, H * d);
+    // 7. o_proj, residual
+    kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
+    for (int64_t i = 0; i < n * D; ++i) a.x[i] += a.xb2[i];
+    trace(o, "attn_residual", il, a.x, n, D);
+    // 8. post_attention_layernorm
+    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        kernels::rmsnorm(a.x.data() + t * D, l.post_attention_layernorm.data(), D, eps, a.xb.data() + t * D);
+    });
+    // 9. mlp: down_proj(silu(gate_proj(x)) * up_proj(x)), residual
+    kernels::matmul(l.gate_proj, a.xb.data(), n, a.gate.data(), pool);
+    kernels::matmul(l.up_proj, a.xb.data(), n, a.up.data(), pool);
+    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+      kernels::silu_mul(a.gate.data() + t0 * F, a.up.data() + t0 * F, (t1 - t0) * F, a.hb.data() + t0 * F);
+    });
+    kernels::matmul(l.down_proj, a.hb.data(), n, a.xb2.data(), pool);
+    for (int64_t i = 0; i < n * D; ++i) a.x[i] += a.xb2[i];
+    trace(o, "layer_out", il, a.x, n, D);
+  }
+
+  // 10. final norm and lm_head, only for the tokens whose logits are wanted
+  int64_t n_out = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    if (!b.logits[b0 + t]) continue;
+    kernels::rmsnorm(a.x.data() + t * D, w.norm.data(), D, eps, a.xb.data() + n_out * D);
+    ++n_out;
+  }
+  trace(o, "final_norm", -1, a.xb, n_out, D);
+  if (n_out > 0) kernels::matmul(w.lm_head, a.xb.data(), n_out, logits, pool);
+}
+
+}  // namespace
+
+void forward(const Model& m, KvCache& cache, const Batch& b, float* logits, const ForwardOptions& o) {
+  const size_t n = b.size();
+  QWEN3_CHECK(b.positions.size() == n && b.slots.size() == n && b.logits.size() == n,
+              "batch arrays have different lengths");
+  for (size_t i = 0; i < n; ++i) {
+    QWEN3_CHECK(b.tokens[i] >= 0 && b.tokens[i] < m.config.vocab_size,
+                "token id %d is outside the vocabulary [0, %d)", b.tokens[i], m.config.vocab_size);
+    QWEN3_CHECK(b.positions[i] >= 0 && b.positions[i] < cache.n_ctx(),
+                "position %d is outside the context window of %d tokens", b.positions[i], cache.n_ctx());
+    QWEN3_CHECK(b.slots[i] >= 0 && b.slots[i] < cache.n_slots(), "sequence slot %d does not exist",
+                b.slots[i]);
+  }
+  const int chunk = std::max(1, o.max_chunk);
+  for (size_t b0 = 0; b0 < n; b0 += chunk) {
+    int64_t len = static_cast<int64_t>(std::min<size_t>(chunk, n - b0));
+    forward_chunk(m, cache, b, b0, len, logits, o);
+    for (int64_t t = 0; t < len; ++t) logits += b.logits[b0 + t] ? m.config.vocab_size : 0;
+  }
+}
+
+int32_t argmax_token(const Model& m, const float* logits) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < m.n_vocab_tokens; ++i)
+    if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+GreedyResult generate_greedy(const Model& m, const std::vector<int32_t>& prompt, int n_predict,
+                             const ForwardOptions& o, bool keep_prompt_logits,
+                             const std::function<void(int32_t)>& on_token) {
+  QWEN3_CHECK(!prompt.empty(), "the prompt is empty");
+  QWEN3_CHECK(n_predict >= 0, "cannot generate a negative number of tokens");
+  int64_t n_ctx = static_cast<int64_t>(prompt.size()) + n_predict;
+  QWEN3_CHECK(n_ctx <= m.config.max_position_embeddings,
+              "prompt (%zu tokens) + %d new tokens exceed the model's context of %d", prompt.size(),
+              n_predict, m.config.max_position_embeddings);
+  KvCache cache(m.config, 1, static_cast<int>(n_ctx));
+  GreedyResult r;
+  std::vector<float> logits(m.config.vocab_size);
+  Batch batch;
+  for (size_t i = 0; i < prompt.size(); ++i)
+    batch.add(prompt[i], static_cast<int32_t>(i), 0, i + 1 == prompt.size());
+  double t0 = now_seconds();
+  forward(m, cache, batch, logits.data(), o);
+  r.prompt_seconds = now_seconds() - t0;
+  if (keep_prompt_logits) r.prompt_logits = logits;
+  t0 = now_seconds();
+  int32_t pos = static_cast<int32_t>(prompt.size());
+  for (int i = 0; i < n_predict; ++i) {
+    int32_t next = argmax_token(m, logits.data());
+    r.tokens.push_back(next);
+    if (on_token) on_token(next);
+    if (i + 1 == n_predict) break;
+    batch.clear();
+    batch.add(next, pos++, 0, true);
+    forward(m, cache, batch, logits.data(), o);
+  }
+  r.decode_seconds = now_seconds() - t0;
+  return r;
+}
+
+}  // namespace qwen3

@@ -1,0 +1,76 @@
+// A loaded Qwen3 model: its config, its weights bound by their Hugging Face names, and the storage that owns
+// them. The weight structs mirror the transformers module tree (Qwen3ForCausalLM → model.layers[il] →
+// self_attn, mlp, norms), so a name in a checkpoint maps to exactly one field (see weights.cpp for the
+// table).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/file.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "model/tensor.h"
+
+namespace qwen3 {
+
+struct LayerWeights {
+  // self_attn
+  Tensor q_proj;                      // [num_attention_heads * head_dim, hidden_size]
+  Tensor k_proj;                      // [num_key_value_heads * head_dim, hidden_size]
+  Tensor v_proj;                      // [num_key_value_heads * head_dim, hidden_size]
+  Tensor o_proj;                      // [hidden_size, num_attention_heads * head_dim]
+  std::vector<float> q_norm, k_norm;  // [head_dim], applied per head before RoPE
+  // mlp (SwiGLU)
+  Tensor gate_proj;                                              // [intermediate_size, hidden_size]
+  Tensor up_proj;                                                // [intermediate_size, hidden_size]
+  Tensor down_proj;                                              // [hidden_size, intermediate_size]
+  std::vector<float> input_layernorm, post_attention_layernorm;  // [hidden_size]
+};
+
+struct ModelWeights {
+  Tensor embed_tokens;      // [vocab_size, hidden_size]
+  Tensor lm_head;           // [vocab_size, hidden_size]; the same buffer as embed_tokens when tied
+  std::vector<float> norm;  // [hidden_size]
+  std::vector<LayerWeights> layers;
+};
+
+struct LoadOptions {
+  MapMode map_mode = MapMode::kRead;  // anonymous memory by default (see core/file.h)
+  std::optional<DType> dtype;         // convert every matrix to this dtype at load (f32, f16, bf16)
+};
+
+struct Model {
+  std::string dir;
+  ModelConfig config;
+  GenerationConfig generation;
+  ModelWeights weights;
+  // Number of real token ids: the tokenizer's size when tokenizer.json is present, else vocab_size. Rows at
+  // and beyond it are padding (151669..151935 for Qwen3) and are never chosen.
+  int n_vocab_tokens = 0;
+  std::vector<float> rope_inv_freq;  // [head_dim / 2], f32 as transformers computes it
+
+  // Storage: the safetensors files, and buffers made at load (converted or realigned tensors).
+  SafetensorsSet files;
+  std::vector<AlignedPtr<uint8_t>> owned;
+
+  DType matrix_dtype() const {
+    return weights.layers.empty() ? weights.embed_tokens.dtype : weights.layers[0].q_proj.dtype;
+  }
+  size_t weight_bytes() const;  // bytes of all weights as held in memory
+};
+
+// Loads config.json, generation_config.json, the safetensors (single or sharded) and tokenizer size from a
+// Hugging Face-layout directory. Throws qwen3::Error naming file and problem on any malformed input.
+std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options = {});
+
+// Number of tokens in tokenizer.json (max id of vocab and added tokens + 1), or 0 if there is no
+// tokenizer.json.
+int tokenizer_size_from_json(const std::string& dir);
+
+// Computes inv_freq as transformers does: 1 / theta^(2i/d) rounded to f32.
+std::vector<float> rope_inv_freq(double theta, int head_dim);
+
+}  // namespace qwen3
