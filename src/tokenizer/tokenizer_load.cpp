@@ -1,0 +1,198 @@
+// Loading tokenizer.json: every component is checked against what this implementation reproduces exactly; anything
+// else is an error naming the component, never a silent approximation. The post_processor is not read: it only
+// adds tokens when encode is asked to add special tokens, which this API never does.
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "tokenizer/split.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_data.h"
+#include "tokenizer/unicode.h"
+
+namespace qwen3 {
+
+using json = nlohmann::json;
+using tok::TokenizerData;
+
+namespace {
+
+std::string type_of(const json& j) { return j.is_object() && j.contains("type") ? j["type"].dump() : j.dump(); }
+
+bool is_null_or(const json& j, const char* key, const json& ok) {
+  return !j.contains(key) || j[key].is_null() || j[key] == ok;
+}
+
+void check_normalizer(const json& n, const std::string& origin, bool& nfc) {
+  if (n.is_null()) return;
+  std::string type = n.value("type", "");
+  if (type == "NFC") {
+    nfc = true;
+  } else if (type == "Sequence" && n.contains("normalizers")) {
+    for (const json& sub : n["normalizers"]) check_normalizer(sub, origin, nfc);
+  } else {
+    throw_error("%s: unsupported normalizer %s (supported: NFC)", origin.c_str(), type_of(n).c_str());
+  }
+}
+
+void check_pre_tokenizer(const json& p, const std::string& origin) {
+  // Supported: Sequence[Split(Qwen2 regex, Isolated), ByteLevel(add_prefix_space=false, use_regex=false)].
+  auto bad = [&](const json& what, const char* why) {
+    throw_error("%s: unsupported pre_tokenizer %s (%s)", origin.c_str(), type_of(what).c_str(), why);
+  };
+  if (p.value("type", "") != "Sequence" || !p.contains("pretokenizers") || p["pretokenizers"].size() != 2)
+    bad(p, "supported: Sequence of the Qwen2 Split and ByteLevel");
+  const json& split = p["pretokenizers"][0];
+  const json& bl = p["pretokenizers"][1];
+  if (split.value("type", "") != "Split") bad(split, "expected Split first");
+  if (!split.contains("pattern") || !split["pattern"].contains("Regex") ||
+      split["pattern"]["Regex"].get<std::string>() != tok::kQwen2SplitPattern)
+    throw_error("%s: unsupported Split pattern %s (only the Qwen2 regex is implemented)", origin.c_str(),
+                split.value("pattern", json()).dump().c_str());
+  if (split.value("behavior", "") != "Isolated" || split.value("invert", false))
+    bad(split, "only behavior Isolated without invert");
+  if (bl.value("type", "") != "ByteLevel") bad(bl, "expected ByteLevel second");
+  if (bl.value("add_prefix_space", false) || bl.value("use_regex", true))
+    bad(bl, "only add_prefix_space=false, use_regex=false");
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::load(const std::string& model_dir) {
+  std::string path = model_dir + "/tokenizer.json";
+  QWEN3_CHECK(file_exists(path), "%s: no tokenizer.json in this directory", model_dir.c_str());
+  std::string config_path = model_dir + "/tokenizer_config.json";
+  std::string config = file_exists(config_path) ? read_text_file(config_path) : std::string();
+  return from_json(read_text_file(path), config, path);
+}
+
+Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view config_json,
+                               const std::string& origin) {
+  static std::atomic<uint64_t> next_uid{1};
+  json j;
+  try {
+    j = json::parse(tokenizer_json);
+  } catch (const json::exception& e) {
+    throw_error("%s: not valid JSON (%s)", origin.c_str(), e.what());
+  }
+  auto d = std::make_shared<TokenizerData>();
+  d->uid = next_uid++;
+  try {
+    QWEN3_CHECK(j.is_object() && j.contains("model"), "%s: no \"model\" section", origin.c_str());
+    const json& m = j["model"];
+    QWEN3_CHECK(m.value("type", "BPE") == "BPE", "%s: unsupported model %s (only BPE)", origin.c_str(),
+                type_of(m).c_str());
+    QWEN3_CHECK(is_null_or(m, "dropout", 0.0), "%s: unsupported BPE dropout %s", origin.c_str(),
+                m["dropout"].dump().c_str());
+    QWEN3_CHECK(is_null_or(m, "continuing_subword_prefix", "") && is_null_or(m, "end_of_word_suffix", ""),
+                "%s: unsupported BPE continuing_subword_prefix/end_of_word_suffix", origin.c_str());
+    QWEN3_CHECK(is_null_or(m, "byte_fallback", false), "%s: unsupported BPE byte_fallback", origin.c_str());
+    d->ignore_merges = m.value("ignore_merges", false);
+    QWEN3_CHECK(is_null_or(j, "truncation", json()) && is_null_or(j, "padding", json()),
+                "%s: unsupported truncation/padding settings (must be null)", origin.c_str());
+    check_normalizer(j.value("normalizer", json()), origin, d->nfc);
+    check_pre_tokenizer(j.value("pre_tokenizer", json()), origin);
+    const json& dec = j.value("decoder", json());
+    QWEN3_CHECK(dec.is_object() && dec.value("type", "") == "ByteLevel", "%s: unsupported decoder %s (only ByteLevel)",
+                origin.c_str(), type_of(dec).c_str());
+
+    // Vocabulary.
+    QWEN3_CHECK(m.contains("vocab") && m["vocab"].is_object(), "%s: BPE model has no vocab", origin.c_str());
+    int32_t max_id = -1;
+    for (const auto& [token, idj] : m["vocab"].items()) {
+      int32_t id = idj.get<int32_t>();
+      QWEN3_CHECK(id >= 0, "%s: negative id for token %s", origin.c_str(), token.c_str());
+      max_id = std::max(max_id, id);
+      d->ids.emplace(token, id);
+    }
+    std::vector<tok::AddedToken> added;
+    for (const json& a : j.value("added_tokens", json::array())) {
+      tok::AddedToken t;
+      t.content = a.at("content").get<std::string>();
+      t.id = a.at("id").get<int32_t>();
+      t.special = a.value("special", false);
+      t.normalized = a.value("normalized", !t.special);
+      t.lstrip = a.value("lstrip", false);
+      t.rstrip = a.value("rstrip", false);
+      t.single_word = a.value("single_word", false);
+      QWEN3_CHECK(t.id >= 0 && !t.content.empty(), "%s: bad added token %s", origin.c_str(), a.dump().c_str());
+      QWEN3_CHECK(tok::find_invalid_utf8(t.content) == std::string_view::npos, "%s: added token is not UTF-8",
+                  origin.c_str());
+      max_id = std::max(max_id, t.id);
+      added.push_back(t);
+    }
+    size_t n = size_t(max_id + 1);
+    d->tokens.assign(n, std::string());
+    d->special.assign(n, 0);
+    for (const auto& [token, id] : d->ids) d->tokens[size_t(id)] = token;
+    for (const tok::AddedToken& t : added) {
+      d->tokens[size_t(t.id)] = t.content;
+      d->special[size_t(t.id)] = t.special;
+      d->ids[t.content] = t.id;
+    }
+    // What HF's ByteLevel decoder makes of each token: its bytes when every char stands for a byte, else the
+    // token's own UTF-8.
+    d->bytes.assign(n, std::string());
+    for (size_t id = 0; id < n; ++id) {
+      const std::string& t = d->tokens[id];
+      std::string& b = d->bytes[id];
+      const auto* s = reinterpret_cast<const unsigned char*>(t.data());
+      for (size_t i = 0; i < t.size();) {
+        size_t len;
+        int v = tok::byte_from_char(tok::decode_utf8(s + i, len));
+        if (v < 0) {
+          b = t;
+          break;
+        }
+        b.push_back(char(v));
+        i += len;
+      }
+    }
+    for (int b = 0; b < 256; ++b) {
+      auto it = d->ids.find(tok::bytes_to_token(std::string(1, char(b))));
+      QWEN3_CHECK(it != d->ids.end(), "%s: vocab lacks the byte-level token for byte 0x%02x", origin.c_str(), b);
+      d->bpe.byte_ids[b] = it->second;
+    }
+
+    // Merges: ["a", "b"] pairs or "a b" strings; rank = position.
+    const json& merges = m.value("merges", json::array());
+    d->bpe.merges.reserve(merges.size());
+    int32_t rank = 0;
+    for (const json& mj : merges) {
+      std::string a, b;
+      if (mj.is_array() && mj.size() == 2) {
+        a = mj[0].get<std::string>(), b = mj[1].get<std::string>();
+      } else {
+        std::string s = mj.get<std::string>();
+        size_t sp = s.find(' ');
+        QWEN3_CHECK(sp != std::string::npos && s.find(' ', sp + 1) == std::string::npos,
+                    "%s: bad merge \"%s\"", origin.c_str(), s.c_str());
+        a = s.substr(0, sp), b = s.substr(sp + 1);
+      }
+      auto ia = d->ids.find(a), ib = d->ids.find(b), ic = d->ids.find(a + b);
+      QWEN3_CHECK(ia != d->ids.end() && ib != d->ids.end() && ic != d->ids.end(),
+                  "%s: merge \"%s %s\" uses a token missing from the vocab", origin.c_str(), a.c_str(), b.c_str());
+      d->bpe.merges.insert(ia->second, ib->second, rank++, ic->second);
+    }
+
+    bool split_special = false;
+    if (!config_json.empty()) {
+      json c = json::parse(config_json);
+      if (c.contains("split_special_tokens") && c["split_special_tokens"].is_boolean())
+        split_special = c["split_special_tokens"].get<bool>();
+    }
+    std::vector<tok::AddedToken> raw, normalized;
+    for (const tok::AddedToken& t : added) (t.normalized ? normalized : raw).push_back(t);
+    d->raw_added = tok::AddedMatcher(raw, split_special);
+    d->normalized_added = tok::AddedMatcher(normalized, split_special);
+  } catch (const json::exception& e) {
+    throw_error("%s: unexpected structure (%s)", origin.c_str(), e.what());
+  }
+  Tokenizer t;
+  t.d_ = std::move(d);
+  return t;
+}
+
+}  // namespace qwen3
