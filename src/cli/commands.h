@@ -9,5 +9,6 @@ namespace qwen3::cli {
 void add_synth_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_template_command(CLI::App& app);
 
 }  // namespace qwen3::cli
