@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tokenizer/hf_char_classes.h"
 #include "tokenizer/hf_nfc_unknown.h"
 
 namespace qwen3::tok {
@@ -96,23 +97,21 @@ static bool is_white_space(uint32_t cp) {  // Unicode White_Space, what Onigurum
          cp == 0x3000;
 }
 
-static uint8_t compute_info(uint32_t cp) {
-  uint8_t cls;
-  if (is_white_space(cp)) {
-    cls = uint8_t(CharClass::kSpace);
-  } else {
-    switch (utf8proc_category(int32_t(cp))) {
-      case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-      case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
-        cls = uint8_t(CharClass::kLetter);
-        break;
-      case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
-        cls = uint8_t(CharClass::kNumber);
-        break;
-      default:
-        cls = uint8_t(CharClass::kOther);
-    }
+CharClass utf8proc_char_class(uint32_t cp) {
+  if (is_white_space(cp)) return CharClass::kSpace;
+  switch (utf8proc_category(int32_t(cp))) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+      return CharClass::kLetter;
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+      return CharClass::kNumber;
+    default:
+      return CharClass::kOther;
   }
+}
+
+static uint8_t compute_info(uint32_t cp, CharClass cls_value) {
+  uint8_t cls = uint8_t(cls_value);
   if (cp >= 0xD800 && cp <= 0xDFFF) return cls;
   // An NFC boundary: nothing before it can change it or what follows (combining class 0, never the second
   // half of a composition, unchanged by NFC on its own). HF-unknown code points are boundaries for HF.
@@ -136,8 +135,10 @@ static uint8_t compute_info(uint32_t cp) {
 
 const uint8_t* char_info_table() {
   static const std::vector<uint8_t> table = [] {
-    std::vector<uint8_t> t(0x110000);
-    for (uint32_t cp = 0; cp < 0x110000; ++cp) t[cp] = compute_info(cp);
+    std::vector<uint8_t> t(0x110000, uint8_t(CharClass::kOther));
+    for (const ClassRange& r : kHfCharClasses)
+      for (uint32_t cp = r.first; cp <= r.last; ++cp) t[cp] = uint8_t(r.cls);
+    for (uint32_t cp = 0; cp < 0x110000; ++cp) t[cp] = compute_info(cp, CharClass(t[cp]));
     return t;
   }();
   return table.data();

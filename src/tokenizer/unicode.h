@@ -1,7 +1,7 @@
 // Unicode pieces the tokenizer needs, exactly as Hugging Face tokenizers sees them: UTF-8 validation and decoding,
 // the Split-regex class of a code point (letter / number / whitespace / other), and NFC with HF's Unicode 9 view.
-// Classes and NFC come from utf8proc; the few code points where HF's older tables disagree are listed in
-// hf_nfc_unknown.h (generated from the reference). tests/tokenizer/unicode_test.cpp checks every code point.
+// Classes come from hf_char_classes.h and NFC from utf8proc corrected by hf_nfc_unknown.h, both generated from the
+// reference by tools/tokenizer/make_unicode_tables.mjs; tests/tokenizer/unicode_test.cpp checks every code point.
 #pragma once
 
 #include <cstddef>
@@ -29,6 +29,10 @@ inline uint32_t decode_utf8(const unsigned char* s, size_t& len) {
 }
 
 void append_utf8(std::string& out, uint32_t cp);
+
+// The class from utf8proc's general categories and Unicode White_Space, for checking the generated table
+// hf_char_classes.h (which the tokenizer uses: the reference knows newer Unicode than utf8proc).
+CharClass utf8proc_char_class(uint32_t cp);
 
 // Per-code-point facts, one byte each in a table built once on first use.
 enum : uint8_t { kClassMask = 3, kNfcBoundary = 4 };

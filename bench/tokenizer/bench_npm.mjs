@@ -1,0 +1,50 @@
+// The reference side of the tokenizer benchmark: the official HF tokenizers npm binding (Rust) on the same text,
+// one thread (RAYON_NUM_THREADS=1, set by run.sh), same measurements as bench_tokenizer.cpp. Prints one JSON object.
+//   node bench_npm.mjs MODEL_DIR TEXT_FILE [REPS]
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(resolve(here, '../../tools/tokenizer/package.json'));
+const { Tokenizer } = require('tokenizers');
+
+const [modelDir, textFile, repsArg] = process.argv.slice(2);
+const reps = Number(repsArg ?? 5);
+const text = readFileSync(textFile, 'utf8');
+const lines = text.match(/[^\n]*\n|[^\n]+$/g);
+const bytes = Buffer.byteLength(text);
+const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+let t0 = now();
+const tok = Tokenizer.fromFile(`${modelDir}/tokenizer.json`);
+const loadS = now() - t0;
+const opts = { addSpecialTokens: false };
+let ids = (await tok.encode(text, null, opts)).getIds();  // warm-up
+const doc = [], many = [], batch = [], dec = [];
+let idsMany = 0;
+for (let r = 0; r < reps; r++) {
+  t0 = now();
+  ids = (await tok.encode(text, null, opts)).getIds();
+  doc.push(now() - t0);
+  t0 = now();
+  idsMany = 0;
+  for (const l of lines) idsMany += (await tok.encode(l, null, opts)).getIds().length;
+  many.push(now() - t0);
+  // encodeBatch amortises the per-call cost of the JS binding; with RAYON_NUM_THREADS=1 it is still one thread.
+  t0 = now();
+  const encs = await tok.encodeBatch(lines, opts);
+  let n = 0;
+  for (const e of encs) n += e.getIds().length;
+  batch.push(now() - t0);
+  t0 = now();
+  const back = await tok.decode(ids, false);
+  dec.push(now() - t0);
+  if (back !== text) console.error('warning: decode(encode(text)) != text');
+}
+const mb = bytes / 1e6;
+console.log(JSON.stringify({ impl: 'tokenizers (npm, Rust)', bytes, lines: lines.length, ids: ids.length, ids_many: idsMany,
+  load_s: +loadS.toFixed(3), encode_doc_mbs: +(mb / median(doc)).toFixed(2), encode_many_mbs: +(mb / median(many)).toFixed(2),
+  encode_many_batch_mbs: +(mb / median(batch)).toFixed(2), decode_mbs: +(mb / median(dec)).toFixed(2) }));
