@@ -4,9 +4,13 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <map>
+#include <set>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "tokenizer/split.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_data.h"
@@ -52,7 +56,8 @@ void check_pre_tokenizer(const json& p, const std::string& origin) {
     throw_error("%s: unsupported Split pattern %s (only the Qwen2 regex is implemented)", origin.c_str(),
                 split.value("pattern", json()).dump().c_str());
   if (split.value("behavior", "") != "Isolated" || split.value("invert", false))
-    bad(split, "only behavior Isolated without invert");
+    throw_error("%s: unsupported Split behavior %s, invert %s (only Isolated without invert)", origin.c_str(),
+                split.value("behavior", json()).dump().c_str(), split.value("invert", json()).dump().c_str());
   if (bl.value("type", "") != "ByteLevel") bad(bl, "expected ByteLevel second");
   if (bl.value("add_prefix_space", false) || bl.value("use_regex", true))
     bad(bl, "only add_prefix_space=false, use_regex=false");
@@ -107,31 +112,52 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
       max_id = std::max(max_id, id);
       d->ids.emplace(token, id);
     }
-    std::vector<tok::AddedToken> added;
+    // Added tokens get their ids as HF's AddedVocabulary::add_tokens gives them, in file order: the id of the same
+    // string already in the vocab (or added before), else the next id after the vocab and the added ids so far.
+    // The "id" written in the file is only a check (HF warns when it differs; so do we).
+    const int32_t n_model = int32_t(m["vocab"].size());
+    std::unordered_map<std::string, int32_t> added_ids;  // content -> id
+    std::map<int32_t, tok::AddedToken> added_by_id;      // id -> latest token with that id
+    std::set<std::string> special_contents;
     for (const json& a : j.value("added_tokens", json::array())) {
       tok::AddedToken t;
       t.content = a.at("content").get<std::string>();
-      t.id = a.at("id").get<int32_t>();
       t.special = a.value("special", false);
       t.normalized = a.value("normalized", !t.special);
       t.lstrip = a.value("lstrip", false);
       t.rstrip = a.value("rstrip", false);
       t.single_word = a.value("single_word", false);
-      QWEN3_CHECK(t.id >= 0 && !t.content.empty(), "%s: bad added token %s", origin.c_str(), a.dump().c_str());
+      if (t.content.empty()) continue;
       QWEN3_CHECK(tok::find_invalid_utf8(t.content) == std::string_view::npos, "%s: added token is not UTF-8",
                   origin.c_str());
-      max_id = std::max(max_id, t.id);
-      added.push_back(t);
+      if (t.special) special_contents.insert(t.content);
+      int32_t id;
+      if (auto it = added_ids.find(t.content); it != added_ids.end()) {
+        id = it->second;
+      } else if (auto iv = d->ids.find(t.content); iv != d->ids.end()) {
+        id = iv->second;
+      } else if (added_ids.empty()) {
+        id = n_model;
+      } else {
+        int32_t mx = -1;
+        for (const auto& [c, i] : added_ids) mx = std::max(mx, i);
+        id = (mx >= n_model || n_model == 0) ? mx + 1 : n_model;
+      }
+      t.id = id;
+      if (a.contains("id") && a["id"].is_number_integer() && a["id"].get<int64_t>() != id)
+        QWEN3_LOG_WARN("%s: added token %s is given id %d (the file says %lld), as HF tokenizers does", origin.c_str(),
+                       t.content.c_str(), id, static_cast<long long>(a["id"].get<int64_t>()));
+      added_ids[t.content] = id;
+      added_by_id[id] = t;
+      max_id = std::max(max_id, id);
     }
     size_t n = size_t(max_id + 1);
     d->tokens.assign(n, std::string());
     d->special.assign(n, 0);
     for (const auto& [token, id] : d->ids) d->tokens[size_t(id)] = token;
-    for (const tok::AddedToken& t : added) {
-      d->tokens[size_t(t.id)] = t.content;
-      d->special[size_t(t.id)] = t.special;
-      d->ids[t.content] = t.id;
-    }
+    for (const auto& [id, t] : added_by_id) d->tokens[size_t(id)] = t.content;  // HF looks in added tokens first
+    for (const auto& [content, id] : added_ids) d->ids[content] = id;
+    for (size_t id = 0; id < n; ++id) d->special[id] = special_contents.count(d->tokens[id]) > 0;
     // What HF's ByteLevel decoder makes of each token: its bytes when every char stands for a byte, else the
     // token's own UTF-8.
     d->bytes.assign(n, std::string());
@@ -183,8 +209,21 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
       if (c.contains("split_special_tokens") && c["split_special_tokens"].is_boolean())
         split_special = c["split_special_tokens"].get<bool>();
     }
+    // The two matchers of HF's AddedVocabulary: normalized=false tokens on the raw text, normalized=true ones
+    // (their text normalised too) on the normalised text.
     std::vector<tok::AddedToken> raw, normalized;
-    for (const tok::AddedToken& t : added) (t.normalized ? normalized : raw).push_back(t);
+    for (const auto& [content, id] : added_ids) {
+      tok::AddedToken t = added_by_id.at(id);
+      t.content = content;
+      t.special = special_contents.count(content) > 0;
+      if (t.normalized) {
+        std::string nfc;
+        if (d->nfc && tok::nfc_hf(t.content, nfc)) t.content = nfc;
+        normalized.push_back(t);
+      } else {
+        raw.push_back(t);
+      }
+    }
     d->raw_added = tok::AddedMatcher(raw, split_special);
     d->normalized_added = tok::AddedMatcher(normalized, split_special);
   } catch (const json::exception& e) {

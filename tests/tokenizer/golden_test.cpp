@@ -77,5 +77,24 @@ TEST(Golden, DecodeMatchesReference) {
   }
 }
 
+
+// The synthetic tokenizer.json of make_goldens.mjs: added tokens with lstrip, rstrip, single_word, normalized=true,
+// ids that HF reassigns, and added tokens that are not byte-level text (decoder fallback).
+TEST(Golden, MiniTokenizerWithAddedTokenFlags) {
+  Tokenizer t = Tokenizer::load(test::source_dir() + "/tests/data/tokenizer/mini");
+  for (const json& c : read_jsonl("mini/encode.jsonl")) {
+    std::string text = c["text"];
+    auto want = c["ids"].get<std::vector<int32_t>>();
+    EXPECT_EQ(show(t.encode(text)), show(want)) << json(text).dump();
+    if (c["roundtrip"].get<bool>()) {
+      EXPECT_EQ(t.decode(want), text);
+    }
+  }
+  for (const json& c : read_jsonl("mini/decode.jsonl")) {
+    auto ids = c["ids"].get<std::vector<int32_t>>();
+    EXPECT_EQ(t.decode(ids, c["skip"].get<bool>()), c["text"].get<std::string>()) << show(ids);
+  }
+}
+
 }  // namespace
 }  // namespace qwen3

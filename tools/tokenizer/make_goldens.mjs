@@ -115,6 +115,48 @@ for (let k = 0; k < 1500; k++) {
 }
 writeFileSync(`${outDir}/decode.jsonl`, decodeCases.map((c) => JSON.stringify(c)).join('\n') + '\n');
 
+// A small synthetic tokenizer.json exercising what Qwen3's file does not: added tokens with lstrip, rstrip,
+// single_word and normalized=true, overlapping added tokens, and added tokens whose text is not byte-level
+// (the decoder's fallback). Goldens from the reference, like the rest.
+{
+  const miniDir = `${outDir}/mini`;
+  mkdirSync(miniDir, { recursive: true });
+  const vocab = {};
+  for (let b = 0; b < 256; b++) vocab[byteChar(b)] = b;
+  const merges = [['Ġ', 't'], ['h', 'e'], ['Ġt', 'he'], ['i', 'n'], ['Ġ', 'a'], ['e', 'r'], ['o', 'r'], ['or', 'd'],
+    ['w', 'ord'], ['Ġ', 'word'], ['Ġ', 'w'], ['a', 'a'], ['aa', 'a'], ['aa', 'aa']];
+  for (const [a, b] of merges) vocab[a + b] = Object.keys(vocab).length;
+  let next = Object.keys(vocab).length;
+  const at = (content, special, normalized, extra = {}) => ({ id: next++, content, single_word: false, lstrip: false,
+    rstrip: false, normalized, special, ...extra });
+  const added = [at('<special>', true, false, { lstrip: true }), at('[R]', true, false, { rstrip: true }),
+    at('word', false, true, { single_word: true }), at('\u00c5', false, true), at('a b', false, false),
+    at('\u00e9!', false, false), at('<sp', true, false), at('<special>!', false, false)];
+  const qwen = JSON.parse(readFileSync(`${tokDir}/tokenizer.json`, 'utf8'));
+  const mini = { version: '1.0', truncation: null, padding: null, added_tokens: added, normalizer: { type: 'NFC' },
+    pre_tokenizer: qwen.pre_tokenizer, post_processor: qwen.post_processor, decoder: qwen.decoder,
+    model: { ...qwen.model, vocab, merges } };
+  writeFileSync(`${miniDir}/tokenizer.json`, JSON.stringify(mini, null, 1) + '\n');
+  const mt = Tokenizer.fromFile(`${miniDir}/tokenizer.json`);
+  const texts = ['x <special> y', 'x  \t<special>y', '<special>', '  <special>', '[R]   z', '[R]\n\nz', 'a word here',
+    'awordb', 'word', 'sword', 'words', 'word word', 'the word.', '_word', '1word', 'A\u030a', '\u00c5', 'xA\u030ay',
+    'a b c', 'ab', '\u00e9!', 'e\u0301!', '<sp', '<spe', '<special>!', '<special>!!', 'the other word', 'aaaaaaa',
+    ' <special>[R] word Å a b é! <sp', '', ' ', 'wordword', 'word\u00a0x', '\u3000word'];
+  const ml = [];
+  for (const text of texts) {
+    const ids = (await mt.encode(text, null, { addSpecialTokens: false })).getIds();
+    ml.push(JSON.stringify({ text, ids, roundtrip: (await mt.decode(ids, false)) === text }));
+  }
+  writeFileSync(`${miniDir}/encode.jsonl`, ml.join('\n') + '\n');
+  const dl = [];
+  const ids0 = added.map((t) => t.id);
+  const seqs = [...ids0.map((i) => [i]), [vocab['Ġ'], ids0[4], vocab['t']], [ids0[5], ids0[0]], [0xc3, ids0[5]],
+    [ids0[5], 0xa9], [vocab[byteChar(0xc3)], ids0[3]], [vocab[byteChar(0xc3)], vocab[byteChar(0xa9)], ids0[1]]];
+  for (const ids of seqs) for (const skip of [false, true])
+    dl.push(JSON.stringify({ ids, skip, text: await mt.decode(ids, skip) }));
+  writeFileSync(`${miniDir}/decode.jsonl`, dl.join('\n') + '\n');
+}
+
 // Cross-check with transformers.js.
 const report = await crossCheck(cases, lines.map((l) => JSON.parse(l).ids), decodeCases);
 writeFileSync(`${outDir}/transformers_js_report.json`, JSON.stringify(report, null, 1) + '\n');
