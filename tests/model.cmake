@@ -3,4 +3,4 @@ add_test(NAME model_reference_data
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/model/make_reference_data.sh $<TARGET_FILE:qwen3> ${CMAKE_SOURCE_DIR}
           ${QWEN3_TESTDATA}/model)
 set_tests_properties(model_reference_data PROPERTIES FIXTURES_SETUP model_data TIMEOUT 1800 RESOURCE_LOCK heavy)
-qwen3_add_test_binary(model_tests ${CMAKE_CURRENT_SOURCE_DIR}/model/*_test.cpp FIXTURES model_data)
+qwen3_add_test_binary(model_tests ${CMAKE_CURRENT_SOURCE_DIR}/model/*_test.cpp FIXTURES model_data LOCK heavy)

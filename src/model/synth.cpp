@@ -105,7 +105,7 @@ struct Init {
 // exploding). Output RMS of o_proj and down_proj relative to the embeddings: large enough that what a layer
 // computes, not the current token's own embedding, decides the next token (a tied head otherwise just repeats
 // the input).
-constexpr float kResidualGain = 3.0f;
+constexpr float kResidualGain = 12.0f;
 
 Init init_for(const std::string& name, const ModelConfig& c) {
   const float sqrt3 = std::sqrt(3.0f);
@@ -180,15 +180,25 @@ int64_t write_synth_model(const SynthOptions& opt) {
     tensors.push_back(t);
   }
 
-  // Shards: consecutive tensors, split by size as evenly as the tensor boundaries allow.
+  // Shards: consecutive tensors; a shard closes once it holds its fair share of the bytes still to place, and
+  // every shard gets at least one tensor (a model whose embedding outweighs the rest still fills them all).
+  QWEN3_CHECK(static_cast<size_t>(opt.shards) <= tensors.size(),
+              "--shards %d: the model has only %zu tensors", opt.shards, tensors.size());
   size_t total_bytes = 0;
   for (auto& t : tensors) total_bytes += t.n_bytes;
   std::vector<std::vector<size_t>> shard_of(opt.shards);
-  size_t acc = 0;
+  size_t remaining = total_bytes, in_shard = 0;
+  int shard = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
-    size_t shard = std::min<size_t>(opt.shards - 1, acc * opt.shards / std::max<size_t>(total_bytes, 1));
     shard_of[shard].push_back(i);
-    acc += tensors[i].n_bytes;
+    in_shard += tensors[i].n_bytes;
+    remaining -= tensors[i].n_bytes;
+    size_t shards_left = opt.shards - shard - 1, tensors_left = tensors.size() - i - 1;
+    if (shards_left > 0 &&
+        (in_shard >= (in_shard + remaining) / (shards_left + 1) || tensors_left == shards_left)) {
+      ++shard;
+      in_shard = 0;
+    }
   }
   auto shard_name = [&](int i) {
     char buf[64];
