@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   qwen3::cli::add_synth_command(app);
   qwen3::cli::add_eval_command(app);
   qwen3::cli::add_generate_command(app);
+  qwen3::cli::add_chat_command(app);
   qwen3::cli::add_template_command(app);
   qwen3::cli::add_tokenize_command(app);
   try {

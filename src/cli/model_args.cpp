@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/progress.h"
 
 namespace qwen3::cli {
 
@@ -65,6 +66,8 @@ static DType parse_dtype_arg(const std::string& s) {
 
 std::unique_ptr<Model> load_model_from_args(const ModelArgs& a) {
   LoadOptions opt;
+  ProgressBar bar("loading model");
+  opt.progress = [&](size_t done, size_t total) { bar.update(done, total); };
   opt.map_mode = a.mmap ? MapMode::kMmap : MapMode::kRead;
   if (!a.dtype.empty()) opt.dtype = parse_dtype_arg(a.dtype);
   return load_model(resolve_model_dir(a.model), opt);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -15,7 +16,7 @@
 
 namespace qwen3 {
 
-FileBuffer FileBuffer::open(const std::string& path, MapMode mode) {
+FileBuffer FileBuffer::open(const std::string& path, MapMode mode, const std::function<void(size_t, size_t)>& progress) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   QWEN3_CHECK(fd >= 0, "%s: cannot open: %s", path.c_str(), std::strerror(errno));
   struct stat st;
@@ -41,7 +42,8 @@ FileBuffer FileBuffer::open(const std::string& path, MapMode mode) {
   buf.data_ = static_cast<uint8_t*>(aligned_alloc_bytes(buf.size_));
   size_t done = 0;
   while (done < buf.size_) {
-    ssize_t n = ::pread(fd, buf.data_ + done, buf.size_ - done, static_cast<off_t>(done));
+    size_t want = std::min<size_t>(buf.size_ - done, size_t{64} << 20);  // 64 MiB steps for the progress bar
+    ssize_t n = ::pread(fd, buf.data_ + done, want, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = errno;
@@ -50,6 +52,7 @@ FileBuffer FileBuffer::open(const std::string& path, MapMode mode) {
                   n == 0 ? "unexpected end of file" : std::strerror(err));
     }
     done += static_cast<size_t>(n);
+    if (progress) progress(done, buf.size_);
   }
   ::close(fd);
   return buf;
@@ -98,6 +101,11 @@ std::string read_text_file(const std::string& path) {
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
+}
+
+size_t file_size(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
 }
 
 void AlignedFree::operator()(void* p) const {

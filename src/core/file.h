@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,7 +16,9 @@ enum class MapMode { kRead, kMmap };
 // A read-only byte buffer holding a whole file, either copied into anonymous memory or mmapped.
 class FileBuffer {
  public:
-  static FileBuffer open(const std::string& path, MapMode mode = MapMode::kRead);
+  // progress(bytes_read, file_size) is called as the file is read (not for kMmap).
+  static FileBuffer open(const std::string& path, MapMode mode = MapMode::kRead,
+                         const std::function<void(size_t, size_t)>& progress = nullptr);
   FileBuffer() = default;
   FileBuffer(FileBuffer&& other) noexcept;
   FileBuffer& operator=(FileBuffer&& other) noexcept;
@@ -36,6 +39,7 @@ class FileBuffer {
 // Reads a whole (small) text file; throws Error naming the file when it cannot.
 std::string read_text_file(const std::string& path);
 bool file_exists(const std::string& path);
+size_t file_size(const std::string& path);  // 0 when it cannot be read
 // 64-byte aligned anonymous allocation for weights and activations.
 struct AlignedFree {
   void operator()(void* p) const;

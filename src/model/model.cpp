@@ -64,7 +64,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
     QWEN3_CHECK(d == DType::kF32 || d == DType::kF16 || d == DType::kBF16,
                 "--dtype %s: only f32, f16 and bf16 conversion at load are supported", dtype_name(d));
   }
-  model->files = load_safetensors_dir(dir, options.map_mode);
+  model->files = load_safetensors_dir(dir, options.map_mode, options.progress);
   bind_weights(*model, options);
   int n_tok = tokenizer_size_from_json(dir);
   model->n_vocab_tokens = n_tok > 0 && n_tok < model->config.vocab_size ? n_tok : model->config.vocab_size;

@@ -4,6 +4,7 @@
 // table).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@ struct ModelWeights {
 struct LoadOptions {
   MapMode map_mode = MapMode::kRead;  // anonymous memory by default (see core/file.h)
   std::optional<DType> dtype;         // convert every matrix to this dtype at load (f32, f16, bf16)
+  std::function<void(size_t, size_t)> progress;  // bytes of weights read so far, of the total
 };
 
 struct Model {
@@ -55,6 +57,9 @@ struct Model {
   // Storage: the safetensors files, and buffers made at load (converted or realigned tensors).
   SafetensorsSet files;
   std::vector<AlignedPtr<uint8_t>> owned;
+
+  // Written by `qwen3 synth` (safetensors metadata "qwen3cpp.synthetic"): the weights are random.
+  bool synthetic() const { return files.metadata.count("qwen3cpp.synthetic") > 0; }
 
   DType matrix_dtype() const {
     return weights.layers.empty() ? weights.embed_tokens.dtype : weights.layers[0].q_proj.dtype;

@@ -50,7 +50,12 @@ void parse_safetensors(FileBuffer file, SafetensorsSet& set) {
   std::vector<std::pair<size_t, size_t>> ranges;  // to detect overlaps
   std::vector<std::string> added;
   for (auto& [name, info] : header.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (info.is_object())
+        for (auto& [k, v] : info.items())
+          if (v.is_string()) set.metadata[k] = v.get<std::string>();
+      continue;
+    }
     QWEN3_CHECK(info.is_object() && info.contains("dtype") && info["dtype"].is_string() &&
                     info.contains("shape") && info["shape"].is_array() && info.contains("data_offsets") &&
                     info["data_offsets"].is_array() && info["data_offsets"].size() == 2,
@@ -104,8 +109,13 @@ void parse_safetensors(FileBuffer file, SafetensorsSet& set) {
   set.files.push_back(std::move(file));
 }
 
-SafetensorsSet load_safetensors_dir(const std::string& dir, MapMode mode) {
+SafetensorsSet load_safetensors_dir(const std::string& dir, MapMode mode,
+                                    const std::function<void(size_t, size_t)>& progress) {
   SafetensorsSet set;
+  size_t total = 0, before = 0;  // bytes of all files, and of the files already read
+  auto file_progress = [&](size_t done, size_t) {
+    if (progress) progress(before + done, total);
+  };
   std::string single = dir + "/model.safetensors";
   std::string index_path = dir + "/model.safetensors.index.json";
   if (file_exists(index_path)) {
@@ -130,7 +140,12 @@ SafetensorsSet load_safetensors_dir(const std::string& dir, MapMode mode) {
       std::string path = dir + "/" + s;
       QWEN3_CHECK(file_exists(path), "%s: missing shard %s (named in %s)", path.c_str(), s.c_str(),
                   index_path.c_str());
-      parse_safetensors(FileBuffer::open(path, mode), set);
+      total += file_size(path);
+    }
+    for (const auto& s : shards) {
+      std::string path = dir + "/" + s;
+      parse_safetensors(FileBuffer::open(path, mode, file_progress), set);
+      before += set.files.back().size();
     }
     for (auto& [name, shard] : index["weight_map"].items()) {
       auto it = set.tensors.find(name);
@@ -141,7 +156,8 @@ SafetensorsSet load_safetensors_dir(const std::string& dir, MapMode mode) {
   }
   QWEN3_CHECK(file_exists(single),
               "%s: no model.safetensors or model.safetensors.index.json in the directory", dir.c_str());
-  parse_safetensors(FileBuffer::open(single, mode), set);
+  total = file_size(single);
+  parse_safetensors(FileBuffer::open(single, mode, file_progress), set);
   return set;
 }
 

@@ -29,12 +29,15 @@ struct StTensor {
 struct SafetensorsSet {
   std::vector<FileBuffer> files;
   std::map<std::string, StTensor> tensors;
+  std::map<std::string, std::string> metadata;  // string entries of every file's __metadata__
 };
 
 // Parses one file already in memory; adds its tensors to `set` (a tensor name seen twice is an error).
 void parse_safetensors(FileBuffer file, SafetensorsSet& set);
 
 // Loads model.safetensors, or every shard named by model.safetensors.index.json, from a model directory.
-SafetensorsSet load_safetensors_dir(const std::string& dir, MapMode mode);
+// progress(bytes_read, bytes_total) over all files, for a progress bar.
+SafetensorsSet load_safetensors_dir(const std::string& dir, MapMode mode,
+                                    const std::function<void(size_t, size_t)>& progress = nullptr);
 
 }  // namespace qwen3

@@ -1,0 +1,3 @@
+# Generation loop, stop rules, multi-turn cache reuse, and the chat/generate frontends end to end.
+qwen3_add_test_binary(engine_tests ${CMAKE_CURRENT_SOURCE_DIR}/engine/*_test.cpp FIXTURES model_data)
+target_link_libraries(engine_tests PRIVATE util)  # forkpty, to drive `qwen3 chat` through a pseudo-terminal
