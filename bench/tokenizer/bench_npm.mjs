@@ -25,6 +25,7 @@ const opts = { addSpecialTokens: false };
 let ids = (await tok.encode(text, null, opts)).getIds();  // warm-up
 const doc = [], many = [], batch = [], dec = [];
 let idsMany = 0;
+let roundtrip = false;
 for (let r = 0; r < reps; r++) {
   t0 = now();
   ids = (await tok.encode(text, null, opts)).getIds();
@@ -42,9 +43,11 @@ for (let r = 0; r < reps; r++) {
   t0 = now();
   const back = await tok.decode(ids, false);
   dec.push(now() - t0);
-  if (back !== text) console.error('warning: decode(encode(text)) != text');
+  roundtrip = back === text;
 }
+let fnv = 2166136261;
+for (const id of ids) fnv = Math.imul(fnv ^ id, 16777619) >>> 0;
 const mb = bytes / 1e6;
-console.log(JSON.stringify({ impl: 'tokenizers (npm, Rust)', bytes, lines: lines.length, ids: ids.length, ids_many: idsMany,
+console.log(JSON.stringify({ impl: 'tokenizers (npm, Rust)', bytes, lines: lines.length, ids: ids.length, ids_many: idsMany, ids_fnv32: fnv, roundtrip,
   load_s: +loadS.toFixed(3), encode_doc_mbs: +(mb / median(doc)).toFixed(2), encode_many_mbs: +(mb / median(many)).toFixed(2),
   encode_many_batch_mbs: +(mb / median(batch)).toFixed(2), decode_mbs: +(mb / median(dec)).toFixed(2) }));
