@@ -20,15 +20,19 @@ echo "$ours"
 echo "$ref"
 OURS="$ours" REF="$ref" node -e '
 const a = JSON.parse(process.env.OURS), b = JSON.parse(process.env.REF);
-if (a.ids_fnv32 !== b.ids_fnv32 || a.ids !== b.ids) console.log("WARNING: the two implementations produced different ids");
-const best = Math.max(b.encode_many_mbs, b.encode_many_batch_mbs);
-const row = (name, x, y) => `| ${name} | ${x.toFixed(1)} | ${y.toFixed(2)} | ${(x / y).toFixed(0)}x |`;
-console.log(`\ntext: ${(a.bytes / 1e6).toFixed(1)} MB, ${a.lines} lines, ${a.ids} tokens; same ids: ${a.ids_fnv32 === b.ids_fnv32 && a.ids === b.ids}\n`);
-console.log("| one thread, MB/s (median) | qwen3.cpp | HF tokenizers (npm) | ratio |");
-console.log("| --- | ---: | ---: | ---: |");
-console.log(row("encode, one document", a.encode_doc_mbs, b.encode_doc_mbs));
-console.log(row("encode, many short strings (one call each)", a.encode_many_mbs, b.encode_many_mbs));
-console.log(row("encode, many short strings (HF encodeBatch)", a.encode_many_mbs, b.encode_many_batch_mbs));
-console.log(row("decode, one document", a.decode_mbs, b.decode_mbs));
-console.log(`\nratio vs the faster HF short-string path: ${(a.encode_many_mbs / best).toFixed(0)}x; load: ${a.load_s} s vs ${b.load_s} s`);
+const same = a.ids_fnv32 === b.ids_fnv32 && a.ids === b.ids && a.ids_many === b.ids_many;
+if (!same) console.log("WARNING: the two implementations produced different ids");
+const row = (name, k, kb = k) => {
+  const r = (x, y) => `${(x / y).toFixed(0)}x`;
+  return `| ${name} | ${a[k].toFixed(1)} | ${b[kb].toFixed(2)} | ${r(a[k], b[kb])} | ${a["cpu_" + k].toFixed(1)} | ` +
+    `${b["cpu_" + kb].toFixed(2)} | ${r(a["cpu_" + k], b["cpu_" + kb])} |`;
+};
+console.log(`\ntext: ${(a.bytes / 1e6).toFixed(1)} MB, ${a.lines} lines, ${a.ids} tokens; identical ids from both: ${same}\n`);
+console.log("| one thread, MB/s (median) | qwen3.cpp wall | HF wall | ratio | qwen3.cpp CPU | HF CPU | ratio |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+console.log(row("encode, one document", "encode_doc_mbs"));
+console.log(row("encode, many short strings (HF: one encode call each)", "encode_many_mbs"));
+console.log(row("encode, many short strings (HF: one encodeBatch call)", "encode_many_mbs", "encode_many_batch_mbs"));
+console.log(row("decode, one document", "decode_mbs"));
+console.log(`\nload: ${a.load_s} s (qwen3.cpp) vs ${b.load_s} s (HF)`);
 '
