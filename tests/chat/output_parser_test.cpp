@@ -282,3 +282,18 @@ TEST(OutputParser, PromptEndsInThinking) {
   EXPECT_FALSE(prompt_ends_in_thinking("<|im_start|>assistant\n<think>\n\n</think>\n\n"));
   EXPECT_FALSE(prompt_ends_in_thinking("<|im_start|>user\n<think><|im_end|>\n<|im_start|>assistant\n"));
 }
+
+TEST(OutputParser, ThinkingStartFollowsRenderedPrompt) {
+  ChatTemplate t = ChatTemplate::from_source(
+      "<|im_start|>assistant\n{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
+      "{% elif force_open %}<think>\n{% endif %}");
+  nlohmann::ordered_json none = nlohmann::ordered_json::array();
+  ChatTemplateOptions off;
+  off.enable_thinking = effective_thinking(std::nullopt, false);
+  EXPECT_FALSE(prompt_ends_in_thinking(t.render(none, nullptr, off).text));
+  ChatTemplateOptions open;
+  open.enable_thinking = effective_thinking(true, false);
+  open.extra_kwargs = {{"force_open", true}};
+  EXPECT_TRUE(prompt_ends_in_thinking(t.render(none, nullptr, open).text));
+  EXPECT_EQ(effective_thinking(std::nullopt, std::nullopt), std::nullopt);
+}
