@@ -55,6 +55,12 @@ class ChatTemplate {
   nlohmann::ordered_json special_tokens_ = nlohmann::ordered_json::object();
 };
 
+// enable_thinking for one request: its own value, else the engine's global default, else absent (the template's
+// default applies).
+inline std::optional<bool> effective_thinking(std::optional<bool> per_request, std::optional<bool> global_default) {
+  return per_request ? per_request : global_default;
+}
+
 // True when the rendered prompt leaves the model inside a thinking block: after the last "<|im_start|>assistant" a
 // "<think>" was opened and not closed (templates that open it themselves, e.g. QwQ and Qwen3-2507 thinking).
 bool prompt_ends_in_thinking(std::string_view rendered_prompt);

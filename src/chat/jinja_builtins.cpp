@@ -339,6 +339,44 @@ Value f_escape(CallArgs& a) {
   return Value::string(std::move(out));
 }
 
+Value f_sum(CallArgs& a) {
+  a.check("sum filter", 3, {"attribute", "start"});
+  Value attr = arg(a, 0, "attribute"), total = arg(a, 1, "start");
+  if (total.is_undefined()) total = Value::integer(0);
+  for (Value v : iterate(subject(a), a.line)) {
+    if (!attr.is_undefined() && !attr.is_none()) v = get_attr(v, soft_str(attr).text, a.line);
+    if (!total.is_number() || !v.is_number()) fail_at(a.line, "unsupported construct: sum of %s", type_name(v));
+    bool fl = total.kind == Kind::Float || v.kind == Kind::Float;
+    auto num = [](const Value& x) { return x.kind == Kind::Float ? x.f : x.kind == Kind::Bool ? double(x.b) : double(x.i); };
+    int64_t r = 0;
+    if (fl) total = Value::real(num(total) + num(v));
+    else if (__builtin_add_overflow(total.kind == Kind::Bool ? int64_t(total.b) : total.i, v.kind == Kind::Bool ? int64_t(v.b) : v.i, &r))
+      fail_at(a.line, "unsupported construct: integer result beyond 64 bits");
+    else total = Value::integer(r);
+  }
+  return total;
+}
+
+Value min_max(CallArgs& a, bool want_max) {
+  a.check(want_max ? "max filter" : "min filter", 3, {"case_sensitive", "attribute"});
+  bool cs = truthy(arg(a, 0, "case_sensitive"));
+  Value attr = arg(a, 1, "attribute");
+  auto items = iterate(subject(a), a.line);
+  if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
+  auto key = [&](const Value& v) {
+    Value k = attr.is_undefined() || attr.is_none() ? v : get_attr(v, soft_str(attr).text, a.line);
+    return !cs && k.is_string() ? Value::string(py_case(*k.s, 0)) : k;
+  };
+  const Value* best = &items[0];
+  for (const Value& v : items) {
+    int c = compare(key(v), key(*best), a.line);
+    if (want_max ? c > 0 : c < 0) best = &v;
+  }
+  return *best;
+}
+Value f_min(CallArgs& a) { return min_max(a, false); }
+Value f_max(CallArgs& a) { return min_max(a, true); }
+
 const std::map<std::string, FilterFn>& filters() {
   static const std::map<std::string, FilterFn> m = {
       {"tojson", f_tojson},       {"length", f_length},       {"count", f_length},     {"trim", f_trim},
@@ -349,7 +387,7 @@ const std::map<std::string, FilterFn>& filters() {
       {"reverse", f_reverse},     {"safe", f_safe},           {"indent", f_indent},    {"select", f_select},
       {"reject", f_reject},       {"selectattr", f_selectattr}, {"rejectattr", f_rejectattr}, {"map", f_map},
       {"unique", f_unique},       {"sort", f_sort},           {"dictsort", f_dictsort}, {"escape", f_escape},
-      {"e", f_escape},
+      {"e", f_escape},            {"sum", f_sum},             {"min", f_min},          {"max", f_max},
   };
   return m;
 }

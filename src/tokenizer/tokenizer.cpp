@@ -10,6 +10,7 @@
 #include "tokenizer/split.h"
 #include "tokenizer/tokenizer_data.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/word_cache.h"
 
 namespace qwen3 {
 
@@ -17,36 +18,19 @@ using tok::TokenizerData;
 
 namespace {
 
-// Piece bytes -> ids, per thread so that encode stays lock-free; bounded, cleared when full.
-struct WordCache {
-  static constexpr size_t kMaxWords = 1 << 18;
-  uint64_t owner = 0;
-  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, tok::StringHash, std::equal_to<>> map;
-  std::vector<int32_t> ids;  // the values, back to back
-  void reset(uint64_t uid) {
-    owner = uid;
-    map.clear();
-    ids.clear();
-  }
-};
+using tok::WordCache;
 
 void encode_word(const TokenizerData& d, std::string_view word, std::vector<int32_t>& out, WordCache& cache) {
   if (word.size() == 1) {
     out.push_back(d.bpe.byte_ids[static_cast<unsigned char>(word[0])]);
     return;
   }
-  if (auto it = cache.map.find(word); it != cache.map.end()) {
-    out.insert(out.end(), cache.ids.begin() + it->second.first,
-               cache.ids.begin() + it->second.first + it->second.second);
-    return;
-  }
+  if (cache.get(word, out)) return;
   size_t before = out.size();
   auto whole = d.ignore_merges ? d.ids.find(tok::bytes_to_token(word)) : d.ids.end();
   if (whole != d.ids.end()) out.push_back(whole->second);
   else d.bpe.merge_word(word, out);
-  if (cache.map.size() >= WordCache::kMaxWords) cache.reset(cache.owner);
-  cache.map.emplace(std::string(word), std::make_pair(uint32_t(cache.ids.size()), uint32_t(out.size() - before)));
-  cache.ids.insert(cache.ids.end(), out.begin() + std::ptrdiff_t(before), out.end());
+  cache.put(word, out.data() + before, out.size() - before);
 }
 
 // Pre-tokenizes normalised text and encodes each piece.
@@ -101,7 +85,7 @@ void Tokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids,
               "special_allowed mask has %zu bytes for a text of %zu", special_allowed ? special_allowed->size() : 0,
               text.size());
   thread_local WordCache cache;
-  if (cache.owner != d.uid) cache.reset(d.uid);
+  cache.bind(d.uid);
   const uint8_t* mask = special_allowed ? special_allowed->data() : nullptr;
   if (d.raw_added.empty()) {
     encode_plain(d, text, mask, ids, cache);

@@ -106,6 +106,7 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     // Vocabulary.
     QWEN3_CHECK(m.contains("vocab") && m["vocab"].is_object(), "%s: BPE model has no vocab", origin.c_str());
     int32_t max_id = -1;
+    d->ids.reserve(m["vocab"].size() + j.value("added_tokens", json::array()).size());
     for (const auto& [token, idj] : m["vocab"].items()) {
       int32_t id = idj.get<int32_t>();
       QWEN3_CHECK(id >= 0, "%s: negative id for token %s", origin.c_str(), token.c_str());

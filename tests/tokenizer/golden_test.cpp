@@ -79,7 +79,7 @@ TEST(Golden, DecodeMatchesReference) {
 
 
 // The synthetic tokenizer.json of make_goldens.mjs: added tokens with lstrip, rstrip, single_word, normalized=true,
-// ids that HF reassigns, and added tokens that are not byte-level text (decoder fallback).
+// ids that HF reassigns, added tokens that are not byte-level text (decoder fallback), and ignore_merges.
 TEST(Golden, MiniTokenizerWithAddedTokenFlags) {
   Tokenizer t = Tokenizer::load(test::source_dir() + "/tests/data/tokenizer/mini");
   for (const json& c : read_jsonl("mini/encode.jsonl")) {
@@ -89,6 +89,11 @@ TEST(Golden, MiniTokenizerWithAddedTokenFlags) {
     if (c["roundtrip"].get<bool>()) {
       EXPECT_EQ(t.decode(want), text);
     }
+  }
+  Tokenizer ti = Tokenizer::load(test::source_dir() + "/tests/data/tokenizer/mini/ignore_merges");
+  for (const json& c : read_jsonl("mini/ignore_merges/encode.jsonl")) {
+    std::string text = c["text"];
+    EXPECT_EQ(show(ti.encode(text)), show(c["ids"].get<std::vector<int32_t>>())) << "ignore_merges: " << text;
   }
   for (const json& c : read_jsonl("mini/decode.jsonl")) {
     auto ids = c["ids"].get<std::vector<int32_t>>();
