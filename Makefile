@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make run    builds qwen3 and runs the main job
+#   make run    builds qwen3 and starts the chat (make run ARGS="-m MODEL_DIR")
 #   make test   installs what is missing, builds everything and runs the whole test suite
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -21,7 +21,7 @@ build: setup configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	@scripts/run-main
+	@scripts/run-main $(ARGS)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
