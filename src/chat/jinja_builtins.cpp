@@ -32,7 +32,7 @@ Value f_tojson(CallArgs& a) {
     if (indent.is_string()) o.indent = indent.str();
     else if (is_int(indent)) o.indent = std::string(size_t(std::clamp<int64_t>(indent.i, 0, 256)), ' ');
     else fail_at(a.line, "TypeError: tojson indent must be an int or a string");
-    o.item_sep = ",";
+    o.item_sep.assign(1, ',');  // not `= ","`: g++ 12 -O2 warns falsely (-Wrestrict) on the latter
   }
   Value seps = arg(a, 2, "separators");
   if (!seps.is_undefined() && !seps.is_none()) {
