@@ -20,28 +20,39 @@ namespace {
 
 using tok::WordCache;
 
-void encode_word(const TokenizerData& d, std::string_view word, std::vector<int32_t>& out, WordCache& cache) {
+void encode_word(const TokenizerData& d, std::string_view word, uint64_t hash, std::vector<int32_t>& out,
+                 WordCache& cache) {
   if (word.size() == 1) {
     out.push_back(d.bpe.byte_ids[static_cast<unsigned char>(word[0])]);
     return;
   }
-  if (cache.get(word, out)) return;
+  if (cache.get(word, hash, out)) return;
   size_t before = out.size();
   auto whole = d.ignore_merges ? d.ids.find(tok::bytes_to_token(word)) : d.ids.end();
   if (whole != d.ids.end()) out.push_back(whole->second);
   else d.bpe.merge_word(word, out);
-  cache.put(word, out.data() + before, out.size() - before);
+  cache.put(word, hash, out.data() + before, out.size() - before);
 }
 
-// Pre-tokenizes normalised text and encodes each piece.
+// Pre-tokenizes normalised text and encodes each piece. The cache slots of the pieces a few steps ahead are
+// prefetched: a look-up is a cache miss, and this keeps several in flight.
 void encode_pieces(const TokenizerData& d, std::string_view text, std::vector<int32_t>& out, WordCache& cache) {
+  constexpr size_t kAhead = 8;
   thread_local std::vector<uint32_t> ends;
+  thread_local std::vector<uint64_t> hashes;
   ends.clear();
   tok::split_qwen2(text, ends);
+  const size_t n = ends.size();
+  hashes.resize(n);
+  for (size_t k = 0, start = 0; k < n; start = ends[k++]) {
+    hashes[k] = WordCache::hash(text.substr(start, ends[k] - start));
+    if (k < kAhead) cache.prefetch(hashes[k]);
+  }
   size_t start = 0;
-  for (uint32_t end : ends) {
-    encode_word(d, text.substr(start, end - start), out, cache);
-    start = end;
+  for (size_t k = 0; k < n; ++k) {
+    if (k + kAhead < n) cache.prefetch(hashes[k + kAhead]);
+    encode_word(d, text.substr(start, ends[k] - start), hashes[k], out, cache);
+    start = ends[k];
   }
 }
 
