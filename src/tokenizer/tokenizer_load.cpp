@@ -1,6 +1,6 @@
-// Loading tokenizer.json: every component is checked against what this implementation reproduces exactly; anything
-// else is an error naming the component, never a silent approximation. The post_processor is not read: it only
-// adds tokens when encode is asked to add special tokens, which this API never does.
+// Loading tokenizer.json: every component is checked against what this implementation reproduces exactly;
+// anything else is an error naming the component, never a silent approximation. The post_processor is not
+// read: it only adds tokens when encode is asked to add special tokens, which this API never does.
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -23,7 +23,9 @@ using tok::TokenizerData;
 
 namespace {
 
-std::string type_of(const json& j) { return j.is_object() && j.contains("type") ? j["type"].dump() : j.dump(); }
+std::string type_of(const json& j) {
+  return j.is_object() && j.contains("type") ? j["type"].dump() : j.dump();
+}
 
 bool is_null_or(const json& j, const char* key, const json& ok) {
   return !j.contains(key) || j[key].is_null() || j[key] == ok;
@@ -100,8 +102,8 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     check_normalizer(j.value("normalizer", json()), origin, d->nfc);
     check_pre_tokenizer(j.value("pre_tokenizer", json()), origin);
     const json& dec = j.value("decoder", json());
-    QWEN3_CHECK(dec.is_object() && dec.value("type", "") == "ByteLevel", "%s: unsupported decoder %s (only ByteLevel)",
-                origin.c_str(), type_of(dec).c_str());
+    QWEN3_CHECK(dec.is_object() && dec.value("type", "") == "ByteLevel",
+                "%s: unsupported decoder %s (only ByteLevel)", origin.c_str(), type_of(dec).c_str());
 
     // Vocabulary.
     QWEN3_CHECK(m.contains("vocab") && m["vocab"].is_object(), "%s: BPE model has no vocab", origin.c_str());
@@ -113,9 +115,9 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
       max_id = std::max(max_id, id);
       d->ids.emplace(token, id);
     }
-    // Added tokens get their ids as HF's AddedVocabulary::add_tokens gives them, in file order: the id of the same
-    // string already in the vocab (or added before), else the next id after the vocab and the added ids so far.
-    // The "id" written in the file is only a check (HF warns when it differs; so do we).
+    // Added tokens get their ids as HF's AddedVocabulary::add_tokens gives them, in file order: the id of the
+    // same string already in the vocab (or added before), else the next id after the vocab and the added ids
+    // so far. The "id" written in the file is only a check (HF warns when it differs; so do we).
     const int32_t n_model = int32_t(m["vocab"].size());
     std::unordered_map<std::string, int32_t> added_ids;  // content -> id
     std::map<int32_t, tok::AddedToken> added_by_id;      // id -> latest token with that id
@@ -146,8 +148,8 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
       }
       t.id = id;
       if (a.contains("id") && a["id"].is_number_integer() && a["id"].get<int64_t>() != id)
-        QWEN3_LOG_WARN("%s: added token %s is given id %d (the file says %lld), as HF tokenizers does", origin.c_str(),
-                       t.content.c_str(), id, static_cast<long long>(a["id"].get<int64_t>()));
+        QWEN3_LOG_WARN("%s: added token %s is given id %d (the file says %lld), as HF tokenizers does",
+                       origin.c_str(), t.content.c_str(), id, static_cast<long long>(a["id"].get<int64_t>()));
       added_ids[t.content] = id;
       added_by_id[id] = t;
       max_id = std::max(max_id, id);
@@ -156,7 +158,8 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     d->tokens.assign(n, std::string());
     d->special.assign(n, 0);
     for (const auto& [token, id] : d->ids) d->tokens[size_t(id)] = token;
-    for (const auto& [id, t] : added_by_id) d->tokens[size_t(id)] = t.content;  // HF looks in added tokens first
+    for (const auto& [id, t] : added_by_id)
+      d->tokens[size_t(id)] = t.content;  // HF looks in added tokens first
     for (const auto& [content, id] : added_ids) d->ids[content] = id;
     for (size_t id = 0; id < n; ++id) d->special[id] = special_contents.count(d->tokens[id]) > 0;
     // What HF's ByteLevel decoder makes of each token: its bytes when every char stands for a byte, else the
@@ -179,7 +182,8 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     }
     for (int b = 0; b < 256; ++b) {
       auto it = d->ids.find(tok::bytes_to_token(std::string(1, char(b))));
-      QWEN3_CHECK(it != d->ids.end(), "%s: vocab lacks the byte-level token for byte 0x%02x", origin.c_str(), b);
+      QWEN3_CHECK(it != d->ids.end(), "%s: vocab lacks the byte-level token for byte 0x%02x", origin.c_str(),
+                  b);
       d->bpe.byte_ids[b] = it->second;
     }
 
@@ -200,7 +204,8 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
       }
       auto ia = d->ids.find(a), ib = d->ids.find(b), ic = d->ids.find(a + b);
       QWEN3_CHECK(ia != d->ids.end() && ib != d->ids.end() && ic != d->ids.end(),
-                  "%s: merge \"%s %s\" uses a token missing from the vocab", origin.c_str(), a.c_str(), b.c_str());
+                  "%s: merge \"%s %s\" uses a token missing from the vocab", origin.c_str(), a.c_str(),
+                  b.c_str());
       d->bpe.merges.insert(ia->second, ib->second, rank++, ic->second);
     }
 

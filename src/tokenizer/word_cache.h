@@ -1,8 +1,9 @@
-// Per-thread cache of pre-tokenized piece -> token ids. Natural text repeats its words, so most pieces skip BPE.
-// A look-up is bound by memory latency (the table is megabytes), so: 16-byte slots, each piece's key and ids side
-// by side in one arena entry (two cache misses, not three), and a prefetch API so that the caller can start the
-// slot loads of the next pieces while it handles this one. Bounded: cleared when half full (262k words, about
-// 13 MB per encoding thread; at 131k words a 27-language benchmark text thrashed it and ran at half the speed).
+// Per-thread cache of pre-tokenized piece -> token ids. Natural text repeats its words, so most pieces skip
+// BPE. A look-up is bound by memory latency (the table is megabytes), so: 16-byte slots, each piece's key and
+// ids side by side in one arena entry (two cache misses, not three), and a prefetch API so that the caller
+// can start the slot loads of the next pieces while it handles this one. Bounded: cleared when half full
+// (262k words, about 13 MB per encoding thread; at 131k words a 27-language benchmark text thrashed it and
+// ran at half the speed).
 #pragma once
 
 #include <cstdint>
@@ -75,8 +76,8 @@ class WordCache {
 
  private:
   struct Slot {
-    uint32_t tag;  // high half of the hash
-    uint32_t off;  // arena entry: key bytes, padding to 4, ids
+    uint32_t tag;             // high half of the hash
+    uint32_t off;             // arena entry: key bytes, padding to 4, ids
     uint16_t key_len, n_ids;  // n_ids == 0: empty slot
     uint32_t unused = 0;
   };
