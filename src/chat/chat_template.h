@@ -48,6 +48,10 @@ class ChatTemplate {
   // passed to the template as variables like transformers does; their text counts as the template's own.
   void set_special_tokens(const nlohmann::ordered_json& special_tokens_map);
   const std::string& source() const { return source_; }
+  // A special token's text from that map ("eos_token", "bos_token", ...); empty when the tokenizer has none.
+  std::string special_token(const std::string& name) const;
+  std::string bos_token() const { return special_token("bos_token"); }
+  std::string eos_token() const { return special_token("eos_token"); }
 
  private:
   std::string source_;

@@ -104,6 +104,19 @@ void OutputParser::close_tool_call(ParsedDelta& d) {
 ParsedDelta OutputParser::push(int32_t id, std::string_view t) {
   QWEN3_CHECK(!finished_, "output parser: push after finish");
   ParsedDelta d;
+  const char* tag = id == ids_.think_open      ? "<think>"
+                    : id == ids_.think_close   ? "</think>"
+                    : id == ids_.tool_call_open ? kToolOpen
+                    : id == ids_.tool_call_close ? kToolClose
+                                                 : nullptr;
+  if (tag && !t.empty()) {
+    // A stream decoder releases bytes it held back (the end of a split character) with the next token, which may
+    // be this special one: "<held bytes><tag>", or only the held bytes when it skips special tokens. Those bytes
+    // belong before the tag.
+    std::string_view tv(tag);
+    if (t.size() >= tv.size() && t.substr(t.size() - tv.size()) == tv) t.remove_suffix(tv.size());
+    text(t, d);
+  }
   if (state_ == State::ToolCall && id != ids_.tool_call_close) {
     // Inside a block every token is raw text; a special token there makes the JSON invalid, which is reported.
     if (id == ids_.think_open) tool_buf_ += "<think>";

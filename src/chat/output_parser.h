@@ -54,7 +54,8 @@ class OutputParser {
   // call_id_prefix + index names each tool call ("call_0", "call_1", ...); a server passes a per-request prefix.
   OutputParser(SpecialIds ids, bool starts_in_thinking, std::string call_id_prefix = "call_");
 
-  // text: the decoded UTF-8 for this id (may be empty while the stream decoder holds back a split character).
+  // text: the decoded UTF-8 for this id (may be empty while the stream decoder holds back a split character). For
+  // a special id, text before its tag (bytes released late by the decoder) is taken as ordinary text first.
   ParsedDelta push(int32_t token_id, std::string_view text);
   // End of stream: drops held-back newlines, turns an unclosed <tool_call> into content (reported).
   ParsedDelta finish();

@@ -297,3 +297,24 @@ TEST(OutputParser, ThinkingStartFollowsRenderedPrompt) {
   EXPECT_TRUE(prompt_ends_in_thinking(t.render(none, nullptr, open).text));
   EXPECT_EQ(effective_thinking(std::nullopt, std::nullopt), std::nullopt);
 }
+
+// A stream decoder may hand the held-back end of a split character over together with a special token.
+TEST(OutputParser, HeldBytesArriveWithSpecialToken) {
+  OutputParser p(OutputParser::SpecialIds{}, true);
+  std::string reasoning, content;
+  auto take = [&](ParsedDelta d) { reasoning += d.reasoning, content += d.content; };
+  take(p.push(kText, "abc"));
+  take(p.push(kText, ""));                     // first bytes of a character held back
+  take(p.push(kEndThink, "\xEF\xBF\xBD</think>"));  // ... released as U+FFFD with </think>
+  take(p.push(kText, "\n\nans"));
+  take(p.push(kText, ""));
+  take(p.push(kTool, "\xC3\xA9"));             // held bytes only (decoder skipping special tokens)
+  take(p.push(kText, "{\"name\": \"f\"}"));
+  take(p.push(kEndTool, "</tool_call>"));
+  take(p.finish());
+  EXPECT_EQ(p.result().reasoning_content, "abc\xEF\xBF\xBD");
+  EXPECT_EQ(p.result().content, "ans\xC3\xA9");
+  EXPECT_EQ(p.result().tool_calls.size(), 1u);
+  EXPECT_EQ(reasoning, p.result().reasoning_content);
+  EXPECT_EQ(content, p.result().content);
+}

@@ -1,7 +1,8 @@
 // libFuzzer harness: the input is a token stream for the output parser (reasoning + tool calls). Byte 0 chooses
-// the initial state; then each byte < 6 is a special token (<think>, </think>, <tool_call>, </tool_call>) or an
-// empty push, and runs of other bytes are text. The stream is parsed twice, once whole and once with every text
-// byte pushed alone; both must give the same result, and each run's deltas must concatenate to its result.
+// the initial state; then each byte < 10 is a special token (<think>, </think>, <tool_call>, </tool_call>) with
+// empty text or with its tag's text, or an empty push; runs of other bytes are text. The stream is parsed twice,
+// once whole and once with every text byte pushed alone; both must give the same result, and each run's deltas
+// must concatenate to its result.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -48,11 +49,13 @@ qwen3::ParsedOutput run(const std::vector<Ev>& evs, bool thinking, bool bytewise
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const int32_t ids[] = {151667, 151668, 151657, 151658};
+  const char* tags[] = {"<think>", "</think>", "<tool_call>", "</tool_call>"};
   std::vector<Ev> evs;
   for (size_t k = 1; k < size; ++k) {
     uint8_t b = data[k];
     if (b < 4) evs.push_back({ids[b], ""});
     else if (b < 6) evs.push_back({100, ""});
+    else if (b < 10) evs.push_back({ids[b - 6], tags[b - 6]});  // as a decoder that keeps special tokens
     else if (!evs.empty() && evs.back().id == 100 && !evs.back().text.empty()) evs.back().text += char(b);
     else evs.push_back({100, std::string(1, char(b))});
   }
