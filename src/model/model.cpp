@@ -59,13 +59,14 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   model->dir = dir;
   model->config = load_model_config(dir);
   model->generation = load_generation_config(dir, model->config);
-  if (options.dtype) {
-    DType d = *options.dtype;
-    QWEN3_CHECK(d == DType::kF32 || d == DType::kF16 || d == DType::kBF16,
-                "--dtype %s: only f32, f16 and bf16 conversion at load are supported", dtype_name(d));
-  }
   model->files = load_safetensors_dir(dir, options.map_mode);
-  bind_weights(*model, options);
+  {
+    ThreadPool pool(physical_core_count());
+    bind_weights(*model, options, &pool);
+  }
+  // Every matrix now lives in its tiled copy and the norms in f32 vectors: the file buffers can go.
+  model->files.files.clear();
+  model->files.tensors.clear();
   int n_tok = tokenizer_size_from_json(dir);
   model->n_vocab_tokens = n_tok > 0 && n_tok < model->config.vocab_size ? n_tok : model->config.vocab_size;
   model->rope_inv_freq = rope_inv_freq(model->config.rope_theta, model->config.head_dim);

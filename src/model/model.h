@@ -39,7 +39,7 @@ struct ModelWeights {
 
 struct LoadOptions {
   MapMode map_mode = MapMode::kRead;  // anonymous memory by default (see core/file.h)
-  std::optional<DType> dtype;         // convert every matrix to this dtype at load (f32, f16, bf16)
+  std::optional<DType> dtype;  // convert every matrix to this dtype at load (f32, f16, bf16, q8_0, q4_0)
 };
 
 struct Model {

@@ -50,7 +50,12 @@ void parse_safetensors(FileBuffer file, SafetensorsSet& set) {
   std::vector<std::pair<size_t, size_t>> ranges;  // to detect overlaps
   std::vector<std::string> added;
   for (auto& [name, info] : header.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (info.is_object())
+        for (auto& [key, value] : info.items())
+          if (value.is_string()) set.metadata[key] = value.get<std::string>();
+      continue;
+    }
     QWEN3_CHECK(info.is_object() && info.contains("dtype") && info["dtype"].is_string() &&
                     info.contains("shape") && info["shape"].is_array() && info.contains("data_offsets") &&
                     info["data_offsets"].is_array() && info["data_offsets"].size() == 2,
