@@ -1,7 +1,7 @@
 // qwen3 quantize -m IN -o OUT --type q8_0|q4_0: writes a model directory whose matrices are GGUF Q8_0/Q4_0
-// blocks (row-major, stored as U8 [rows, cols / 32 * block bytes] in model.safetensors with the metadata entry
-// "qwen3.quantization"), the norm weights as they were, and copies of the other files (config, tokenizer).
-// The loader reads it back directly (docs/DESIGN.md, "Quantised models").
+// blocks (row-major, stored as U8 [rows, cols / 32 * block bytes] in model.safetensors with the metadata
+// entry "qwen3.quantization"), the norm weights as they were, and copies of the other files (config,
+// tokenizer). The loader reads it back directly (docs/DESIGN.md, "Quantised models").
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -23,8 +23,9 @@ namespace fs = std::filesystem;
 static void quantize_model(const std::string& in_dir, const std::string& out_dir, DType type) {
   ModelConfig config = load_model_config(in_dir);
   SafetensorsSet set = load_safetensors_dir(in_dir, MapMode::kRead);
-  QWEN3_CHECK(!set.metadata.count(kQuantizationKey), "%s: already quantised (%s); quantise the original model",
-              in_dir.c_str(), set.metadata[kQuantizationKey].c_str());
+  QWEN3_CHECK(!set.metadata.count(kQuantizationKey),
+              "%s: already quantised (%s); quantise the original model", in_dir.c_str(),
+              set.metadata[kQuantizationKey].c_str());
   std::vector<StWriteTensor> out;
   std::vector<const StTensor*> src;
   std::vector<bool> quantize;
@@ -40,9 +41,11 @@ static void quantize_model(const std::string& in_dir, const std::string& out_dir
     const bool q = s.rows > 0;
     if (q) {
       QWEN3_CHECK(st.shape.size() == 2 && st.shape[0] == s.rows && st.shape[1] == s.cols,
-                  "%s: tensor '%s' does not have the shape config.json implies", st.file.c_str(), s.name.c_str());
+                  "%s: tensor '%s' does not have the shape config.json implies", st.file.c_str(),
+                  s.name.c_str());
       QWEN3_CHECK(s.cols % kQuantBlock == 0, "%s: tensor '%s' has %lld columns; %s needs a multiple of %d",
-                  st.file.c_str(), s.name.c_str(), static_cast<long long>(s.cols), dtype_name(type), kQuantBlock);
+                  st.file.c_str(), s.name.c_str(), static_cast<long long>(s.cols), dtype_name(type),
+                  kQuantBlock);
       w.dtype = "U8";
       w.shape = {s.rows, static_cast<int64_t>(dtype_row_bytes(type, s.cols))};
       w.n_bytes = dtype_row_bytes(type, s.cols) * static_cast<size_t>(s.rows);
@@ -58,11 +61,12 @@ static void quantize_model(const std::string& in_dir, const std::string& out_dir
   fs::create_directories(out_dir);
   for (const auto& e : fs::directory_iterator(in_dir)) {
     const std::string name = e.path().filename().string();
-    if (!e.is_regular_file() || name.ends_with(".safetensors") || name == "model.safetensors.index.json") continue;
+    if (!e.is_regular_file() || name.ends_with(".safetensors") || name == "model.safetensors.index.json")
+      continue;
     fs::copy_file(e.path(), fs::path(out_dir) / name, fs::copy_options::overwrite_existing);
   }
-  write_safetensors(out_dir + "/model.safetensors", out, {{"format", "pt"}, {kQuantizationKey, dtype_name(type)}},
-                    [&](size_t i, uint8_t* dst) {
+  write_safetensors(out_dir + "/model.safetensors", out,
+                    {{"format", "pt"}, {kQuantizationKey, dtype_name(type)}}, [&](size_t i, uint8_t* dst) {
                       const StTensor& st = *src[i];
                       if (!quantize[i]) {
                         std::memcpy(dst, st.data, st.n_bytes);

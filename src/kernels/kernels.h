@@ -6,7 +6,8 @@
 // repacked at load into tiles of 16 rows (kernels/pack.h). matmul's arithmetic is defined per output element
 // and is the same for every ISA:
 //   f32/f16/bf16 weights: y = fma(w[k], x[k], y) for k = 0, 1, ..., n_in-1 in that order, from y = 0;
-//   q8_0/q4_0 weights:    x is quantised per 32-block to int8 (scale amax/127, round to nearest even); per block
+//   q8_0/q4_0 weights:    x is quantised per 32-block to int8 (scale amax/127, round to nearest even); per
+//   block
 //                         b in order, y = fma(float(sum_j wq[j]*xq[j]), d_w[b] * d_x[b], y), the integer sum
 //                         being exact.
 // So a row's value does not depend on n_tok, on the other tokens of the batch, on the thread count, or on the

@@ -121,7 +121,8 @@ void quant_block(const Block& b) {
       for (int g = 0; g < 8; ++g) {
         __m256i ws[2], wabs[2];
         for (int h = 0; h < 2; ++h) {
-          ws[h] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + g * 64 + h * 32)), flip);
+          ws[h] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + g * 64 + h * 32)),
+                                   flip);
           wabs[h] = _mm256_abs_epi8(ws[h]);
         }
         for (int t = 0; t < NT; ++t) {
@@ -148,7 +149,8 @@ void quant_block(const Block& b) {
           const __m256i x0 = bcast4(xq + t * b.cols + 8 * g), x1 = bcast4(xq + t * b.cols + 8 * g + 4);
           for (int h = 0; h < 2; ++h) {
             // nibbles are at most 15, so the pair sums stay far from 16-bit saturation
-            const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], x0), _mm256_maddubs_epi16(hi[h], x1));
+            const __m256i p16 =
+                _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], x0), _mm256_maddubs_epi16(hi[h], x1));
             dot[h][t] = _mm256_add_epi32(dot[h][t], _mm256_madd_epi16(p16, ones));
           }
         }
@@ -186,17 +188,21 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
   b.ldx = in.ldx;
   b.ldy = ldy;
   const int64_t nb = w.cols / kQuantBlock;
-  for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
-    b.tile = w.tile(ti);
-    b.n_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
-    for (int64_t t0 = 0; t0 < in.n_tok; t0 += NT) {
-      const int nt = static_cast<int>(std::min<int64_t>(NT, in.n_tok - t0));
-      b.x = in.x + t0 * in.ldx;
-      b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
-      b.xd = in.xd ? in.xd + t0 * nb : nullptr;
-      b.xs = in.xs ? in.xs + t0 * nb : nullptr;
-      b.y = y + t0 * ldy + ti * R;
-      run_block<DT, NT>(nt, b);
+  constexpr int64_t kTokBlock = 48;  // activations of a token block stay in L2 (see kernels_avx512.cpp)
+  for (int64_t tb = 0; tb < in.n_tok; tb += kTokBlock) {
+    const int64_t te = std::min(in.n_tok, tb + kTokBlock);
+    for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
+      b.tile = w.tile(ti);
+      b.n_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
+      for (int64_t t0 = tb; t0 < te; t0 += NT) {
+        const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
+        b.x = in.x + t0 * in.ldx;
+        b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
+        b.xd = in.xd ? in.xd + t0 * nb : nullptr;
+        b.xs = in.xs ? in.xs + t0 * nb : nullptr;
+        b.y = y + t0 * ldy + ti * R;
+        run_block<DT, NT>(nt, b);
+      }
     }
   }
 }
@@ -223,7 +229,8 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
   alignas(32) float lanes[8];
   _mm256_store_ps(lanes, acc);
-  float sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+  float sum =
+      ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }

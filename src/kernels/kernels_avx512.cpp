@@ -152,8 +152,8 @@ void quant_block(const Block& b) {
       }
     }
     for (int r = 0; r < NR; ++r) {
-      const __m512 dw = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.tile + r * b.tile_bytes + blk * kBlockBytes)));
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(b.tile + r * b.tile_bytes + blk * kBlockBytes)));
       for (int t = 0; t < NT; ++t) {
         const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(b.xd[t * nb + blk]));
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][t]), scale, acc[r][t]);
@@ -189,21 +189,27 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
   b.ldx = in.ldx;
   b.ldy = ldy;
   const int64_t nb = w.cols / kQuantBlock;
-  for (int64_t ti = tile_begin; ti < tile_end; ti += 2) {
-    const int nr = ti + 1 < tile_end ? 2 : 1;
-    b.tile = w.tile(ti);
-    b.last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - (ti + nr - 1) * R));
-    for (int64_t t0 = 0; t0 < in.n_tok; t0 += NT) {
-      const int nt = static_cast<int>(std::min<int64_t>(NT, in.n_tok - t0));
-      b.x = in.x + t0 * in.ldx;
-      b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
-      b.xd = in.xd ? in.xd + t0 * nb : nullptr;
-      b.xs = in.xs ? in.xs + t0 * nb : nullptr;
-      b.y = y + t0 * ldy + ti * R;
-      if (nr == 2)
-        run_block<DT, 2, NT>(nt, b);
-      else
-        run_block<DT, 1, NT>(nt, b);
+  // Tokens in blocks of kTokBlock so that a block's activations stay in L2 while every tile pair of the range
+  // streams past them (weights are re-read once per token block, activations once per tile pair).
+  constexpr int64_t kTokBlock = 48;
+  for (int64_t tb = 0; tb < in.n_tok; tb += kTokBlock) {
+    const int64_t te = std::min(in.n_tok, tb + kTokBlock);
+    for (int64_t ti = tile_begin; ti < tile_end; ti += 2) {
+      const int nr = ti + 1 < tile_end ? 2 : 1;
+      b.tile = w.tile(ti);
+      b.last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - (ti + nr - 1) * R));
+      for (int64_t t0 = tb; t0 < te; t0 += NT) {
+        const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
+        b.x = in.x + t0 * in.ldx;
+        b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
+        b.xd = in.xd ? in.xd + t0 * nb : nullptr;
+        b.xs = in.xs ? in.xs + t0 * nb : nullptr;
+        b.y = y + t0 * ldy + ti * R;
+        if (nr == 2)
+          run_block<DT, 2, NT>(nt, b);
+        else
+          run_block<DT, 1, NT>(nt, b);
+      }
     }
   }
 }

@@ -106,21 +106,29 @@ void row_from_f32(const float* x, int64_t n, DType to, void* out) {
 
 void pack_tile(DType t, const uint8_t* const* rows, int n_rows, int64_t cols, uint8_t* tile) {
   constexpr int R = kTileRows;
-  std::memset(tile, 0, dtype_tile_bytes(t, cols));
+  if (n_rows < R) std::memset(tile, 0, dtype_tile_bytes(t, cols));
+  // The float layouts move whole words: a 4-byte value (f32) or pair (bf16), or a 2-byte value (f16). This
+  // runs over every weight at load, so it is written as plain strided word copies.
   switch (t) {
     case DType::kF32:
-    case DType::kF16: {
-      const size_t es = t == DType::kF32 ? 4 : 2;
-      for (int r = 0; r < n_rows; ++r)
-        for (int64_t k = 0; k < cols; ++k) std::memcpy(tile + (k * R + r) * es, rows[r] + k * es, es);
+    case DType::kBF16: {
+      const int64_t n_words = t == DType::kF32 ? cols : cols / 2;
+      uint32_t* out = reinterpret_cast<uint32_t*>(tile);
+      for (int r = 0; r < n_rows; ++r) {
+        const uint8_t* in = rows[r];
+        for (int64_t k = 0; k < n_words; ++k) std::memcpy(&out[k * R + r], in + 4 * k, 4);
+        if (t == DType::kBF16 && (cols & 1)) {  // odd cols: the last pair is (value, 0)
+          uint16_t last;
+          std::memcpy(&last, in + 4 * n_words, 2);
+          out[n_words * R + r] = last;  // little-endian: the value in the low half, zero in the high half
+        }
+      }
       break;
     }
-    case DType::kBF16: {
+    case DType::kF16: {
       uint16_t* out = reinterpret_cast<uint16_t*>(tile);
-      for (int r = 0; r < n_rows; ++r) {
-        const uint16_t* in = reinterpret_cast<const uint16_t*>(rows[r]);
-        for (int64_t k = 0; k < cols; ++k) out[((k / 2) * R + r) * 2 + (k & 1)] = in[k];
-      }
+      for (int r = 0; r < n_rows; ++r)
+        for (int64_t k = 0; k < cols; ++k) std::memcpy(&out[k * R + r], rows[r] + 2 * k, 2);
       break;
     }
     case DType::kQ8_0: {
@@ -153,7 +161,8 @@ void pack_tile(DType t, const uint8_t* const* rows, int n_rows, int64_t cols, ui
           }
           for (int g = 0; g < 4; ++g)
             for (int i = 0; i < 4; ++i)
-              blk[2 * R + g * R * 4 + r * 4 + i] = static_cast<uint8_t>(nib[8 * g + i] | (nib[8 * g + 4 + i] << 4));
+              blk[2 * R + g * R * 4 + r * 4 + i] =
+                  static_cast<uint8_t>(nib[8 * g + i] | (nib[8 * g + 4 + i] << 4));
         }
         for (int r = n_rows; r < R; ++r)
           for (int g = 0; g < 4; ++g)
@@ -177,7 +186,8 @@ void tiled_row_to_f32(const Tensor& w, int64_t row, float* out) {
     case DType::kBF16: {
       const uint16_t* p = reinterpret_cast<const uint16_t*>(tile);
       for (int64_t k = 0; k < n; ++k)
-        out[k] = w.dtype == DType::kF16 ? f16_to_f32(p[k * R + r]) : bf16_to_f32(p[((k / 2) * R + r) * 2 + (k & 1)]);
+        out[k] = w.dtype == DType::kF16 ? f16_to_f32(p[k * R + r])
+                                        : bf16_to_f32(p[((k / 2) * R + r) * 2 + (k & 1)]);
       break;
     }
     case DType::kQ8_0:

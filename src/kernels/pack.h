@@ -1,5 +1,6 @@
 // Weight conversion at load: GGUF-compatible Q8_0/Q4_0 quantisation of rows, conversion between dtypes, and
-// the tiled layout the matmul kernels read. Portable code (no ISA flags); tested in tests/kernels/pack_test.cpp.
+// the tiled layout the matmul kernels read. Portable code (no ISA flags); tested in
+// tests/kernels/pack_test.cpp.
 //
 // Tiled layout: rows are grouped in tiles of kTileRows = 16 (the last tile padded with zero rows); a tile
 // stores, for each step of the reduction, the 16 rows side by side, so one 512-bit load gives one step of 16

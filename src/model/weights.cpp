@@ -74,11 +74,11 @@ static float load_value(const uint8_t* p, StDType t, int64_t i) {
   }
 }
 
-// Makes the tiled tensor the kernels read (kernels/pack.h) from a row-major file tensor whose rows are in dtype
-// `have` (f32/f16/bf16 values, or GGUF blocks in a quantised model), converting or quantising each row to
-// `want` on the way. Tiles are independent, so the pool packs them in parallel.
-static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_t cols, DType have, DType want,
-                          ThreadPool* pool) {
+// Makes the tiled tensor the kernels read (kernels/pack.h) from a row-major file tensor whose rows are in
+// dtype `have` (f32/f16/bf16 values, or GGUF blocks in a quantised model), converting or quantising each row
+// to `want` on the way. Tiles are independent, so the pool packs them in parallel.
+static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_t cols, DType have,
+                          DType want, ThreadPool* pool) {
   Tensor t;
   t.rows = rows;
   t.cols = cols;
@@ -159,14 +159,16 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
     } else {
       const DType have = block_data ? *quantized : st_to_dtype(st.dtype);
       if (block_data) {
-        QWEN3_CHECK(s.cols % kQuantBlock == 0, "%s: tensor '%s' is %s but its %lld columns are not whole blocks",
-                    st.file.c_str(), s.name.c_str(), dtype_name(have), static_cast<long long>(s.cols));
+        QWEN3_CHECK(s.cols % kQuantBlock == 0,
+                    "%s: tensor '%s' is %s but its %lld columns are not whole blocks", st.file.c_str(),
+                    s.name.c_str(), dtype_name(have), static_cast<long long>(s.cols));
         const int64_t row_bytes = static_cast<int64_t>(dtype_row_bytes(have, s.cols));
-        QWEN3_CHECK(st.shape.size() == 2 && st.shape[0] == s.rows && st.shape[1] == row_bytes,
-                    "%s: tensor '%s' has shape [%s]; a %s matrix of [%lld, %lld] is stored as U8 [%lld, %lld]",
-                    st.file.c_str(), s.name.c_str(), found.c_str(), dtype_name(have),
-                    static_cast<long long>(s.rows), static_cast<long long>(s.cols), static_cast<long long>(s.rows),
-                    static_cast<long long>(row_bytes));
+        QWEN3_CHECK(
+            st.shape.size() == 2 && st.shape[0] == s.rows && st.shape[1] == row_bytes,
+            "%s: tensor '%s' has shape [%s]; a %s matrix of [%lld, %lld] is stored as U8 [%lld, %lld]",
+            st.file.c_str(), s.name.c_str(), found.c_str(), dtype_name(have), static_cast<long long>(s.rows),
+            static_cast<long long>(s.cols), static_cast<long long>(s.rows),
+            static_cast<long long>(row_bytes));
       } else {
         QWEN3_CHECK(st.shape.size() == 2 && st.shape[0] == s.rows && st.shape[1] == s.cols,
                     "%s: tensor '%s' has shape [%s]; config.json implies [%lld, %lld]", st.file.c_str(),
@@ -179,8 +181,8 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
       }
       const DType want = options.dtype ? *options.dtype : have;
       QWEN3_CHECK(want != DType::kQ8_0 && want != DType::kQ4_0 ? true : s.cols % kQuantBlock == 0,
-                  "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(), s.name.c_str(),
-                  static_cast<long long>(s.cols), dtype_name(want), kQuantBlock);
+                  "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(),
+                  s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), kQuantBlock);
       *s.matrix = make_matrix(model, st, s.rows, s.cols, have, want, pool);
     }
   }

@@ -1,6 +1,7 @@
 // Whole-model checks of the kernels: logits agree bit for bit across ISAs for every weight dtype (through
-// `qwen3 eval` with QWEN3_ISA), `qwen3 quantize` round trips (the file loads to the same weights as quantising
-// at load; logits stay close to the unquantised model), and malformed quantised files fail with clear errors.
+// `qwen3 eval` with QWEN3_ISA), `qwen3 quantize` round trips (the file loads to the same weights as
+// quantising at load; logits stay close to the unquantised model), and malformed quantised files fail with
+// clear errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -27,7 +28,8 @@ using test::run_command;
 const std::string& tiny_model() {
   static const std::string dir = [] {
     std::string d = test::scratch_dir("kernels_tiny") + "/model";
-    auto r = run_command(test::qwen3_binary() + " synth --preset tiny --dtype bf16 --no-tokenizer --out " + d);
+    auto r =
+        run_command(test::qwen3_binary() + " synth --preset tiny --dtype bf16 --no-tokenizer --out " + d);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return d;
   }();
@@ -36,7 +38,8 @@ const std::string& tiny_model() {
 
 std::string quantized(const std::string& type) {
   std::string out = test::scratch_dir("kernels_tiny_" + type) + "/model";
-  auto r = run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o " + out + " --type " + type);
+  auto r =
+      run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o " + out + " --type " + type);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return out;
 }
@@ -97,8 +100,10 @@ TEST(ModelKernels, QuantizedFileLoadsLikeQuantizingAtLoad) {
     auto a = prompt_logits(*from_file), b = prompt_logits(*converted);
     EXPECT_EQ(a, b) << type << ": the quantised file and quantising at load differ";
     double max_diff = 0;
-    for (size_t i = 0; i < ref.size(); ++i) max_diff = std::max(max_diff, static_cast<double>(std::fabs(a[i] - ref[i])));
-    EXPECT_LE(max_diff, bound * max_ref) << type << ": max |logit diff| " << max_diff << " vs max |logit| " << max_ref;
+    for (size_t i = 0; i < ref.size(); ++i)
+      max_diff = std::max(max_diff, static_cast<double>(std::fabs(a[i] - ref[i])));
+    EXPECT_LE(max_diff, bound * max_ref)
+        << type << ": max |logit diff| " << max_diff << " vs max |logit| " << max_ref;
     std::printf("%s: max |logit - bf16 logit| = %.4g (max |logit| %.4g)\n", type, max_diff, max_ref);
     // Loading it again as another dtype dequantises.
     LoadOptions as_f32;
@@ -116,14 +121,16 @@ TEST(ModelKernels, QuantizedFileLoadsLikeQuantizingAtLoad) {
 
 // Rewrites the quantised tiny model's safetensors with one tensor or the metadata changed, and expects
 // load_model to fail naming the problem.
-void expect_load_error(const std::string& name, const std::function<void(std::vector<StWriteTensor>&,
-                                                                         std::vector<std::pair<std::string, std::string>>&)>& edit,
+void expect_load_error(const std::string& name,
+                       const std::function<void(std::vector<StWriteTensor>&,
+                                                std::vector<std::pair<std::string, std::string>>&)>& edit,
                        const std::string& message) {
   std::string src = quantized("q8_0");
   std::string dir = test::scratch_dir("kernels_bad_" + name) + "/model";
   fs::create_directories(dir);
   for (auto& e : fs::directory_iterator(src))
-    if (e.path().filename() != "model.safetensors") fs::copy_file(e.path(), dir + "/" + e.path().filename().string());
+    if (e.path().filename() != "model.safetensors")
+      fs::copy_file(e.path(), dir + "/" + e.path().filename().string());
   SafetensorsSet set = load_safetensors_dir(src, MapMode::kRead);
   std::vector<StWriteTensor> tensors;
   std::vector<const StTensor*> data;
@@ -149,7 +156,10 @@ TEST(ModelKernels, BadQuantizedFilesGiveClearErrors) {
   expect_load_error(
       "no_metadata", [](auto&, auto& meta) { meta.clear(); }, "no qwen3.quantization entry");
   expect_load_error(
-      "unknown_type", [](auto&, auto& meta) { meta = {{"qwen3.quantization", "q3_k"}}; },
+      "unknown_type",
+      [](auto&, auto& meta) {
+        meta = {{"qwen3.quantization", "q3_k"}};
+      },
       "unknown qwen3.quantization 'q3_k'");
   expect_load_error(
       "wrong_shape",
