@@ -138,8 +138,12 @@ void pack_tile(DType t, const uint8_t* const* rows, int n_rows, int64_t cols, ui
         for (int r = 0; r < n_rows; ++r) {
           const BlockQ8_0& in = reinterpret_cast<const BlockQ8_0*>(rows[r])[b];
           scales[r] = in.scale;
-          for (int j = 0; j < kQuantBlock; ++j)
-            blk[2 * R + (j / 4) * R * 4 + r * 4 + j % 4] = static_cast<uint8_t>(in.q[j] + 128);
+          for (int g = 0; g < 8; ++g) {  // 4 values at a time, each + 128 (flipping the sign bit)
+            uint32_t word;
+            std::memcpy(&word, in.q + 4 * g, 4);
+            word ^= 0x80808080u;
+            std::memcpy(blk + 2 * R + g * R * 4 + r * 4, &word, 4);
+          }
         }
         // Padding rows: scale 0 and q = 0 (stored 128), so they add exactly nothing.
         for (int r = n_rows; r < R; ++r)

@@ -55,6 +55,7 @@ struct Model {
   // Storage: the safetensors files, and buffers made at load (converted or realigned tensors).
   SafetensorsSet files;
   std::vector<AlignedPtr<uint8_t>> owned;
+  bool weights_in_files = false;  // some matrices were tiled in place inside `files` (which must then stay)
 
   DType matrix_dtype() const {
     return weights.layers.empty() ? weights.embed_tokens.dtype : weights.layers[0].q_proj.dtype;

@@ -76,26 +76,41 @@ static float load_value(const uint8_t* p, StDType t, int64_t i) {
 
 // Makes the tiled tensor the kernels read (kernels/pack.h) from a row-major file tensor whose rows are in
 // dtype `have` (f32/f16/bf16 values, or GGUF blocks in a quantised model), converting or quantising each row
-// to `want` on the way. Tiles are independent, so the pool packs them in parallel.
+// to `want` on the way. Tiles are independent, so the pool packs them in parallel. When the dtype stays, the
+// rows are whole tiles and the file was read into our own memory, each tile is packed in place over its own
+// rows (a tile has exactly its rows' bytes): no second copy of the model, no fresh pages to fault in.
 static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_t cols, DType have,
-                          DType want, ThreadPool* pool) {
+                          DType want, bool writable, ThreadPool* pool, bool* in_file) {
   Tensor t;
   t.rows = rows;
   t.cols = cols;
   t.dtype = want;
   t.tiled = true;
-  auto buf = aligned_array<uint8_t>(t.bytes());
   const size_t in_row = dtype_row_bytes(have, cols), out_row = dtype_row_bytes(want, cols);
   const size_t tile_bytes = dtype_tile_bytes(want, cols);
-  uint8_t* out = buf.get();
+  const bool in_place = writable && have == want && rows % kTileRows == 0 && tile_bytes == kTileRows * in_row;
+  AlignedPtr<uint8_t> buf;
+  uint8_t* out;
+  if (in_place) {
+    out = const_cast<uint8_t*>(st.data);  // our anonymous copy of the file (MapMode::kRead)
+    *in_file = true;
+  } else {
+    buf = aligned_array<uint8_t>(t.bytes());
+    out = buf.get();
+  }
   parallel_for(pool, t.n_tiles(), [&](int64_t i0, int64_t i1) {
-    std::vector<uint8_t> converted(kTileRows * out_row);
+    std::vector<uint8_t> converted(kTileRows * std::max(in_row, out_row));
     std::vector<float> values(static_cast<size_t>(cols));
     const uint8_t* row_ptrs[kTileRows];
     for (int64_t i = i0; i < i1; ++i) {
       const int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
+      const uint8_t* src0 = st.data + i * kTileRows * in_row;
+      if (in_place) {  // the tile overwrites its rows: pack from a copy
+        std::memcpy(converted.data(), src0, kTileRows * in_row);
+        src0 = converted.data();
+      }
       for (int r = 0; r < n; ++r) {
-        const uint8_t* src = st.data + (i * kTileRows + r) * in_row;
+        const uint8_t* src = src0 + r * in_row;
         if (have == want) {
           row_ptrs[r] = src;
         } else {
@@ -107,8 +122,8 @@ static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_
       kernels::pack_tile(want, row_ptrs, n, cols, out + i * tile_bytes);
     }
   });
-  t.data = buf.get();
-  model.owned.push_back(std::move(buf));
+  t.data = out;
+  if (buf) model.owned.push_back(std::move(buf));
   return t;
 }
 
@@ -183,7 +198,10 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
       QWEN3_CHECK(want != DType::kQ8_0 && want != DType::kQ4_0 ? true : s.cols % kQuantBlock == 0,
                   "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(),
                   s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), kQuantBlock);
-      *s.matrix = make_matrix(model, st, s.rows, s.cols, have, want, pool);
+      bool in_file = false;
+      *s.matrix = make_matrix(model, st, s.rows, s.cols, have, want, options.map_mode == MapMode::kRead, pool,
+                              &in_file);
+      model.weights_in_files = model.weights_in_files || in_file;
     }
   }
   if (c.tie_word_embeddings) model.weights.lm_head = model.weights.embed_tokens;
