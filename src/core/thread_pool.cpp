@@ -39,7 +39,14 @@ void ThreadPool::run(const std::function<void(int, int)>& task) {
   epoch_.fetch_add(1, std::memory_order_release);
   epoch_.notify_all();
   task(0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) QWEN3_PAUSE();
+  // Spin, then yield: on a machine with more runnable threads than cores a worker may be waiting for this
+  // very core, and spinning through its time slice would stall every parallel section by milliseconds.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kSpinIterations / 16)
+      QWEN3_PAUSE();
+    else
+      std::this_thread::yield();
+  }
   task_ = nullptr;
 }
 

@@ -1,11 +1,14 @@
 // ISA selection and the kernels that do not need one implementation per ISA.
 #include "kernels/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
+#include "kernels/pack.h"
 
 namespace qwen3::kernels {
 
@@ -26,9 +29,13 @@ bool isa_supported(Isa isa) {
     case Isa::kScalar:
       return true;
     case Isa::kAvx2:
-      return false;  // no AVX2 kernels yet
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
     case Isa::kAvx512:
-      return false;  // no AVX-512 kernels yet
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
+             isa_supported(Isa::kAvx2);
   }
   return false;
 }
@@ -56,6 +63,14 @@ Isa active_isa() {
 
 const KernelTable& table_for(Isa isa) {
   QWEN3_CHECK(isa_supported(isa), "ISA %s is not available on this CPU", isa_name(isa));
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512::kTable;
+    case Isa::kAvx2:
+      return avx2::kTable;
+    case Isa::kScalar:
+      break;
+  }
   return scalar::kTable;
 }
 
@@ -64,21 +79,69 @@ const KernelTable& active() {
   return table;
 }
 
-void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool) {
-  const KernelTable& k = active();
-  // Split output rows in multiples of 16 so that SIMD kernels working on row groups see whole groups.
-  int64_t n_groups = (w.rows + 15) / 16;
-  parallel_for(pool, n_groups, [&](int64_t g0, int64_t g1) {
-    int64_t r0 = g0 * 16, r1 = g1 * 16 < w.rows ? g1 * 16 : w.rows;
-    k.matmul_rows(w, r0, r1, x, n_tok, y, w.rows);
-  });
+void quantize_activations(const float* x, int64_t n_tok, int64_t n, int8_t* xq, float* xd, int32_t* xs) {
+  const int64_t nb = n / kQuantBlock;
+  for (int64_t t = 0; t < n_tok; ++t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* v = x + t * n + b * kQuantBlock;
+      int8_t* q = xq + t * n + b * kQuantBlock;
+      float amax = 0;
+      for (int j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(v[j]));
+      // f32 scale (finer than ggml's f16 activation scale); round to nearest even, as SIMD rounding does.
+      const float d = amax / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      int32_t sum = 0;
+      for (int j = 0; j < kQuantBlock; ++j) {
+        q[j] = static_cast<int8_t>(std::nearbyint(v[j] * id));
+        sum += q[j];
+      }
+      xd[t * nb + b] = d;
+      xs[t * nb + b] = sum;
+    }
+  }
 }
 
-namespace scalar {
-void row_to_f32_impl(const Tensor& w, int64_t r, float* out);
+void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
+                 ThreadPool* pool) {
+  QWEN3_CHECK(w.tiled, "matmul: weight matrix [%lld, %lld] is not tiled", static_cast<long long>(w.rows),
+              static_cast<long long>(w.cols));
+  if (n_tok <= 0 || w.rows == 0) return;
+  MatmulInput in;
+  in.x = x;
+  in.ldx = w.cols;
+  in.n_tok = n_tok;
+  // Quantised activations of this call (the caller's thread owns them; workers only read).
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xd;
+  thread_local std::vector<int32_t> xs;
+  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
+    const int64_t n = w.cols, nb = n / kQuantBlock;
+    xq.resize(static_cast<size_t>(n_tok * n));
+    xd.resize(static_cast<size_t>(n_tok * nb));
+    xs.resize(static_cast<size_t>(n_tok * nb));
+    // Plain pointers: inside the workers' lambda the thread_local names would be the workers' own vectors.
+    int8_t* q = xq.data();
+    float* d = xd.data();
+    int32_t* sums = xs.data();
+    parallel_for(pool, n_tok, [&](int64_t t0, int64_t t1) {
+      quantize_activations(x + t0 * n, t1 - t0, n, q + t0 * n, d + t0 * nb, sums + t0 * nb);
+    });
+    in.xq = q;
+    in.xd = d;
+    in.xs = sums;
+  }
+  parallel_for(pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, ldy); });
 }
+
+void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool) {
+  matmul_with(active(), w, x, n_tok, y, w.rows, pool);
+}
+
 void row_to_f32(const Tensor& w, int64_t row, float* out) {
-  scalar::row_to_f32_impl(w, row, out);
+  if (w.tiled)
+    tiled_row_to_f32(w, row, out);
+  else
+    row_to_f32_rowmajor(w.dtype, w.row(row), w.cols, out);
 }
 
 void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out) {

@@ -1,10 +1,17 @@
-// The compute kernels the forward pass calls. Each entry dispatches once (at first use) to the best
-// implementation the CPU supports; QWEN3_ISA=scalar|avx2|avx512 forces one. The scalar kernels in
-// kernels_scalar.cpp are the reference every faster kernel is tested against (tests/kernels/).
+// The compute kernels the forward pass calls. The ISA is chosen once (at first use) from CPUID: the best the
+// CPU has, or QWEN3_ISA=scalar|avx2|avx512. The scalar kernels in kernels_scalar.cpp are the reference every
+// faster kernel is tested against (tests/kernels/).
 //
-// Layouts: activations are f32, row-major [n_tok, n]; a weight matrix W is [n_out, n_in] in its stored dtype
-// (see model/tensor.h). Every output element of matmul is computed by one thread with a reduction order that
-// does not depend on n_tok or on the thread count, so batched and one-by-one evaluation agree bit for bit.
+// Layouts: activations are f32, row-major [n_tok, n]; a weight matrix W is [n_out, n_in] in its dtype,
+// repacked at load into tiles of 16 rows (kernels/pack.h). matmul's arithmetic is defined per output element
+// and is the same for every ISA:
+//   f32/f16/bf16 weights: y = fma(w[k], x[k], y) for k = 0, 1, ..., n_in-1 in that order, from y = 0;
+//   q8_0/q4_0 weights:    x is quantised per 32-block to int8 (scale amax/127, round to nearest even); per
+//   block
+//                         b in order, y = fma(float(sum_j wq[j]*xq[j]), d_w[b] * d_x[b], y), the integer sum
+//                         being exact.
+// So a row's value does not depend on n_tok, on the other tokens of the batch, on the thread count, or on the
+// ISA (the SIMD kernels keep one accumulator lane per (row, token) and never reduce across lanes).
 #pragma once
 
 #include <cstdint>
@@ -18,14 +25,25 @@ enum class Isa { kScalar, kAvx2, kAvx512 };
 const char* isa_name(Isa isa);
 // The ISA in use: the best the CPU has, or QWEN3_ISA's choice (an unavailable choice is an error).
 Isa active_isa();
-// Every ISA this CPU can run, scalar first (for tests that compare them).
+// Whether this CPU can run the ISA's kernels (scalar always).
 bool isa_supported(Isa isa);
 
-// One ISA's kernels. Row-range kernels compute output rows [row_begin, row_end) so callers can split work.
+// Activations of one matmul call. For q8_0/q4_0 weights the kernels read the quantised form: xq [n_tok, n_in]
+// int8, xd [n_tok, n_in/32] block scales, xs [n_tok, n_in/32] block sums of xq.
+struct MatmulInput {
+  const float* x = nullptr;  // [n_tok, ldx]
+  int64_t ldx = 0;
+  int64_t n_tok = 0;
+  const int8_t* xq = nullptr;
+  const float* xd = nullptr;
+  const int32_t* xs = nullptr;
+};
+
+// One ISA's kernels.
 struct KernelTable {
-  // y[t * ldy + o] = sum_i W[o, i] * x[t * w.cols + i]   for t < n_tok, row_begin <= o < row_end
-  void (*matmul_rows)(const Tensor& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
-                      float* y, int64_t ldy);
+  // y[t * ldy + o] for t < n_tok and rows o of tiles [tile_begin, tile_end) of the tiled matrix w.
+  void (*matmul_tiles)(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                       int64_t ldy);
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   // y[i] += a * x[i]
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
@@ -34,8 +52,16 @@ struct KernelTable {
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it
 const KernelTable& active();
 
-// y = x W^T over the pool: [n_tok, w.cols] x [w.rows, w.cols]^T -> [n_tok, w.rows] (ldy = w.rows).
+// y = x W^T over the pool: [n_tok, w.cols] x [w.rows, w.cols]^T -> [n_tok, w.rows] (ldy = w.rows). w must be
+// tiled (pack.h).
 void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool);
+// The same with a chosen kernel table and output stride (tests, benchmarks).
+void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
+                 ThreadPool* pool);
+
+// Quantises n_tok rows of n values (n a multiple of 32) for the q8_0/q4_0 kernels (see MatmulInput). The
+// same code for every ISA, so every ISA sees the same integers.
+void quantize_activations(const float* x, int64_t n_tok, int64_t n, int8_t* xq, float* xd, int32_t* xs);
 
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]   (Qwen3RMSNorm in f32)
 void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out);
@@ -46,14 +72,19 @@ void rope_neox(float* x, const float* cos, const float* sin, int head_dim);
 // out[i] = silu(gate[i]) * up[i]
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 
-// Dequantises/widens one weight row to f32 (embedding lookup).
+// Dequantises/widens one weight row to f32 (embedding lookup); row-major or tiled.
 void row_to_f32(const Tensor& w, int64_t row, float* out);
 
 // In-place softmax over n values (max-subtracted, f32).
 void softmax(float* x, int64_t n);
 
-// Scalar reference versions, exported for tests.
 namespace scalar {
+extern const KernelTable kTable;
+}
+namespace avx2 {
+extern const KernelTable kTable;
+}
+namespace avx512 {
 extern const KernelTable kTable;
 }
 

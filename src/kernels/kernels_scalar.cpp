@@ -1,15 +1,20 @@
-// Scalar reference kernels: the definition of what every SIMD kernel must compute, the fallback on CPUs
-// without AVX2, and the tail loops. Written with fixed 8-lane partial sums so that the compiler can use SSE
-// and so that the summation order is the same whatever the batch size. Covered by tests/kernels/.
+// Scalar reference kernels: the definition of what every SIMD kernel must compute (kernels.h states the
+// arithmetic), the fallback on CPUs without AVX2. Every multiply-add is std::fma so that the SIMD kernels,
+// which use fused multiply-add lanes, produce the same bits. Covered by tests/kernels/matmul_test.cpp.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "core/half.h"
 #include "kernels/kernels.h"
 
 namespace qwen3::kernels::scalar {
 
-static float dot_f32(const float* a, const float* b, int64_t n) {
+namespace {
+
+constexpr int R = kTileRows;
+
+float dot_f32(const float* a, const float* b, int64_t n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -19,60 +24,93 @@ static float dot_f32(const float* a, const float* b, int64_t n) {
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
 }
 
-static void axpy_f32(float a, const float* x, float* y, int64_t n) {
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-// Converts one weight row to f32 (dequantising block formats).
-void row_to_f32_impl(const Tensor& w, int64_t r, float* out) {
-  const uint8_t* row = w.row(r);
-  int64_t n = w.cols;
-  switch (w.dtype) {
-    case DType::kF32:
-      std::memcpy(out, row, n * 4);
-      break;
-    case DType::kF16: {
-      const uint16_t* p = reinterpret_cast<const uint16_t*>(row);
-      for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(p[i]);
-      break;
+// Weight (row r of the tile, column k) of a float-dtype tile.
+float tile_weight(DType t, const uint8_t* tile, int r, int64_t k) {
+  uint16_t h;
+  switch (t) {
+    case DType::kF32: {
+      float f;
+      std::memcpy(&f, tile + (k * R + r) * 4, 4);
+      return f;
     }
-    case DType::kBF16: {
-      const uint16_t* p = reinterpret_cast<const uint16_t*>(row);
-      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(p[i]);
-      break;
-    }
-    case DType::kQ8_0: {
-      const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row);
-      for (int64_t k = 0; k < n / kQuantBlock; ++k) {
-        float d = f16_to_f32(b[k].scale);
-        for (int j = 0; j < kQuantBlock; ++j) out[k * kQuantBlock + j] = d * b[k].q[j];
+    case DType::kF16:
+      std::memcpy(&h, tile + (k * R + r) * 2, 2);
+      return f16_to_f32(h);
+    default:  // bf16 column pairs
+      std::memcpy(&h, tile + (((k / 2) * R + r) * 2 + (k & 1)) * 2, 2);
+      return bf16_to_f32(h);
+  }
+}
+
+void matmul_float(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                  int64_t ldy) {
+  for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
+    const uint8_t* tile = w.tile(ti);
+    const int n_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
+    for (int64_t t = 0; t < in.n_tok; ++t) {
+      const float* x = in.x + t * in.ldx;
+      for (int r = 0; r < n_rows; ++r) {
+        float acc = 0;
+        for (int64_t k = 0; k < w.cols; ++k) acc = std::fma(tile_weight(w.dtype, tile, r, k), x[k], acc);
+        y[t * ldy + ti * R + r] = acc;
       }
-      break;
     }
-    case DType::kQ4_0: {
-      const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(row);
-      for (int64_t k = 0; k < n / kQuantBlock; ++k) {
-        float d = f16_to_f32(b[k].scale);
-        for (int j = 0; j < kQuantBlock / 2; ++j) {
-          out[k * kQuantBlock + j] = d * ((b[k].q[j] & 0x0f) - 8);
-          out[k * kQuantBlock + j + kQuantBlock / 2] = d * ((b[k].q[j] >> 4) - 8);
+  }
+}
+
+// Integer dot product of row r of block b with 32 quantised activations (exact), from the tiled bytes.
+int32_t block_dot(DType t, const uint8_t* blk, int r, const int8_t* xq) {
+  int32_t sum = 0;
+  const uint8_t* q = blk + 2 * R;
+  if (t == DType::kQ8_0) {
+    for (int j = 0; j < kQuantBlock; ++j) sum += (q[(j / 4) * R * 4 + r * 4 + j % 4] - 128) * xq[j];
+  } else {
+    for (int g = 0; g < 4; ++g)
+      for (int i = 0; i < 4; ++i) {
+        const uint8_t v = q[g * R * 4 + r * 4 + i];
+        sum += ((v & 0x0f) - 8) * xq[8 * g + i] + ((v >> 4) - 8) * xq[8 * g + 4 + i];
+      }
+  }
+  return sum;
+}
+
+void matmul_quant(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                  int64_t ldy) {
+  const int64_t nb = w.cols / kQuantBlock;
+  const size_t block_bytes = w.dtype == DType::kQ8_0 ? R * sizeof(BlockQ8_0) : R * sizeof(BlockQ4_0);
+  for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
+    const uint8_t* tile = w.tile(ti);
+    const int n_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
+    for (int64_t t = 0; t < in.n_tok; ++t) {
+      for (int r = 0; r < n_rows; ++r) {
+        float acc = 0;
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* blk = tile + b * block_bytes;
+          uint16_t s;
+          std::memcpy(&s, blk + 2 * r, 2);
+          const int32_t dot = block_dot(w.dtype, blk, r, in.xq + t * w.cols + b * kQuantBlock);
+          acc = std::fma(static_cast<float>(dot), f16_to_f32(s) * in.xd[t * nb + b], acc);
         }
+        y[t * ldy + ti * R + r] = acc;
       }
-      break;
     }
   }
 }
 
-static void matmul_rows(const Tensor& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n_tok,
-                        float* y, int64_t ldy) {
-  thread_local std::vector<float> row;
-  row.resize(static_cast<size_t>(w.cols));
-  for (int64_t o = row_begin; o < row_end; ++o) {
-    row_to_f32_impl(w, o, row.data());
-    for (int64_t t = 0; t < n_tok; ++t) y[t * ldy + o] = dot_f32(row.data(), x + t * w.cols, w.cols);
-  }
+void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                  int64_t ldy) {
+  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0)
+    matmul_quant(w, in, tile_begin, tile_end, y, ldy);
+  else
+    matmul_float(w, in, tile_begin, tile_end, y, ldy);
 }
 
-const KernelTable kTable = {matmul_rows, dot_f32, axpy_f32};
+}  // namespace
+
+const KernelTable kTable = {matmul_tiles, dot_f32, axpy_f32};
 
 }  // namespace qwen3::kernels::scalar

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
 #include "model/weights.h"
 
 namespace qwen3 {
@@ -59,13 +61,19 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   model->dir = dir;
   model->config = load_model_config(dir);
   model->generation = load_generation_config(dir, model->config);
-  if (options.dtype) {
-    DType d = *options.dtype;
-    QWEN3_CHECK(d == DType::kF32 || d == DType::kF16 || d == DType::kBF16,
-                "--dtype %s: only f32, f16 and bf16 conversion at load are supported", dtype_name(d));
-  }
+  double t0 = now_seconds();
   model->files = load_safetensors_dir(dir, options.map_mode, options.progress);
-  bind_weights(*model, options);
+  double t1 = now_seconds();
+  {
+    ThreadPool pool(physical_core_count());
+    bind_weights(*model, options, &pool);
+  }
+  QWEN3_LOG_DEBUG("%s: read the weights in %.3f s, converted and tiled them in %.3f s", dir.c_str(), t1 - t0,
+                  now_seconds() - t1);
+  // The norms now live in f32 vectors and the matrices in tiles, packed in place in the file buffers or
+  // copied out of them (conversions, mapped files): in the second case the file buffers can go.
+  model->files.tensors.clear();
+  if (!model->weights_in_files) model->files.files.clear();
   int n_tok = tokenizer_size_from_json(dir);
   model->n_vocab_tokens = n_tok > 0 && n_tok < model->config.vocab_size ? n_tok : model->config.vocab_size;
   model->rope_inv_freq = rope_inv_freq(model->config.rope_theta, model->config.head_dim);

@@ -40,7 +40,7 @@ struct ModelWeights {
 
 struct LoadOptions {
   MapMode map_mode = MapMode::kRead;  // anonymous memory by default (see core/file.h)
-  std::optional<DType> dtype;         // convert every matrix to this dtype at load (f32, f16, bf16)
+  std::optional<DType> dtype;  // convert every matrix to this dtype at load (f32, f16, bf16, q8_0, q4_0)
   std::function<void(size_t, size_t)> progress;  // bytes of weights read so far, of the total
 };
 
@@ -57,6 +57,7 @@ struct Model {
   // Storage: the safetensors files, and buffers made at load (converted or realigned tensors).
   SafetensorsSet files;
   std::vector<AlignedPtr<uint8_t>> owned;
+  bool weights_in_files = false;  // some matrices were tiled in place inside `files` (which must then stay)
 
   // Written by `qwen3 synth` (safetensors metadata "qwen3cpp.synthetic"): the weights are random.
   bool synthetic() const { return files.metadata.count("qwen3cpp.synthetic") > 0; }

@@ -52,8 +52,8 @@ void parse_safetensors(FileBuffer file, SafetensorsSet& set) {
   for (auto& [name, info] : header.items()) {
     if (name == "__metadata__") {
       if (info.is_object())
-        for (auto& [k, v] : info.items())
-          if (v.is_string()) set.metadata[k] = v.get<std::string>();
+        for (auto& [key, value] : info.items())
+          if (value.is_string()) set.metadata[key] = value.get<std::string>();
       continue;
     }
     QWEN3_CHECK(info.is_object() && info.contains("dtype") && info["dtype"].is_string() &&

@@ -29,7 +29,7 @@ struct StTensor {
 struct SafetensorsSet {
   std::vector<FileBuffer> files;
   std::map<std::string, StTensor> tensors;
-  std::map<std::string, std::string> metadata;  // string entries of every file's __metadata__
+  std::map<std::string, std::string> metadata;  // the string entries of every file's __metadata__
 };
 
 // Parses one file already in memory; adds its tensors to `set` (a tensor name seen twice is an error).

@@ -34,4 +34,9 @@ size_t dtype_row_bytes(DType t, int64_t cols) {
   return 0;
 }
 
+size_t dtype_tile_bytes(DType t, int64_t cols) {
+  if (t == DType::kBF16) cols += cols & 1;  // bf16 tiles hold column pairs
+  return dtype_row_bytes(t, cols) * kTileRows;
+}
+
 }  // namespace qwen3

@@ -1,11 +1,14 @@
 #include "model/weights.h"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
 #include "core/half.h"
 #include "core/log.h"
+#include "kernels/pack.h"
 
 namespace qwen3 {
 
@@ -71,52 +74,72 @@ static float load_value(const uint8_t* p, StDType t, int64_t i) {
   }
 }
 
-// Makes a tensor the kernels can use: the file's bytes in place when dtype and alignment allow, else a
-// converted, 64-byte aligned copy owned by the model.
-static Tensor make_matrix(Model& model, const StTensor& st, DType want) {
-  DType have = st_to_dtype(st.dtype);
+// Makes the tiled tensor the kernels read (kernels/pack.h) from a row-major file tensor whose rows are in
+// dtype `have` (f32/f16/bf16 values, or GGUF blocks in a quantised model), converting or quantising each row
+// to `want` on the way. Tiles are independent, so the pool packs them in parallel. When the dtype stays, the
+// rows are whole tiles and the file was read into our own memory, each tile is packed in place over its own
+// rows (a tile has exactly its rows' bytes): no second copy of the model, no fresh pages to fault in.
+static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_t cols, DType have,
+                          DType want, bool writable, ThreadPool* pool, bool* in_file) {
   Tensor t;
-  t.rows = st.shape[0];
-  t.cols = st.shape[1];
+  t.rows = rows;
+  t.cols = cols;
   t.dtype = want;
-  bool aligned = reinterpret_cast<uintptr_t>(st.data) % 64 == 0;
-  if (have == want && aligned) {
-    t.data = st.data;
-    return t;
-  }
-  int64_t n = t.rows * t.cols;
-  auto buf = aligned_array<uint8_t>(dtype_row_bytes(want, t.cols) * t.rows);
-  if (have == want) {
-    std::memcpy(buf.get(), st.data, st.n_bytes);
+  t.tiled = true;
+  const size_t in_row = dtype_row_bytes(have, cols), out_row = dtype_row_bytes(want, cols);
+  const size_t tile_bytes = dtype_tile_bytes(want, cols);
+  const bool in_place = writable && have == want && rows % kTileRows == 0 && tile_bytes == kTileRows * in_row;
+  AlignedPtr<uint8_t> buf;
+  uint8_t* out;
+  if (in_place) {
+    out = const_cast<uint8_t*>(st.data);  // our anonymous copy of the file (MapMode::kRead)
+    *in_file = true;
   } else {
-    for (int64_t i = 0; i < n; ++i) {
-      float v = load_value(st.data, st.dtype, i);
-      switch (want) {
-        case DType::kF32:
-          std::memcpy(buf.get() + 4 * i, &v, 4);
-          break;
-        case DType::kF16: {
-          uint16_t h = f32_to_f16(v);
-          std::memcpy(buf.get() + 2 * i, &h, 2);
-          break;
-        }
-        case DType::kBF16: {
-          uint16_t h = f32_to_bf16(v);
-          std::memcpy(buf.get() + 2 * i, &h, 2);
-          break;
-        }
-        default:
-          throw_error("conversion to %s at load is not supported", dtype_name(want));
-      }
-    }
+    buf = aligned_array<uint8_t>(t.bytes());
+    out = buf.get();
   }
-  t.data = buf.get();
-  model.owned.push_back(std::move(buf));
+  parallel_for(pool, t.n_tiles(), [&](int64_t i0, int64_t i1) {
+    std::vector<uint8_t> converted(kTileRows * std::max(in_row, out_row));
+    std::vector<float> values(static_cast<size_t>(cols));
+    const uint8_t* row_ptrs[kTileRows];
+    for (int64_t i = i0; i < i1; ++i) {
+      const int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
+      const uint8_t* src0 = st.data + i * kTileRows * in_row;
+      if (in_place) {  // the tile overwrites its rows: pack from a copy
+        std::memcpy(converted.data(), src0, kTileRows * in_row);
+        src0 = converted.data();
+      }
+      for (int r = 0; r < n; ++r) {
+        const uint8_t* src = src0 + r * in_row;
+        if (have == want) {
+          row_ptrs[r] = src;
+        } else {
+          kernels::row_to_f32_rowmajor(have, src, cols, values.data());
+          kernels::row_from_f32(values.data(), cols, want, converted.data() + r * out_row);
+          row_ptrs[r] = converted.data() + r * out_row;
+        }
+      }
+      kernels::pack_tile(want, row_ptrs, n, cols, out + i * tile_bytes);
+    }
+  });
+  t.data = out;
+  if (buf) model.owned.push_back(std::move(buf));
   return t;
 }
 
-void bind_weights(Model& model, const LoadOptions& options) {
+// The dtype of a quantised model's U8 matrices, from the file metadata (docs/DESIGN.md, "Quantised models").
+static std::optional<DType> file_quantization(const Model& model) {
+  auto it = model.files.metadata.find(kQuantizationKey);
+  if (it == model.files.metadata.end()) return std::nullopt;
+  if (it->second == "q8_0") return DType::kQ8_0;
+  if (it->second == "q4_0") return DType::kQ4_0;
+  throw_error("%s: unknown %s '%s' in the safetensors metadata (expected q8_0 or q4_0)", model.dir.c_str(),
+              kQuantizationKey, it->second.c_str());
+}
+
+void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   const ModelConfig& c = model.config;
+  const std::optional<DType> quantized = file_quantization(model);
   auto specs = weight_specs(c, &model.weights);
   std::set<std::string> known;
   for (auto& s : specs) known.insert(s.name);
@@ -133,8 +156,13 @@ void bind_weights(Model& model, const LoadOptions& options) {
       continue;
     }
     const StTensor& st = it->second;
-    QWEN3_CHECK(st.dtype != StDType::kOther, "%s: tensor '%s' has dtype %s; expected BF16, F16 or F32",
-                st.file.c_str(), s.name.c_str(), st.dtype_name.c_str());
+    const bool block_data = s.matrix && st.dtype_name == "U8";  // GGUF blocks of a quantised model
+    QWEN3_CHECK(st.dtype != StDType::kOther || block_data,
+                "%s: tensor '%s' has dtype %s; expected BF16, F16 or F32%s", st.file.c_str(), s.name.c_str(),
+                st.dtype_name.c_str(), s.matrix ? " (or U8 blocks in a quantised model)" : "");
+    QWEN3_CHECK(!block_data || quantized,
+                "%s: tensor '%s' is U8 but the file's metadata has no %s entry saying how it is quantised",
+                st.file.c_str(), s.name.c_str(), kQuantizationKey);
     std::string found;
     for (size_t i = 0; i < st.shape.size(); ++i) found += (i ? ", " : "") + std::to_string(st.shape[i]);
     if (s.vector) {
@@ -144,16 +172,36 @@ void bind_weights(Model& model, const LoadOptions& options) {
       s.vector->resize(s.cols);
       for (int64_t i = 0; i < s.cols; ++i) (*s.vector)[i] = load_value(st.data, st.dtype, i);
     } else {
-      QWEN3_CHECK(st.shape.size() == 2 && st.shape[0] == s.rows && st.shape[1] == s.cols,
-                  "%s: tensor '%s' has shape [%s]; config.json implies [%lld, %lld]", st.file.c_str(),
-                  s.name.c_str(), found.c_str(), static_cast<long long>(s.rows),
-                  static_cast<long long>(s.cols));
+      const DType have = block_data ? *quantized : st_to_dtype(st.dtype);
+      if (block_data) {
+        QWEN3_CHECK(s.cols % kQuantBlock == 0,
+                    "%s: tensor '%s' is %s but its %lld columns are not whole blocks", st.file.c_str(),
+                    s.name.c_str(), dtype_name(have), static_cast<long long>(s.cols));
+        const int64_t row_bytes = static_cast<int64_t>(dtype_row_bytes(have, s.cols));
+        QWEN3_CHECK(
+            st.shape.size() == 2 && st.shape[0] == s.rows && st.shape[1] == row_bytes,
+            "%s: tensor '%s' has shape [%s]; a %s matrix of [%lld, %lld] is stored as U8 [%lld, %lld]",
+            st.file.c_str(), s.name.c_str(), found.c_str(), dtype_name(have), static_cast<long long>(s.rows),
+            static_cast<long long>(s.cols), static_cast<long long>(s.rows),
+            static_cast<long long>(row_bytes));
+      } else {
+        QWEN3_CHECK(st.shape.size() == 2 && st.shape[0] == s.rows && st.shape[1] == s.cols,
+                    "%s: tensor '%s' has shape [%s]; config.json implies [%lld, %lld]", st.file.c_str(),
+                    s.name.c_str(), found.c_str(), static_cast<long long>(s.rows),
+                    static_cast<long long>(s.cols));
+      }
       if (s.matrix == &model.weights.lm_head && c.tie_word_embeddings) {
         QWEN3_LOG_DEBUG("%s: ignoring lm_head.weight: tie_word_embeddings is true", st.file.c_str());
         continue;
       }
-      DType want = options.dtype ? *options.dtype : st_to_dtype(st.dtype);
-      *s.matrix = make_matrix(model, st, want);
+      const DType want = options.dtype ? *options.dtype : have;
+      QWEN3_CHECK(want != DType::kQ8_0 && want != DType::kQ4_0 ? true : s.cols % kQuantBlock == 0,
+                  "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(),
+                  s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), kQuantBlock);
+      bool in_file = false;
+      *s.matrix = make_matrix(model, st, s.rows, s.cols, have, want, options.map_mode == MapMode::kRead, pool,
+                              &in_file);
+      model.weights_in_files = model.weights_in_files || in_file;
     }
   }
   if (c.tie_word_embeddings) model.weights.lm_head = model.weights.embed_tokens;

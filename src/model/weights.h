@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "model/config.h"
 #include "model/model.h"
 
@@ -22,7 +23,13 @@ struct WeightSpec {
 // names and shapes only).
 std::vector<WeightSpec> weight_specs(const ModelConfig& config, ModelWeights* w);
 
-// Binds the loaded tensors of `model.files` to `model.weights`, checking names, shapes and dtypes.
-void bind_weights(Model& model, const LoadOptions& options);
+// Metadata key of a quantised model (qwen3 quantize): "q8_0" or "q4_0", the dtype of its U8 matrices, which
+// hold GGUF blocks row by row ([rows, cols / 32 * block bytes]).
+inline constexpr const char* kQuantizationKey = "qwen3.quantization";
+
+// Binds the loaded tensors of `model.files` to `model.weights`, checking names, shapes and dtypes, and
+// converts every matrix to the tiled layout of the kernels (in its dtype or options.dtype), packing tiles on
+// the pool.
+void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool = nullptr);
 
 }  // namespace qwen3

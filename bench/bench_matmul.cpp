@@ -1,0 +1,94 @@
+// Matmul micro-benchmarks at the Qwen3-0.6B shapes, per weight dtype and ISA: decode (n_tok = 1: every weight
+// byte read once, reported as GB/s of weights) and prefill (n_tok = 512: reported as GFLOP/s, 2 per
+// multiply-add). Threads: the "threads" argument (1 or 2). Run: build/bench/bench_matmul
+// [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "core/file.h"
+#include "kernels/kernels.h"
+#include "kernels/pack.h"
+
+namespace qwen3::kernels {
+namespace {
+
+struct Matrix {
+  Tensor w;
+  AlignedPtr<uint8_t> buf;
+};
+
+Matrix make(DType t, int64_t rows, int64_t cols) {
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  Matrix m;
+  m.w = Tensor{t, rows, cols, nullptr, true};
+  m.buf = aligned_array<uint8_t>(m.w.bytes());
+  m.w.data = m.buf.get();
+  const size_t row_bytes = dtype_row_bytes(t, cols);
+  std::vector<uint8_t> rows16(row_bytes * kTileRows);
+  std::vector<float> f(cols);
+  for (int64_t i = 0; i < m.w.n_tiles(); ++i) {
+    const uint8_t* ptrs[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) {
+      for (auto& v : f) v = u(rng);
+      row_from_f32(f.data(), cols, t, rows16.data() + r * row_bytes);
+      ptrs[r] = rows16.data() + r * row_bytes;
+    }
+    pack_tile(t, ptrs, kTileRows, cols, m.buf.get() + i * dtype_tile_bytes(t, cols));
+  }
+  return m;
+}
+
+// args: dtype, isa, rows, cols, n_tok, threads
+void BM_Matmul(benchmark::State& state) {
+  const DType t = static_cast<DType>(state.range(0));
+  const Isa isa = static_cast<Isa>(state.range(1));
+  if (!isa_supported(isa)) {
+    state.SkipWithError("ISA not supported");
+    return;
+  }
+  const int64_t rows = state.range(2), cols = state.range(3), n_tok = state.range(4);
+  const int threads = static_cast<int>(state.range(5));
+  // Several copies of the matrix so that decode reads from memory, not from the 32 MB L3.
+  const int copies = n_tok == 1 ? 8 : 1;
+  std::vector<Matrix> ms;
+  for (int i = 0; i < copies; ++i) ms.push_back(make(t, rows, cols));
+  std::vector<float> x(n_tok * cols, 0.5f), y(n_tok * rows);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> g;
+  for (auto& v : x) v = g(rng);
+  ThreadPool pool(threads);
+  const KernelTable& k = table_for(isa);
+  int i = 0;
+  for (auto _ : state) {
+    matmul_with(k, ms[i++ % copies].w, x.data(), n_tok, y.data(), rows, &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["GB/s"] =
+      benchmark::Counter(iters * static_cast<double>(ms[0].w.bytes()) * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(iters * 2.0 * rows * cols * n_tok * 1e-9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(dtype_name(t)) + " " + isa_name(isa));
+}
+
+void args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"dtype", "isa", "rows", "cols", "n_tok", "threads"});
+  for (DType t : {DType::kBF16, DType::kF16, DType::kF32, DType::kQ8_0, DType::kQ4_0})
+    for (Isa isa : {Isa::kAvx512, Isa::kAvx2})
+      for (auto [rows, cols] : {std::pair{3072, 1024}, std::pair{1024, 3072}})
+        for (int n_tok : {1, 512})
+          for (int threads : {1, 2})
+            b->Args({static_cast<int64_t>(t), static_cast<int64_t>(isa), rows, cols, n_tok, threads});
+  b->UseRealTime();
+}
+
+BENCHMARK(BM_Matmul)->Apply(args);
+
+}  // namespace
+}  // namespace qwen3::kernels
+
+BENCHMARK_MAIN();

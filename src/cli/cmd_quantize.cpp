@@ -1,0 +1,108 @@
+// qwen3 quantize -m IN -o OUT --type q8_0|q4_0: writes a model directory whose matrices are GGUF Q8_0/Q4_0
+// blocks (row-major, stored as U8 [rows, cols / 32 * block bytes] in model.safetensors with the metadata
+// entry "qwen3.quantization"), the norm weights as they were, and copies of the other files (config,
+// tokenizer). The loader reads it back directly (docs/DESIGN.md, "Quantised models").
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/model_args.h"
+#include "core/error.h"
+#include "core/timer.h"
+#include "kernels/pack.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "model/safetensors_writer.h"
+#include "model/weights.h"
+
+namespace qwen3::cli {
+
+namespace fs = std::filesystem;
+
+static void quantize_model(const std::string& in_dir, const std::string& out_dir, DType type) {
+  ModelConfig config = load_model_config(in_dir);
+  SafetensorsSet set = load_safetensors_dir(in_dir, MapMode::kRead);
+  QWEN3_CHECK(!set.metadata.count(kQuantizationKey),
+              "%s: already quantised (%s); quantise the original model", in_dir.c_str(),
+              set.metadata[kQuantizationKey].c_str());
+  std::vector<StWriteTensor> out;
+  std::vector<const StTensor*> src;
+  std::vector<bool> quantize;
+  for (const WeightSpec& s : weight_specs(config, nullptr)) {
+    auto it = set.tensors.find(s.name);
+    if (it == set.tensors.end()) continue;  // the loader reports what is missing
+    const StTensor& st = it->second;
+    if (s.name == "lm_head.weight" && config.tie_word_embeddings) continue;  // the loader ignores it
+    QWEN3_CHECK(st.dtype != StDType::kOther, "%s: tensor '%s' has dtype %s; expected BF16, F16 or F32",
+                st.file.c_str(), s.name.c_str(), st.dtype_name.c_str());
+    StWriteTensor w;
+    w.name = s.name;
+    const bool q = s.rows > 0;
+    if (q) {
+      QWEN3_CHECK(st.shape.size() == 2 && st.shape[0] == s.rows && st.shape[1] == s.cols,
+                  "%s: tensor '%s' does not have the shape config.json implies", st.file.c_str(),
+                  s.name.c_str());
+      QWEN3_CHECK(s.cols % kQuantBlock == 0, "%s: tensor '%s' has %lld columns; %s needs a multiple of %d",
+                  st.file.c_str(), s.name.c_str(), static_cast<long long>(s.cols), dtype_name(type),
+                  kQuantBlock);
+      w.dtype = "U8";
+      w.shape = {s.rows, static_cast<int64_t>(dtype_row_bytes(type, s.cols))};
+      w.n_bytes = dtype_row_bytes(type, s.cols) * static_cast<size_t>(s.rows);
+    } else {
+      w.dtype = st.dtype_name;
+      w.shape = st.shape;
+      w.n_bytes = st.n_bytes;
+    }
+    out.push_back(w);
+    src.push_back(&st);
+    quantize.push_back(q);
+  }
+  fs::create_directories(out_dir);
+  for (const auto& e : fs::directory_iterator(in_dir)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || name.ends_with(".safetensors") || name == "model.safetensors.index.json")
+      continue;
+    fs::copy_file(e.path(), fs::path(out_dir) / name, fs::copy_options::overwrite_existing);
+  }
+  write_safetensors(out_dir + "/model.safetensors", out,
+                    {{"format", "pt"}, {kQuantizationKey, dtype_name(type)}}, [&](size_t i, uint8_t* dst) {
+                      const StTensor& st = *src[i];
+                      if (!quantize[i]) {
+                        std::memcpy(dst, st.data, st.n_bytes);
+                        return;
+                      }
+                      const int64_t rows = st.shape[0], cols = st.shape[1];
+                      const size_t in_row = st.n_bytes / static_cast<size_t>(rows);
+                      const size_t out_row = dtype_row_bytes(type, cols);
+                      const DType have = st.dtype == StDType::kF32   ? DType::kF32
+                                         : st.dtype == StDType::kF16 ? DType::kF16
+                                                                     : DType::kBF16;
+                      std::vector<float> values(static_cast<size_t>(cols));
+                      for (int64_t r = 0; r < rows; ++r) {
+                        kernels::row_to_f32_rowmajor(have, st.data + r * in_row, cols, values.data());
+                        kernels::row_from_f32(values.data(), cols, type, dst + r * out_row);
+                      }
+                    });
+}
+
+void add_quantize_command(CLI::App& app) {
+  auto in = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto type = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("quantize", "write a copy of a model with Q8_0 or Q4_0 matrices");
+  cmd->add_option("-m,--model", *in, "input model (Hugging Face-layout directory or repo id)")->required();
+  cmd->add_option("-o,--out", *out, "output directory")->required();
+  cmd->add_option("--type", *type, "q8_0 or q4_0")->required();
+  cmd->callback([in, out, type] {
+    QWEN3_CHECK(*type == "q8_0" || *type == "q4_0", "--type %s: choose q8_0 or q4_0", type->c_str());
+    const std::string dir = resolve_model_dir(*in);
+    QWEN3_CHECK(fs::weakly_canonical(dir) != fs::weakly_canonical(*out), "-o %s: same directory as the input",
+                out->c_str());
+    double t0 = now_seconds();
+    quantize_model(dir, *out, *type == "q8_0" ? DType::kQ8_0 : DType::kQ4_0);
+    std::fprintf(stderr, "wrote %s (%s) in %.1f s\n", out->c_str(), type->c_str(), now_seconds() - t0);
+  });
+}
+
+}  // namespace qwen3::cli

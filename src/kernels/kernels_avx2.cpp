@@ -1,0 +1,250 @@
+// AVX2/FMA/F16C kernels: matmul over tiled weights (layouts in pack.h), for CPUs without AVX-512. A 16-row
+// tile is two ymm halves; one accumulator lane per (row, token), never reduced across lanes, so every output
+// element follows the scalar reference's sequence of fused multiply-adds (kernels.h). q8_0/q4_0 use the
+// maddubs/madd pair on int8 activations; for q8_0 the unsigned stored weight is turned back into its signed
+// value and its sign moved onto the activation (|w| * sign(x, w)), so the 16-bit pair sums cannot saturate.
+// Tests: tests/kernels/matmul_test.cpp (bitwise equal to the scalar reference).
+// GCC 12 reports its own intrinsics' deliberately undefined registers (_mm512_undefined_ps) as uninitialised
+// once inlined; the warning is about the headers, not this code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace qwen3::kernels::avx2 {
+
+namespace {
+
+constexpr int R = kTileRows;
+
+struct Block {
+  const uint8_t* tile;
+  int64_t cols;
+  const float* x;
+  int64_t ldx;
+  const int8_t* xq;
+  const float* xd;
+  const int32_t* xs;
+  float* y;
+  int64_t ldy;
+  int n_rows;  // valid rows of the tile
+};
+
+template <int NT>
+inline void store(const Block& b, const __m256 (&acc)[2][NT]) {
+  for (int t = 0; t < NT; ++t) {
+    float* out = b.y + t * b.ldy;
+    if (b.n_rows == R) {
+      _mm256_storeu_ps(out, acc[0][t]);
+      _mm256_storeu_ps(out + 8, acc[1][t]);
+    } else {
+      alignas(32) float tmp[R];
+      _mm256_store_ps(tmp, acc[0][t]);
+      _mm256_store_ps(tmp + 8, acc[1][t]);
+      std::memcpy(out, tmp, static_cast<size_t>(b.n_rows) * 4);
+    }
+  }
+}
+
+inline __m256 load_f16x8(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <DType DT, int NT>
+void float_block(const Block& b) {
+  __m256 acc[2][NT];
+  for (int h = 0; h < 2; ++h)
+    for (int t = 0; t < NT; ++t) acc[h][t] = _mm256_setzero_ps();
+  const int64_t K = b.cols;
+  if constexpr (DT == DType::kBF16) {
+    const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    for (int64_t k = 0; k < K; k += 2) {
+      __m256 w0[2], w1[2];
+      for (int h = 0; h < 2; ++h) {
+        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.tile + k * R * 2 + h * 32));
+        w0[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        w1[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi_mask));
+      }
+      const bool pair = k + 1 < K;  // odd cols: the last pair has only its even column
+      for (int t = 0; t < NT; ++t) {
+        const __m256 x0 = _mm256_set1_ps(b.x[t * b.ldx + k]);
+        for (int h = 0; h < 2; ++h) acc[h][t] = _mm256_fmadd_ps(w0[h], x0, acc[h][t]);
+        if (pair) {
+          const __m256 x1 = _mm256_set1_ps(b.x[t * b.ldx + k + 1]);
+          for (int h = 0; h < 2; ++h) acc[h][t] = _mm256_fmadd_ps(w1[h], x1, acc[h][t]);
+        }
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < K; ++k) {
+      __m256 w[2];
+      for (int h = 0; h < 2; ++h) {
+        if constexpr (DT == DType::kF32)
+          w[h] = _mm256_loadu_ps(reinterpret_cast<const float*>(b.tile + k * R * 4 + h * 32));
+        else
+          w[h] = load_f16x8(b.tile + k * R * 2 + h * 16);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const __m256 xv = _mm256_set1_ps(b.x[t * b.ldx + k]);
+        for (int h = 0; h < 2; ++h) acc[h][t] = _mm256_fmadd_ps(w[h], xv, acc[h][t]);
+      }
+    }
+  }
+  store<NT>(b, acc);
+}
+
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+template <DType DT, int NT>
+void quant_block(const Block& b) {
+  constexpr size_t kBlockBytes = DT == DType::kQ8_0 ? R * sizeof(BlockQ8_0) : R * sizeof(BlockQ4_0);
+  const int64_t nb = b.cols / kQuantBlock;
+  const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8(-128);
+  __m256 acc[2][NT];
+  for (int h = 0; h < 2; ++h)
+    for (int t = 0; t < NT; ++t) acc[h][t] = _mm256_setzero_ps();
+  for (int64_t blk = 0; blk < nb; ++blk) {
+    __m256i dot[2][NT];
+    const uint8_t* q = b.tile + blk * kBlockBytes + 2 * R;
+    const int8_t* xq = b.xq + blk * kQuantBlock;
+    if constexpr (DT == DType::kQ8_0) {
+      for (int h = 0; h < 2; ++h)
+        for (int t = 0; t < NT; ++t) dot[h][t] = _mm256_setzero_si256();
+      for (int g = 0; g < 8; ++g) {
+        __m256i ws[2], wabs[2];
+        for (int h = 0; h < 2; ++h) {
+          ws[h] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + g * 64 + h * 32)),
+                                   flip);
+          wabs[h] = _mm256_abs_epi8(ws[h]);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const __m256i xv = bcast4(xq + t * b.cols + 4 * g);
+          for (int h = 0; h < 2; ++h) {
+            const __m256i p16 = _mm256_maddubs_epi16(wabs[h], _mm256_sign_epi8(xv, ws[h]));
+            dot[h][t] = _mm256_add_epi32(dot[h][t], _mm256_madd_epi16(p16, ones));
+          }
+        }
+      }
+    } else {
+      for (int t = 0; t < NT; ++t) {
+        const __m256i init = _mm256_set1_epi32(-8 * b.xs[t * nb + blk]);
+        for (int h = 0; h < 2; ++h) dot[h][t] = init;
+      }
+      for (int g = 0; g < 4; ++g) {
+        __m256i lo[2], hi[2];
+        for (int h = 0; h < 2; ++h) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + g * 64 + h * 32));
+          lo[h] = _mm256_and_si256(v, low4);
+          hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const __m256i x0 = bcast4(xq + t * b.cols + 8 * g), x1 = bcast4(xq + t * b.cols + 8 * g + 4);
+          for (int h = 0; h < 2; ++h) {
+            // nibbles are at most 15, so the pair sums stay far from 16-bit saturation
+            const __m256i p16 =
+                _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], x0), _mm256_maddubs_epi16(hi[h], x1));
+            dot[h][t] = _mm256_add_epi32(dot[h][t], _mm256_madd_epi16(p16, ones));
+          }
+        }
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m256 dw = load_f16x8(b.tile + blk * kBlockBytes + h * 16);
+      for (int t = 0; t < NT; ++t) {
+        const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(b.xd[t * nb + blk]));
+        acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[h][t]), scale, acc[h][t]);
+      }
+    }
+  }
+  store<NT>(b, acc);
+}
+
+template <DType DT, int NT>
+void run_block(int nt, const Block& b) {
+  if constexpr (NT > 1) {
+    if (nt < NT) return run_block<DT, NT - 1>(nt, b);
+  }
+  if constexpr (DT == DType::kQ8_0 || DT == DType::kQ4_0)
+    quant_block<DT, NT>(b);
+  else
+    float_block<DT, NT>(b);
+}
+
+template <DType DT>
+void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                  int64_t ldy) {
+  // 16 ymm registers: 2 halves x NT accumulators (+ NT int32 sums for the quantised types) and the operands.
+  constexpr int NT = DT == DType::kQ8_0 || DT == DType::kQ4_0 ? 2 : 4;
+  Block b;
+  b.cols = w.cols;
+  b.ldx = in.ldx;
+  b.ldy = ldy;
+  const int64_t nb = w.cols / kQuantBlock;
+  constexpr int64_t kTokBlock = 48;  // activations of a token block stay in L2 (see kernels_avx512.cpp)
+  for (int64_t tb = 0; tb < in.n_tok; tb += kTokBlock) {
+    const int64_t te = std::min(in.n_tok, tb + kTokBlock);
+    for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
+      b.tile = w.tile(ti);
+      b.n_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
+      for (int64_t t0 = tb; t0 < te; t0 += NT) {
+        const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
+        b.x = in.x + t0 * in.ldx;
+        b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
+        b.xd = in.xd ? in.xd + t0 * nb : nullptr;
+        b.xs = in.xs ? in.xs + t0 * nb : nullptr;
+        b.y = y + t0 * ldy + ti * R;
+        run_block<DT, NT>(nt, b);
+      }
+    }
+  }
+}
+
+void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                  int64_t ldy) {
+  switch (w.dtype) {
+    case DType::kF32:
+      return matmul_dtype<DType::kF32>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kF16:
+      return matmul_dtype<DType::kF16>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kBF16:
+      return matmul_dtype<DType::kBF16>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ8_0:
+      return matmul_dtype<DType::kQ8_0>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ4_0:
+      return matmul_dtype<DType::kQ4_0>(w, in, tile_begin, tile_end, y, ldy);
+  }
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  float sum =
+      ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  const __m256 av = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const KernelTable kTable = {matmul_tiles, dot_f32, axpy_f32};
+
+}  // namespace qwen3::kernels::avx2

@@ -1,0 +1,256 @@
+// AVX-512 kernels (F/BW/VL/DQ + VNNI): matmul over tiled weights (layouts in pack.h). One zmm lane per output
+// row, one accumulator per (16-row tile, token): a register block of NR tiles x NT tokens shares each weight
+// load among NT tokens and each activation broadcast among NR tiles, and no lane is ever reduced with
+// another, so every output element follows exactly the scalar reference's sequence of fused multiply-adds
+// (kernels.h) whatever the batch. q8_0/q4_0 take int8 activations through vpdpbusd (unsigned weights x signed
+// activations, exact int32 sums; the weight offset, 128 or 8, is removed with the activation block sums).
+// Tests: tests/kernels/matmul_test.cpp (bitwise equal to the scalar reference).
+// GCC 12 reports its own intrinsics' deliberately undefined registers (_mm512_undefined_ps) as uninitialised
+// once inlined; the warning is about the headers, not this code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace qwen3::kernels::avx512 {
+
+namespace {
+
+constexpr int R = kTileRows;
+
+// One register block: NR consecutive tiles starting at `tile`, NT consecutive tokens starting at x / xq.
+struct Block {
+  const uint8_t* tile;
+  size_t tile_bytes;
+  int64_t cols;
+  const float* x;
+  int64_t ldx;
+  const int8_t* xq;  // [NT, cols]
+  const float* xd;   // [NT, cols / 32]
+  const int32_t* xs;
+  float* y;  // y[t * ldy + 16 * r + lane]
+  int64_t ldy;
+  int last_rows;  // valid rows of the block's last tile (16 unless it is the matrix's last, partial tile)
+};
+
+template <int NR, int NT>
+inline void store(const Block& b, const __m512 (&acc)[NR][NT]) {
+  for (int t = 0; t < NT; ++t)
+    for (int r = 0; r < NR; ++r) {
+      float* out = b.y + t * b.ldy + r * R;
+      if (r + 1 < NR || b.last_rows == R)
+        _mm512_storeu_ps(out, acc[r][t]);
+      else
+        _mm512_mask_storeu_ps(out, static_cast<__mmask16>((1u << b.last_rows) - 1), acc[r][t]);
+    }
+}
+
+template <DType DT, int NR, int NT>
+void float_block(const Block& b) {
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  const int64_t K = b.cols;
+  if constexpr (DT == DType::kBF16) {
+    // A 64-byte step holds columns k, k+1 of 16 rows; widening bf16 to f32 is a 16-bit shift (or a mask).
+    const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    int64_t k = 0;
+    for (; k + 2 <= K; k += 2) {
+      __m512 w0[NR], w1[NR];
+      for (int r = 0; r < NR; ++r) {
+        __m512i v = _mm512_loadu_si512(b.tile + r * b.tile_bytes + k * R * 2);
+        w0[r] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+        w1[r] = _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask));
+      }
+      for (int t = 0; t < NT; ++t) {
+        const __m512 x0 = _mm512_set1_ps(b.x[t * b.ldx + k]);
+        for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(w0[r], x0, acc[r][t]);
+        const __m512 x1 = _mm512_set1_ps(b.x[t * b.ldx + k + 1]);
+        for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(w1[r], x1, acc[r][t]);
+      }
+    }
+    if (k < K) {  // odd cols: the last pair has only its even column
+      __m512 w0[NR];
+      for (int r = 0; r < NR; ++r)
+        w0[r] = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_loadu_si512(b.tile + r * b.tile_bytes + k * R * 2), 16));
+      for (int t = 0; t < NT; ++t) {
+        const __m512 x0 = _mm512_set1_ps(b.x[t * b.ldx + k]);
+        for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(w0[r], x0, acc[r][t]);
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < K; ++k) {
+      __m512 w[NR];
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* p = b.tile + r * b.tile_bytes;
+        if constexpr (DT == DType::kF32)
+          w[r] = _mm512_loadu_ps(p + k * R * 4);
+        else
+          w[r] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + k * R * 2)));
+      }
+      for (int t = 0; t < NT; ++t) {
+        const __m512 xv = _mm512_set1_ps(b.x[t * b.ldx + k]);
+        for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
+      }
+    }
+  }
+  store<NR, NT>(b, acc);
+}
+
+inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <DType DT, int NR, int NT>
+void quant_block(const Block& b) {
+  constexpr size_t kBlockBytes = DT == DType::kQ8_0 ? R * sizeof(BlockQ8_0) : R * sizeof(BlockQ4_0);
+  constexpr int kOffset = DT == DType::kQ8_0 ? 128 : 8;  // stored weight = q + offset
+  const int64_t nb = b.cols / kQuantBlock;
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t blk = 0; blk < nb; ++blk) {
+    __m512i dot[NR][NT];
+    for (int t = 0; t < NT; ++t) {
+      const __m512i init = _mm512_set1_epi32(-kOffset * b.xs[t * nb + blk]);
+      for (int r = 0; r < NR; ++r) dot[r][t] = init;
+    }
+    const uint8_t* q = b.tile + blk * kBlockBytes + 2 * R;
+    const int8_t* xq = b.xq + blk * kQuantBlock;
+    if constexpr (DT == DType::kQ8_0) {
+      for (int g = 0; g < 8; ++g) {
+        __m512i w[NR];
+        for (int r = 0; r < NR; ++r) w[r] = _mm512_loadu_si512(q + r * b.tile_bytes + g * 64);
+        for (int t = 0; t < NT; ++t) {
+          const __m512i xv = bcast4(xq + t * b.cols + 4 * g);
+          for (int r = 0; r < NR; ++r) dot[r][t] = _mm512_dpbusd_epi32(dot[r][t], w[r], xv);
+        }
+      }
+    } else {
+      for (int g = 0; g < 4; ++g) {
+        __m512i lo[NR], hi[NR];
+        for (int r = 0; r < NR; ++r) {
+          const __m512i v = _mm512_loadu_si512(q + r * b.tile_bytes + g * 64);
+          lo[r] = _mm512_and_si512(v, low4);
+          hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const __m512i x0 = bcast4(xq + t * b.cols + 8 * g), x1 = bcast4(xq + t * b.cols + 8 * g + 4);
+          for (int r = 0; r < NR; ++r) {
+            dot[r][t] = _mm512_dpbusd_epi32(dot[r][t], lo[r], x0);
+            dot[r][t] = _mm512_dpbusd_epi32(dot[r][t], hi[r], x1);
+          }
+        }
+      }
+    }
+    for (int r = 0; r < NR; ++r) {
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(b.tile + r * b.tile_bytes + blk * kBlockBytes)));
+      for (int t = 0; t < NT; ++t) {
+        const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(b.xd[t * nb + blk]));
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][t]), scale, acc[r][t]);
+      }
+    }
+  }
+  store<NR, NT>(b, acc);
+}
+
+template <DType DT, int NR, int NT>
+void run_block(int nt, const Block& b) {
+  if constexpr (NT > 1) {
+    if (nt < NT) return run_block<DT, NR, NT - 1>(nt, b);
+  }
+  if constexpr (DT == DType::kQ8_0 || DT == DType::kQ4_0)
+    quant_block<DT, NR, NT>(b);
+  else
+    float_block<DT, NR, NT>(b);
+}
+
+// Tokens per register block: enough independent accumulators to cover the FMA latency, few enough to stay
+// in the 32 zmm registers (quantised blocks also hold the int32 sums).
+template <DType DT>
+constexpr int kMaxTok = DT == DType::kQ8_0 || DT == DType::kQ4_0 ? 4 : 6;
+
+template <DType DT>
+void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                  int64_t ldy) {
+  constexpr int NT = kMaxTok<DT>;
+  Block b;
+  b.tile_bytes = dtype_tile_bytes(w.dtype, w.cols);
+  b.cols = w.cols;
+  b.ldx = in.ldx;
+  b.ldy = ldy;
+  const int64_t nb = w.cols / kQuantBlock;
+  // Tokens in blocks of kTokBlock so that a block's activations stay in L2 while every tile pair of the range
+  // streams past them (weights are re-read once per token block, activations once per tile pair).
+  constexpr int64_t kTokBlock = 48;
+  for (int64_t tb = 0; tb < in.n_tok; tb += kTokBlock) {
+    const int64_t te = std::min(in.n_tok, tb + kTokBlock);
+    for (int64_t ti = tile_begin; ti < tile_end; ti += 2) {
+      const int nr = ti + 1 < tile_end ? 2 : 1;
+      b.tile = w.tile(ti);
+      b.last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - (ti + nr - 1) * R));
+      for (int64_t t0 = tb; t0 < te; t0 += NT) {
+        const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
+        b.x = in.x + t0 * in.ldx;
+        b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
+        b.xd = in.xd ? in.xd + t0 * nb : nullptr;
+        b.xs = in.xs ? in.xs + t0 * nb : nullptr;
+        b.y = y + t0 * ldy + ti * R;
+        if (nr == 2)
+          run_block<DT, 2, NT>(nt, b);
+        else
+          run_block<DT, 1, NT>(nt, b);
+      }
+    }
+  }
+}
+
+void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                  int64_t ldy) {
+  switch (w.dtype) {
+    case DType::kF32:
+      return matmul_dtype<DType::kF32>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kF16:
+      return matmul_dtype<DType::kF16>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kBF16:
+      return matmul_dtype<DType::kBF16>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ8_0:
+      return matmul_dtype<DType::kQ8_0>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ4_0:
+      return matmul_dtype<DType::kQ4_0>(w, in, tile_begin, tile_end, y, ldy);
+  }
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  const __m512 av = _mm512_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const KernelTable kTable = {matmul_tiles, dot_f32, axpy_f32};
+
+}  // namespace qwen3::kernels::avx512

@@ -1,0 +1,224 @@
+// Quantisation, dtype conversion and the tiled weight layout (see pack.h for the layouts).
+#include "kernels/pack.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/half.h"
+
+namespace qwen3::kernels {
+
+void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
+  for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* v = x + b * kQuantBlock;
+    float amax = 0;
+    for (int j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(v[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].scale = f32_to_f16(d);
+    for (int j = 0; j < kQuantBlock; ++j) out[b].q[j] = static_cast<int8_t>(std::round(v[j] * id));
+  }
+}
+
+void quantize_row_q4_0(const float* x, int64_t n, BlockQ4_0* out) {
+  for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* v = x + b * kQuantBlock;
+    float amax = 0, max = 0;  // the value of largest magnitude, with its sign (the first one on ties)
+    for (int j = 0; j < kQuantBlock; ++j) {
+      if (amax < std::fabs(v[j])) {
+        amax = std::fabs(v[j]);
+        max = v[j];
+      }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].scale = f32_to_f16(d);
+    for (int j = 0; j < kQuantBlock / 2; ++j) {
+      // ggml truncates x * id + 8.5 through int8_t; values are in [0.5, 16.5] so truncation rounds half up.
+      const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(v[j] * id + 8.5f)));
+      const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(v[j + kQuantBlock / 2] * id + 8.5f)));
+      out[b].q[j] = static_cast<uint8_t>(lo | (hi << 4));
+    }
+  }
+}
+
+void row_to_f32_rowmajor(DType from, const void* row, int64_t n, float* out) {
+  switch (from) {
+    case DType::kF32:
+      std::memcpy(out, row, static_cast<size_t>(n) * 4);
+      break;
+    case DType::kF16: {
+      const uint16_t* p = static_cast<const uint16_t*>(row);
+      for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(p[i]);
+      break;
+    }
+    case DType::kBF16: {
+      const uint16_t* p = static_cast<const uint16_t*>(row);
+      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(p[i]);
+      break;
+    }
+    case DType::kQ8_0: {
+      const BlockQ8_0* b = static_cast<const BlockQ8_0*>(row);
+      for (int64_t k = 0; k < n / kQuantBlock; ++k) {
+        const float d = f16_to_f32(b[k].scale);
+        for (int j = 0; j < kQuantBlock; ++j) out[k * kQuantBlock + j] = d * b[k].q[j];
+      }
+      break;
+    }
+    case DType::kQ4_0: {
+      const BlockQ4_0* b = static_cast<const BlockQ4_0*>(row);
+      for (int64_t k = 0; k < n / kQuantBlock; ++k) {
+        const float d = f16_to_f32(b[k].scale);
+        for (int j = 0; j < kQuantBlock / 2; ++j) {
+          out[k * kQuantBlock + j] = d * ((b[k].q[j] & 0x0f) - 8);
+          out[k * kQuantBlock + j + kQuantBlock / 2] = d * ((b[k].q[j] >> 4) - 8);
+        }
+      }
+      break;
+    }
+  }
+}
+
+void row_from_f32(const float* x, int64_t n, DType to, void* out) {
+  switch (to) {
+    case DType::kF32:
+      std::memcpy(out, x, static_cast<size_t>(n) * 4);
+      break;
+    case DType::kF16: {
+      uint16_t* p = static_cast<uint16_t*>(out);
+      for (int64_t i = 0; i < n; ++i) p[i] = f32_to_f16(x[i]);
+      break;
+    }
+    case DType::kBF16: {
+      uint16_t* p = static_cast<uint16_t*>(out);
+      for (int64_t i = 0; i < n; ++i) p[i] = f32_to_bf16(x[i]);
+      break;
+    }
+    case DType::kQ8_0:
+      quantize_row_q8_0(x, n, static_cast<BlockQ8_0*>(out));
+      break;
+    case DType::kQ4_0:
+      quantize_row_q4_0(x, n, static_cast<BlockQ4_0*>(out));
+      break;
+  }
+}
+
+void pack_tile(DType t, const uint8_t* const* rows, int n_rows, int64_t cols, uint8_t* tile) {
+  constexpr int R = kTileRows;
+  if (n_rows < R) std::memset(tile, 0, dtype_tile_bytes(t, cols));
+  // The float layouts move whole words: a 4-byte value (f32) or pair (bf16), or a 2-byte value (f16). This
+  // runs over every weight at load, so it is written as plain strided word copies.
+  switch (t) {
+    case DType::kF32:
+    case DType::kBF16: {
+      const int64_t n_words = t == DType::kF32 ? cols : cols / 2;
+      uint32_t* out = reinterpret_cast<uint32_t*>(tile);
+      for (int r = 0; r < n_rows; ++r) {
+        const uint8_t* in = rows[r];
+        for (int64_t k = 0; k < n_words; ++k) std::memcpy(&out[k * R + r], in + 4 * k, 4);
+        if (t == DType::kBF16 && (cols & 1)) {  // odd cols: the last pair is (value, 0)
+          uint16_t last;
+          std::memcpy(&last, in + 4 * n_words, 2);
+          out[n_words * R + r] = last;  // little-endian: the value in the low half, zero in the high half
+        }
+      }
+      break;
+    }
+    case DType::kF16: {
+      uint16_t* out = reinterpret_cast<uint16_t*>(tile);
+      for (int r = 0; r < n_rows; ++r)
+        for (int64_t k = 0; k < cols; ++k) std::memcpy(&out[k * R + r], rows[r] + 2 * k, 2);
+      break;
+    }
+    case DType::kQ8_0: {
+      for (int64_t b = 0; b < cols / kQuantBlock; ++b) {
+        uint8_t* blk = tile + b * R * sizeof(BlockQ8_0);
+        uint16_t* scales = reinterpret_cast<uint16_t*>(blk);
+        for (int r = 0; r < n_rows; ++r) {
+          const BlockQ8_0& in = reinterpret_cast<const BlockQ8_0*>(rows[r])[b];
+          scales[r] = in.scale;
+          for (int g = 0; g < 8; ++g) {  // 4 values at a time, each + 128 (flipping the sign bit)
+            uint32_t word;
+            std::memcpy(&word, in.q + 4 * g, 4);
+            word ^= 0x80808080u;
+            std::memcpy(blk + 2 * R + g * R * 4 + r * 4, &word, 4);
+          }
+        }
+        // Padding rows: scale 0 and q = 0 (stored 128), so they add exactly nothing.
+        for (int r = n_rows; r < R; ++r)
+          for (int j = 0; j < kQuantBlock; ++j) blk[2 * R + (j / 4) * R * 4 + r * 4 + j % 4] = 128;
+      }
+      break;
+    }
+    case DType::kQ4_0: {
+      for (int64_t b = 0; b < cols / kQuantBlock; ++b) {
+        uint8_t* blk = tile + b * R * sizeof(BlockQ4_0);
+        uint16_t* scales = reinterpret_cast<uint16_t*>(blk);
+        for (int r = 0; r < n_rows; ++r) {
+          const BlockQ4_0& in = reinterpret_cast<const BlockQ4_0*>(rows[r])[b];
+          scales[r] = in.scale;
+          uint8_t nib[kQuantBlock];  // GGUF: byte j holds column j (low) and column j + 16 (high)
+          for (int j = 0; j < kQuantBlock / 2; ++j) {
+            nib[j] = in.q[j] & 0x0f;
+            nib[j + kQuantBlock / 2] = in.q[j] >> 4;
+          }
+          for (int g = 0; g < 4; ++g)
+            for (int i = 0; i < 4; ++i)
+              blk[2 * R + g * R * 4 + r * 4 + i] =
+                  static_cast<uint8_t>(nib[8 * g + i] | (nib[8 * g + 4 + i] << 4));
+        }
+        for (int r = n_rows; r < R; ++r)
+          for (int g = 0; g < 4; ++g)
+            for (int i = 0; i < 4; ++i) blk[2 * R + g * R * 4 + r * 4 + i] = 0x88;
+      }
+      break;
+    }
+  }
+}
+
+void tiled_row_to_f32(const Tensor& w, int64_t row, float* out) {
+  constexpr int R = kTileRows;
+  const uint8_t* tile = w.tile(row / R);
+  const int r = static_cast<int>(row % R);
+  const int64_t n = w.cols;
+  switch (w.dtype) {
+    case DType::kF32:
+      for (int64_t k = 0; k < n; ++k) std::memcpy(&out[k], tile + (k * R + r) * 4, 4);
+      break;
+    case DType::kF16:
+    case DType::kBF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(tile);
+      for (int64_t k = 0; k < n; ++k)
+        out[k] = w.dtype == DType::kF16 ? f16_to_f32(p[k * R + r])
+                                        : bf16_to_f32(p[((k / 2) * R + r) * 2 + (k & 1)]);
+      break;
+    }
+    case DType::kQ8_0:
+      for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+        const uint8_t* blk = tile + b * R * sizeof(BlockQ8_0);
+        uint16_t s;
+        std::memcpy(&s, blk + 2 * r, 2);
+        const float d = f16_to_f32(s);
+        for (int j = 0; j < kQuantBlock; ++j)
+          out[b * kQuantBlock + j] = d * (blk[2 * R + (j / 4) * R * 4 + r * 4 + j % 4] - 128);
+      }
+      break;
+    case DType::kQ4_0:
+      for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+        const uint8_t* blk = tile + b * R * sizeof(BlockQ4_0);
+        uint16_t s;
+        std::memcpy(&s, blk + 2 * r, 2);
+        const float d = f16_to_f32(s);
+        for (int g = 0; g < 4; ++g)
+          for (int i = 0; i < 4; ++i) {
+            const uint8_t v = blk[2 * R + g * R * 4 + r * 4 + i];
+            out[b * kQuantBlock + 8 * g + i] = d * ((v & 0x0f) - 8);
+            out[b * kQuantBlock + 8 * g + 4 + i] = d * ((v >> 4) - 8);
+          }
+      }
+      break;
+  }
+}
+
+}  // namespace qwen3::kernels

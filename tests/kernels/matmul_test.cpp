@@ -1,0 +1,245 @@
+// The matmul kernels of every ISA this CPU runs, for every weight dtype, against (1) the scalar reference,
+// bit for bit (kernels.h defines one sequence of fused multiply-adds per output element), and (2) a float64
+// product of the dequantised weights within a bound derived from the dtype and the input norms; plus batch
+// invariance (a token's row does not change with n_tok, its neighbours or the thread count), sizes 0 ... 2 x
+// the tile height with odd tails, and misaligned activation/output pointers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/file.h"
+#include "kernels/kernels.h"
+#include "kernels/pack.h"
+
+namespace qwen3::kernels {
+namespace {
+
+constexpr DType kDtypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+
+bool is_quant(DType t) {
+  return t == DType::kQ8_0 || t == DType::kQ4_0;
+}
+
+std::vector<Isa> isas() {
+  std::vector<Isa> v;
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (isa_supported(i)) v.push_back(i);
+  return v;
+}
+
+// A tiled matrix of random values in dtype t, and its dequantised values [rows, cols].
+struct TestMatrix {
+  Tensor w;
+  AlignedPtr<uint8_t> buf;
+  std::vector<float> values;
+};
+
+TestMatrix make_matrix(DType t, int64_t rows, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  TestMatrix m;
+  m.w.dtype = t;
+  m.w.rows = rows;
+  m.w.cols = cols;
+  m.w.tiled = true;
+  m.buf = aligned_array<uint8_t>(m.w.bytes() + 64);
+  m.w.data = m.buf.get();
+  const size_t row_bytes = dtype_row_bytes(t, cols);
+  std::vector<uint8_t> rowmajor(row_bytes * rows + 1);
+  std::vector<float> f(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : f) v = u(rng) * (1.0f + static_cast<float>(r % 3));  // varied row scales
+    row_from_f32(f.data(), cols, t, rowmajor.data() + r * row_bytes);
+  }
+  for (int64_t i = 0; i < m.w.n_tiles(); ++i) {
+    const uint8_t* ptrs[kTileRows];
+    int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
+    for (int r = 0; r < n; ++r) ptrs[r] = rowmajor.data() + (i * kTileRows + r) * row_bytes;
+    pack_tile(t, ptrs, n, cols, m.buf.get() + i * dtype_tile_bytes(t, cols));
+  }
+  m.values.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    row_to_f32_rowmajor(t, rowmajor.data() + r * row_bytes, cols, f.data());
+    std::vector<float> tiled(cols);
+    tiled_row_to_f32(m.w, r, tiled.data());
+    EXPECT_EQ(0, std::memcmp(f.data(), tiled.data(), cols * 4)) << dtype_name(t) << " row " << r;
+    std::copy(f.begin(), f.end(), m.values.begin() + r * cols);
+  }
+  return m;
+}
+
+std::vector<float> random_activations(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (auto& v : x) v = g(rng);
+  return x;
+}
+
+// Runs one ISA's matmul with x at element offset `x_off` and y written with stride ldy at offset `y_off`.
+std::vector<float> run(Isa isa, const TestMatrix& m, const std::vector<float>& x, int64_t n_tok,
+                       int64_t x_off, int64_t ldy, int64_t y_off, ThreadPool* pool) {
+  std::vector<float> xs(x_off + x.size());
+  std::copy(x.begin(), x.end(), xs.begin() + x_off);
+  std::vector<float> y(y_off + n_tok * ldy, -7.0f);
+  matmul_with(table_for(isa), m.w, xs.data() + x_off, n_tok, y.data() + y_off, ldy, pool);
+  std::vector<float> out(n_tok * m.w.rows);
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t o = 0; o < m.w.rows; ++o) out[t * m.w.rows + o] = y[y_off + t * ldy + o];
+  // Nothing outside the output rows may be written.
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t o = m.w.rows; o < ldy && y_off + t * ldy + o < static_cast<int64_t>(y.size()); ++o)
+      EXPECT_EQ(y[y_off + t * ldy + o], -7.0f) << "wrote past row " << m.w.rows;
+  return out;
+}
+
+// |y - exact| bound: accumulation rounding (cols fused steps, each at most one rounding of the running sum,
+// bounded by eps x sum |w x|) plus, for q8_0/q4_0, the activation quantisation error (half a step, amax/254,
+// per value of each 32-block, times |w|).
+std::vector<double> tolerances(const TestMatrix& m, const std::vector<float>& x, int64_t n_tok) {
+  const int64_t R = m.w.rows, K = m.w.cols;
+  std::vector<double> tol(n_tok * R);
+  const double eps = std::ldexp(1.0, -24);
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t o = 0; o < R; ++o) {
+      double abs_sum = 0, quant = 0;
+      for (int64_t k = 0; k < K; ++k) abs_sum += std::fabs(double{m.values[o * K + k]} * x[t * K + k]);
+      if (is_quant(m.w.dtype))
+        for (int64_t b = 0; b < K / kQuantBlock; ++b) {
+          double amax = 0, wsum = 0;
+          for (int j = 0; j < kQuantBlock; ++j) {
+            amax = std::max(amax, std::fabs(double{x[t * K + b * kQuantBlock + j]}));
+            wsum += std::fabs(double{m.values[o * K + b * kQuantBlock + j]});
+          }
+          quant += wsum * amax / 254.0 * 1.001;
+        }
+      tol[t * R + o] = 2.0 * K * eps * abs_sum + quant + 1e-30;
+    }
+  return tol;
+}
+
+void check_one(DType t, int64_t rows, int64_t cols, int64_t n_tok, ThreadPool* pool) {
+  SCOPED_TRACE(::testing::Message() << dtype_name(t) << " rows " << rows << " cols " << cols << " n_tok "
+                                    << n_tok);
+  TestMatrix m = make_matrix(t, rows, cols, static_cast<uint32_t>(rows * 1000 + cols * 7 + n_tok));
+  std::vector<float> x = random_activations(n_tok * cols, static_cast<uint32_t>(rows + cols + n_tok));
+  std::vector<float> ref = run(Isa::kScalar, m, x, n_tok, 0, rows, 0, nullptr);
+  // (2) scalar reference against float64
+  auto tol = tolerances(m, x, n_tok);
+  double max_abs = 0, max_rel = 0;
+  int bad = 0;
+  for (int64_t tt = 0; tt < n_tok; ++tt)
+    for (int64_t o = 0; o < rows; ++o) {
+      double exact = 0;
+      for (int64_t k = 0; k < cols; ++k) exact += double{m.values[o * cols + k]} * x[tt * cols + k];
+      double err = std::fabs(ref[tt * rows + o] - exact);
+      max_abs = std::max(max_abs, err);
+      max_rel = std::max(max_rel, err / (std::fabs(exact) + 1e-30));
+      bad += err > tol[tt * rows + o];
+    }
+  EXPECT_EQ(bad, 0) << "scalar vs float64: max abs error " << max_abs << ", max rel error " << max_rel;
+  // (1) every ISA, misaligned and strided, bit for bit equal to the scalar reference
+  for (Isa isa : isas()) {
+    for (auto [x_off, y_off, pad] : {std::tuple{0, 0, 0}, std::tuple{1, 3, 5}, std::tuple{3, 1, 16}}) {
+      auto y = run(isa, m, x, n_tok, x_off, rows + pad, y_off, pool);
+      double worst = 0;
+      int diff = 0;
+      for (size_t i = 0; i < y.size(); ++i) {
+        diff += std::memcmp(&y[i], &ref[i], 4) != 0;
+        worst = std::max(worst, static_cast<double>(std::fabs(y[i] - ref[i])));
+      }
+      EXPECT_EQ(diff, 0) << isa_name(isa) << " x_off " << x_off << " y_off " << y_off << ": " << diff
+                         << " elements differ from the scalar reference, max abs difference " << worst;
+    }
+  }
+}
+
+TEST(Matmul, EveryIsaAndDtypeMatchesScalarAcrossSizes) {
+  ThreadPool pool(2);
+  for (DType t : kDtypes) {
+    std::vector<int64_t> cols_list = is_quant(t) ? std::vector<int64_t>{32, 64, 96, 320}
+                                                 : std::vector<int64_t>{1, 2, 3, 15, 16, 17, 31, 32, 33, 100};
+    for (int64_t rows : {1, 2, 15, 16, 17, 31, 32, 33, 47})
+      for (int64_t cols : cols_list)
+        for (int64_t n_tok : {1, 7}) check_one(t, rows, cols, n_tok, rows % 2 ? &pool : nullptr);
+    for (int64_t n_tok : {2, 4, 5, 6, 9, 13, 16, 53}) check_one(t, 40, is_quant(t) ? 64 : 48, n_tok, &pool);
+  }
+}
+
+TEST(Matmul, ZeroTokensWritesNothing) {
+  TestMatrix m = make_matrix(DType::kBF16, 16, 32, 1);
+  std::vector<float> y(4, 1.0f);
+  for (Isa isa : isas()) matmul_with(table_for(isa), m.w, nullptr, 0, y.data(), 16, nullptr);
+  EXPECT_EQ(y, std::vector<float>(4, 1.0f));
+}
+
+// A token's output row must be the same bits alone (n_tok = 1) as in a batch of N, whatever the other
+// tokens, the token's place in the batch and the thread count.
+TEST(Matmul, BatchInvariantForEveryIsaAndDtype) {
+  ThreadPool pool2(2), pool3(3);
+  const int64_t rows = 80, cols = 128, N = 61;  // more than one token block of the SIMD kernels
+  for (DType t : kDtypes) {
+    TestMatrix m = make_matrix(t, rows, cols, 99);
+    std::vector<float> x = random_activations(N * cols, 5);
+    for (Isa isa : isas()) {
+      SCOPED_TRACE(::testing::Message() << dtype_name(t) << " " << isa_name(isa));
+      auto batched = run(isa, m, x, N, 0, rows, 0, &pool2);
+      auto batched3 = run(isa, m, x, N, 0, rows, 0, &pool3);
+      EXPECT_EQ(0, std::memcmp(batched.data(), batched3.data(), batched.size() * 4)) << "thread count";
+      for (int64_t tok = 0; tok < N; ++tok) {
+        std::vector<float> one(x.begin() + tok * cols, x.begin() + (tok + 1) * cols);
+        auto alone = run(isa, m, one, 1, 0, rows, 0, nullptr);
+        EXPECT_EQ(0, std::memcmp(alone.data(), batched.data() + tok * rows, rows * 4)) << "token " << tok;
+      }
+      // The same token among different neighbours, at another position of a smaller batch.
+      std::vector<float> x2 = random_activations(5 * cols, 77);
+      std::copy(x.begin() + 7 * cols, x.begin() + 8 * cols, x2.begin() + 3 * cols);
+      auto other = run(isa, m, x2, 5, 0, rows, 0, nullptr);
+      EXPECT_EQ(0, std::memcmp(other.data() + 3 * rows, batched.data() + 7 * rows, rows * 4));
+    }
+  }
+}
+
+// ggml's rounding rules, value by value, on hand-picked blocks (ties, zero blocks, negative extremes).
+TEST(Quantize, MatchesGgmlRules) {
+  std::vector<float> x(32, 0.0f);
+  BlockQ8_0 q8;
+  BlockQ4_0 q4;
+  quantize_row_q8_0(x.data(), 32, &q8);
+  EXPECT_EQ(q8.scale, 0);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(q8.q[j], 0);
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16) / 16.0f;  // extreme -1 at j = 0
+  quantize_row_q8_0(x.data(), 32, &q8);
+  EXPECT_EQ(q8.q[0], -127);
+  EXPECT_EQ(q8.q[16], 0);
+  EXPECT_EQ(q8.q[31], static_cast<int8_t>(std::round(15.0f / 16.0f * (1.0f / (1.0f / 127.0f)))));
+  quantize_row_q4_0(x.data(), 32, &q4);
+  // m = -1 -> d = 1/8, id = 8: x = -1 -> 0 (nibble), x = 0 -> 8, x = 15/16 -> min(15, (int)(7.5 + 8.5)) = 15
+  EXPECT_EQ(q4.q[0] & 0x0f, 0);
+  EXPECT_EQ(q4.q[0] >> 4, 8);
+  EXPECT_EQ(q4.q[15] >> 4, 15);
+  // x = 1/16 -> 0.5 + 8.5 = 9 (ggml rounds half up through truncation)
+  EXPECT_EQ(q4.q[1] >> 4, 9);
+}
+
+TEST(Quantize, ActivationsRoundToNearestEven) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 127.0f;
+  x[1] = 2.5f;
+  x[2] = -3.5f;
+  int8_t q[32];
+  float d;
+  int32_t s;
+  quantize_activations(x.data(), 1, 32, q, &d, &s);
+  EXPECT_EQ(d, 1.0f);
+  EXPECT_EQ(q[0], 127);
+  EXPECT_EQ(q[1], 2);
+  EXPECT_EQ(q[2], -4);
+  EXPECT_EQ(s, 127 + 2 - 4);
+}
+
+}  // namespace
+}  // namespace qwen3::kernels
