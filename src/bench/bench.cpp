@@ -31,6 +31,28 @@ void fill(const Model& m, KvCache& cache, ThreadPool* pool, int n, int max_chunk
   }
 }
 
+// Pseudo-random keys and values (N(0,1)-like, as after q/k-norm) for positions [0, n) of slot 0.
+void fill_synthetic(const ModelConfig& c, KvCache& cache, int n) {
+  const int d = c.head_dim, n_rows = 61;  // a prime number of distinct rows, cycled
+  std::vector<float> rows(static_cast<size_t>(n_rows) * d);
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (float& v : rows) {
+    float sum = 0;  // sum of 4 uniforms: roughly normal
+    for (int k = 0; k < 4; ++k) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      sum += static_cast<float>(x >> 40) / static_cast<float>(1 << 24) - 0.5f;
+    }
+    v = sum * 1.7f;
+  }
+  for (int il = 0; il < c.num_hidden_layers; ++il)
+    for (int h = 0; h < c.num_key_value_heads; ++h)
+      for (int pos = 0; pos < n; ++pos) {
+        const float* k = rows.data() + static_cast<size_t>((pos + il + h) % n_rows) * d;
+        const float* v = rows.data() + static_cast<size_t>((pos * 7 + il) % n_rows) * d;
+        cache.store(il, 0, h, pos, k, v);
+      }
+}
+
 void finish(BenchResult& r, int n_tokens) {
   double sum = 0;
   for (double ns : r.samples_ns) {
@@ -85,9 +107,15 @@ std::vector<BenchResult> run_bench(const Model& m, ThreadPool* pool, const Bench
     if (n == 0) continue;
     KvCache cache(c, 1, n_ctx, p.kv_type);
     double t0 = now_seconds();
-    fill(m, cache, pool, p.n_depth, p.max_chunk, logits);
+    if (p.synthetic_depth) {
+      fill_synthetic(c, cache, p.n_depth);
+      cache.rope().extend(m.rope_inv_freq, p.n_depth);
+    } else {
+      fill(m, cache, pool, p.n_depth, p.max_chunk, logits);
+    }
     if (log && p.n_depth > 0) {
-      std::snprintf(line, sizeof line, "filled depth %d in %.1f s", p.n_depth, now_seconds() - t0);
+      std::snprintf(line, sizeof line, "filled depth %d (%s) in %.1f s", p.n_depth,
+                    p.synthetic_depth ? "synthetic keys/values" : "model", now_seconds() - t0);
       log(line);
     }
     BenchResult r;

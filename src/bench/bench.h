@@ -17,6 +17,11 @@ struct BenchParams {
   int reps = 5;
   DType kv_type = DType::kF16;
   int max_chunk = 512;  // forward chunk size (pp of more tokens runs in chunks of this many)
+  // Fill the depth with pseudo-random keys/values written straight into the cache instead of running the
+  // model over n_depth tokens: the timed tests cost the same (attention does the same work whatever the
+  // values), and a deep fill no longer takes minutes when prefill is slow. Off by default (llama-bench runs
+  // the model).
+  bool synthetic_depth = false;
 };
 
 struct BenchResult {
@@ -31,8 +36,8 @@ struct BenchResult {
 };
 
 // Runs the pp test then the tg test (each skipped when its count is 0). The depth is filled once per test by
-// running the model over n_depth deterministic tokens (not timed); every repetition then re-runs positions
-// n_depth.. in the same cache. `log` (optional) hears progress lines.
+// running the model over n_depth deterministic tokens, or synthetically (not timed); every repetition then
+// re-runs positions n_depth.. in the same cache. `log` (optional) hears progress lines.
 std::vector<BenchResult> run_bench(const Model& model, ThreadPool* pool, const BenchParams& params,
                                    void (*log)(const char*) = nullptr);
 

@@ -21,6 +21,7 @@ namespace {
 struct BenchArgs {
   std::string model, dtype, kv_type = "f16";
   int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, threads = 0;
+  std::string depth_fill = "model";
   bool json = false, limits_only = false, no_limits = false, mmap = false;
 };
 
@@ -72,6 +73,9 @@ void run(const BenchArgs& a) {
   p.n_depth = a.n_depth;
   p.reps = a.reps;
   p.kv_type = parse_kv_type(a.kv_type);
+  QWEN3_CHECK(a.depth_fill == "model" || a.depth_fill == "synthetic",
+              "--depth-fill %s: choose model or synthetic", a.depth_fill.c_str());
+  p.synthetic_depth = a.depth_fill == "synthetic";
   ModelArgs ma;
   ma.model = a.model;
   ma.dtype = a.dtype;
@@ -101,6 +105,7 @@ void run(const BenchArgs& a) {
       j["n_depth"] = r.n_depth;
       j["n_batch"] = j["n_ubatch"] = p.max_chunk;
       j["isa"] = isa;
+      j["depth_fill"] = a.depth_fill;
       j["samples_ns"] = r.samples_ns;
       j["samples_ts"] = r.samples_ts;
       j["avg_ts"] = r.avg_ts;
@@ -125,8 +130,9 @@ void run(const BenchArgs& a) {
     std::printf("%s\n", arr.dump(2).c_str());
     return;
   }
-  std::printf("model %s | weights %s %.2f GB | kv cache %s | %d threads | isa %s\n", a.model.c_str(),
-              dtype_name(wt), model->weight_bytes() / 1e9, dtype_name(p.kv_type), pool.size(), isa);
+  std::printf("model %s | weights %s %.2f GB | kv cache %s | %d threads | isa %s%s\n", a.model.c_str(),
+              dtype_name(wt), model->weight_bytes() / 1e9, dtype_name(p.kv_type), pool.size(), isa,
+              p.synthetic_depth && p.n_depth > 0 ? " | depth filled synthetically" : "");
   if (!a.no_limits) print_limits(l);
   std::printf("| %-8s | %6s | %14s | %-30s | %-22s |\n", "test", "depth", "tok/s", "effective",
               "share of limit");
@@ -162,6 +168,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
   cmd->add_option("--dtype", a->dtype, "convert weights at load (default: as stored)");
   cmd->add_option("--kv-type", a->kv_type, "KV cache type: f32, f16 (default), bf16 or q8_0");
+  cmd->add_option("--depth-fill", a->depth_fill,
+                  "how -d positions are filled: model (run the model, as llama-bench; default) or synthetic "
+                  "(random keys/values written directly: same timed work, no long prefill)");
   cmd->add_flag("--json", a->json, "print a JSON array with llama-bench's field names");
   cmd->add_flag("--limits", a->limits_only, "measure the machine's read bandwidth and arithmetic peaks");
   cmd->add_flag("--no-limits", a->no_limits, "skip measuring the limits");

@@ -41,7 +41,7 @@ TEST(BenchCli, JsonHasLlamaBenchFields) {
       EXPECT_TRUE(o.contains(f)) << f;
     EXPECT_EQ(o["n_depth"], 0);
     EXPECT_EQ(o["n_threads"], 2);
-    EXPECT_EQ(o["type"], "bf16");  // as synthesised
+    EXPECT_EQ(o["type"], "bf16");   // as synthesised
     EXPECT_EQ(o["type_k"], "f16");  // the default cache type
     EXPECT_EQ(o["samples_ts"].size(), 3u);
     EXPECT_GT(o["avg_ts"].get<double>(), 0);
@@ -61,6 +61,15 @@ TEST(BenchCli, DepthKvTypeThreadsAndDtype) {
     EXPECT_EQ(o["type_k"], "bf16");
     EXPECT_EQ(o["type"], "f32");
   }
+}
+
+TEST(BenchCli, SyntheticDepthFill) {
+  auto r = bench("-p 4 -n 2 -d 100 -r 1 --depth-fill synthetic --json --no-limits");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["n_depth"], 100);
+  EXPECT_EQ(j[0]["depth_fill"], "synthetic");
 }
 
 TEST(BenchCli, TableWithLimits) {
@@ -84,7 +93,7 @@ TEST(BenchCli, LimitsAloneAsJson) {
 
 TEST(BenchCli, BadArgumentsExitOneWithOneLine) {
   for (const std::string args : {"-r 0", "--kv-type q4_0", "--kv-type nope", "-p 0 -n 0", "-p -3",
-                                 "--kv-type q8_0", "-t -1", "-p many", "--dtype f8"}) {
+                                 "--kv-type q8_0", "-t -1", "-p many", "--dtype f8", "--depth-fill nope"}) {
     auto r = bench(args);
     EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.out << r.err;
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << args << ": " << r.err;
