@@ -92,7 +92,7 @@ void kv_load_row(DType t, const void* src, int d, float* dst) {
 
 size_t attention_scratch_floats(int n_tok, int group, int head_dim) {
   size_t nq = static_cast<size_t>(n_tok) * group;
-  return 2 * static_cast<size_t>(kAttnTile) * head_dim + kAttnTile + nq * (head_dim + 2);
+  return 2 * static_cast<size_t>(kAttnTile) * head_dim + 2 * kAttnTile + nq * (head_dim + 2);
 }
 
 const AttentionTable& attention_table_for(Isa isa) {

@@ -146,6 +146,96 @@ struct Ops {
     }
   }
 
+  // Two queries against the same keys: each k chunk is loaded once for both. Per query, the same chain of
+  // FMAs and the same reduction as scores().
+  static void scores2(const float* q0, const float* q1, const float* k, int n, int d, float scale, float* s0,
+                      float* s1) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const float* k0 = k + static_cast<size_t>(j) * d;
+      const float *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
+      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+      for (int i = 0; i < d; i += 16) {
+        __mmask16 m = tail_mask(d - i);
+        __m512 x = _mm512_maskz_loadu_ps(m, q0 + i), y = _mm512_maskz_loadu_ps(m, q1 + i);
+        __m512 kv = _mm512_maskz_loadu_ps(m, k0 + i);
+        a0 = _mm512_fmadd_ps(x, kv, a0);
+        b0 = _mm512_fmadd_ps(y, kv, b0);
+        kv = _mm512_maskz_loadu_ps(m, k1 + i);
+        a1 = _mm512_fmadd_ps(x, kv, a1);
+        b1 = _mm512_fmadd_ps(y, kv, b1);
+        kv = _mm512_maskz_loadu_ps(m, k2 + i);
+        a2 = _mm512_fmadd_ps(x, kv, a2);
+        b2 = _mm512_fmadd_ps(y, kv, b2);
+        kv = _mm512_maskz_loadu_ps(m, k3 + i);
+        a3 = _mm512_fmadd_ps(x, kv, a3);
+        b3 = _mm512_fmadd_ps(y, kv, b3);
+      }
+      s0[j] = _mm512_reduce_add_ps(a0) * scale;
+      s0[j + 1] = _mm512_reduce_add_ps(a1) * scale;
+      s0[j + 2] = _mm512_reduce_add_ps(a2) * scale;
+      s0[j + 3] = _mm512_reduce_add_ps(a3) * scale;
+      s1[j] = _mm512_reduce_add_ps(b0) * scale;
+      s1[j + 1] = _mm512_reduce_add_ps(b1) * scale;
+      s1[j + 2] = _mm512_reduce_add_ps(b2) * scale;
+      s1[j + 3] = _mm512_reduce_add_ps(b3) * scale;
+    }
+    if (j < n) {
+      scores(q0, k + static_cast<size_t>(j) * d, n - j, d, scale, s0 + j);
+      scores(q1, k + static_cast<size_t>(j) * d, n - j, d, scale, s1 + j);
+    }
+  }
+
+  // Two accumulators fed by the same value rows: each v chunk is loaded once for both.
+  static void scale_add2(float* acc0, float c0, const float* p0, float* acc1, float c1, const float* p1,
+                         const float* v, int n, int d) {
+    const __m512 cv0 = _mm512_set1_ps(c0), cv1 = _mm512_set1_ps(c1);
+    for (int i = 0; i < d; i += 64) {
+      __mmask16 m0 = tail_mask(d - i), m1 = tail_mask(d - i - 16), m2 = tail_mask(d - i - 32),
+                m3 = tail_mask(d - i - 48);
+      __m512 a0 = _mm512_maskz_loadu_ps(m0, acc0 + i), a1 = _mm512_maskz_loadu_ps(m1, acc0 + i + 16),
+             a2 = _mm512_maskz_loadu_ps(m2, acc0 + i + 32), a3 = _mm512_maskz_loadu_ps(m3, acc0 + i + 48);
+      __m512 b0 = _mm512_maskz_loadu_ps(m0, acc1 + i), b1 = _mm512_maskz_loadu_ps(m1, acc1 + i + 16),
+             b2 = _mm512_maskz_loadu_ps(m2, acc1 + i + 32), b3 = _mm512_maskz_loadu_ps(m3, acc1 + i + 48);
+      if (c0 != 1.0f) {
+        a0 = _mm512_mul_ps(a0, cv0);
+        a1 = _mm512_mul_ps(a1, cv0);
+        a2 = _mm512_mul_ps(a2, cv0);
+        a3 = _mm512_mul_ps(a3, cv0);
+      }
+      if (c1 != 1.0f) {
+        b0 = _mm512_mul_ps(b0, cv1);
+        b1 = _mm512_mul_ps(b1, cv1);
+        b2 = _mm512_mul_ps(b2, cv1);
+        b3 = _mm512_mul_ps(b3, cv1);
+      }
+      for (int j = 0; j < n; ++j) {
+        const float* vj = v + static_cast<size_t>(j) * d + i;
+        const __m512 x = _mm512_set1_ps(p0[j]), y = _mm512_set1_ps(p1[j]);
+        __m512 w = _mm512_maskz_loadu_ps(m0, vj);
+        a0 = _mm512_fmadd_ps(x, w, a0);
+        b0 = _mm512_fmadd_ps(y, w, b0);
+        w = _mm512_maskz_loadu_ps(m1, vj + 16);
+        a1 = _mm512_fmadd_ps(x, w, a1);
+        b1 = _mm512_fmadd_ps(y, w, b1);
+        w = _mm512_maskz_loadu_ps(m2, vj + 32);
+        a2 = _mm512_fmadd_ps(x, w, a2);
+        b2 = _mm512_fmadd_ps(y, w, b2);
+        w = _mm512_maskz_loadu_ps(m3, vj + 48);
+        a3 = _mm512_fmadd_ps(x, w, a3);
+        b3 = _mm512_fmadd_ps(y, w, b3);
+      }
+      _mm512_mask_storeu_ps(acc0 + i, m0, a0);
+      _mm512_mask_storeu_ps(acc0 + i + 16, m1, a1);
+      _mm512_mask_storeu_ps(acc0 + i + 32, m2, a2);
+      _mm512_mask_storeu_ps(acc0 + i + 48, m3, a3);
+      _mm512_mask_storeu_ps(acc1 + i, m0, b0);
+      _mm512_mask_storeu_ps(acc1 + i + 16, m1, b1);
+      _mm512_mask_storeu_ps(acc1 + i + 32, m2, b2);
+      _mm512_mask_storeu_ps(acc1 + i + 48, m3, b3);
+    }
+  }
+
   static void finish(const float* acc, float inv, int d, float* out) {
     const __m512 iv = _mm512_set1_ps(inv);
     for (int i = 0; i < d; i += 16) {

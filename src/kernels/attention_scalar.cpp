@@ -45,6 +45,16 @@ struct Ops {
       for (int i = 0; i < d; ++i) acc[i] += p[j] * vj[i];
     }
   }
+  static void scores2(const float* q0, const float* q1, const float* k, int n, int d, float scale, float* s0,
+                      float* s1) {
+    scores(q0, k, n, d, scale, s0);
+    scores(q1, k, n, d, scale, s1);
+  }
+  static void scale_add2(float* acc0, float c0, const float* p0, float* acc1, float c1, const float* p1,
+                         const float* v, int n, int d) {
+    scale_add(acc0, c0, p0, v, n, d);
+    scale_add(acc1, c1, p1, v, n, d);
+  }
   static void finish(const float* acc, float inv, int d, float* out) {
     for (int i = 0; i < d; ++i) out[i] = acc[i] * inv;
   }
