@@ -80,10 +80,13 @@ void run(const BenchArgs& a) {
   ma.model = a.model;
   ma.dtype = a.dtype;
   ma.mmap = a.mmap;
-  auto model = load_model_from_args(ma);
-  (void)kernels::kv_row_bytes(p.kv_type, model->config.head_dim);  // a clear error before any work
+  ModelConfig config = load_model_config(resolve_model_dir(a.model));
+  (void)kernels::kv_row_bytes(p.kv_type, config.head_dim);  // a clear error before any work
+  // The limits first: the bandwidth probe's buffer is freed before the model is loaded, so it never adds to
+  // the peak RSS of the benchmark.
   bench::Limits l;
   if (!a.no_limits) l = bench::measure_limits(pool);
+  auto model = load_model_from_args(ma);
   auto results =
       bench::run_bench(*model, &pool, p, [](const char* s) { std::fprintf(stderr, "bench: %s\n", s); });
 
