@@ -1,5 +1,5 @@
-// The cost of one ThreadPool::run (a fork and a join of every thread: what each parallel section of a decode
-// step pays), with empty work, and of parallel_for over a tiny range. A 0.6B decode step runs ~10 of these
+// The cost of one ThreadPool::run (a fork and a join: what each parallel section of a decode step pays), with
+// empty work, and of parallel_for over a tiny range. A 0.6B decode step runs ~10 of these
 // per layer, ~300 per token.
 #include <benchmark/benchmark.h>
 
@@ -9,7 +9,7 @@ namespace {
 
 void BM_PoolRunEmpty(benchmark::State& state) {
   qwen3::ThreadPool pool(static_cast<int>(state.range(0)));
-  for (auto _ : state) pool.run([](int, int) {});
+  for (auto _ : state) pool.run(2, [](int64_t) {});
   state.SetLabel("per barrier");
 }
 BENCHMARK(BM_PoolRunEmpty)->Arg(1)->Arg(2)->UseRealTime();

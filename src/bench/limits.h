@@ -7,8 +7,6 @@
 #include <cstdint>
 #include <string>
 
-#include "core/thread_pool.h"
-
 namespace qwen3::bench {
 
 struct Limits {
@@ -21,8 +19,9 @@ struct Limits {
   std::string f32_isa;     // "avx512", "avx2" or "scalar"
 };
 
-// Takes about a second per probe. buffer_mib: size of the bandwidth probe's buffer.
-Limits measure_limits(ThreadPool& pool, size_t buffer_mib = 512);
+// Takes a few seconds. n_threads: the threads of the "N threads" figures (the benchmark's -t); buffer_mib:
+// size of the bandwidth probe's buffer.
+Limits measure_limits(int n_threads, size_t buffer_mib = 512);
 
 // Per-ISA probes (limits_avx2.cpp, limits_avx512.cpp): operations per second of one thread running `iters`
 // iterations of an unrolled, dependency-free loop.

@@ -51,7 +51,7 @@ void run(const BenchArgs& a) {
   QWEN3_CHECK(a.threads >= 0 && a.threads <= 1024, "-t %d: out of range", a.threads);
   ThreadPool pool(a.threads > 0 ? a.threads : physical_core_count());
   if (a.limits_only && a.model.empty()) {
-    bench::Limits l = bench::measure_limits(pool);
+    bench::Limits l = bench::measure_limits(pool.size());
     if (a.json) {
       nlohmann::json j = {{"n_threads", l.n_threads}, {"read_gbs_1t", l.read_gbs_1t},
                           {"read_gbs", l.read_gbs},   {"f32_gflops", l.f32_gflops},
@@ -85,7 +85,7 @@ void run(const BenchArgs& a) {
   // The limits first: the bandwidth probe's buffer is freed before the model is loaded, so it never adds to
   // the peak RSS of the benchmark.
   bench::Limits l;
-  if (!a.no_limits) l = bench::measure_limits(pool);
+  if (!a.no_limits) l = bench::measure_limits(pool.size());
   auto model = load_model_from_args(ma);
   auto results =
       bench::run_bench(*model, &pool, p, [](const char* s) { std::fprintf(stderr, "bench: %s\n", s); });

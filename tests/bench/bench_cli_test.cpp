@@ -2,7 +2,11 @@
 // sane values, the human table names each test, and bad arguments exit 1 with one clear line on stderr.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -11,14 +15,21 @@
 namespace qwen3::test {
 namespace {
 
-const std::string& tiny_model() {
-  static const std::string dir = [] {
-    std::string d = scratch_dir("bench_tiny");
-    auto r = run_command(qwen3_binary() + " synth --preset tiny --no-tokenizer --out " + d + "/m");
+// A tiny model of this process's own (CTest runs each test as a separate process, in parallel), removed at
+// exit.
+struct TinyModel {
+  std::string dir = scratch_dir("bench_tiny_" + std::to_string(::getpid()));
+  TinyModel() {
+    auto r = run_command(qwen3_binary() + " synth --preset tiny --no-tokenizer --out " + dir + "/m");
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return d + "/m";
-  }();
-  return dir;
+  }
+  ~TinyModel() { std::filesystem::remove_all(dir); }
+};
+
+const std::string& tiny_model() {
+  static const TinyModel model;
+  static const std::string path = model.dir + "/m";
+  return path;
 }
 
 CommandResult bench(const std::string& args) {
