@@ -54,6 +54,57 @@ void BM_DecodeAttention(benchmark::State& state, Isa isa, DType t) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 2 * static_cast<int64_t>(rb) * len);
 }
 
+// Prompt attention: a block of 16 tokens (positions len-16 .. len-1) with their GQA group of 2, the unit of
+// work the forward pass hands out. Counter: GFLOP/s of q.k and p.v (4 flops per query, position, lane).
+void BM_PromptAttention(benchmark::State& state, Isa isa, DType t) {
+  if (!isa_supported(isa)) {
+    state.SkipWithError("ISA not available");
+    return;
+  }
+  const int d = 128, group = 2, n_tok = 16, len = static_cast<int>(state.range(0));
+  const size_t rb = kv_row_bytes(t, d);
+  std::vector<uint8_t> k(rb * len), v(rb * len);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd;
+  std::vector<float> row(d), q(static_cast<size_t>(n_tok) * group * d), out(q.size());
+  for (int j = 0; j < len; ++j) {
+    for (auto& x : row) x = nd(rng);
+    kv_store_row(t, row.data(), d, k.data() + j * rb);
+    kv_store_row(t, row.data(), d, v.data() + j * rb);
+  }
+  for (auto& x : q) x = nd(rng);
+  std::vector<float> scratch(attention_scratch_floats(n_tok, group, d));
+  std::vector<int32_t> pos(n_tok);
+  double flops = 0;
+  for (int i = 0; i < n_tok; ++i) {
+    pos[i] = len - n_tok + i;
+    flops += 4.0 * group * d * (pos[i] + 1);
+  }
+  AttentionArgs a;
+  a.kv_type = t;
+  a.head_dim = d;
+  a.scale = 0.088f;
+  a.keys = k.data();
+  a.values = v.data();
+  a.n_tok = n_tok;
+  a.group = group;
+  a.q = q.data();
+  a.ldq = group * d;
+  a.pos = pos.data();
+  a.out = out.data();
+  a.ldo = group * d;
+  a.scratch = scratch.data();
+  const auto& table = attention_table_for(isa);
+  for (auto _ : state) {
+    table.attend(a);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK_CAPTURE(BM_PromptAttention, avx512_f16, Isa::kAvx512, DType::kF16)->Arg(4096);
+BENCHMARK_CAPTURE(BM_PromptAttention, avx512_q8_0, Isa::kAvx512, DType::kQ8_0)->Arg(4096);
+BENCHMARK_CAPTURE(BM_PromptAttention, avx2_f16, Isa::kAvx2, DType::kF16)->Arg(4096);
+
 #define QWEN3_ATTN_BENCH(isa, t, name) \
   BENCHMARK_CAPTURE(BM_DecodeAttention, name, Isa::isa, DType::t)->Arg(512)->Arg(4096);
 
