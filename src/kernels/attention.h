@@ -39,7 +39,8 @@ struct AttentionArgs {
   DType kv_type = DType::kF32;
   int head_dim = 0;
   float scale = 1.0f;            // softmax scaling, head_dim^-0.5 for Qwen3
-  const void* keys = nullptr;    // [positions][row] of this KV head and sequence
+  const void* keys = nullptr;    // [positions][row] of this KV head and sequence; aligned to
+                                 // 4 bytes (f32) or 2 (others), vector alignment not needed
   const void* values = nullptr;  // same layout
   int n_tok = 0;                 // tokens in the block
   int group = 1;                 // query heads per KV head
