@@ -1,5 +1,6 @@
 #include "core/thread_pool.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
@@ -19,7 +20,7 @@ namespace qwen3 {
 static constexpr int kSpinIterations = 1 << 14;
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -29,28 +30,42 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run(const std::function<void(int, int)>& task) {
-  if (n_threads_ == 1) {
-    task(0, 1);
-    return;
-  }
-  task_ = &task;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  epoch_.fetch_add(1, std::memory_order_release);
-  epoch_.notify_all();
-  task(0, n_threads_);
-  // Spin, then yield: on a machine with more runnable threads than cores a worker may be waiting for this
-  // very core, and spinning through its time slice would stall every parallel section by milliseconds.
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < kSpinIterations / 16)
-      QWEN3_PAUSE();
-    else
-      std::this_thread::yield();
-  }
-  task_ = nullptr;
+void ThreadPool::claim_chunks() {
+  for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < n_chunks_;) (*job_)(c);
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::run(int64_t n_chunks, const std::function<void(int64_t)>& chunk) {
+  if (n_chunks <= 0) return;
+  if (n_threads_ == 1 || n_chunks == 1) {
+    for (int64_t c = 0; c < n_chunks; ++c) chunk(c);
+    return;
+  }
+  // No worker is active here (the previous run waited for them), so the job can be written plainly.
+  job_ = &chunk;
+  n_chunks_ = n_chunks;
+  next_.store(0, std::memory_order_relaxed);
+  closed_.store(false, std::memory_order_seq_cst);  // publishes the job
+  epoch_.fetch_add(1, std::memory_order_release);
+  epoch_.notify_all();
+  claim_chunks();
+  // Close the job, then wait for the workers that joined it. Spin first (they usually finish together),
+  // then sleep, so that a descheduled worker can have this core.
+  closed_.store(true, std::memory_order_seq_cst);
+  int spins = 0, left;
+  while ((left = active_.load(std::memory_order_seq_cst)) != 0) {
+    if (++spins < kSpinIterations)
+      QWEN3_PAUSE();
+    else
+      active_.wait(left, std::memory_order_seq_cst);
+  }
+}
+
+void ThreadPool::run(const std::function<void(int, int)>& task) {
+  const int n = n_threads_;
+  run(n, [&](int64_t i) { task(static_cast<int>(i), n); });
+}
+
+void ThreadPool::worker_loop() {
   // Epochs start at 0 when the pool is built; a worker that starts late must still see the first run.
   uint64_t seen = 0;
   for (;;) {
@@ -65,8 +80,12 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = now;
     if (stop_.load()) return;
-    (*task_)(index, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // Join the job only if it is still open. Counting ourselves in active_ before looking at closed_ (both
+    // seq_cst) means the caller either sees us and waits, or we see the job closed and keep out of it.
+    active_.fetch_add(1, std::memory_order_seq_cst);
+    if (!closed_.load(std::memory_order_seq_cst)) claim_chunks();
+    if (active_.fetch_sub(1, std::memory_order_seq_cst) == 1)
+      active_.notify_one();  // no syscall unless asleep
   }
 }
 
@@ -89,9 +108,11 @@ void parallel_for(ThreadPool* pool, int64_t n, const std::function<void(int64_t,
     body(0, n);
     return;
   }
-  pool->run([&](int index, int count) {
+  // A few chunks per thread, so that a thread that joins late or runs slowly holds up little.
+  const int64_t n_chunks = std::min<int64_t>(n, 4 * static_cast<int64_t>(pool->size()));
+  pool->run(n_chunks, [&](int64_t c) {
     int64_t begin, end;
-    split_range(n, index, count, &begin, &end);
+    split_range(n, static_cast<int>(c), static_cast<int>(n_chunks), &begin, &end);
     if (begin < end) body(begin, end);
   });
 }

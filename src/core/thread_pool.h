@@ -1,6 +1,13 @@
-// A fixed pool of worker threads created once. run() hands the same task to every thread and returns when all
-// have finished; workers spin briefly before sleeping so that the many short parallel sections of a decode
-// step (a few microseconds each) do not pay a futex round trip each.
+// A fixed pool of worker threads created once. run() splits a job into chunks that the caller and the
+// workers claim from a shared counter; the caller returns when every chunk is done. Workers spin briefly
+// before sleeping so that the many short parallel sections of a decode step (a few microseconds each) do not
+// pay a futex round trip each.
+//
+// A worker that is not running when the job starts (descheduled on a busy machine) simply misses it: the
+// caller does its chunks, closes the job and waits only for workers that actually joined. So a barrier never
+// waits for a scheduler time slice, and an oversubscribed machine degrades to fewer threads instead of
+// stalling (measured with bench/core/thread_pool_bench.cpp). Which thread computes a chunk never changes the
+// arithmetic: callers give each chunk its own outputs.
 #pragma once
 
 #include <atomic>
@@ -20,17 +27,25 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls task(thread_index, n_threads) on every thread, the caller being thread 0. Not re-entrant.
+  // Calls chunk(c) once for every c in [0, n_chunks), on the caller and whichever workers join; returns when
+  // all are done. Not re-entrant.
+  void run(int64_t n_chunks, const std::function<void(int64_t)>& chunk);
+  // Calls task(i, size()) once for every i in [0, size()) (on any threads: not necessarily concurrently).
   void run(const std::function<void(int, int)>& task);
 
  private:
-  void worker_loop(int index);
+  void worker_loop();
+  void claim_chunks();
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  const std::function<void(int, int)>* task_ = nullptr;
-  std::atomic<uint64_t> epoch_{0};
-  std::atomic<int> pending_{0};
+  // The current job, published by closed_ = false (seq_cst) and valid while a worker is counted in active_.
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t n_chunks_ = 0;
+  std::atomic<int64_t> next_{0};    // next chunk to claim
+  std::atomic<bool> closed_{true};  // the caller has finished claiming: late workers must not join
+  std::atomic<int> active_{0};      // workers inside the current job
+  std::atomic<uint64_t> epoch_{0};  // bumped to wake the workers for a job
   std::atomic<bool> stop_{false};
 };
 
@@ -45,7 +60,8 @@ inline void split_range(int64_t n, int index, int count, int64_t* begin, int64_t
   *end = *begin + chunk + (index < extra ? 1 : 0);
 }
 
-// Runs body(begin, end) over [0, n) split statically across the pool (serially when pool is null or n small).
+// Runs body(begin, end) over [0, n) in contiguous chunks (a few per thread) across the pool (serially when
+// pool is null or n is 1); each index is in exactly one chunk.
 void parallel_for(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& body);
 
 }  // namespace qwen3

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/timer.h"
+#include "kernels/attention.h"
 #include "kernels/kernels.h"
 
 namespace qwen3 {
@@ -21,16 +22,15 @@ size_t Batch::n_outputs() const {
 namespace {
 
 struct Activations {
-  std::vector<float> x;         // [n, D] residual stream
-  std::vector<float> xb;        // [n, D] normed input of a block
-  std::vector<float> xb2;       // [n, D] output of a block, added to x
-  std::vector<float> q;         // [n, H*d]
-  std::vector<float> k, v;      // [n, KV*d]
-  std::vector<float> att;       // [n, H*d] attention output
-  std::vector<float> gate;      // [n, F]
-  std::vector<float> up;        // [n, F]
-  std::vector<float> hb;        // [n, F] silu(gate) * up
-  std::vector<float> cos, sin;  // [n, d/2] RoPE tables of each token's position
+  std::vector<float> x;     // [n, D] residual stream
+  std::vector<float> xb;    // [n, D] normed input of a block
+  std::vector<float> xb2;   // [n, D] output of a block, added to x
+  std::vector<float> q;     // [n, H*d]
+  std::vector<float> k, v;  // [n, KV*d]
+  std::vector<float> att;   // [n, H*d] attention output
+  std::vector<float> gate;  // [n, F]
+  std::vector<float> up;    // [n, F]
+  std::vector<float> hb;    // [n, F] silu(gate) * up
 };
 
 void trace(const ForwardOptions& o, const char* name, int il, const std::vector<float>& buf, int64_t n,
@@ -38,28 +38,48 @@ void trace(const ForwardOptions& o, const char* name, int il, const std::vector<
   if (o.trace) o.trace(name, il, buf.data(), n, width);
 }
 
-// Attention of every (token, query head) pair over its sequence's cached positions 0..pos.
+// Attention of every (token, query head) pair over its sequence's cached positions 0..pos. Work items are
+// (KV head, block of up to kAttnBlock consecutive batch tokens of one slot): the query heads of a KV group
+// and the tokens of a block share each K/V tile read. A token's result does not depend on the block it lands
+// in (kernels/attention.h), so batching and thread count never change it.
+constexpr int kAttnBlock = 16;
+
 void attention(const Model& m, KvCache& cache, const Batch& b, size_t b0, int64_t n, int il, Activations& a,
                ThreadPool* pool) {
   const ModelConfig& c = m.config;
   const int H = c.num_attention_heads, KV = c.num_key_value_heads, d = c.head_dim, group = H / KV;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));  // self.scaling = head_dim ** -0.5
-  const auto& k = kernels::active();
-  parallel_for(pool, n * H, [&](int64_t p0, int64_t p1) {
-    thread_local std::vector<float> scores;
-    for (int64_t p = p0; p < p1; ++p) {
-      int64_t t = p / H;
-      int h = static_cast<int>(p % H), kvh = h / group;
-      int pos = b.positions[b0 + t], slot = b.slots[b0 + t];
-      const float* q = a.q.data() + t * H * d + h * d;
-      const float* keys = cache.keys(il, slot, kvh);
-      const float* values = cache.values(il, slot, kvh);
-      scores.resize(static_cast<size_t>(pos) + 1);
-      for (int j = 0; j <= pos; ++j) scores[j] = k.dot_f32(q, keys + static_cast<size_t>(j) * d, d) * scale;
-      kernels::softmax(scores.data(), pos + 1);
-      float* out = a.att.data() + t * H * d + h * d;
-      std::fill(out, out + d, 0.0f);
-      for (int j = 0; j <= pos; ++j) k.axpy_f32(scores[j], values + static_cast<size_t>(j) * d, out, d);
+  std::vector<std::pair<int64_t, int>> blocks;  // (first token, n_tok)
+  for (int64_t t = 0; t < n;) {
+    int len = 1;
+    while (t + len < n && len < kAttnBlock && b.slots[b0 + t + len] == b.slots[b0 + t]) ++len;
+    blocks.push_back({t, len});
+    t += len;
+  }
+  const auto& kern = kernels::attention_active();
+  const int64_t n_jobs = static_cast<int64_t>(blocks.size()) * KV;
+  parallel_for(pool, n_jobs, [&](int64_t j0, int64_t j1) {
+    thread_local std::vector<float> scratch;
+    for (int64_t j = j0; j < j1; ++j) {
+      // KV-head-major order: the static split gives each thread whole heads over every block, which balances
+      // causal prompts (late blocks see longer histories than early ones).
+      auto [t0, len] = blocks[static_cast<size_t>(j % static_cast<int64_t>(blocks.size()))];
+      const int kvh = static_cast<int>(j / static_cast<int64_t>(blocks.size())), slot = b.slots[b0 + t0];
+      scratch.resize(kernels::attention_scratch_floats(len, group, d));
+      kernels::AttentionArgs args;
+      args.kv_type = cache.dtype();
+      args.head_dim = d;
+      args.scale = 1.0f / std::sqrt(static_cast<float>(d));  // self.scaling = head_dim ** -0.5
+      args.keys = cache.keys(il, slot, kvh);
+      args.values = cache.values(il, slot, kvh);
+      args.n_tok = len;
+      args.group = group;
+      args.q = a.q.data() + t0 * H * d + kvh * group * d;
+      args.ldq = static_cast<int64_t>(H) * d;
+      args.pos = b.positions.data() + b0 + t0;
+      args.out = a.att.data() + t0 * H * d + kvh * group * d;
+      args.ldo = static_cast<int64_t>(H) * d;
+      args.scratch = scratch.data();
+      kern.attend(args);
     }
   });
 }
@@ -68,7 +88,7 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
                    const ForwardOptions& o) {
   const ModelConfig& c = m.config;
   const ModelWeights& w = m.weights;
-  const int64_t D = c.hidden_size, F = c.intermediate_size, d = c.head_dim, half = d / 2;
+  const int64_t D = c.hidden_size, F = c.intermediate_size, d = c.head_dim;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads;
   const float eps = static_cast<float>(c.rms_norm_eps);
   ThreadPool* pool = o.pool;
@@ -84,19 +104,10 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
   a.gate.resize(n * F);
   a.up.resize(n * F);
   a.hb.resize(n * F);
-  a.cos.resize(n * half);
-  a.sin.resize(n * half);
 
-  // 0. embed_tokens, and the rotary cos/sin of each position (transformers: freqs = pos * inv_freq in f32).
-  for (int64_t t = 0; t < n; ++t) {
-    kernels::row_to_f32(w.embed_tokens, b.tokens[b0 + t], a.x.data() + t * D);
-    float pos = static_cast<float>(b.positions[b0 + t]);
-    for (int64_t i = 0; i < half; ++i) {
-      float angle = pos * m.rope_inv_freq[i];
-      a.cos[t * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      a.sin[t * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-  }
+  // 0. embed_tokens (the rotary cos/sin come from the cache's table, extended by forward())
+  for (int64_t t = 0; t < n; ++t) kernels::row_to_f32(w.embed_tokens, b.tokens[b0 + t], a.x.data() + t * D);
+  const RopeTable& rope = cache.rope();
   trace(o, "embed", -1, a.x, n, D);
 
   for (int il = 0; il < c.num_hidden_layers; ++il) {
@@ -114,8 +125,8 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     // 3. q_norm / k_norm per head (RMSNorm over head_dim), before RoPE; 4. RoPE (rotate-half)
     parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
-        const float* cs = a.cos.data() + t * half;
-        const float* sn = a.sin.data() + t * half;
+        const float* cs = rope.cos(b.positions[b0 + t]);
+        const float* sn = rope.sin(b.positions[b0 + t]);
         for (int64_t h = 0; h < H; ++h) {
           float* q = a.q.data() + (t * H + h) * d;
           kernels::rmsnorm(q, l.q_norm.data(), d, eps, q);
@@ -130,14 +141,15 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     });
     trace(o, "q_rope", il, a.q, n, H * d);
     trace(o, "k_rope", il, a.k, n, KV * d);
-    // 5. append k, v to the cache at each token's (slot, position)
-    for (int64_t t = 0; t < n; ++t) {
-      int pos = b.positions[b0 + t], slot = b.slots[b0 + t];
-      for (int64_t h = 0; h < KV; ++h) {
-        std::copy_n(a.k.data() + (t * KV + h) * d, d, cache.keys(il, slot, static_cast<int>(h)) + pos * d);
-        std::copy_n(a.v.data() + (t * KV + h) * d, d, cache.values(il, slot, static_cast<int>(h)) + pos * d);
+    // 5. append k, v to the cache at each token's (slot, position), converted to the cache's dtype
+    // (a decode step's few rows are not worth a barrier)
+    parallel_for(n * KV >= 64 ? pool : nullptr, n * KV, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t t = p / KV;
+        cache.store(il, b.slots[b0 + t], static_cast<int>(p % KV), b.positions[b0 + t], a.k.data() + p * d,
+                    a.v.data() + p * d);
       }
-    }
+    });
     // 6. softmax(q k^T * scaling) v over each token's own sequence, causal by position
     attention(m, cache, b, b0, n, il, a, pool);
     trace(o, "attn_out", il, a.att, n, H * d);
@@ -186,6 +198,9 @@ void forward(const Model& m, KvCache& cache, const Batch& b, float* logits, cons
     QWEN3_CHECK(b.slots[i] >= 0 && b.slots[i] < cache.n_slots(), "sequence slot %d does not exist",
                 b.slots[i]);
   }
+  int max_pos = 0;
+  for (size_t i = 0; i < n; ++i) max_pos = std::max(max_pos, b.positions[i]);
+  cache.rope().extend(m.rope_inv_freq, max_pos + 1);  // RoPE cos/sin up to the context used
   const int chunk = std::max(1, o.max_chunk);
   for (size_t b0 = 0; b0 < n; b0 += chunk) {
     int64_t len = static_cast<int64_t>(std::min<size_t>(chunk, n - b0));
@@ -210,7 +225,7 @@ GreedyResult generate_greedy(const Model& m, const std::vector<int32_t>& prompt,
   QWEN3_CHECK(n_ctx <= m.config.max_position_embeddings,
               "prompt (%zu tokens) + %d new tokens exceed the model's context of %d", prompt.size(),
               n_predict, m.config.max_position_embeddings);
-  KvCache cache(m.config, 1, static_cast<int>(n_ctx));
+  KvCache cache(m.config, 1, static_cast<int>(n_ctx), o.kv_type);
   GreedyResult r;
   std::vector<float> logits(m.config.vocab_size);
   Batch batch;

@@ -40,8 +40,9 @@ using TraceFn =
 
 struct ForwardOptions {
   ThreadPool* pool = nullptr;
-  TraceFn trace;        // off by default
-  int max_chunk = 512;  // tokens processed together; bounds activation memory
+  TraceFn trace;                // off by default
+  int max_chunk = 512;          // tokens processed together; bounds activation memory
+  DType kv_type = DType::kF32;  // cache dtype for the helpers below that make their own cache
 };
 
 // Runs the batch through the model, filling the cache. Writes the logits of the tokens marked in

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "model/forward.h"
 #include "reference_data.h"
@@ -119,6 +120,76 @@ TEST(Batching, ThreadCountDoesNotChangeLogits) {
   three.pool = &pool;
   EXPECT_EQ(generate_greedy(*model, ids, 3, one, true).prompt_logits,
             generate_greedy(*model, ids, 3, three, true).prompt_logits);
+}
+
+// Logits of `ids` prefilled in chunks of `chunk` tokens (0 = one batch; 1 = token by token), every position.
+std::vector<float> prefill_logits(const Model& m, const std::vector<int32_t>& ids, int chunk, DType kv,
+                                  ThreadPool* pool) {
+  const size_t V = static_cast<size_t>(m.config.vocab_size);
+  KvCache cache(m.config, 1, static_cast<int>(ids.size()), kv);
+  ForwardOptions fo;
+  fo.pool = pool;
+  std::vector<float> out(ids.size() * V);
+  const size_t step = chunk > 0 ? static_cast<size_t>(chunk) : ids.size();
+  for (size_t b0 = 0; b0 < ids.size(); b0 += step) {
+    Batch b;
+    for (size_t i = b0; i < std::min(ids.size(), b0 + step); ++i)
+      b.add(ids[i], static_cast<int32_t>(i), 0, true);
+    forward(m, cache, b, out.data() + b0 * V, fo);
+  }
+  return out;
+}
+
+// With every cache dtype, a token's logits are the same bits whether the prompt runs as one batch, in chunks
+// or token by token, and whatever the thread count (attention is batch invariant; tests/attention/ checks the
+// kernel itself).
+TEST(Batching, PromptChunkingAndThreadsDoNotChangeABit) {
+  auto model = load_model(synth_model("small-bf16"));
+  auto ids = some_ids(70, 6);  // crosses the attention tile (32) twice
+  ThreadPool pool(2), pool3(3);
+  for (DType kv : {DType::kF32, DType::kF16, DType::kBF16}) {
+    auto whole = prefill_logits(*model, ids, 0, kv, &pool);
+    EXPECT_EQ(whole, prefill_logits(*model, ids, 1, kv, &pool)) << dtype_name(kv) << " token by token";
+    EXPECT_EQ(whole, prefill_logits(*model, ids, 7, kv, &pool3))
+        << dtype_name(kv) << " chunks of 7, 3 threads";
+    EXPECT_EQ(whole, prefill_logits(*model, ids, 0, kv, nullptr)) << dtype_name(kv) << " one thread";
+  }
+}
+
+// A server's decode step: one token from each of 16 sequences at different depths, in one batch, must give
+// each sequence the same bits as decoding it alone.
+TEST(Batching, DecodeBatchOf16EqualsEachAlone) {
+  auto model = load_model(synth_model("small-f32"));
+  const size_t V = static_cast<size_t>(model->config.vocab_size);
+  ThreadPool pool(2);
+  ForwardOptions fo;
+  fo.pool = &pool;
+  for (DType kv : {DType::kF32, DType::kF16, DType::kBF16}) {
+    const int n_seq = 16;
+    KvCache batched(model->config, n_seq, 80, kv);
+    std::vector<std::vector<int32_t>> prompts;
+    for (int s = 0; s < n_seq; ++s) prompts.push_back(some_ids(3 + 4 * s, 10 + s));
+    // Prefill every sequence in its slot, then one decode step of all 16 together.
+    Batch pre, step;
+    for (int s = 0; s < n_seq; ++s)
+      for (size_t i = 0; i < prompts[s].size(); ++i)
+        pre.add(prompts[s][i], static_cast<int32_t>(i), s, false);
+    forward(*model, batched, pre, nullptr, fo);
+    for (int s = 0; s < n_seq; ++s) step.add(100 + s, static_cast<int32_t>(prompts[s].size()), s, true);
+    std::vector<float> together(n_seq * V);
+    forward(*model, batched, step, together.data(), fo);
+    for (int s = 0; s < n_seq; ++s) {
+      KvCache alone(model->config, 1, 80, kv);
+      Batch p1, d1;
+      for (size_t i = 0; i < prompts[s].size(); ++i) p1.add(prompts[s][i], static_cast<int32_t>(i), 0, false);
+      forward(*model, alone, p1, nullptr, fo);
+      d1.add(100 + s, static_cast<int32_t>(prompts[s].size()), 0, true);
+      std::vector<float> solo(V);
+      forward(*model, alone, d1, solo.data(), fo);
+      EXPECT_EQ(0, std::memcmp(solo.data(), together.data() + s * V, V * sizeof(float)))
+          << dtype_name(kv) << " sequence " << s;
+    }
+  }
 }
 
 }  // namespace

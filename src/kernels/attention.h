@@ -1,0 +1,74 @@
+// Attention over the KV cache, and the cache's row formats.
+//
+// One call attends a block of queries that share one KV head's history: n_tok tokens of one sequence, each
+// with `group` query heads (GQA: the query heads h*group .. h*group+group-1 read KV head h), each token
+// seeing cached positions 0..pos[t]. The keys and values of each tile of kAttnTile positions are widened to
+// f32 once per call and read by every query of the block; each query keeps an online softmax (running max,
+// running sum, f32 accumulator), so memory is O(tile), never O(n^2): the same code is decode attention (n_tok
+// = 1) and tiled flash-style prompt attention (n_tok up to a block of tokens).
+//
+// Batch invariance: a query's arithmetic depends only on its own q, its position and the cache: tiles always
+// start at multiples of kAttnTile, and within a tile every query runs the same sequence of operations whether
+// it is alone or with others. So decoding one token, a batch of 16, or a whole prompt in one chunk gives the
+// same bits (tests/attention/attention_test.cpp, tests/model/batch_test.cpp). Different ISAs agree within
+// dtype-derived tolerances, not bit for bit.
+//
+// Row formats (one row = head_dim values of one position): f32, f16 (IEEE), bf16, q8_0 (GGUF blocks of 32
+// int8 with an f16 scale; head_dim must be a multiple of 32). Rows are written by kv_store_row, which is the
+// same (scalar) code on every ISA, so a cache's bytes never depend on the ISA.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+#include "model/tensor.h"
+
+namespace qwen3::kernels {
+
+constexpr int kAttnTile = 32;  // positions per K/V tile
+
+// Bytes of one cache row of head_dim values; throws when the dtype cannot hold such a row.
+size_t kv_row_bytes(DType t, int head_dim);
+// Converts one row of head_dim f32 values to the cache format (q8_0: GGUF's reference rounding).
+void kv_store_row(DType t, const float* src, int head_dim, void* dst);
+// Widens one cache row to f32 (scalar; for tests and tools).
+void kv_load_row(DType t, const void* src, int head_dim, float* dst);
+
+struct AttentionArgs {
+  DType kv_type = DType::kF32;
+  int head_dim = 0;
+  float scale = 1.0f;            // softmax scaling, head_dim^-0.5 for Qwen3
+  const void* keys = nullptr;    // [positions][row] of this KV head and sequence; aligned to
+                                 // 4 bytes (f32) or 2 (others), vector alignment not needed
+  const void* values = nullptr;  // same layout
+  int n_tok = 0;                 // tokens in the block
+  int group = 1;                 // query heads per KV head
+  const float* q = nullptr;      // q[t * ldq + g * head_dim + i]
+  int64_t ldq = 0;               //
+  const int32_t* pos = nullptr;  // [n_tok] last position each token attends to (inclusive)
+  float* out = nullptr;          // out[t * ldo + g * head_dim + i]
+  int64_t ldo = 0;               //
+  float* scratch = nullptr;      // attention_scratch_floats(n_tok, group, head_dim) floats, 64-B aligned
+};
+
+size_t attention_scratch_floats(int n_tok, int group, int head_dim);
+
+struct AttentionTable {
+  void (*attend)(const AttentionArgs& a);
+};
+
+const AttentionTable& attention_table_for(Isa isa);  // throws when the CPU lacks it
+const AttentionTable& attention_active();
+
+namespace scalar {
+extern const AttentionTable kAttentionTable;
+}
+namespace avx2 {
+extern const AttentionTable kAttentionTable;
+}
+namespace avx512 {
+extern const AttentionTable kAttentionTable;
+}
+
+}  // namespace qwen3::kernels

@@ -1,0 +1,71 @@
+// Scalar reference attention: the definition the SIMD versions are tested against
+// (tests/attention/attention_test.cpp). Dots use 8 fixed partial sums like kernels_scalar.cpp's dot_f32.
+#include <cmath>
+
+#include "kernels/attention_impl.h"
+
+namespace qwen3::kernels::scalar {
+namespace {
+
+struct Ops {
+  static void widen(DType t, const uint8_t* src, size_t row_bytes, int n, int d, float* dst) {
+    for (int j = 0; j < n; ++j) kv_load_row(t, src + j * row_bytes, d, dst + static_cast<size_t>(j) * d);
+  }
+  static void scores(const float* q, const float* k, int n, int d, float scale, float* s) {
+    for (int j = 0; j < n; ++j) {
+      const float* kj = k + static_cast<size_t>(j) * d;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int i = 0;
+      for (; i + 8 <= d; i += 8)
+        for (int l = 0; l < 8; ++l) acc[l] += q[i + l] * kj[i + l];
+      float tail = 0;
+      for (; i < d; ++i) tail += q[i] * kj[i];
+      s[j] =
+          (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail) * scale;
+    }
+  }
+  static float max(const float* s, int n) {
+    float m = s[0];
+    for (int j = 1; j < n; ++j) m = s[j] > m ? s[j] : m;
+    return m;
+  }
+  static float exp_sub(float* s, int n, float m) {
+    float sum = 0;
+    for (int j = 0; j < n; ++j) {
+      s[j] = std::exp(s[j] - m);
+      sum += s[j];
+    }
+    return sum;
+  }
+  static void scale_add(float* acc, float c, const float* p, const float* v, int n, int d) {
+    if (c != 1.0f)
+      for (int i = 0; i < d; ++i) acc[i] *= c;
+    for (int j = 0; j < n; ++j) {
+      const float* vj = v + static_cast<size_t>(j) * d;
+      for (int i = 0; i < d; ++i) acc[i] += p[j] * vj[i];
+    }
+  }
+  static void scores2(const float* q0, const float* q1, const float* k, int n, int d, float scale, float* s0,
+                      float* s1) {
+    scores(q0, k, n, d, scale, s0);
+    scores(q1, k, n, d, scale, s1);
+  }
+  static void scale_add2(float* acc0, float c0, const float* p0, float* acc1, float c1, const float* p1,
+                         const float* v, int n, int d) {
+    scale_add(acc0, c0, p0, v, n, d);
+    scale_add(acc1, c1, p1, v, n, d);
+  }
+  static void finish(const float* acc, float inv, int d, float* out) {
+    for (int i = 0; i < d; ++i) out[i] = acc[i] * inv;
+  }
+};
+
+void attend(const AttentionArgs& a) {
+  attend_tiled<Ops>(a);
+}
+
+}  // namespace
+
+const AttentionTable kAttentionTable = {attend};
+
+}  // namespace qwen3::kernels::scalar

@@ -1,0 +1,282 @@
+// Attention kernels (kernels/attention.h) on every ISA this CPU has, over head dims (with odd tails), history
+// lengths (around the tile size), GQA ratios, blocks of tokens, cache dtypes and misaligned buffers:
+//  - the scalar kernel against a float64 softmax over the same (widened) cache rows;
+//  - each SIMD kernel against the scalar one;
+//  - each dtype's cache against float64 attention over the unrounded f32 keys and values;
+//  - batch invariance: a token's output in a block of tokens is bit-identical to the token alone.
+// Tolerances come from f32 rounding (eps * (d + len) scaled by the score magnitudes) and the cache dtype's
+// unit roundoff.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/attention.h"
+
+namespace qwen3::kernels {
+namespace {
+
+constexpr float kEps = 1.1920929e-7f;
+
+std::vector<Isa> isas() {
+  std::vector<Isa> out;
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (isa_supported(i)) out.push_back(i);
+  return out;
+}
+
+// Unit roundoff of one cache element relative to its row's (or q8_0 block's) max magnitude.
+double dtype_unit(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return 0;
+    case DType::kF16:
+      return std::ldexp(1.0, -11);
+    case DType::kBF16:
+      return std::ldexp(1.0, -8);
+    case DType::kQ8_0:
+      return 0.5 / 127 + std::ldexp(1.0, -11);  // half a step, plus the f16 scale's rounding
+    default:
+      return 1;
+  }
+}
+
+struct Problem {
+  int d, len, group, n_tok;
+  DType t;
+  std::vector<float> k, v;      // [len, d] f32 as computed
+  std::vector<uint8_t> kc, vc;  // [len] rows in the cache format (+ misalignment padding)
+  size_t misalign = 0;          // bytes the cache rows start after kc.data()
+  std::vector<float> q;         // [n_tok, group * d] from qoff (1 float when misaligned)
+  size_t qoff = 0;
+  std::vector<int32_t> pos;  // [n_tok]
+};
+
+Problem make_problem(int d, int len, int group, int n_tok, DType t, uint32_t seed, bool misaligned) {
+  Problem p{d, len, group, n_tok, t, {}, {}, {}, {}, 0, {}, 0, {}};
+  p.qoff = misaligned ? 1 : 0;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  p.k.resize(static_cast<size_t>(len) * d);
+  p.v.resize(static_cast<size_t>(len) * d);
+  for (auto& x : p.k) x = nd(rng);
+  for (auto& x : p.v) x = nd(rng);
+  // A few strong keys so that the softmax is peaked somewhere, as real attention often is.
+  for (int j = 0; j < len; j += 7)
+    for (int i = 0; i < d; ++i) p.k[static_cast<size_t>(j) * d + i] *= 3.0f;
+  size_t rb = kv_row_bytes(t, d);
+  // Off the vector alignment, but on the element's (the cache guarantees that much): 4 bytes for f32, 2 else.
+  p.misalign = misaligned ? (t == DType::kF32 ? 4 : 2) : 0;
+  p.kc.assign(rb * len + p.misalign + 64, 0);
+  p.vc.assign(rb * len + p.misalign + 64, 0);
+  for (int j = 0; j < len; ++j) {
+    kv_store_row(t, p.k.data() + static_cast<size_t>(j) * d, d, p.kc.data() + p.misalign + j * rb);
+    kv_store_row(t, p.v.data() + static_cast<size_t>(j) * d, d, p.vc.data() + p.misalign + j * rb);
+  }
+  p.q.resize(static_cast<size_t>(n_tok) * group * d + 1);
+  for (auto& x : p.q) x = nd(rng);
+  // Tokens at the last positions (as a prompt block), the first one sometimes far earlier.
+  for (int i = 0; i < n_tok; ++i) p.pos.push_back(len - n_tok + i);
+  if (n_tok > 1) p.pos[0] = len / 3;
+  return p;
+}
+
+std::vector<float> run(const Problem& p, Isa isa, bool misaligned, int tok_begin = 0, int tok_count = -1) {
+  if (tok_count < 0) tok_count = p.n_tok;
+  const int64_t ld = static_cast<int64_t>(p.group) * p.d;
+  const size_t off = misaligned ? 1 : 0;
+  std::vector<float> out(static_cast<size_t>(p.n_tok) * ld + 1, std::nanf(""));
+  std::vector<float> scratch(attention_scratch_floats(tok_count, p.group, p.d) + 1);
+  AttentionArgs a;
+  a.kv_type = p.t;
+  a.head_dim = p.d;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(p.d));
+  a.keys = p.kc.data() + p.misalign;
+  a.values = p.vc.data() + p.misalign;
+  a.n_tok = tok_count;
+  a.group = p.group;
+  a.q = p.q.data() + p.qoff + tok_begin * ld;
+  a.ldq = ld;
+  a.pos = p.pos.data() + tok_begin;
+  a.out = out.data() + off + tok_begin * ld;
+  a.ldo = ld;
+  a.scratch = scratch.data() + off;
+  attention_table_for(isa).attend(a);
+  return std::vector<float>(out.begin() + static_cast<int64_t>(off), out.end() - (misaligned ? 0 : 1));
+}
+
+// float64 attention of every query over rows k, v ([len, d], already in f32).
+std::vector<double> reference(const Problem& p, const std::vector<float>& k, const std::vector<float>& v) {
+  const int d = p.d;
+  const int64_t ld = static_cast<int64_t>(p.group) * d;
+  std::vector<double> out(static_cast<size_t>(p.n_tok) * ld);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  for (int t = 0; t < p.n_tok; ++t)
+    for (int g = 0; g < p.group; ++g) {
+      const float* q = p.q.data() + p.qoff + t * ld + g * d;
+      std::vector<double> s(p.pos[t] + 1);
+      double mx = -1e300, sum = 0;
+      for (int j = 0; j <= p.pos[t]; ++j) {
+        double acc = 0;
+        for (int i = 0; i < d; ++i) acc += static_cast<double>(q[i]) * k[static_cast<size_t>(j) * d + i];
+        s[j] = acc * scale;
+        mx = std::max(mx, s[j]);
+      }
+      for (auto& x : s) sum += (x = std::exp(x - mx));
+      for (int i = 0; i < d; ++i) {
+        double acc = 0;
+        for (int j = 0; j <= p.pos[t]; ++j) acc += s[j] * v[static_cast<size_t>(j) * d + i];
+        out[t * ld + g * d + i] = acc / sum;
+      }
+    }
+  return out;
+}
+
+std::vector<float> widened(const std::vector<uint8_t>& c, const Problem& p) {
+  std::vector<float> out(static_cast<size_t>(p.len) * p.d);
+  size_t rb = kv_row_bytes(p.t, p.d);
+  for (int j = 0; j < p.len; ++j)
+    kv_load_row(p.t, c.data() + p.misalign + j * rb, p.d, out.data() + static_cast<size_t>(j) * p.d);
+  return out;
+}
+
+// Max |score| contribution: scale * max_j sum_i |q_i k_ji| over all queries, and max |v|.
+void magnitudes(const Problem& p, double* score_mag, double* vmax) {
+  *score_mag = 0;
+  *vmax = 0;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(p.d));
+  for (size_t qi = 0; qi + 1 < p.q.size(); qi += p.d)
+    for (int j = 0; j < p.len; ++j) {
+      double acc = 0;
+      for (int i = 0; i < p.d; ++i) acc += std::abs(p.q[qi + i] * p.k[static_cast<size_t>(j) * p.d + i]);
+      *score_mag = std::max(*score_mag, acc * scale);
+    }
+  for (float x : p.v) *vmax = std::max(*vmax, static_cast<double>(std::abs(x)));
+}
+
+template <class A, class B>
+double max_diff(const A& a, const B& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(static_cast<double>(a[i]) - b[i]));
+  return m;
+}
+
+struct Shape {
+  int d, len, group, n_tok;
+};
+
+std::vector<Shape> shapes(DType t) {
+  std::vector<Shape> out;
+  std::vector<int> dims = t == DType::kQ8_0 ? std::vector<int>{32, 64, 96, 128, 256}
+                                            : std::vector<int>{1, 7, 16, 20, 48, 64, 100, 128, 256};
+  for (int d : dims)
+    for (int len : {1, 2, 5, 31, 32, 33, 64, 97, 300})
+      for (int group : {1, 2, 3, 8})
+        for (int n_tok : {1, 4, 16})
+          if (n_tok <= len && (d <= 128 || len <= 97)) out.push_back({d, len, group, n_tok});
+  return out;
+}
+
+class AttentionTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(AttentionTest, EveryIsaMatchesTheReferences) {
+  const DType t = GetParam();
+  uint32_t seed = 1;
+  int checked = 0;
+  for (const Shape& s : shapes(t)) {
+    for (bool mis : {false, true}) {
+      Problem p = make_problem(s.d, s.len, s.group, s.n_tok, t, seed++, mis);
+      double smag, vmax;
+      magnitudes(p, &smag, &vmax);
+      // f32 arithmetic: dot products of d terms, a softmax over len terms, exp within a few ulp.
+      const double f32_tol = 8.0 * kEps * (s.d + s.len + 16) * (1.0 + smag) * vmax;
+      // Cache rounding: every key element off by u * its row's max (scores by u * smag... bounded by
+      // u * scale * sum|q| * max|k|), every value element by u * max|v|.
+      const double u = dtype_unit(t);
+      double qmax = 0, kmax = 0;
+      for (float x : p.q) qmax = std::max(qmax, static_cast<double>(std::abs(x)));
+      for (float x : p.k) kmax = std::max(kmax, static_cast<double>(std::abs(x)));
+      const double ds = u * kmax * qmax * s.d / std::sqrt(static_cast<double>(s.d));
+      const double dtype_tol = (2.0 * ds * std::exp(2.0 * ds) + u) * vmax + f32_tol;
+
+      const auto kw = widened(p.kc, p), vw = widened(p.vc, p);
+      const auto exact_widened = reference(p, kw, vw);
+      const auto exact_f32 = reference(p, p.k, p.v);
+      const auto ref = run(p, Isa::kScalar, mis);
+      const double e_ref = max_diff(ref, exact_widened);
+      ASSERT_LE(e_ref, f32_tol) << "scalar vs float64: d=" << s.d << " len=" << s.len << " group=" << s.group
+                                << " n_tok=" << s.n_tok << " " << dtype_name(t);
+      const double e_dtype = max_diff(ref, exact_f32);
+      ASSERT_LE(e_dtype, dtype_tol) << "cache rounding of " << dtype_name(t) << ": d=" << s.d
+                                    << " len=" << s.len;
+      for (Isa isa : isas()) {
+        const auto got = run(p, isa, mis);
+        const double e = max_diff(got, ref);
+        ASSERT_LE(e, 2 * f32_tol) << isa_name(isa) << " vs scalar: max abs err " << e << " (max |ref-f64| "
+                                  << e_ref << ") d=" << s.d << " len=" << s.len << " group=" << s.group
+                                  << " n_tok=" << s.n_tok << " misaligned=" << mis << " " << dtype_name(t);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 100);
+}
+
+// A token's output must be the same bits whether it is attended alone or in a block (batch invariance).
+TEST_P(AttentionTest, BlockEqualsTokensAloneBitForBit) {
+  const DType t = GetParam();
+  for (Isa isa : isas()) {
+    for (int d : {64, 128}) {
+      for (int len : {1, 17, 33, 200}) {
+        const int n_tok = std::min(len, 16);
+        Problem p = make_problem(d, len, 2, n_tok, t, 77u + d + len, false);
+        const auto block = run(p, isa, false);
+        for (int tok = 0; tok < n_tok; ++tok) {
+          const auto alone = run(p, isa, false, tok, 1);
+          const size_t w = static_cast<size_t>(p.group) * d;
+          ASSERT_EQ(0, std::memcmp(block.data() + tok * w, alone.data() + tok * w, w * sizeof(float)))
+              << isa_name(isa) << " " << dtype_name(t) << " d=" << d << " len=" << len << " token " << tok;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, AttentionTest,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(KvRows, RoundTripWithinTheDtypesUnit) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0}) {
+    const int d = 128;
+    std::vector<float> x(d), y(d);
+    for (auto& v : x) v = nd(rng);
+    x[5] = 0.0f;
+    std::vector<uint8_t> row(kv_row_bytes(t, d));
+    kv_store_row(t, x.data(), d, row.data());
+    kv_load_row(t, row.data(), d, y.data());
+    for (int b = 0; b < d; b += 32) {
+      double amax = 0;
+      for (int i = b; i < b + 32; ++i) amax = std::max(amax, static_cast<double>(std::abs(x[i])));
+      for (int i = b; i < b + 32; ++i) {
+        double bound = t == DType::kQ8_0 ? dtype_unit(t) * amax : dtype_unit(t) * std::abs(x[i]);
+        EXPECT_LE(std::abs(x[i] - y[i]), bound) << dtype_name(t) << " element " << i;
+      }
+    }
+  }
+}
+
+TEST(KvRows, RejectsFormatsThatCannotHoldTheRow) {
+  EXPECT_THROW(kv_row_bytes(DType::kQ8_0, 48), Error);
+  EXPECT_THROW(kv_row_bytes(DType::kQ4_0, 128), Error);
+  EXPECT_EQ(kv_row_bytes(DType::kQ8_0, 128), 4 * sizeof(BlockQ8_0));
+  EXPECT_EQ(kv_row_bytes(DType::kF16, 48), 96u);
+}
+
+}  // namespace
+}  // namespace qwen3::kernels
