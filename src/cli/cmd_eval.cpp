@@ -54,7 +54,8 @@ void add_eval_command(CLI::App& app) {
       app.add_subcommand("eval", "logits and greedy tokens for prompts of token ids (JSON lines)");
   add_model_options(cmd, *args);
   cmd->add_flag("--jsonl", *jsonl, "read requests from stdin, one JSON object per line")->required();
-  cmd->callback([args] {
+  // The callback owns `jsonl` too: CLI11 writes the flag through that pointer while parsing.
+  cmd->callback([args, jsonl] {
     auto model = load_model_from_args(*args);
     auto pool = make_pool(*args);
     std::string line;

@@ -46,7 +46,7 @@ void add_template_command(CLI::App& app) {
   cmd->add_option("-m,--model", *model, "model directory (with tokenizer_config.json) or Hugging Face repo id")
       ->required();
   cmd->add_flag("--jsonl", *jsonl, "read requests from stdin, one JSON object per line")->required();
-  cmd->callback([model] {
+  cmd->callback([model, jsonl] {  // both live as long as the command: CLI11 writes through them
     ChatTemplate tmpl = ChatTemplate::load(resolve_model_dir(*model));
     std::string line;
     bool failed = false;

@@ -87,7 +87,7 @@ class Pty {
 };
 
 TEST(ChatCli, DrivenThroughAPseudoTerminal) {
-  Pty pty({test::qwen3_binary(), "chat", "-m", test::synth_model("tiny-bf16"), "--seed", "1", "-n", "800",
+  Pty pty({test::qwen3_binary(), "chat", "-m", test::synth_model("tiny-bf16"), "--seed", "1", "-n", "2000",
            "--ctx", "8192", "-t", "2"});
   size_t at = pty.wait_for("> ", 0);
   ASSERT_NE(at, std::string::npos) << pty.output();
@@ -96,7 +96,7 @@ TEST(ChatCli, DrivenThroughAPseudoTerminal) {
   at = pty.wait_for("/reset", at);
   ASSERT_NE(at, std::string::npos) << pty.output();
 
-  // A whole turn (800 tokens at most).
+  // A whole turn (2000 tokens at most).
   pty.send("Hello, who are you?\n");
   at = pty.wait_for("generated at", at, 180);
   ASSERT_NE(at, std::string::npos) << pty.output();
@@ -107,7 +107,7 @@ TEST(ChatCli, DrivenThroughAPseudoTerminal) {
   pty.send("/no_think Tell me a very long story.\n");
   at = pty.wait_for("/no_think Tell me a very long story.\r\n", at);
   ASSERT_NE(at, std::string::npos);
-  pty.wait_len(at + 8);  // some of the answer has streamed: it is under way
+  pty.wait_len(at + 300);  // a good part of a line of the answer has streamed: it is under way
   pty.send("\x03");
   at = pty.wait_for("(stopped)", at, 120);
   ASSERT_NE(at, std::string::npos) << pty.output().substr(pty.output().size() > 2000 ? pty.output().size() - 2000 : 0);
@@ -122,7 +122,15 @@ TEST(ChatCli, DrivenThroughAPseudoTerminal) {
   ASSERT_NE(at, std::string::npos) << pty.output();
   pty.wait_for("> ", at);
   pty.send("\x04");  // Ctrl-D
-  EXPECT_EQ(pty.wait_exit(), 0) << pty.output();
+  int code = pty.wait_exit(10);
+  if (code == -1) {
+    // Known flake under heavy load: libedit sometimes drops a Ctrl-D typed while it (re)enters its terminal mode.
+    // A second one must end the program; the note says how often the first was lost.
+    std::fprintf(stderr, "note: the first Ctrl-D was lost; sending another\n");
+    pty.send("\x04");
+    code = pty.wait_exit();
+  }
+  EXPECT_EQ(code, 0) << pty.output();
 }
 
 TEST(ChatCli, PipedInputIsOneTurnPerLine) {
