@@ -17,14 +17,17 @@ std::string render_one(const ChatTemplate& t) {
 
 TEST(ChatLoad, StringListAndJinjaFile) {
   std::string dir = test::scratch_dir("chat_load");
-  test::write_file(dir + "/tokenizer_config.json",
-                   R"({"chat_template": "A{{ messages[0].content }}{{ eos_token }}", "eos_token": {"content": "<e>"}})");
+  test::write_file(
+      dir + "/tokenizer_config.json",
+      R"({"chat_template": "A{{ messages[0].content }}{{ eos_token }}", "eos_token": {"content": "<e>"}})");
   EXPECT_EQ(render_one(ChatTemplate::load(dir)), "Ax<e>");
-  test::write_file(dir + "/tokenizer_config.json",
-                   R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})");
+  test::write_file(
+      dir + "/tokenizer_config.json",
+      R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})");
   EXPECT_EQ(render_one(ChatTemplate::load(dir)), "D");
   test::write_file(dir + "/chat_template.jinja", "J{{ messages | length }}\n");
-  EXPECT_EQ(render_one(ChatTemplate::load(dir)), "J1");  // the separate file wins; its final newline is dropped
+  EXPECT_EQ(render_one(ChatTemplate::load(dir)),
+            "J1");  // the separate file wins; its final newline is dropped
 }
 
 TEST(ChatLoad, Errors) {
