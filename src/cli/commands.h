@@ -12,5 +12,6 @@ void add_generate_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_template_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace qwen3::cli
