@@ -91,8 +91,10 @@ void parse_generation(const ojson& b, const ServedModel& served, bool thinking, 
   }
   if (auto v = integer(b, "top_k", -1, 1 << 30)) s.top_k = static_cast<int>(*v);
   if (auto v = number(b, "min_p", 0, 1)) s.min_p = static_cast<float>(*v);
-  if (auto v = number(b, "presence_penalty", -2, 2)) s.presence_penalty = static_cast<float>(*v);
-  if (auto v = number(b, "frequency_penalty", -2, 2)) s.frequency_penalty = static_cast<float>(*v);
+  // OpenAI documents -2..2 for the penalties; like llama.cpp, wider values are accepted (a large presence penalty
+  // makes every token appear at most once, which the tests use to force token sequences with logit_bias).
+  if (auto v = number(b, "presence_penalty", -1e6, 1e6)) s.presence_penalty = static_cast<float>(*v);
+  if (auto v = number(b, "frequency_penalty", -1e6, 1e6)) s.frequency_penalty = static_cast<float>(*v);
   if (auto v = number(b, "repetition_penalty", 0, 1e9)) {
     if (*v <= 0) bad("repetition_penalty", "'repetition_penalty' must be greater than 0");
     s.repetition_penalty = static_cast<float>(*v);
@@ -159,7 +161,11 @@ void check_prompt(const ApiRequest& r, const ServedModel& served) {
 void normalise_content(ojson& msg, size_t i) {
   std::string param = strfmt("messages[%zu].content", i);
   auto it = msg.find("content");
-  if (it == msg.end() || it->is_null() || it->is_string()) return;
+  if (it == msg.end() || it->is_null()) {  // an assistant message with tool_calls only: templates expect a string
+    if (msg.contains("tool_calls")) msg["content"] = "";
+    return;
+  }
+  if (it->is_string()) return;
   if (!it->is_array()) bad(param, param + " must be a string or an array of text parts", "invalid_type");
   std::string text;
   for (auto& part : *it) {
@@ -205,8 +211,7 @@ ApiRequest parse_chat_request(const std::string& body, const ServedModel& served
       bad(strfmt("messages[%zu].role", i), "role must be one of system, developer, user, assistant, tool");
     if (*role == "developer") m["role"] = "system";  // Qwen's template knows system
     normalise_content(m, i);
-    const ojson* content = field(m, "content");
-    if (!content && !(m["role"] == "assistant" && m.contains("tool_calls")))
+    if (!field(m, "content"))
       bad(strfmt("messages[%zu].content", i), "message content is required");
   }
   std::string tool_choice = "auto";
