@@ -43,10 +43,13 @@ std::optional<int64_t> integer(const ojson& body, const char* key, int64_t lo, i
   if (!v) return std::nullopt;
   if (!v->is_number_integer())
     bad(key, strfmt("'%s' must be an integer, got %s", key, type_name(*v)), "invalid_type");
-  if (v->is_number_unsigned() ? v->get<uint64_t>() > static_cast<uint64_t>(hi)
-                              : v->get<int64_t>() < lo || v->get<int64_t>() > hi)
-    bad(key, strfmt("'%s' is %s: it must be in [%lld, %lld]", key, v->dump().c_str(),
-                    static_cast<long long>(lo), static_cast<long long>(hi)));
+  // nlohmann stores non-negative integers as unsigned: compare in the type the value has.
+  bool in_range = v->is_number_unsigned()
+                      ? v->get<uint64_t>() <= static_cast<uint64_t>(hi) && (lo <= 0 || v->get<uint64_t>() >= static_cast<uint64_t>(lo))
+                      : v->get<int64_t>() >= lo && v->get<int64_t>() <= hi;
+  if (!in_range)
+    bad(key, strfmt("'%s' is %s: it must be in [%lld, %lld]", key, v->dump().c_str(), static_cast<long long>(lo),
+                    static_cast<long long>(hi)));
   return v->is_number_unsigned() ? static_cast<int64_t>(v->get<uint64_t>()) : v->get<int64_t>();
 }
 
