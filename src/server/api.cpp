@@ -44,12 +44,12 @@ std::optional<int64_t> integer(const ojson& body, const char* key, int64_t lo, i
   if (!v->is_number_integer())
     bad(key, strfmt("'%s' must be an integer, got %s", key, type_name(*v)), "invalid_type");
   // nlohmann stores non-negative integers as unsigned: compare in the type the value has.
-  bool in_range = v->is_number_unsigned()
-                      ? v->get<uint64_t>() <= static_cast<uint64_t>(hi) && (lo <= 0 || v->get<uint64_t>() >= static_cast<uint64_t>(lo))
-                      : v->get<int64_t>() >= lo && v->get<int64_t>() <= hi;
+  bool in_range = v->is_number_unsigned() ? v->get<uint64_t>() <= static_cast<uint64_t>(hi) &&
+                                                (lo <= 0 || v->get<uint64_t>() >= static_cast<uint64_t>(lo))
+                                          : v->get<int64_t>() >= lo && v->get<int64_t>() <= hi;
   if (!in_range)
-    bad(key, strfmt("'%s' is %s: it must be in [%lld, %lld]", key, v->dump().c_str(), static_cast<long long>(lo),
-                    static_cast<long long>(hi)));
+    bad(key, strfmt("'%s' is %s: it must be in [%lld, %lld]", key, v->dump().c_str(),
+                    static_cast<long long>(lo), static_cast<long long>(hi)));
   return v->is_number_unsigned() ? static_cast<int64_t>(v->get<uint64_t>()) : v->get<int64_t>();
 }
 
@@ -94,8 +94,9 @@ void parse_generation(const ojson& b, const ServedModel& served, bool thinking, 
   }
   if (auto v = integer(b, "top_k", -1, 1 << 30)) s.top_k = static_cast<int>(*v);
   if (auto v = number(b, "min_p", 0, 1)) s.min_p = static_cast<float>(*v);
-  // OpenAI documents -2..2 for the penalties; like llama.cpp, wider values are accepted (a large presence penalty
-  // makes every token appear at most once, which the tests use to force token sequences with logit_bias).
+  // OpenAI documents -2..2 for the penalties; like llama.cpp, wider values are accepted (a large presence
+  // penalty makes every token appear at most once, which the tests use to force token sequences with
+  // logit_bias).
   if (auto v = number(b, "presence_penalty", -1e6, 1e6)) s.presence_penalty = static_cast<float>(*v);
   if (auto v = number(b, "frequency_penalty", -1e6, 1e6)) s.frequency_penalty = static_cast<float>(*v);
   if (auto v = number(b, "repetition_penalty", 0, 1e9)) {
@@ -164,7 +165,8 @@ void check_prompt(const ApiRequest& r, const ServedModel& served) {
 void normalise_content(ojson& msg, size_t i) {
   std::string param = strfmt("messages[%zu].content", i);
   auto it = msg.find("content");
-  if (it == msg.end() || it->is_null()) {  // an assistant message with tool_calls only: templates expect a string
+  if (it == msg.end() ||
+      it->is_null()) {  // an assistant message with tool_calls only: templates expect a string
     if (msg.contains("tool_calls")) msg["content"] = "";
     return;
   }
@@ -214,8 +216,7 @@ ApiRequest parse_chat_request(const std::string& body, const ServedModel& served
       bad(strfmt("messages[%zu].role", i), "role must be one of system, developer, user, assistant, tool");
     if (*role == "developer") m["role"] = "system";  // Qwen's template knows system
     normalise_content(m, i);
-    if (!field(m, "content"))
-      bad(strfmt("messages[%zu].content", i), "message content is required");
+    if (!field(m, "content")) bad(strfmt("messages[%zu].content", i), "message content is required");
   }
   std::string tool_choice = "auto";
   if (const ojson* tc = field(b, "tool_choice")) {
