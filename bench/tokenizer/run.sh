@@ -34,5 +34,7 @@ console.log(row("encode, one document", "encode_doc_mbs"));
 console.log(row("encode, many short strings (HF: one encode call each)", "encode_many_mbs"));
 console.log(row("encode, many short strings (HF: one encodeBatch call)", "encode_many_mbs", "encode_many_batch_mbs"));
 console.log(row("decode, one document", "decode_mbs"));
+console.log(`| encode, one document, cold word cache (qwen3.cpp only) | ${a.encode_doc_cold_mbs.toFixed(1)} | | | ` +
+  `${a.cpu_encode_doc_cold_mbs.toFixed(1)} | | |`);
 console.log(`\nload: ${a.load_s} s (qwen3.cpp) vs ${b.load_s} s (HF)`);
 '

@@ -44,8 +44,8 @@ ChatTemplate ChatTemplate::load(const std::string& model_dir) {
   if (file_exists(jinja_path)) {
     source = read_text_file(jinja_path);
   } else {
-    QWEN3_CHECK(config.contains("chat_template"), "%s: no chat_template (and no chat_template.jinja beside it)",
-                config_path.c_str());
+    QWEN3_CHECK(config.contains("chat_template"),
+                "%s: no chat_template (and no chat_template.jinja beside it)", config_path.c_str());
     const ojson& ct = config["chat_template"];
     if (ct.is_string()) {
       source = ct.get<std::string>();
@@ -65,19 +65,25 @@ ChatTemplate ChatTemplate::load(const std::string& model_dir) {
   } catch (const Error& e) {
     throw_error("%s: %s", model_dir.c_str(), e.what());
   }
-  // transformers' special_tokens_map: the attributes that are set, as strings (AddedToken dicts give "content").
+  // transformers' special_tokens_map: the attributes that are set, as strings (AddedToken dicts give
+  // "content").
   ojson map = ojson::object();
-  for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+  for (const char* key :
+       {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
     if (!config.contains(key)) continue;
     const ojson& v = config[key];
-    if (v.is_string()) map[key] = v;
-    else if (v.is_object() && v.contains("content") && v["content"].is_string()) map[key] = v["content"];
+    if (v.is_string())
+      map[key] = v;
+    else if (v.is_object() && v.contains("content") && v["content"].is_string())
+      map[key] = v["content"];
   }
   if (config.contains("additional_special_tokens") && config["additional_special_tokens"].is_array()) {
     ojson list = ojson::array();
     for (const auto& v : config["additional_special_tokens"]) {
-      if (v.is_string()) list.push_back(v);
-      else if (v.is_object() && v.contains("content") && v["content"].is_string()) list.push_back(v["content"]);
+      if (v.is_string())
+        list.push_back(v);
+      else if (v.is_object() && v.contains("content") && v["content"].is_string())
+        list.push_back(v["content"]);
     }
     map["additional_special_tokens"] = list;
   }
@@ -90,7 +96,13 @@ void ChatTemplate::set_special_tokens(const ojson& special_tokens_map) {
   special_tokens_ = special_tokens_map;
 }
 
-RenderedPrompt ChatTemplate::render(const ojson& messages, const ojson& tools, const ChatTemplateOptions& opt) const {
+std::string ChatTemplate::special_token(const std::string& name) const {
+  auto it = special_tokens_.find(name);
+  return it != special_tokens_.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+RenderedPrompt ChatTemplate::render(const ojson& messages, const ojson& tools,
+                                    const ChatTemplateOptions& opt) const {
   QWEN3_CHECK(body_ != nullptr, "chat template: no template loaded");
   QWEN3_CHECK(messages.is_array(), "chat template: messages must be an array");
   QWEN3_CHECK(tools.is_null() || tools.is_array(), "chat template: tools must be null or an array");

@@ -1,6 +1,7 @@
-// Tree-walking evaluator: jinja2's scoping (a for-loop body gets a fresh scope per iteration, `if` does not; set
-// inside a loop is invisible outside it, hence namespace()), Python operators, macros, loop controls. Work, output
-// size, call depth and expression depth are bounded so hostile templates fail cleanly instead of hanging.
+// Tree-walking evaluator: jinja2's scoping (a for-loop body gets a fresh scope per iteration, `if` does not;
+// set inside a loop is invisible outside it, hence namespace()), Python operators, macros, loop controls.
+// Work, output size, call depth and expression depth are bounded so hostile templates fail cleanly instead of
+// hanging.
 #include "chat/jinja_eval.h"
 
 #include <cmath>
@@ -29,19 +30,27 @@ ScopePtr child(const ScopePtr& parent) {
   fail_at(line, "UndefinedError: %s", u.s ? u.s->text.c_str() : "value is undefined");
 }
 
-bool is_int_like(const Value& v) { return v.kind == Kind::Int || v.kind == Kind::Bool; }
-int64_t int_of(const Value& v) { return v.kind == Kind::Bool ? int64_t(v.b) : v.i; }
-double float_of(const Value& v) { return v.kind == Kind::Float ? v.f : double(int_of(v)); }
+bool is_int_like(const Value& v) {
+  return v.kind == Kind::Int || v.kind == Kind::Bool;
+}
+int64_t int_of(const Value& v) {
+  return v.kind == Kind::Bool ? int64_t(v.b) : v.i;
+}
+double float_of(const Value& v) {
+  return v.kind == Kind::Float ? v.f : double(int_of(v));
+}
 
 Value repeat(const Value& seq, int64_t n, int line) {
   if (n < 0) n = 0;
   if (seq.is_string()) {
-    if (n && seq.str().size() * uint64_t(n) > kMaxStringBytes) fail_at(line, "string longer than %zu bytes", kMaxStringBytes);
+    if (n && seq.str().size() * uint64_t(n) > kMaxStringBytes)
+      fail_at(line, "string longer than %zu bytes", kMaxStringBytes);
     TString out;
     for (int64_t k = 0; k < n; ++k) out.append(*seq.s);
     return Value::string(std::move(out));
   }
-  if (n && seq.list->items.size() * uint64_t(n) > kMaxItems) fail_at(line, "list longer than %zu items", kMaxItems);
+  if (n && seq.list->items.size() * uint64_t(n) > kMaxItems)
+    fail_at(line, "list longer than %zu items", kMaxItems);
   std::vector<Value> out;
   for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list->items.begin(), seq.list->items.end());
   return Value::make_list(std::move(out), seq.list->is_tuple);
@@ -59,9 +68,12 @@ Value arith(const std::string& op, const Value& a, const Value& b, int line) {
     int64_t x = int_of(a), y = int_of(b), r = 0;
     double fx = float_of(a), fy = float_of(b);
     auto overflow = [&]() -> Value { fail_at(line, "unsupported construct: integer result beyond 64 bits"); };
-    if (op == "+") return fl ? Value::real(fx + fy) : __builtin_add_overflow(x, y, &r) ? overflow() : Value::integer(r);
-    if (op == "-") return fl ? Value::real(fx - fy) : __builtin_sub_overflow(x, y, &r) ? overflow() : Value::integer(r);
-    if (op == "*") return fl ? Value::real(fx * fy) : __builtin_mul_overflow(x, y, &r) ? overflow() : Value::integer(r);
+    if (op == "+")
+      return fl ? Value::real(fx + fy) : __builtin_add_overflow(x, y, &r) ? overflow() : Value::integer(r);
+    if (op == "-")
+      return fl ? Value::real(fx - fy) : __builtin_sub_overflow(x, y, &r) ? overflow() : Value::integer(r);
+    if (op == "*")
+      return fl ? Value::real(fx * fy) : __builtin_mul_overflow(x, y, &r) ? overflow() : Value::integer(r);
     if (op == "/") {
       if (fy == 0) fail_at(line, "ZeroDivisionError: division by zero");
       return Value::real(fx / fy);
@@ -103,14 +115,18 @@ Value arith(const std::string& op, const Value& a, const Value& b, int line) {
     return Value::string(std::move(s));
   }
   if (op == "+" && a.kind == Kind::List && b.kind == Kind::List && a.list->is_tuple == b.list->is_tuple) {
-    if (a.list->items.size() + b.list->items.size() > kMaxItems) fail_at(line, "list longer than %zu items", kMaxItems);
+    if (a.list->items.size() + b.list->items.size() > kMaxItems)
+      fail_at(line, "list longer than %zu items", kMaxItems);
     std::vector<Value> items = a.list->items;
     items.insert(items.end(), b.list->items.begin(), b.list->items.end());
     return Value::make_list(std::move(items), a.list->is_tuple);
   }
-  if (op == "*" && (a.is_string() || a.kind == Kind::List) && is_int_like(b)) return repeat(a, int_of(b), line);
-  if (op == "*" && (b.is_string() || b.kind == Kind::List) && is_int_like(a)) return repeat(b, int_of(a), line);
-  if (op == "%" && a.is_string()) fail_at(line, "unsupported construct: printf-style string formatting with %%");
+  if (op == "*" && (a.is_string() || a.kind == Kind::List) && is_int_like(b))
+    return repeat(a, int_of(b), line);
+  if (op == "*" && (b.is_string() || b.kind == Kind::List) && is_int_like(a))
+    return repeat(b, int_of(a), line);
+  if (op == "%" && a.is_string())
+    fail_at(line, "unsupported construct: printf-style string formatting with %%");
   return type_error();
 }
 
@@ -124,9 +140,12 @@ bool contains(const Value& container, const Value& item, int line) {
       for (const Value& v : container.list->items)
         if (equal(v, item)) return true;
       return false;
-    case Kind::Dict: return container.dict->find(item) != nullptr;
-    case Kind::Undefined: return false;
-    default: fail_at(line, "TypeError: argument of type '%s' is not iterable", type_name(container));
+    case Kind::Dict:
+      return container.dict->find(item) != nullptr;
+    case Kind::Undefined:
+      return false;
+    default:
+      fail_at(line, "TypeError: argument of type '%s' is not iterable", type_name(container));
   }
 }
 
@@ -138,12 +157,15 @@ struct Renderer {
 
   void step(int line, uint64_t n = 1) {
     steps += n;
-    if (steps > kMaxSteps) fail_at(line, "template did more than %llu steps of work", (unsigned long long)kMaxSteps);
+    if (steps > kMaxSteps)
+      fail_at(line, "template did more than %llu steps of work", (unsigned long long)kMaxSteps);
   }
   // Builtins such as range() or * do work proportional to what they return; charge for it.
   Value charged(Value v, int line) {
-    if (v.kind == Kind::List) step(line, v.list->items.size());
-    else if (v.kind == Kind::String) step(line, v.s->text.size() / 64);
+    if (v.kind == Kind::List)
+      step(line, v.list->items.size());
+    else if (v.kind == Kind::String)
+      step(line, v.s->text.size() / 64);
     return v;
   }
 
@@ -193,7 +215,8 @@ struct Renderer {
 
   Value call(const Value& callee, CallArgs& a, int line) {
     if (callee.is_undefined()) undefined_error(callee, line);
-    if (callee.kind != Kind::Callable) fail_at(line, "TypeError: '%s' object is not callable", type_name(callee));
+    if (callee.kind != Kind::Callable)
+      fail_at(line, "TypeError: '%s' object is not callable", type_name(callee));
     DepthGuard g(call_depth, kMaxCallDepth, line, "calls");
     return callee.fn->fn(a);
   }
@@ -203,9 +226,12 @@ struct Renderer {
     DepthGuard g(eval_depth, kMaxEvalDepth, e.line, "expressions");
     using K = Expr::Kind;
     switch (e.kind) {
-      case K::Const: return e.value;
-      case K::Name: return lookup(sc, e.name, e.line);
-      case K::Getattr: return get_attr(eval(*e.kids[0], sc), e.name, e.line);
+      case K::Const:
+        return e.value;
+      case K::Name:
+        return lookup(sc, e.name, e.line);
+      case K::Getattr:
+        return get_attr(eval(*e.kids[0], sc), e.name, e.line);
       case K::Getitem: {
         Value obj = eval(*e.kids[0], sc);
         const Expr& k = *e.kids[1];
@@ -216,7 +242,8 @@ struct Renderer {
         }
         return get_item(obj, eval(k, sc), e.line);
       }
-      case K::Slice: fail_at(e.line, "unsupported construct: slice outside a subscript");
+      case K::Slice:
+        fail_at(e.line, "unsupported construct: slice outside a subscript");
       case K::Call: {
         Value callee = eval(*e.kids[0], sc);
         CallArgs a = args_of(e, 1, sc);
@@ -231,16 +258,20 @@ struct Renderer {
         a.args.insert(a.args.begin(), eval(*e.kids[0], sc));
         return Value::boolean(call_test(e.name, a));
       }
-      case K::Neg: case K::Pos: {
+      case K::Neg:
+      case K::Pos: {
         Value v = eval(*e.kids[0], sc);
         if (v.is_undefined()) undefined_error(v, e.line);
-        if (!v.is_number()) fail_at(e.line, "TypeError: bad operand type for unary %s: '%s'", e.kind == K::Neg ? "-" : "+", type_name(v));
+        if (!v.is_number())
+          fail_at(e.line, "TypeError: bad operand type for unary %s: '%s'", e.kind == K::Neg ? "-" : "+",
+                  type_name(v));
         if (e.kind == K::Pos) return v.kind == Kind::Float ? v : Value::integer(int_of(v));
         if (v.kind == Kind::Float) return Value::real(-v.f);
         if (int_of(v) == INT64_MIN) fail_at(e.line, "unsupported construct: integer result beyond 64 bits");
         return Value::integer(-int_of(v));
       }
-      case K::Not: return Value::boolean(!truthy(eval(*e.kids[0], sc)));
+      case K::Not:
+        return Value::boolean(!truthy(eval(*e.kids[0], sc)));
       case K::And: {
         Value l = eval(*e.kids[0], sc);
         return truthy(l) ? eval(*e.kids[1], sc) : l;
@@ -260,10 +291,14 @@ struct Renderer {
           Value r = eval(*e.kids[k + 1], sc);
           const std::string& op = e.ops[k];
           bool ok;
-          if (op == "==") ok = equal(l, r);
-          else if (op == "!=") ok = !equal(l, r);
-          else if (op == "in") ok = contains(r, l, e.line);
-          else if (op == "notin") ok = !contains(r, l, e.line);
+          if (op == "==")
+            ok = equal(l, r);
+          else if (op == "!=")
+            ok = !equal(l, r);
+          else if (op == "in")
+            ok = contains(r, l, e.line);
+          else if (op == "notin")
+            ok = !contains(r, l, e.line);
           else {
             int c = compare(l, r, e.line);
             ok = op == "<" ? c < 0 : op == "<=" ? c <= 0 : op == ">" ? c > 0 : c >= 0;
@@ -284,7 +319,8 @@ struct Renderer {
       case K::Cond:
         if (truthy(eval(*e.kids[0], sc))) return eval(*e.kids[1], sc);
         return e.kids[2] ? eval(*e.kids[2], sc) : Value::undefined();
-      case K::List: case K::Tuple: {
+      case K::List:
+      case K::Tuple: {
         std::vector<Value> items;
         for (const auto& k : e.kids) items.push_back(eval(*k, sc));
         return Value::make_list(std::move(items), e.kind == K::Tuple);
@@ -293,8 +329,10 @@ struct Renderer {
         DictData d;
         for (size_t k = 0; k + 1 < e.kids.size(); k += 2) {
           Value key = eval(*e.kids[k], sc);
-          if (key.kind == Kind::List && !key.list->is_tuple) fail_at(e.line, "TypeError: unhashable type: 'list'");
-          if (key.kind == Kind::Dict || key.kind == Kind::Namespace) fail_at(e.line, "TypeError: unhashable type: '%s'", type_name(key));
+          if (key.kind == Kind::List && !key.list->is_tuple)
+            fail_at(e.line, "TypeError: unhashable type: 'list'");
+          if (key.kind == Kind::Dict || key.kind == Kind::Namespace)
+            fail_at(e.line, "TypeError: unhashable type: '%s'", type_name(key));
           d.set(key, eval(*e.kids[k + 1], sc));
         }
         return Value::make_dict(std::move(d));
@@ -306,7 +344,8 @@ struct Renderer {
   void assign(const Target& t, const Value& v, const ScopePtr& sc, int line) {
     if (!t.attr.empty()) {
       Value ns = lookup(sc, t.names[0], line);
-      if (ns.kind != Kind::Namespace) fail_at(line, "TemplateRuntimeError: cannot assign attribute on non-namespace object");
+      if (ns.kind != Kind::Namespace)
+        fail_at(line, "TemplateRuntimeError: cannot assign attribute on non-namespace object");
       ns.ns->set(Value::string(t.attr, true), v);
       return;
     }
@@ -325,7 +364,8 @@ struct Renderer {
     ScopePtr parent = where.lock();
     ScopePtr sc = child(parent ? parent : root);
     size_t n = m->params.size(), n_required = n - m->defaults.size();
-    if (a.args.size() > n) fail_at(a.line, "TypeError: macro '%s' takes not more than %zu argument(s)", m->name.c_str(), n);
+    if (a.args.size() > n)
+      fail_at(a.line, "TypeError: macro '%s' takes not more than %zu argument(s)", m->name.c_str(), n);
     for (size_t k = 0; k < n; ++k) {
       const std::string& p = m->params[k];
       Value v = k < a.args.size() ? a.args[k] : Value::undefined();
@@ -346,7 +386,9 @@ struct Renderer {
     for (const auto& [name, x] : a.kwargs) {
       bool known = false;
       for (const auto& p : m->params) known = known || p == name;
-      if (!known) fail_at(a.line, "TypeError: macro '%s' takes no keyword argument '%s'", m->name.c_str(), name.c_str());
+      if (!known)
+        fail_at(a.line, "TypeError: macro '%s' takes no keyword argument '%s'", m->name.c_str(),
+                name.c_str());
     }
     TString out;
     exec(m->body, sc, out);
@@ -364,15 +406,23 @@ struct Renderer {
       step(s.line);
       using K = Stmt::Kind;
       switch (s.kind) {
-        case K::Data: emit(out, TString(s.text, true), s.line); break;
-        case K::Print: emit(out, to_str(eval(*s.expr, sc)), s.line); break;
+        case K::Data:
+          emit(out, TString(s.text, true), s.line);
+          break;
+        case K::Print:
+          emit(out, to_str(eval(*s.expr, sc)), s.line);
+          break;
         case K::If: {
           Flow f = exec(truthy(eval(*s.expr, sc)) ? s.body : s.orelse, sc, out);
           if (f != Flow::Normal) return f;
           break;
         }
-        case K::For: run_for(s, sc, out); break;
-        case K::Set: assign(s.target, eval(*s.expr, sc), sc, s.line); break;
+        case K::For:
+          run_for(s, sc, out);
+          break;
+        case K::Set:
+          assign(s.target, eval(*s.expr, sc), sc, s.line);
+          break;
         case K::SetBlock: {
           TString text;
           exec(s.body, child(sc), text);
@@ -384,13 +434,14 @@ struct Renderer {
         case K::Macro: {
           auto m = s.macro;
           std::weak_ptr<Scope> where = sc;
-          sc->vars[m->name] = Value::callable("macro " + m->name, [this, m, where](CallArgs& a) {
-            return call_macro(m, where, a);
-          });
+          sc->vars[m->name] = Value::callable(
+              "macro " + m->name, [this, m, where](CallArgs& a) { return call_macro(m, where, a); });
           break;
         }
-        case K::Break: return Flow::Break;
-        case K::Continue: return Flow::Continue;
+        case K::Break:
+          return Flow::Break;
+        case K::Continue:
+          return Flow::Continue;
         case K::FilterBlock: {
           TString text;
           exec(s.body, child(sc), text);
@@ -430,7 +481,9 @@ struct Renderer {
       ScopePtr it = child(sc);
       assign(s.target, items[size_t(k)], it, s.line);
       DictData loop;
-      auto put = [&](const char* key, Value v) { loop.items.emplace_back(Value::string(key, true), std::move(v)); };
+      auto put = [&](const char* key, Value v) {
+        loop.items.emplace_back(Value::string(key, true), std::move(v));
+      };
       put("index0", Value::integer(k));
       put("index", Value::integer(k + 1));
       put("revindex0", Value::integer(n - k - 1));
@@ -477,7 +530,9 @@ void check_body(const Body& body) {
 
 }  // namespace
 
-void check_names(const Body& body) { check_body(body); }
+void check_names(const Body& body) {
+  check_body(body);
+}
 
 TString render(const Body& body, const Vars& vars) {
   std::vector<std::shared_ptr<DictData>> namespaces;

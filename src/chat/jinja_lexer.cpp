@@ -1,5 +1,6 @@
 // Mirrors jinja2/lexer.py (3.1) for the default delimiters with trim_blocks and lstrip_blocks on. The regular
-// expressions it uses are spelled out below as hand-written scanners; comments quote the rule each one follows.
+// expressions it uses are spelled out below as hand-written scanners; comments quote the rule each one
+// follows.
 #include "chat/jinja_lexer.h"
 
 #include <cctype>
@@ -71,8 +72,8 @@ int hex_value(char c) {
   return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-// jinja2 unescapes with value.encode("ascii", "backslashreplace").decode("unicode-escape"): non-ASCII characters
-// first become \xhh / \uhhhh / \Uhhhhhhhh escapes, then Python's escape sequences are decoded.
+// jinja2 unescapes with value.encode("ascii", "backslashreplace").decode("unicode-escape"): non-ASCII
+// characters first become \xhh / \uhhhh / \Uhhhhhhhh escapes, then Python's escape sequences are decoded.
 std::string unescape(const std::string& body, int line) {
   std::string ascii;
   for (size_t pos = 0, len = 0; pos < body.size(); pos += len) {
@@ -82,9 +83,12 @@ std::string unescape(const std::string& body, int line) {
       continue;
     }
     char buf[16];
-    if (c <= 0xff) std::snprintf(buf, sizeof buf, "\\x%02x", c);
-    else if (c <= 0xffff) std::snprintf(buf, sizeof buf, "\\u%04x", c);
-    else std::snprintf(buf, sizeof buf, "\\U%08x", c);
+    if (c <= 0xff)
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    else if (c <= 0xffff)
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+    else
+      std::snprintf(buf, sizeof buf, "\\U%08x", c);
     ascii += buf;
   }
   std::string out;
@@ -105,26 +109,52 @@ std::string unescape(const std::string& body, int line) {
       return v;
     };
     switch (e) {
-      case '\n': break;
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
-      case 'x': append_utf8(out, read_hex(2)); break;
-      case 'u': case 'U': {
+      case '\n':
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
+      case 'x':
+        append_utf8(out, read_hex(2));
+        break;
+      case 'u':
+      case 'U': {
         uint32_t v = read_hex(e == 'u' ? 4 : 8);
         QWEN3_CHECK(v <= 0x10ffff && (v < 0xd800 || v > 0xdfff),
                     "chat template line %d: invalid \\%c escape in a string literal", line, e);
         append_utf8(out, v);
         break;
       }
-      case 'N': throw_error("chat template line %d: unsupported construct: \\N{...} escape in a string literal", line);
+      case 'N':
+        throw_error("chat template line %d: unsupported construct: \\N{...} escape in a string literal",
+                    line);
       default:
         if (e >= '0' && e <= '7') {
           uint32_t v = uint32_t(e - '0');
@@ -139,7 +169,9 @@ std::string unescape(const std::string& body, int line) {
   return out;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // (\d+_)*\d+ : digits with single underscores between them; returns the end or `pos` when nothing matched.
 size_t scan_digits(const std::string& s, size_t pos) {
@@ -182,9 +214,12 @@ size_t scan_integer(const std::string& s, size_t pos, int* base) {
   auto run = [&](size_t k, auto ok) {
     size_t start = k;
     while (true) {
-      if (k < s.size() && ok(s[k])) ++k;
-      else if (k + 1 < s.size() && s[k] == '_' && ok(s[k + 1])) k += 2;
-      else break;
+      if (k < s.size() && ok(s[k]))
+        ++k;
+      else if (k + 1 < s.size() && s[k] == '_' && ok(s[k + 1]))
+        k += 2;
+      else
+        break;
     }
     return k == start ? 0 : k;
   };
@@ -206,8 +241,8 @@ size_t scan_integer(const std::string& s, size_t pos, int* base) {
   return (e ? e : pos + 1) - pos;
 }
 
-const char* const kOperators[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[", "]", "(",
-                                  ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"};
+const char* const kOperators[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[",
+                                  "]",  "(",  ")",  "{",  "}",  ">",  "<", "=", ".", ":", "|", ",", ";"};
 
 struct Lexer {
   const std::string& s;
@@ -221,7 +256,9 @@ struct Lexer {
     line += count_newlines(s, pos, to);
     pos = to;
   }
-  [[noreturn]] void fail(const std::string& what) { throw_error("chat template line %d: %s", line, what.c_str()); }
+  [[noreturn]] void fail(const std::string& what) {
+    throw_error("chat template line %d: %s", line, what.c_str());
+  }
 
   // Data before a tag, with `{%-` stripping or lstrip_blocks applied (jinja2's OptionalLStrip).
   void data_before(size_t tag_start, char sign, bool is_variable) {
@@ -240,8 +277,10 @@ struct Lexer {
   // After `%}`/`#}`: `+` keeps what follows, `-` eats all whitespace, plain eats one newline (trim_blocks).
   void tag_end(size_t close_at, char sign, size_t close_len, bool trim_newline) {
     size_t end = close_at + close_len;
-    if (sign == '-') end = skip_spaces(s, end);
-    else if (sign != '+' && trim_newline && end < s.size() && s[end] == '\n') ++end;
+    if (sign == '-')
+      end = skip_spaces(s, end);
+    else if (sign != '+' && trim_newline && end < s.size() && s[end] == '\n')
+      ++end;
     line_starting = end > 0 && s[end - 1] == '\n';
     advance_to(end);
   }
@@ -254,9 +293,12 @@ struct Lexer {
     if (s.compare(k, 3, "raw") != 0) return false;
     k = skip_spaces(s, k + 3);
     size_t body;
-    if (s.compare(k, 3, "-%}") == 0) body = skip_spaces(s, k + 3);
-    else if (s.compare(k, 2, "%}") == 0) body = k + 2;
-    else return false;
+    if (s.compare(k, 3, "-%}") == 0)
+      body = skip_spaces(s, k + 3);
+    else if (s.compare(k, 2, "%}") == 0)
+      body = k + 2;
+    else
+      return false;
     char sign = s[start + 2] == '-' || s[start + 2] == '+' ? s[start + 2] : 0;
     data_before(start, sign, false);
     advance_to(body);
@@ -268,8 +310,10 @@ struct Lexer {
       if (s.compare(e, 6, "endraw") != 0) continue;
       e = skip_spaces(s, e + 6);
       char csign = 0;
-      if (s.compare(e, 3, "+%}") == 0 || s.compare(e, 3, "-%}") == 0) csign = s[e], ++e;
-      else if (s.compare(e, 2, "%}") != 0) continue;
+      if (s.compare(e, 3, "+%}") == 0 || s.compare(e, 3, "-%}") == 0)
+        csign = s[e], ++e;
+      else if (s.compare(e, 2, "%}") != 0)
+        continue;
       data_before(q, esign, false);
       tag_end(e, csign, 2, true);
       return true;
@@ -291,7 +335,9 @@ struct Lexer {
     std::vector<char> balance;
     emit(is_block ? Tok::BlockBegin : Tok::VarBegin, "");
     while (true) {
-      if (pos >= s.size()) fail(is_block ? "unexpected end of template, expected '%}'" : "unexpected end of template, expected '}}'");
+      if (pos >= s.size())
+        fail(is_block ? "unexpected end of template, expected '%}'"
+                      : "unexpected end of template, expected '}}'");
       if (balance.empty()) {
         if (is_block) {
           if (s.compare(pos, 3, "+%}") == 0 || s.compare(pos, 3, "-%}") == 0) {
@@ -355,10 +401,12 @@ struct Lexer {
       for (const char* op : kOperators) {
         size_t n = std::strlen(op);
         if (s.compare(pos, n, op) != 0) continue;
-        if (n == 1 && (c == '{' || c == '(' || c == '[')) balance.push_back(c == '{' ? '}' : c == '(' ? ')' : ']');
+        if (n == 1 && (c == '{' || c == '(' || c == '['))
+          balance.push_back(c == '{' ? '}' : c == '(' ? ')' : ']');
         if (n == 1 && (c == '}' || c == ')' || c == ']')) {
           if (balance.empty()) fail(std::string("unexpected '") + c + "'");
-          if (balance.back() != c) fail(std::string("unexpected '") + c + "', expected '" + balance.back() + "'");
+          if (balance.back() != c)
+            fail(std::string("unexpected '") + c + "', expected '" + balance.back() + "'");
           balance.pop_back();
         }
         emit(Tok::Op, op);
@@ -378,7 +426,8 @@ struct Lexer {
     while (pos < s.size()) {
       size_t start = pos;
       while ((start = s.find('{', start)) != std::string::npos) {
-        if (start + 1 < s.size() && (s[start + 1] == '{' || s[start + 1] == '%' || s[start + 1] == '#')) break;
+        if (start + 1 < s.size() && (s[start + 1] == '{' || s[start + 1] == '%' || s[start + 1] == '#'))
+          break;
         ++start;
       }
       if (start == std::string::npos) {
@@ -391,8 +440,10 @@ struct Lexer {
       if (kind == '%' && try_raw(start)) continue;
       data_before(start, sign, kind == '{');
       advance_to(start + 2 + (sign ? 1 : 0));
-      if (kind == '#') comment(start);
-      else tag(kind == '%');
+      if (kind == '#')
+        comment(start);
+      else
+        tag(kind == '%');
     }
     emit(Tok::End, "");
   }

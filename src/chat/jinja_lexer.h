@@ -1,6 +1,6 @@
 // Lexer of the Jinja subset: splits a template into data and tag tokens exactly as jinja2's lexer does with
-// transformers' settings (trim_blocks, lstrip_blocks, newlines normalised, one trailing newline dropped), including
-// the `{%-`/`-%}` and `{%+`/`+%}` whitespace controls, comments and `{% raw %}`.
+// transformers' settings (trim_blocks, lstrip_blocks, newlines normalised, one trailing newline dropped),
+// including the `{%-`/`-%}` and `{%+`/`+%}` whitespace controls, comments and `{% raw %}`.
 #pragma once
 
 #include <string>
@@ -15,10 +15,10 @@ enum class Tok {
   BlockBegin,  // {%
   BlockEnd,    // %}
   Name,
-  String,      // value = the unescaped string
-  Integer,     // value = the digits as written (underscores removed)
+  String,   // value = the unescaped string
+  Integer,  // value = the digits as written (underscores removed)
   Float,
-  Op,          // value = the operator: + - * / // % ** ~ [ ] ( ) { } == != < <= > >= = . : | ,
+  Op,  // value = the operator: + - * / // % ** ~ [ ] ( ) { } == != < <= > >= = . : | ,
   End,
 };
 

@@ -1,5 +1,6 @@
-// Attribute and item access as jinja2's ImmutableSandboxedEnvironment does it, and the str/dict/list methods a chat
-// template can call. Strings index by code point (Python str), and every result keeps the origin of its bytes.
+// Attribute and item access as jinja2's ImmutableSandboxedEnvironment does it, and the str/dict/list methods
+// a chat template can call. Strings index by code point (Python str), and every result keeps the origin of
+// its bytes.
 #include <utf8proc.h>
 
 #include <cstdarg>
@@ -31,31 +32,41 @@ static Value undefined_error(const Value& u, int line) {
 static std::vector<Value> chars_of(const TString& s) {
   std::vector<Value> out;
   auto offs = utf8_offsets(s.text);
-  for (size_t k = 0; k + 1 < offs.size(); ++k) out.push_back(Value::string(s.substr(offs[k], offs[k + 1] - offs[k])));
+  for (size_t k = 0; k + 1 < offs.size(); ++k)
+    out.push_back(Value::string(s.substr(offs[k], offs[k + 1] - offs[k])));
   return out;
 }
 
 std::vector<Value> iterate(const Value& v, int line) {
   switch (v.kind) {
-    case Kind::Undefined: return {};
-    case Kind::List: return v.list->items;
+    case Kind::Undefined:
+      return {};
+    case Kind::List:
+      return v.list->items;
     case Kind::Dict: {
       std::vector<Value> keys;
       for (const auto& kv : v.dict->items) keys.push_back(kv.first);
       return keys;
     }
-    case Kind::String: return chars_of(*v.s);
-    default: fail_at(line, "TypeError: '%s' object is not iterable", type_name(v));
+    case Kind::String:
+      return chars_of(*v.s);
+    default:
+      fail_at(line, "TypeError: '%s' object is not iterable", type_name(v));
   }
 }
 
 int64_t length(const Value& v, int line) {
   switch (v.kind) {
-    case Kind::Undefined: return 0;
-    case Kind::List: return int64_t(v.list->items.size());
-    case Kind::Dict: return int64_t(v.dict->items.size());
-    case Kind::String: return int64_t(utf8_offsets(v.s->text).size() - 1);
-    default: fail_at(line, "TypeError: object of type '%s' has no len()", type_name(v));
+    case Kind::Undefined:
+      return 0;
+    case Kind::List:
+      return int64_t(v.list->items.size());
+    case Kind::Dict:
+      return int64_t(v.dict->items.size());
+    case Kind::String:
+      return int64_t(utf8_offsets(v.s->text).size() - 1);
+    default:
+      fail_at(line, "TypeError: object of type '%s' has no len()", type_name(v));
   }
 }
 
@@ -88,8 +99,8 @@ static void append_cp(TString& out, uint32_t c, bool origin) {
   out.append(std::string_view(reinterpret_cast<char*>(buf), size_t(n)), origin);
 }
 
-// Python uses full case mappings (e.g. 'ß'.upper() == 'SS'); utf8proc gives the simple ones, equal for all but a
-// handful of characters (documented in docs/CHAT.md).
+// Python uses full case mappings (e.g. 'ß'.upper() == 'SS'); utf8proc gives the simple ones, equal for all
+// but a handful of characters (documented in docs/CHAT.md).
 TString py_case(const TString& s, int mode) {
   TString out;
   bool prev_cased = false, first = true;
@@ -102,10 +113,14 @@ TString py_case(const TString& s, int mode) {
     }
     auto ci = utf8proc_int32_t(c);
     uint32_t m = c;
-    if (mode == 0) m = uint32_t(utf8proc_tolower(ci));
-    else if (mode == 1) m = uint32_t(utf8proc_toupper(ci));
-    else if (mode == 2) m = uint32_t(prev_cased ? utf8proc_tolower(ci) : utf8proc_totitle(ci));
-    else m = uint32_t(first ? utf8proc_totitle(ci) : utf8proc_tolower(ci));
+    if (mode == 0)
+      m = uint32_t(utf8proc_tolower(ci));
+    else if (mode == 1)
+      m = uint32_t(utf8proc_toupper(ci));
+    else if (mode == 2)
+      m = uint32_t(prev_cased ? utf8proc_tolower(ci) : utf8proc_totitle(ci));
+    else
+      m = uint32_t(first ? utf8proc_totitle(ci) : utf8proc_tolower(ci));
     bool cased = utf8proc_tolower(ci) != ci || utf8proc_toupper(ci) != ci;
     prev_cased = cased;
     first = false;
@@ -126,9 +141,8 @@ std::vector<TString> py_split(const TString& s, const Value& sep, int64_t maxspl
     };
     pos = skip_ws(pos);
     while (pos < t.size()) {
-      if (maxsplit >= 0 && int64_t(out.size()) >= maxsplit) {
-        // the rest, with trailing whitespace stripped
-        out.push_back(py_strip(s.substr(pos), Value::none(), false, true, line));
+      if (maxsplit >= 0 && int64_t(out.size()) >= maxsplit) {  // the rest, trailing whitespace included
+        out.push_back(s.substr(pos));
         return out;
       }
       size_t e = pos, len = 0;
@@ -230,7 +244,8 @@ static Value str_method(const Value& self, const std::string& name, CallArgs& a)
   if (name == "startswith" || name == "endswith") {
     a.check(what.c_str(), 1, {});
     Value p = a.get(0, "");
-    std::vector<Value> options = p.kind == Kind::List && p.list->is_tuple ? p.list->items : std::vector<Value>{p};
+    std::vector<Value> options =
+        p.kind == Kind::List && p.list->is_tuple ? p.list->items : std::vector<Value>{p};
     for (const Value& o : options) {
       const std::string& x = str_arg(o, what.c_str(), line).text;
       bool hit = name == "startswith" ? s.text.compare(0, x.size(), x) == 0 && s.text.size() >= x.size()
@@ -285,7 +300,8 @@ static Value str_method(const Value& self, const std::string& name, CallArgs& a)
     TString out;
     bool first = true;
     for (const Value& v : iterate(a.get(0, ""), line)) {
-      if (!v.is_string()) fail_at(line, "TypeError: sequence item: expected str instance, %s found", type_name(v));
+      if (!v.is_string())
+        fail_at(line, "TypeError: sequence item: expected str instance, %s found", type_name(v));
       if (!first) out.append(s);
       out.append(*v.s);
       first = false;
@@ -297,15 +313,17 @@ static Value str_method(const Value& self, const std::string& name, CallArgs& a)
 }
 
 static const char* const kStrMethods[] = {
-    "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find", "format", "format_map",
-    "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric",
-    "isprintable", "isspace", "istitle", "isupper", "join", "ljust", "lower", "lstrip", "maketrans", "partition",
-    "removeprefix", "removesuffix", "replace", "rfind", "rindex", "rjust", "rpartition", "rsplit", "rstrip", "split",
-    "splitlines", "startswith", "strip", "swapcase", "title", "translate", "upper", "zfill"};
-static const char* const kDictMethods[] = {"clear", "copy", "fromkeys", "get", "items", "keys",
-                                           "pop", "popitem", "setdefault", "update", "values"};
-static const char* const kListMethods[] = {"append", "clear", "copy", "count", "extend", "index",
-                                           "insert", "pop", "remove", "reverse", "sort"};
+    "capitalize", "casefold",     "center",       "count",   "encode",     "endswith",    "expandtabs",
+    "find",       "format",       "format_map",   "index",   "isalnum",    "isalpha",     "isascii",
+    "isdecimal",  "isdigit",      "isidentifier", "islower", "isnumeric",  "isprintable", "isspace",
+    "istitle",    "isupper",      "join",         "ljust",   "lower",      "lstrip",      "maketrans",
+    "partition",  "removeprefix", "removesuffix", "replace", "rfind",      "rindex",      "rjust",
+    "rpartition", "rsplit",       "rstrip",       "split",   "splitlines", "startswith",  "strip",
+    "swapcase",   "title",        "translate",    "upper",   "zfill"};
+static const char* const kDictMethods[] = {"clear", "copy",    "fromkeys",   "get",    "items", "keys",
+                                           "pop",   "popitem", "setdefault", "update", "values"};
+static const char* const kListMethods[] = {"append", "clear", "copy",   "count",   "extend", "index",
+                                           "insert", "pop",   "remove", "reverse", "sort"};
 template <size_t N>
 static bool listed(const char* const (&names)[N], const std::string& n) {
   for (const char* x : names)
@@ -320,8 +338,10 @@ static Value dict_method(const Value& self, const std::string& name, CallArgs& a
     a.check(what.c_str(), 0, {});
     std::vector<Value> out;
     for (const auto& [k, v] : d.items) {
-      if (name == "items") out.push_back(Value::make_list({k, v}, true));
-      else out.push_back(name == "keys" ? k : v);
+      if (name == "items")
+        out.push_back(Value::make_list({k, v}, true));
+      else
+        out.push_back(name == "keys" ? k : v);
     }
     return Value::make_list(std::move(out));
   }
@@ -354,10 +374,12 @@ static Value list_method(const Value& self, const std::string& name, CallArgs& a
   fail_at(a.line, "unsupported construct: list method '%s'", name.c_str());
 }
 
-// The sandbox refuses methods that mutate a dict or list: they resolve to an Undefined that fails when called.
+// The sandbox refuses methods that mutate a dict or list: they resolve to an Undefined that fails when
+// called.
 static Value unsafe(const Value& obj, const std::string& name) {
   return Value::callable(name, [type = std::string(type_name(obj)), name](CallArgs& a) -> Value {
-    fail_at(a.line, "SecurityError: access to attribute '%s' of '%s' object is unsafe", name.c_str(), type.c_str());
+    fail_at(a.line, "SecurityError: access to attribute '%s' of '%s' object is unsafe", name.c_str(),
+            type.c_str());
   });
 }
 
@@ -367,16 +389,19 @@ static bool method_of(const Value& obj, const std::string& name, Value* out) {
     return true;
   }
   if (obj.kind == Kind::Dict && listed(kDictMethods, name)) {
-    bool mutates = name == "clear" || name == "pop" || name == "popitem" || name == "setdefault" || name == "update";
-    *out = mutates ? unsafe(obj, name)
-                   : Value::callable("dict." + name, [obj, name](CallArgs& a) { return dict_method(obj, name, a); });
+    bool mutates =
+        name == "clear" || name == "pop" || name == "popitem" || name == "setdefault" || name == "update";
+    *out = mutates ? unsafe(obj, name) : Value::callable("dict." + name, [obj, name](CallArgs& a) {
+      return dict_method(obj, name, a);
+    });
     return true;
   }
   if (obj.kind == Kind::List && listed(kListMethods, name)) {
     bool reads = name == "copy" || name == "count" || name == "index";
     if (obj.list->is_tuple && !reads) return false;
-    *out = !reads ? unsafe(obj, name)
-                  : Value::callable("list." + name, [obj, name](CallArgs& a) { return list_method(obj, name, a); });
+    *out = !reads ? unsafe(obj, name) : Value::callable("list." + name, [obj, name](CallArgs& a) {
+      return list_method(obj, name, a);
+    });
     return true;
   }
   return false;
@@ -397,7 +422,9 @@ Value get_attr(const Value& obj, const std::string& name, int line) {
   return Value::undefined("'" + std::string(type_name(obj)) + " object' has no attribute '" + name + "'");
 }
 
-static int64_t normalize_index(int64_t i, size_t n) { return i < 0 ? i + int64_t(n) : i; }
+static int64_t normalize_index(int64_t i, size_t n) {
+  return i < 0 ? i + int64_t(n) : i;
+}
 
 Value get_item(const Value& obj, const Value& key, int line) {
   if (obj.is_undefined()) undefined_error(obj, line);
@@ -457,7 +484,8 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
   if (obj.is_undefined()) undefined_error(obj, line);
   if (obj.kind == Kind::List) {
     std::vector<Value> out;
-    for (size_t k : slice_positions(obj.list->items.size(), start, stop, step, line)) out.push_back(obj.list->items[k]);
+    for (size_t k : slice_positions(obj.list->items.size(), start, stop, step, line))
+      out.push_back(obj.list->items[k]);
     return Value::make_list(std::move(out), obj.list->is_tuple);
   }
   if (obj.is_string()) {

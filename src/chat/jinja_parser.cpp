@@ -1,6 +1,7 @@
 // Recursive-descent parser of the Jinja subset, following jinja2/parser.py rule by rule (operator precedence,
-// filters binding tighter than arithmetic, `is` tests, tuples without parentheses, slices). Constructs outside the
-// subset fail naming the construct and the line. Nesting is bounded so hostile templates cannot overflow the stack.
+// filters binding tighter than arithmetic, `is` tests, tuples without parentheses, slices). Constructs
+// outside the subset fail naming the construct and the line. Nesting is bounded so hostile templates cannot
+// overflow the stack.
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -51,16 +52,26 @@ struct Parser {
   }
   static std::string describe(const Token& t) {
     switch (t.type) {
-      case Tok::Data: return "template data";
-      case Tok::VarBegin: return "begin of print statement";
-      case Tok::VarEnd: return "end of print statement";
-      case Tok::BlockBegin: return "begin of statement block";
-      case Tok::BlockEnd: return "end of statement block";
-      case Tok::String: return "string";
-      case Tok::Integer: return "integer";
-      case Tok::Float: return "float";
-      case Tok::End: return "end of template";
-      default: return "'" + t.value + "'";
+      case Tok::Data:
+        return "template data";
+      case Tok::VarBegin:
+        return "begin of print statement";
+      case Tok::VarEnd:
+        return "end of print statement";
+      case Tok::BlockBegin:
+        return "begin of statement block";
+      case Tok::BlockEnd:
+        return "end of statement block";
+      case Tok::String:
+        return "string";
+      case Tok::Integer:
+        return "integer";
+      case Tok::Float:
+        return "float";
+      case Tok::End:
+        return "end of template";
+      default:
+        return "'" + t.value + "'";
     }
   }
   [[noreturn]] void fail(const std::string& msg, int line = 0) {
@@ -80,13 +91,15 @@ struct Parser {
     next();
   }
 
-  // Records the height of a finished node; chains built by loops (a+b+c..., x|f|g..., a.b.c...) are bounded here.
+  // Records the height of a finished node; chains built by loops (a+b+c..., x|f|g..., a.b.c...) are bounded
+  // here.
   ExprPtr seal(ExprPtr n) {
     int h = 0;
     for (const auto& k : n->kids)
       if (k) h = std::max(h, k->height);
     n->height = h + 1;
-    if (n->height > kMaxHeight) fail("expression nested more than " + std::to_string(kMaxHeight) + " levels deep", n->line);
+    if (n->height > kMaxHeight)
+      fail("expression nested more than " + std::to_string(kMaxHeight) + " levels deep", n->line);
     return n;
   }
 
@@ -103,8 +116,8 @@ struct Parser {
     return cur().type == Tok::Name && extra.count(cur().value);
   }
 
-  ExprPtr parse_tuple(bool simplified = false, bool with_condexpr = true, const std::set<std::string>& extra = {},
-                      bool explicit_parens = false) {
+  ExprPtr parse_tuple(bool simplified = false, bool with_condexpr = true,
+                      const std::set<std::string>& extra = {}, bool explicit_parens = false) {
     int line = cur().line;
     std::vector<ExprPtr> args;
     bool is_tuple = false;
@@ -112,8 +125,10 @@ struct Parser {
       if (!args.empty()) expect_op(",");
       if (is_tuple_end(extra)) break;
       args.push_back(simplified ? parse_primary() : with_condexpr ? parse_expression() : parse_or());
-      if (is_op(",")) is_tuple = true;
-      else break;
+      if (is_op(","))
+        is_tuple = true;
+      else
+        break;
     }
     if (!is_tuple) {
       if (!args.empty()) return std::move(args[0]);
@@ -321,31 +336,42 @@ struct Parser {
   int64_t parse_int(const std::string& digits) {
     int base = 10;
     std::string d = digits;
-    if (d.size() > 2 && d[0] == '0' && (d[1] == 'x' || d[1] == 'X')) base = 16, d = d.substr(2);
-    else if (d.size() > 2 && d[0] == '0' && (d[1] == 'o' || d[1] == 'O')) base = 8, d = d.substr(2);
-    else if (d.size() > 2 && d[0] == '0' && (d[1] == 'b' || d[1] == 'B')) base = 2, d = d.substr(2);
+    if (d.size() > 2 && d[0] == '0' && (d[1] == 'x' || d[1] == 'X'))
+      base = 16, d = d.substr(2);
+    else if (d.size() > 2 && d[0] == '0' && (d[1] == 'o' || d[1] == 'O'))
+      base = 8, d = d.substr(2);
+    else if (d.size() > 2 && d[0] == '0' && (d[1] == 'b' || d[1] == 'B'))
+      base = 2, d = d.substr(2);
     errno = 0;
     char* end = nullptr;
     long long v = std::strtoll(d.c_str(), &end, base);
-    if (errno == ERANGE) fail("unsupported construct: integer literal " + digits + " does not fit in 64 bits");
+    if (errno == ERANGE)
+      fail("unsupported construct: integer literal " + digits + " does not fit in 64 bits");
     return v;
   }
 
   ExprPtr parse_postfix(ExprPtr n) {
     while (true) {
-      if (is_op(".") || is_op("[")) n = parse_subscript(std::move(n));
-      else if (is_op("(")) n = parse_call(std::move(n));
-      else break;
+      if (is_op(".") || is_op("["))
+        n = parse_subscript(std::move(n));
+      else if (is_op("("))
+        n = parse_call(std::move(n));
+      else
+        break;
     }
     return n;
   }
 
   ExprPtr parse_filter_expr(ExprPtr n) {
     while (true) {
-      if (is_op("|")) n = parse_filter(std::move(n));
-      else if (is_name("is")) n = parse_test(std::move(n));
-      else if (is_op("(")) n = parse_call(std::move(n));
-      else break;
+      if (is_op("|"))
+        n = parse_filter(std::move(n));
+      else if (is_name("is"))
+        n = parse_test(std::move(n));
+      else if (is_op("("))
+        n = parse_call(std::move(n));
+      else
+        break;
     }
     return n;
   }
@@ -398,11 +424,15 @@ struct Parser {
       if (!skip_op(":")) return e;
       parts.push_back(std::move(e));
     }
-    if (is_op(":") || is_op("]") || is_op(",")) parts.push_back(nullptr);
-    else parts.push_back(parse_expression());
+    if (is_op(":") || is_op("]") || is_op(","))
+      parts.push_back(nullptr);
+    else
+      parts.push_back(parse_expression());
     if (skip_op(":")) {
-      if (is_op("]") || is_op(",")) parts.push_back(nullptr);
-      else parts.push_back(parse_expression());
+      if (is_op("]") || is_op(","))
+        parts.push_back(nullptr);
+      else
+        parts.push_back(parse_expression());
     } else {
       parts.push_back(nullptr);
     }
@@ -628,8 +658,10 @@ struct Parser {
       while (!is_op(")")) {
         if (!m->params.empty()) expect_op(",");
         m->params.push_back(expect_name());
-        if (skip_op("=")) m->defaults.push_back(parse_expression());
-        else if (!m->defaults.empty()) fail("non-default argument follows default argument");
+        if (skip_op("="))
+          m->defaults.push_back(parse_expression());
+        else if (!m->defaults.empty())
+          fail("non-default argument follows default argument");
       }
       expect_op(")");
       m->body = statements({"endmacro"}, &which);

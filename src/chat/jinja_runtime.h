@@ -1,5 +1,6 @@
 // The Python object model behind the interpreter, shared by jinja_eval.cpp (statements and operators),
-// jinja_methods.cpp (attribute/item access, str/dict/list methods) and jinja_builtins.cpp (filters, tests, globals).
+// jinja_methods.cpp (attribute/item access, str/dict/list methods), jinja_builtins.cpp (filters) and
+// jinja_globals.cpp (tests, global functions).
 #pragma once
 
 #include <string>
@@ -10,16 +11,16 @@
 namespace qwen3::jinja {
 
 // Resource limits: a hostile template must fail cleanly, never exhaust memory or hang.
-constexpr size_t kMaxItems = 1u << 20;          // elements in one list built by range(), *, etc.
-constexpr size_t kMaxStringBytes = 64u << 20;   // bytes in one string, and in the whole output
-constexpr uint64_t kMaxSteps = 5'000'000;       // statements + expressions evaluated in one render (+ costs)
-constexpr int kMaxCallDepth = 64;               // nested macro / filter calls
-constexpr int kMaxEvalDepth = 400;              // nested expression evaluation
+constexpr size_t kMaxItems = 1u << 20;         // elements in one list built by range(), *, etc.
+constexpr size_t kMaxStringBytes = 64u << 20;  // bytes in one string, and in the whole output
+constexpr uint64_t kMaxSteps = 5'000'000;      // statements + expressions evaluated in one render (+ costs)
+constexpr int kMaxCallDepth = 64;              // nested macro / filter calls
+constexpr int kMaxEvalDepth = 400;             // nested expression evaluation
 
 [[noreturn]] void fail_at(int line, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Python's iter()/len() on a value: lists and tuples give their items, dicts their keys, strings their characters,
-// Undefined nothing. Fails like Python for the rest.
+// Python's iter()/len() on a value: lists and tuples give their items, dicts their keys, strings their
+// characters, Undefined nothing. Fails like Python for the rest.
 std::vector<Value> iterate(const Value& v, int line);
 int64_t length(const Value& v, int line);
 

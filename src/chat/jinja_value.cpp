@@ -1,5 +1,6 @@
-// Python semantics of Jinja values: truthiness, ==, <, str(), repr(), json.dumps and float repr, byte-exact with
-// CPython so that rendered prompts match transformers. Tested by tests/chat/jinja_expr_test.cpp (goldens from jinja2).
+// Python semantics of Jinja values: truthiness, ==, <, str(), repr(), json.dumps and float repr, byte-exact
+// with CPython so that rendered prompts match transformers. Tested by tests/chat/jinja_expr_test.cpp (goldens
+// from jinja2).
 #include "chat/jinja_value.h"
 
 #include <utf8proc.h>
@@ -17,7 +18,8 @@ namespace qwen3::jinja {
 static constexpr int kMaxValueDepth = 200;
 
 static void check_depth(int depth) {
-  QWEN3_CHECK(depth <= kMaxValueDepth, "chat template: value nested more than %d levels deep", kMaxValueDepth);
+  QWEN3_CHECK(depth <= kMaxValueDepth, "chat template: value nested more than %d levels deep",
+              kMaxValueDepth);
 }
 
 // Namespaces are the one mutable kind, so they can form reference cycles (set ns.x = [ns]); the renderer
@@ -53,7 +55,8 @@ Value Value::make_dict(DictData d) {
   Value v;
   v.kind = Kind::Dict;
   d.depth = 1;
-  for (const auto& kv : d.items) d.depth = std::max(d.depth, 1 + std::max(nested_depth(kv.first), nested_depth(kv.second)));
+  for (const auto& kv : d.items)
+    d.depth = std::max(d.depth, 1 + std::max(nested_depth(kv.first), nested_depth(kv.second)));
   check_depth(d.depth);
   v.dict = std::make_shared<const DictData>(std::move(d));
   return v;
@@ -93,41 +96,62 @@ Value CallArgs::get(size_t pos, const char* name) const {
   return Value::undefined();
 }
 void CallArgs::check(const char* what, size_t n_max, std::initializer_list<const char*> names) const {
-  QWEN3_CHECK(args.size() <= n_max, "chat template line %d: %s takes at most %zu arguments, %zu given", line, what,
-              n_max, args.size());
+  QWEN3_CHECK(args.size() <= n_max, "chat template line %d: %s takes at most %zu arguments, %zu given", line,
+              what, n_max, args.size());
   for (const auto& [k, v] : kwargs) {
     bool ok = false;
     for (const char* n : names) ok = ok || k == n;
-    QWEN3_CHECK(ok, "chat template line %d: %s got an unexpected keyword argument '%s'", line, what, k.c_str());
+    QWEN3_CHECK(ok, "chat template line %d: %s got an unexpected keyword argument '%s'", line, what,
+                k.c_str());
   }
 }
 
 const char* type_name(const Value& v) {
   switch (v.kind) {
-    case Kind::Undefined: return "Undefined";
-    case Kind::None: return "NoneType";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return "str";
-    case Kind::List: return v.list->is_tuple ? "tuple" : "list";
-    case Kind::Dict: return "dict";
-    case Kind::Namespace: return "Namespace";
-    case Kind::Callable: return "function";
+    case Kind::Undefined:
+      return "Undefined";
+    case Kind::None:
+      return "NoneType";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::String:
+      return "str";
+    case Kind::List:
+      return v.list->is_tuple ? "tuple" : "list";
+    case Kind::Dict:
+      return "dict";
+    case Kind::Namespace:
+      return "Namespace";
+    case Kind::Callable:
+      return "function";
   }
   return "?";
 }
 
 bool truthy(const Value& v) {
   switch (v.kind) {
-    case Kind::Undefined: case Kind::None: return false;
-    case Kind::Bool: return v.b;
-    case Kind::Int: return v.i != 0;
-    case Kind::Float: return v.f != 0;
-    case Kind::String: return !v.s->text.empty();
-    case Kind::List: return !v.list->items.empty();
-    case Kind::Dict: return !v.dict->items.empty();
-    case Kind::Namespace: case Kind::Callable: return true;
+    case Kind::Undefined:
+    case Kind::None:
+      return false;
+    case Kind::Bool:
+      return v.b;
+    case Kind::Int:
+      return v.i != 0;
+    case Kind::Float:
+      return v.f != 0;
+    case Kind::String:
+      return !v.s->text.empty();
+    case Kind::List:
+      return !v.list->items.empty();
+    case Kind::Dict:
+      return !v.dict->items.empty();
+    case Kind::Namespace:
+    case Kind::Callable:
+      return true;
   }
   return false;
 }
@@ -135,7 +159,9 @@ bool truthy(const Value& v) {
 static double as_double(const Value& v) {
   return v.kind == Kind::Float ? v.f : v.kind == Kind::Bool ? double(v.b) : double(v.i);
 }
-static int64_t as_int(const Value& v) { return v.kind == Kind::Bool ? int64_t(v.b) : v.i; }
+static int64_t as_int(const Value& v) {
+  return v.kind == Kind::Bool ? int64_t(v.b) : v.i;
+}
 
 static bool equal_at(const Value& a, const Value& b, int depth) {
   check_depth(depth);
@@ -145,8 +171,11 @@ static bool equal_at(const Value& a, const Value& b, int depth) {
   }
   if (a.kind != b.kind) return false;
   switch (a.kind) {
-    case Kind::Undefined: case Kind::None: return true;
-    case Kind::String: return a.s->text == b.s->text;
+    case Kind::Undefined:
+    case Kind::None:
+      return true;
+    case Kind::String:
+      return a.s->text == b.s->text;
     case Kind::List: {
       const auto &x = *a.list, &y = *b.list;
       if (x.is_tuple != y.is_tuple || x.items.size() != y.items.size()) return false;
@@ -162,12 +191,17 @@ static bool equal_at(const Value& a, const Value& b, int depth) {
       }
       return true;
     }
-    case Kind::Namespace: return a.ns == b.ns;
-    case Kind::Callable: return a.fn == b.fn;
-    default: return false;
+    case Kind::Namespace:
+      return a.ns == b.ns;
+    case Kind::Callable:
+      return a.fn == b.fn;
+    default:
+      return false;
   }
 }
-bool equal(const Value& a, const Value& b) { return equal_at(a, b, 0); }
+bool equal(const Value& a, const Value& b) {
+  return equal_at(a, b, 0);
+}
 
 static int compare_at(const Value& a, const Value& b, int line, int depth) {
   check_depth(depth);
@@ -191,10 +225,12 @@ static int compare_at(const Value& a, const Value& b, int line, int depth) {
     }
     return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
   }
-  throw_error("chat template line %d: '<' not supported between instances of '%s' and '%s'", line, type_name(a),
-              type_name(b));
+  throw_error("chat template line %d: '<' not supported between instances of '%s' and '%s'", line,
+              type_name(a), type_name(b));
 }
-int compare(const Value& a, const Value& b, int line) { return compare_at(a, b, line, 0); }
+int compare(const Value& a, const Value& b, int line) {
+  return compare_at(a, b, line, 0);
+}
 
 // ---- Unicode helpers ----
 
@@ -222,17 +258,25 @@ std::vector<uint32_t> utf8_offsets(std::string_view s) {
 
 bool py_isspace(uint32_t c) {
   return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
+         c == 0x3000;
 }
 
 static bool py_isprintable(uint32_t c) {
   if (c == ' ') return true;
   if (c > 0x10ffff) return false;
   switch (utf8proc_category(utf8proc_int32_t(c))) {
-    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS: case UTF8PROC_CATEGORY_CO:
-    case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP: case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+    case UTF8PROC_CATEGORY_ZS:
       return false;
-    default: return true;
+    default:
+      return true;
   }
 }
 
@@ -273,9 +317,12 @@ std::string py_float_repr(double x) {
 
 static void append_hex_escape(TString& out, uint32_t c) {
   char buf[16];
-  if (c <= 0xff) std::snprintf(buf, sizeof buf, "\\x%02x", c);
-  else if (c <= 0xffff) std::snprintf(buf, sizeof buf, "\\u%04x", c);
-  else std::snprintf(buf, sizeof buf, "\\U%08x", c);
+  if (c <= 0xff)
+    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+  else if (c <= 0xffff)
+    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+  else
+    std::snprintf(buf, sizeof buf, "\\U%08x", c);
   out.append(buf, false);
 }
 
@@ -285,13 +332,20 @@ static void repr_string(TString& out, const TString& s) {
   out.append(std::string_view(&q, 1), false);
   for (size_t pos = 0, len = 0; pos < t.size(); pos += len) {
     uint32_t c = decode_at(t, pos, &len);
-    if (c == uint32_t(q) || c == '\\') out.append(std::string("\\") + char(c), false);
-    else if (c == '\n') out.append("\\n", false);
-    else if (c == '\r') out.append("\\r", false);
-    else if (c == '\t') out.append("\\t", false);
-    else if (len == 1 && c >= 0x80) append_hex_escape(out, c);  // an invalid byte
-    else if (py_isprintable(c)) out.append(s.substr(pos, len));
-    else append_hex_escape(out, c);
+    if (c == uint32_t(q) || c == '\\')
+      out.append(std::string("\\") + char(c), false);
+    else if (c == '\n')
+      out.append("\\n", false);
+    else if (c == '\r')
+      out.append("\\r", false);
+    else if (c == '\t')
+      out.append("\\t", false);
+    else if (len == 1 && c >= 0x80)
+      append_hex_escape(out, c);  // an invalid byte
+    else if (py_isprintable(c))
+      out.append(s.substr(pos, len));
+    else
+      append_hex_escape(out, c);
   }
   out.append(std::string_view(&q, 1), false);
 }
@@ -314,14 +368,26 @@ static void print_items(TString& out, const DictData& d, int depth) {
 static void print_at(TString& out, const Value& v, bool repr, int depth) {
   check_depth(depth);
   switch (v.kind) {
-    case Kind::Undefined: if (repr) out.append("Undefined", false); return;
-    case Kind::None: out.append("None", false); return;
-    case Kind::Bool: out.append(v.b ? "True" : "False", false); return;
-    case Kind::Int: out.append(std::to_string(v.i), false); return;
-    case Kind::Float: out.append(py_float_repr(v.f), false); return;
+    case Kind::Undefined:
+      if (repr) out.append("Undefined", false);
+      return;
+    case Kind::None:
+      out.append("None", false);
+      return;
+    case Kind::Bool:
+      out.append(v.b ? "True" : "False", false);
+      return;
+    case Kind::Int:
+      out.append(std::to_string(v.i), false);
+      return;
+    case Kind::Float:
+      out.append(py_float_repr(v.f), false);
+      return;
     case Kind::String:
-      if (repr) repr_string(out, *v.s);
-      else out.append(*v.s);
+      if (repr)
+        repr_string(out, *v.s);
+      else
+        out.append(*v.s);
       return;
     case Kind::List: {
       const auto& l = *v.list;
@@ -334,13 +400,17 @@ static void print_at(TString& out, const Value& v, bool repr, int depth) {
       out.append(l.is_tuple ? ")" : "]", false);
       return;
     }
-    case Kind::Dict: print_items(out, *v.dict, depth); return;
+    case Kind::Dict:
+      print_items(out, *v.dict, depth);
+      return;
     case Kind::Namespace:
       out.append("<Namespace ", false);
       print_items(out, *v.ns, depth);
       out.append(">", false);
       return;
-    case Kind::Callable: out.append("<function " + v.fn->name + ">", false); return;
+    case Kind::Callable:
+      out.append("<function " + v.fn->name + ">", false);
+      return;
   }
 }
 
@@ -366,14 +436,29 @@ static void json_string(TString& out, const TString& s, bool ensure_ascii) {
     char buf[16];
     const char* esc = nullptr;
     switch (c) {
-      case '"': esc = "\\\""; break;
-      case '\\': esc = "\\\\"; break;
-      case '\n': esc = "\\n"; break;
-      case '\r': esc = "\\r"; break;
-      case '\t': esc = "\\t"; break;
-      case '\b': esc = "\\b"; break;
-      case '\f': esc = "\\f"; break;
-      default: break;
+      case '"':
+        esc = "\\\"";
+        break;
+      case '\\':
+        esc = "\\\\";
+        break;
+      case '\n':
+        esc = "\\n";
+        break;
+      case '\r':
+        esc = "\\r";
+        break;
+      case '\t':
+        esc = "\\t";
+        break;
+      case '\b':
+        esc = "\\b";
+        break;
+      case '\f':
+        esc = "\\f";
+        break;
+      default:
+        break;
     }
     // Escapes keep the origin of the character they stand for.
     auto put = [&](const char* e) { out.append(e, s.origin[pos] != 0); };
@@ -397,11 +482,16 @@ static void json_string(TString& out, const TString& s, bool ensure_ascii) {
 
 static TString json_key(const Value& k, int line) {
   switch (k.kind) {
-    case Kind::String: return *k.s;
-    case Kind::Int: return TString(std::to_string(k.i), false);
-    case Kind::Float: return TString(py_float_repr(k.f), false);
-    case Kind::Bool: return TString(k.b ? "true" : "false", false);
-    case Kind::None: return TString("null", false);
+    case Kind::String:
+      return *k.s;
+    case Kind::Int:
+      return TString(std::to_string(k.i), false);
+    case Kind::Float:
+      return TString(py_float_repr(k.f), false);
+    case Kind::Bool:
+      return TString(k.b ? "true" : "false", false);
+    case Kind::None:
+      return TString("null", false);
     default:
       throw_error("chat template line %d: tojson: keys must be str, int, float, bool or None, not %s", line,
                   type_name(k));
@@ -417,15 +507,26 @@ static void json_at(TString& out, const Value& v, const JsonOptions& opt, int li
     out.append(s, false);
   };
   switch (v.kind) {
-    case Kind::None: out.append("null", false); return;
-    case Kind::Bool: out.append(v.b ? "true" : "false", false); return;
-    case Kind::Int: out.append(std::to_string(v.i), false); return;
-    case Kind::Float:
-      if (std::isnan(v.f)) out.append("NaN", false);
-      else if (std::isinf(v.f)) out.append(v.f < 0 ? "-Infinity" : "Infinity", false);
-      else out.append(py_float_repr(v.f), false);
+    case Kind::None:
+      out.append("null", false);
       return;
-    case Kind::String: json_string(out, *v.s, opt.ensure_ascii); return;
+    case Kind::Bool:
+      out.append(v.b ? "true" : "false", false);
+      return;
+    case Kind::Int:
+      out.append(std::to_string(v.i), false);
+      return;
+    case Kind::Float:
+      if (std::isnan(v.f))
+        out.append("NaN", false);
+      else if (std::isinf(v.f))
+        out.append(v.f < 0 ? "-Infinity" : "Infinity", false);
+      else
+        out.append(py_float_repr(v.f), false);
+      return;
+    case Kind::String:
+      json_string(out, *v.s, opt.ensure_ascii);
+      return;
     case Kind::List: {
       const auto& items = v.list->items;
       if (items.empty()) return out.append("[]", false);
@@ -459,7 +560,8 @@ static void json_at(TString& out, const Value& v, const JsonOptions& opt, int li
       return;
     }
     default:
-      throw_error("chat template line %d: tojson: Object of type %s is not JSON serializable", line, type_name(v));
+      throw_error("chat template line %d: tojson: Object of type %s is not JSON serializable", line,
+                  type_name(v));
   }
 }
 
@@ -472,19 +574,25 @@ TString to_json(const Value& v, const JsonOptions& opt, int line) {
 // ---- from JSON ----
 
 static Value from_json_at(const nlohmann::ordered_json& j, bool trusted, int depth) {
-  QWEN3_CHECK(depth <= kMaxValueDepth, "chat template input: JSON nested more than %d levels deep", kMaxValueDepth);
+  QWEN3_CHECK(depth <= kMaxValueDepth, "chat template input: JSON nested more than %d levels deep",
+              kMaxValueDepth);
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return Value::none();
-    case nlohmann::ordered_json::value_t::boolean: return Value::boolean(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return Value::integer(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::null:
+      return Value::none();
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value::boolean(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value::integer(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       uint64_t u = j.get<uint64_t>();
       QWEN3_CHECK(u <= uint64_t(INT64_MAX), "chat template input: integer %llu is out of range",
                   (unsigned long long)u);
       return Value::integer(int64_t(u));
     }
-    case nlohmann::ordered_json::value_t::number_float: return Value::real(j.get<double>());
-    case nlohmann::ordered_json::value_t::string: return Value::string(j.get_ref<const std::string&>(), trusted);
+    case nlohmann::ordered_json::value_t::number_float:
+      return Value::real(j.get<double>());
+    case nlohmann::ordered_json::value_t::string:
+      return Value::string(j.get_ref<const std::string&>(), trusted);
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
       items.reserve(j.size());
@@ -499,10 +607,13 @@ static Value from_json_at(const nlohmann::ordered_json& j, bool trusted, int dep
         d.items.emplace_back(Value::string(k, trusted), from_json_at(x, trusted, depth + 1));
       return Value::make_dict(std::move(d));
     }
-    default: throw_error("chat template input: unsupported JSON value (binary or discarded)");
+    default:
+      throw_error("chat template input: unsupported JSON value (binary or discarded)");
   }
 }
 
-Value from_json(const nlohmann::ordered_json& j, bool trusted) { return from_json_at(j, trusted, 0); }
+Value from_json(const nlohmann::ordered_json& j, bool trusted) {
+  return from_json_at(j, trusted, 0);
+}
 
 }  // namespace qwen3::jinja

@@ -1,7 +1,8 @@
-// Values of the Jinja-subset interpreter, with Python's semantics (the reference is jinja2 running on CPython, as
-// transformers' apply_chat_template does). Every string carries the origin of each of its bytes, so the rendered
-// prompt can tell the tokenizer which bytes came from the template's own text (where control tokens count) and
-// which were inserted from messages, tools or other values (where they must stay plain text).
+// Values of the Jinja-subset interpreter, with Python's semantics (the reference is jinja2 running on
+// CPython, as transformers' apply_chat_template does). Every string carries the origin of each of its bytes,
+// so the rendered prompt can tell the tokenizer which bytes came from the template's own text (where control
+// tokens count) and which were inserted from messages, tools or other values (where they must stay plain
+// text).
 #pragma once
 
 #include <cstdint>
@@ -61,17 +62,36 @@ struct Value {
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::shared_ptr<const TString> s;       // String; for Undefined: the name that was missing (may be null)
-  std::shared_ptr<const ListData> list;   // List
-  std::shared_ptr<const DictData> dict;   // Dict
-  std::shared_ptr<DictData> ns;           // Namespace: the one mutable kind (set ns.attr = ...)
-  std::shared_ptr<const Callable> fn;     // Callable
+  std::shared_ptr<const TString> s;      // String; for Undefined: the name that was missing (may be null)
+  std::shared_ptr<const ListData> list;  // List
+  std::shared_ptr<const DictData> dict;  // Dict
+  std::shared_ptr<DictData> ns;          // Namespace: the one mutable kind (set ns.attr = ...)
+  std::shared_ptr<const Callable> fn;    // Callable
 
   static Value undefined(std::string what = {});
-  static Value none() { Value v; v.kind = Kind::None; return v; }
-  static Value boolean(bool x) { Value v; v.kind = Kind::Bool; v.b = x; return v; }
-  static Value integer(int64_t x) { Value v; v.kind = Kind::Int; v.i = x; return v; }
-  static Value real(double x) { Value v; v.kind = Kind::Float; v.f = x; return v; }
+  static Value none() {
+    Value v;
+    v.kind = Kind::None;
+    return v;
+  }
+  static Value boolean(bool x) {
+    Value v;
+    v.kind = Kind::Bool;
+    v.b = x;
+    return v;
+  }
+  static Value integer(int64_t x) {
+    Value v;
+    v.kind = Kind::Int;
+    v.i = x;
+    return v;
+  }
+  static Value real(double x) {
+    Value v;
+    v.kind = Kind::Float;
+    v.f = x;
+    return v;
+  }
   static Value string(TString x);
   static Value string(std::string_view x, bool from_template) { return string(TString(x, from_template)); }
   static Value make_list(std::vector<Value> items, bool is_tuple = false);
@@ -97,11 +117,12 @@ struct CallArgs {
   void check(const char* what, size_t n_max, std::initializer_list<const char*> names) const;
 };
 
-// While set, every namespace created is recorded here (see jinja_eval.cpp, which breaks cycles after a render).
+// While set, every namespace created is recorded here (see jinja_eval.cpp, which breaks cycles after a
+// render).
 extern thread_local std::vector<std::shared_ptr<DictData>>* g_namespaces;
 
 // Python semantics used across the interpreter.
-const char* type_name(const Value& v);                  // Python's name: 'str', 'dict', 'NoneType', ...
+const char* type_name(const Value& v);  // Python's name: 'str', 'dict', 'NoneType', ...
 bool truthy(const Value& v);
 bool equal(const Value& a, const Value& b);             // ==
 int compare(const Value& a, const Value& b, int line);  // <, for numbers, strings, lists; throws otherwise

@@ -1,6 +1,6 @@
-// Reasoning / content / tool-call split of generated output. A small state machine over token ids; text only ever
-// moves forward into the deltas, so streaming and non-streaming agree by construction (tests/chat/output_parser_test
-// checks it over every split of each stream).
+// Reasoning / content / tool-call split of generated output. A small state machine over token ids; text only
+// ever moves forward into the deltas, so streaming and non-streaming agree by construction
+// (tests/chat/output_parser_test checks it over every split of each stream).
 #include "chat/output_parser.h"
 
 #include <nlohmann/json.hpp>
@@ -14,7 +14,9 @@ static constexpr const char* kToolOpen = "<tool_call>";
 static constexpr const char* kToolClose = "</tool_call>";
 
 OutputParser::OutputParser(SpecialIds ids, bool starts_in_thinking, std::string call_id_prefix)
-    : ids_(ids), prefix_(std::move(call_id_prefix)), state_(starts_in_thinking ? State::Thinking : State::Content) {}
+    : ids_(ids),
+      prefix_(std::move(call_id_prefix)),
+      state_(starts_in_thinking ? State::Thinking : State::Content) {}
 
 void OutputParser::emit(std::string_view s, ParsedDelta& d) {
   if (s.empty()) return;
@@ -27,8 +29,8 @@ void OutputParser::emit(std::string_view s, ParsedDelta& d) {
   }
 }
 
-// A structural edge (think tag, tool-call block, end of output): newlines held back before it are dropped, and
-// newlines right after it will be.
+// A structural edge (think tag, tool-call block, end of output): newlines held back before it are dropped,
+// and newlines right after it will be.
 void OutputParser::boundary() {
   pending_nl_.clear();
   at_boundary_ = true;
@@ -63,7 +65,8 @@ void OutputParser::restore_as_content(const std::string& raw, ParsedDelta& d) {
   state_ = saved;
 }
 
-// Validates the buffered block as {"name": string, "arguments": object (absent = {})}; anything else is content.
+// Validates the buffered block as {"name": string, "arguments": object (absent = {})}; anything else is
+// content.
 void OutputParser::close_tool_call(ParsedDelta& d) {
   std::string raw = std::string(kToolOpen) + tool_buf_ + kToolClose;
   std::string why;
@@ -71,7 +74,8 @@ void OutputParser::close_tool_call(ParsedDelta& d) {
   std::string name, args;
   if (j.is_discarded()) {
     why = "invalid JSON";
-  } else if (!j.is_object() || !j.contains("name") || !j["name"].is_string() || j["name"].get<std::string>().empty()) {
+  } else if (!j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+             j["name"].get<std::string>().empty()) {
     why = "no \"name\" string";
   } else if (j.contains("arguments") && !j["arguments"].is_object()) {
     why = "\"arguments\" is not an object";
@@ -104,12 +108,30 @@ void OutputParser::close_tool_call(ParsedDelta& d) {
 ParsedDelta OutputParser::push(int32_t id, std::string_view t) {
   QWEN3_CHECK(!finished_, "output parser: push after finish");
   ParsedDelta d;
+  const char* tag = id == ids_.think_open        ? "<think>"
+                    : id == ids_.think_close     ? "</think>"
+                    : id == ids_.tool_call_open  ? kToolOpen
+                    : id == ids_.tool_call_close ? kToolClose
+                                                 : nullptr;
+  if (tag && !t.empty()) {
+    // A stream decoder releases bytes it held back (the end of a split character) with the next token, which
+    // may be this special one: "<held bytes><tag>", or only the held bytes when it skips special tokens.
+    // Those bytes belong before the tag.
+    std::string_view tv(tag);
+    if (t.size() >= tv.size() && t.substr(t.size() - tv.size()) == tv) t.remove_suffix(tv.size());
+    text(t, d);
+  }
   if (state_ == State::ToolCall && id != ids_.tool_call_close) {
-    // Inside a block every token is raw text; a special token there makes the JSON invalid, which is reported.
-    if (id == ids_.think_open) tool_buf_ += "<think>";
-    else if (id == ids_.think_close) tool_buf_ += "</think>";
-    else if (id == ids_.tool_call_open) tool_buf_ += kToolOpen;
-    else tool_buf_ += t;
+    // Inside a block every token is raw text; a special token there makes the JSON invalid, which is
+    // reported.
+    if (id == ids_.think_open)
+      tool_buf_ += "<think>";
+    else if (id == ids_.think_close)
+      tool_buf_ += "</think>";
+    else if (id == ids_.tool_call_open)
+      tool_buf_ += kToolOpen;
+    else
+      tool_buf_ += t;
     return d;
   }
   if (id == ids_.think_open) {
@@ -118,8 +140,10 @@ ParsedDelta OutputParser::push(int32_t id, std::string_view t) {
       state_ = State::Thinking;
     }  // a <think> inside thinking changes nothing
   } else if (id == ids_.think_close) {
-    if (state_ == State::Thinking) state_ = State::Content;
-    else out_.malformed.push_back("stray </think> outside a think block dropped");
+    if (state_ == State::Thinking)
+      state_ = State::Content;
+    else
+      out_.malformed.push_back("stray </think> outside a think block dropped");
     boundary();
   } else if (id == ids_.tool_call_open) {
     if (state_ == State::Thinking) {

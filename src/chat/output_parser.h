@@ -1,14 +1,19 @@
-// Splits generated tokens into reasoning_content, content and OpenAI tool_calls, on token ids: <think> 151667,
-// </think> 151668, <tool_call> 151657, </tool_call> 151658. The same parser serves streaming (the deltas returned by
-// push/finish) and non-streaming (result() after finish); the concatenated deltas always equal the result.
+// Splits generated tokens into reasoning_content, content and OpenAI tool_calls, on token ids: <think>
+// 151667,
+// </think> 151668, <tool_call> 151657, </tool_call> 151658. The same parser serves streaming (the deltas
+// returned by push/finish) and non-streaming (result() after finish); the concatenated deltas always equal
+// the result.
 //
 // Rules (docs/CHAT.md explains the choices):
-// - Text inside a think block is reasoning; the block opens with <think> or, when the prompt already opened it
-//   (prompt_ends_in_thinking), at the start. It closes at </think>. A later <think> opens another block whose text
-//   is appended to the reasoning. A </think> outside a block is dropped and reported.
-// - Newlines Qwen strips are dropped: runs of '\n' at the start and end of a think block, and at the edges of the
+// - Text inside a think block is reasoning; the block opens with <think> or, when the prompt already opened
+// it
+//   (prompt_ends_in_thinking), at the start. It closes at </think>. A later <think> opens another block whose
+//   text is appended to the reasoning. A </think> outside a block is dropped and reported.
+// - Newlines Qwen strips are dropped: runs of '\n' at the start and end of a think block, and at the edges of
+// the
 //   content around </think>, tool-call blocks and the end of output. Newlines between text are kept.
-// - <tool_call>{"name": ..., "arguments": {...}}</tool_call> outside thinking becomes a tool call; inside thinking
+// - <tool_call>{"name": ..., "arguments": {...}}</tool_call> outside thinking becomes a tool call; inside
+// thinking
 //   it is reasoning text. A block with invalid JSON, or left open at the end, goes to content verbatim and is
 //   reported in `malformed`.
 #pragma once
@@ -25,8 +30,8 @@ struct ToolCall {
   std::string arguments;  // a JSON object, as a string (OpenAI's function.arguments)
 };
 
-// One streamed tool-call fragment, as OpenAI sends them: the first for an index carries id, type and name (with
-// empty arguments); the following ones carry argument text only.
+// One streamed tool-call fragment, as OpenAI sends them: the first for an index carries id, type and name
+// (with empty arguments); the following ones carry argument text only.
 struct ToolCallDelta {
   int index = 0;
   std::string id, type, name;
@@ -51,10 +56,13 @@ class OutputParser {
   struct SpecialIds {
     int32_t think_open = 151667, think_close = 151668, tool_call_open = 151657, tool_call_close = 151658;
   };
-  // call_id_prefix + index names each tool call ("call_0", "call_1", ...); a server passes a per-request prefix.
+  // call_id_prefix + index names each tool call ("call_0", "call_1", ...); a server passes a per-request
+  // prefix.
   OutputParser(SpecialIds ids, bool starts_in_thinking, std::string call_id_prefix = "call_");
 
   // text: the decoded UTF-8 for this id (may be empty while the stream decoder holds back a split character).
+  // For a special id, text before its tag (bytes released late by the decoder) is taken as ordinary text
+  // first.
   ParsedDelta push(int32_t token_id, std::string_view text);
   // End of stream: drops held-back newlines, turns an unclosed <tool_call> into content (reported).
   ParsedDelta finish();

@@ -1,8 +1,8 @@
-// qwen3 template -m MODEL --jsonl: renders chat templates for reference tests (contract in docs/DESIGN.md). Each
-// stdin line {"messages": [..], "tools": [..]|null, "add_generation_prompt": bool, "enable_thinking": bool|null}
-// gives one stdout line {"rendered": "..."}; null or absent means "not passed to the template" (absent
-// add_generation_prompt is false, as in transformers). A bad line gives {"error": "..."} on that line and on
-// stderr; the other lines are still answered and the exit status is 1.
+// qwen3 template -m MODEL --jsonl: renders chat templates for reference tests (contract in docs/DESIGN.md).
+// Each stdin line {"messages": [..], "tools": [..]|null, "add_generation_prompt": bool, "enable_thinking":
+// bool|null} gives one stdout line {"rendered": "..."}; null or absent means "not passed to the template"
+// (absent add_generation_prompt is false, as in transformers). A bad line gives {"error": "..."} on that line
+// and on stderr; the other lines are still answered and the exit status is 1.
 #include <cstdio>
 #include <iostream>
 
@@ -43,7 +43,8 @@ void add_template_command(CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto jsonl = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("template", "render the model's chat template for JSON-line requests");
-  cmd->add_option("-m,--model", *model, "model directory (with tokenizer_config.json) or Hugging Face repo id")
+  cmd->add_option("-m,--model", *model,
+                  "model directory (with tokenizer_config.json) or Hugging Face repo id")
       ->required();
   cmd->add_flag("--jsonl", *jsonl, "read requests from stdin, one JSON object per line")->required();
   cmd->callback([model] {

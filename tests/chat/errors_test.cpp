@@ -1,5 +1,5 @@
-// Unsupported constructs and bad templates fail with one clear line naming the construct and the template line;
-// hostile templates hit limits instead of crashing; the CLI reports user errors with exit status 1.
+// Unsupported constructs and bad templates fail with one clear line naming the construct and the template
+// line; hostile templates hit limits instead of crashing; the CLI reports user errors with exit status 1.
 #include <gtest/gtest.h>
 
 #include "chat/chat_template.h"
@@ -70,7 +70,8 @@ TEST(ChatErrors, HostileTemplatesHitLimits) {
   for (int k = 0; k < 500; ++k) ifs += "{% if true %}";
   expect_error(ifs, "nesting deeper than");
   expect_error("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "nested more than");
-  expect_error("{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}", "steps of work");
+  expect_error("{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}",
+               "steps of work");
   expect_error("{{ 'x' * 100000000000 }}", "longer than");
   expect_error("{{ range(100000000) | length }}", "range() longer than");
   expect_error("{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}",
@@ -90,14 +91,17 @@ TEST(ChatErrors, Cli) {
   EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
   std::string dir = test::scratch_dir("chat_cli_errors");
   test::write_file(dir + "/tokenizer_config.json", R"({"chat_template": "{{ messages[0].content }}"})");
-  auto r = test::run_command(bin + " template -m " + dir + " --jsonl",
-                             "{\"messages\": [{\"content\": \"ok\"}]}\nnot json\n{\"messages\": 3}\n"
-                             "{\"messages\": [{\"content\": \"é\"}], \"tools\": null, \"add_generation_prompt\": true, "
-                             "\"enable_thinking\": null}\n");
+  auto r = test::run_command(
+      bin + " template -m " + dir + " --jsonl",
+      "{\"messages\": [{\"content\": \"ok\"}]}\nnot json\n{\"messages\": 3}\n"
+      "{\"messages\": [{\"content\": \"é\"}], \"tools\": null, \"add_generation_prompt\": true, "
+      "\"enable_thinking\": null}\n");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.out, "{\"rendered\":\"ok\"}\n{\"error\":\"malformed JSON: [json.exception.parse_error.101] parse error at "
-                   "line 1, column 2: syntax error while parsing value - invalid literal; last read: 'no'\"}\n"
-                   "{\"error\":\"request needs a \\\"messages\\\" array\"}\n{\"rendered\":\"é\"}\n");
+  EXPECT_EQ(
+      r.out,
+      "{\"rendered\":\"ok\"}\n{\"error\":\"malformed JSON: [json.exception.parse_error.101] parse error at "
+      "line 1, column 2: syntax error while parsing value - invalid literal; last read: 'no'\"}\n"
+      "{\"error\":\"request needs a \\\"messages\\\" array\"}\n{\"rendered\":\"é\"}\n");
   test::write_file(dir + "/tokenizer_config.json", R"({"chat_template": "{% if %}"})");
   auto bad = test::run_command(bin + " template -m " + dir + " --jsonl", "");
   EXPECT_EQ(bad.exit_code, 1);

@@ -1,6 +1,6 @@
 // Byte-exact comparison with Python jinja2 (set up as transformers does) on the committed goldens:
-// template_goldens.jsonl (the real Qwen3 template and its siblings on many conversations) through the C++ API and
-// through `qwen3 template --jsonl`, and expr_goldens.jsonl (interpreter semantics, snippet by snippet).
+// template_goldens.jsonl (the real Qwen3 template and its siblings on many conversations) through the C++ API
+// and through `qwen3 template --jsonl`, and expr_goldens.jsonl (interpreter semantics, snippet by snippet).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -18,7 +18,9 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-std::string data_dir() { return test::source_dir() + "/tests/data/chat"; }
+std::string data_dir() {
+  return test::source_dir() + "/tests/data/chat";
+}
 
 std::vector<ojson> read_jsonl(const std::string& path) {
   std::ifstream in(path);
@@ -81,8 +83,8 @@ TEST(ChatGolden, TemplatesThroughApi) {
       }
     }
   }
-  std::printf("template goldens: %zu/%zu pass (%zu rendered, %zu expected errors)\n", n_pass, cases.size(), n_rendered,
-              cases.size() - n_rendered);
+  std::printf("template goldens: %zu/%zu pass (%zu rendered, %zu expected errors)\n", n_pass, cases.size(),
+              n_rendered, cases.size() - n_rendered);
 }
 
 TEST(ChatGolden, TemplatesThroughCli) {

@@ -1,5 +1,5 @@
-// The reasoning / tool-call parser: expected splits for normal and adversarial outputs, and for every case the
-// streaming deltas, however the text is split across pushes, concatenate to the non-streaming result.
+// The reasoning / tool-call parser: expected splits for normal and adversarial outputs, and for every case
+// the streaming deltas, however the text is split across pushes, concatenate to the non-streaming result.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -48,8 +48,8 @@ struct Collected {
   std::vector<ToolCallDelta> deltas;
 };
 
-// Feeds the events with each text run cut at the given byte positions (cuts[i] = true: cut before byte i of the
-// concatenated text), plus an empty push at every cut, as a stream decoder holding back bytes would.
+// Feeds the events with each text run cut at the given byte positions (cuts[i] = true: cut before byte i of
+// the concatenated text), plus an empty push at every cut, as a stream decoder holding back bytes would.
 Collected run(const std::vector<Event>& evs, bool thinking, const std::vector<bool>& cuts) {
   OutputParser p(OutputParser::SpecialIds{}, thinking);
   Collected c;
@@ -122,8 +122,8 @@ void expect_deltas_match(const Collected& c, const std::string& ctx) {
   }
 }
 
-// Parses `output` in one go, checks it against the expectation, then replays every split (all of them for short
-// texts, 300 random ones otherwise) and checks each gives the same result through its deltas.
+// Parses `output` in one go, checks it against the expectation, then replays every split (all of them for
+// short texts, 300 random ones otherwise) and checks each gives the same result through its deltas.
 ParsedOutput check(const std::string& output, bool thinking) {
   auto evs = events(output);
   size_t n = text_bytes(evs);
@@ -194,29 +194,33 @@ TEST(OutputParser, TwoThinkBlocks) {
 }
 
 TEST(OutputParser, ToolCallInsideThinkingIsReasoning) {
-  auto r = check("<think>I could <tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call> later</think>\n\nok",
-                 false);
+  auto r =
+      check("<think>I could <tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call> later</think>\n\nok",
+            false);
   EXPECT_EQ(r.reasoning_content, "I could <tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call> later");
   EXPECT_EQ(r.content, "ok");
   EXPECT_TRUE(r.tool_calls.empty());
 }
 
 TEST(OutputParser, SingleToolCall) {
-  auto r = check("<think>\nneed weather\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
-                 "{\"location\": {\"city\": \"東京\"}, \"days\": 3, \"t\": 1.0, \"e\": 1e-7}}\n</tool_call>",
-                 false);
+  auto r = check(
+      "<think>\nneed weather\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+      "{\"location\": {\"city\": \"東京\"}, \"days\": 3, \"t\": 1.0, \"e\": 1e-7}}\n</tool_call>",
+      false);
   EXPECT_EQ(r.reasoning_content, "need weather");
   EXPECT_EQ(r.content, "");
   ASSERT_EQ(r.tool_calls.size(), 1u);
   EXPECT_EQ(r.tool_calls[0].id, "call_0");
   EXPECT_EQ(r.tool_calls[0].name, "get_weather");
-  EXPECT_EQ(r.tool_calls[0].arguments, "{\"location\": {\"city\": \"東京\"}, \"days\": 3, \"t\": 1.0, \"e\": 1e-07}");
+  EXPECT_EQ(r.tool_calls[0].arguments,
+            "{\"location\": {\"city\": \"東京\"}, \"days\": 3, \"t\": 1.0, \"e\": 1e-07}");
 }
 
 TEST(OutputParser, SeveralCallsWithTextBetween) {
-  auto r = check("Let me check.\n<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n</tool_call>\nand then\n"
-                 "<tool_call>\n{\"name\": \"b\"}\n</tool_call>\n",
-                 false);
+  auto r = check(
+      "Let me check.\n<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n</tool_call>\nand then\n"
+      "<tool_call>\n{\"name\": \"b\"}\n</tool_call>\n",
+      false);
   EXPECT_EQ(r.content, "Let me check.and then");
   ASSERT_EQ(r.tool_calls.size(), 2u);
   EXPECT_EQ(r.tool_calls[0].name, "a");
@@ -233,13 +237,15 @@ TEST(OutputParser, InvalidJsonStaysInContent) {
 }
 
 TEST(OutputParser, ArgumentsMustBeAnObject) {
-  auto r = check("<tool_call>{\"name\": \"a\", \"arguments\": \"{}\"}</tool_call>"
-                 "<tool_call>{\"arguments\": {}}</tool_call><tool_call>[1]</tool_call>",
-                 false);
+  auto r = check(
+      "<tool_call>{\"name\": \"a\", \"arguments\": \"{}\"}</tool_call>"
+      "<tool_call>{\"arguments\": {}}</tool_call><tool_call>[1]</tool_call>",
+      false);
   EXPECT_TRUE(r.tool_calls.empty());
   EXPECT_EQ(r.malformed.size(), 3u);
   EXPECT_EQ(r.content,
-            "<tool_call>{\"name\": \"a\", \"arguments\": \"{}\"}</tool_call><tool_call>{\"arguments\": {}}</tool_call>"
+            "<tool_call>{\"name\": \"a\", \"arguments\": \"{}\"}</tool_call><tool_call>{\"arguments\": "
+            "{}}</tool_call>"
             "<tool_call>[1]</tool_call>");
 }
 
@@ -285,7 +291,8 @@ TEST(OutputParser, PromptEndsInThinking) {
 
 TEST(OutputParser, ThinkingStartFollowsRenderedPrompt) {
   ChatTemplate t = ChatTemplate::from_source(
-      "<|im_start|>assistant\n{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
+      "<|im_start|>assistant\n{% if enable_thinking is defined and enable_thinking is false "
+      "%}<think>\n\n</think>\n\n"
       "{% elif force_open %}<think>\n{% endif %}");
   nlohmann::ordered_json none = nlohmann::ordered_json::array();
   ChatTemplateOptions off;
@@ -296,4 +303,25 @@ TEST(OutputParser, ThinkingStartFollowsRenderedPrompt) {
   open.extra_kwargs = {{"force_open", true}};
   EXPECT_TRUE(prompt_ends_in_thinking(t.render(none, nullptr, open).text));
   EXPECT_EQ(effective_thinking(std::nullopt, std::nullopt), std::nullopt);
+}
+
+// A stream decoder may hand the held-back end of a split character over together with a special token.
+TEST(OutputParser, HeldBytesArriveWithSpecialToken) {
+  OutputParser p(OutputParser::SpecialIds{}, true);
+  std::string reasoning, content;
+  auto take = [&](ParsedDelta d) { reasoning += d.reasoning, content += d.content; };
+  take(p.push(kText, "abc"));
+  take(p.push(kText, ""));                          // first bytes of a character held back
+  take(p.push(kEndThink, "\xEF\xBF\xBD</think>"));  // ... released as U+FFFD with </think>
+  take(p.push(kText, "\n\nans"));
+  take(p.push(kText, ""));
+  take(p.push(kTool, "\xC3\xA9"));  // held bytes only (decoder skipping special tokens)
+  take(p.push(kText, "{\"name\": \"f\"}"));
+  take(p.push(kEndTool, "</tool_call>"));
+  take(p.finish());
+  EXPECT_EQ(p.result().reasoning_content, "abc\xEF\xBF\xBD");
+  EXPECT_EQ(p.result().content, "ans\xC3\xA9");
+  EXPECT_EQ(p.result().tool_calls.size(), 1u);
+  EXPECT_EQ(reasoning, p.result().reasoning_content);
+  EXPECT_EQ(content, p.result().content);
 }

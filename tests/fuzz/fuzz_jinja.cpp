@@ -1,5 +1,5 @@
-// libFuzzer harness: the input is a chat template. Lexing, parsing, name checks and rendering (with a small chat
-// context) must either succeed or throw qwen3::Error: no crash, hang, leak or sanitizer report.
+// libFuzzer harness: the input is a chat template. Lexing, parsing, name checks and rendering (with a small
+// chat context) must either succeed or throw qwen3::Error: no crash, hang, leak or sanitizer report.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(
       R"([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}])");
   try {
-    qwen3::ChatTemplate t = qwen3::ChatTemplate::from_source(std::string(reinterpret_cast<const char*>(data), size));
+    qwen3::ChatTemplate t =
+        qwen3::ChatTemplate::from_source(std::string(reinterpret_cast<const char*>(data), size));
     qwen3::ChatTemplateOptions opt;
     opt.enable_thinking = size % 2 == 0;
     qwen3::RenderedPrompt r = t.render(messages, tools, opt);

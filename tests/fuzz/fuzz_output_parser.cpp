@@ -1,7 +1,8 @@
-// libFuzzer harness: the input is a token stream for the output parser (reasoning + tool calls). Byte 0 chooses
-// the initial state; then each byte < 6 is a special token (<think>, </think>, <tool_call>, </tool_call>) or an
-// empty push, and runs of other bytes are text. The stream is parsed twice, once whole and once with every text
-// byte pushed alone; both must give the same result, and each run's deltas must concatenate to its result.
+// libFuzzer harness: the input is a token stream for the output parser (reasoning + tool calls). Byte 0
+// chooses the initial state; then each byte < 10 is a special token (<think>, </think>, <tool_call>,
+// </tool_call>) with empty text or with its tag's text, or an empty push; runs of other bytes are text. The
+// stream is parsed twice, once whole and once with every text byte pushed alone; both must give the same
+// result, and each run's deltas must concatenate to its result.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -37,7 +38,8 @@ qwen3::ParsedOutput run(const std::vector<Ev>& evs, bool thinking, bool bytewise
   }
   take(p.finish());
   const auto& r = p.result();
-  if (reasoning != r.reasoning_content || content != r.content || args.size() != r.tool_calls.size()) __builtin_trap();
+  if (reasoning != r.reasoning_content || content != r.content || args.size() != r.tool_calls.size())
+    __builtin_trap();
   for (size_t k = 0; k < args.size(); ++k)
     if (args[k] != r.tool_calls[k].arguments) __builtin_trap();
   return r;
@@ -48,13 +50,20 @@ qwen3::ParsedOutput run(const std::vector<Ev>& evs, bool thinking, bool bytewise
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const int32_t ids[] = {151667, 151668, 151657, 151658};
+  const char* tags[] = {"<think>", "</think>", "<tool_call>", "</tool_call>"};
   std::vector<Ev> evs;
   for (size_t k = 1; k < size; ++k) {
     uint8_t b = data[k];
-    if (b < 4) evs.push_back({ids[b], ""});
-    else if (b < 6) evs.push_back({100, ""});
-    else if (!evs.empty() && evs.back().id == 100 && !evs.back().text.empty()) evs.back().text += char(b);
-    else evs.push_back({100, std::string(1, char(b))});
+    if (b < 4)
+      evs.push_back({ids[b], ""});
+    else if (b < 6)
+      evs.push_back({100, ""});
+    else if (b < 10)
+      evs.push_back({ids[b - 6], tags[b - 6]});  // as a decoder that keeps special tokens
+    else if (!evs.empty() && evs.back().id == 100 && !evs.back().text.empty())
+      evs.back().text += char(b);
+    else
+      evs.push_back({100, std::string(1, char(b))});
   }
   bool thinking = data[0] & 1;
   auto a = run(evs, thinking, false), b = run(evs, thinking, true);
@@ -62,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       a.tool_calls.size() != b.tool_calls.size())
     __builtin_trap();
   for (size_t k = 0; k < a.tool_calls.size(); ++k)
-    if (a.tool_calls[k].name != b.tool_calls[k].name || a.tool_calls[k].arguments != b.tool_calls[k].arguments)
+    if (a.tool_calls[k].name != b.tool_calls[k].name ||
+        a.tool_calls[k].arguments != b.tool_calls[k].arguments)
       __builtin_trap();
   return 0;
 }

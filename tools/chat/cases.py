@@ -325,6 +325,8 @@ EXPR_CASES = [
     ("{% set ns = namespace(items=[]) %}{% for m in msgs %}{% set ns.items = ns.items + [m.role] %}{% endfor %}{{ ns.items }} {{ ns.items | tojson }}", V),
     ("{{ msgs[0] }} {{ msgs[0] | tojson }} {{ msgs | length }} {{ msgs[0] is mapping }} {{ msgs[0].get('role') }} {{ 'role' in msgs[0] }}", V),
     ("{%- set sys = msgs[0].content if msgs[0].role == 'system' else '' -%}\n[{{ sys }}]\n{%- for m in msgs[1:] %}\n{{ m.role }}\n{%- endfor %}", V),
+    ("{{ \"they're here-now (ok) x<y\" | title }} {{ \"they're\".title() }} {{ ' a b '.split(none, 1) }} {{ ' a b '.split(none, 0) }} {{ '0x1F' | int }} {{ '0x1F' | float }} {{ ' 42 ' | int }} {{ '1e3' | int }}", V),
+    ("{{ [{'items': 1, 'k': {'z': [5, 6]}}] | map(attribute='items') | list }} {{ [{'k': {'z': [5, 6]}}] | map(attribute='k.z.1') | list }} {{ [[1, 2], [3, 4]] | map(attribute=0) | list }} {{ msgs | selectattr('content') | map(attribute='role') | join(',') }}", V),
     # globals and errors
     ("{{ raise_exception('custom failure message') }}", V),
     ("{% if msgs | length > 1 %}{{ raise_exception('Too many: ' ~ msgs | length) }}{% endif %}", V),
