@@ -56,7 +56,7 @@ void Scheduler::submit(std::vector<SequenceRequest> requests) {
   }
   {
     std::lock_guard lock(mu_);
-    if (stopping_) throw QueueFull("the server is shutting down");
+    if (stopping_) throw SchedulerStopped("the server is shutting down");
     if (queue_.size() + seqs.size() > static_cast<size_t>(opt_.max_queue))
       throw QueueFull(strfmt("the queue is full (%zu sequences waiting, at most %d): retry later",
                              queue_.size(), opt_.max_queue));

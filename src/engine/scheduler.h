@@ -58,6 +58,9 @@ struct SequenceRequest {
 struct QueueFull : Error {
   using Error::Error;
 };
+struct SchedulerStopped : Error {
+  using Error::Error;
+};
 
 // Counters and gauges for /metrics (a consistent snapshot).
 struct SchedulerStats {

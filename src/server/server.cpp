@@ -146,6 +146,8 @@ class Server {
       f();
     } catch (const ApiError& e) {
       fail(res, e);
+    } catch (const SchedulerStopped& e) {
+      fail(res, ApiError{503, e.what(), "server_error", "", "service_unavailable"});
     } catch (const QueueFull& e) {
       fail(res, ApiError{429, e.what(), "rate_limit_error", "", "queue_full"});
     } catch (const Error& e) {
