@@ -4,8 +4,8 @@
 
 namespace qwen3 {
 
-std::vector<int32_t> chat_prompt_tokens(const ChatTemplate& tmpl, const Tokenizer& tok, const ChatRequest& req,
-                                        std::string* rendered) {
+std::vector<int32_t> chat_prompt_tokens(const ChatTemplate& tmpl, const Tokenizer& tok,
+                                        const ChatRequest& req, std::string* rendered) {
   ChatTemplateOptions opt;
   opt.add_generation_prompt = true;
   opt.enable_thinking = req.enable_thinking;

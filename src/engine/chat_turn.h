@@ -1,6 +1,7 @@
-// One chat turn end to end: render the messages with the model's own template, tokenize with the template-origin
-// mask (control tokens only where the template wrote them), generate in a Session (reusing its cached prefix),
-// and split the output into reasoning, content and tool calls with the streaming OutputParser.
+// One chat turn end to end: render the messages with the model's own template, tokenize with the
+// template-origin mask (control tokens only where the template wrote them), generate in a Session (reusing
+// its cached prefix), and split the output into reasoning, content and tool calls with the streaming
+// OutputParser.
 #pragma once
 
 #include <functional>
@@ -20,7 +21,7 @@ struct ChatRequest {
   nlohmann::ordered_json tools = nullptr;  // null or an array of OpenAI tool objects
   std::optional<bool> enable_thinking;     // absent: the template's default (thinking on for Qwen3)
   GenerationParams generation;
-  bool parse_special_in_content = false;   // true: Hugging Face's behaviour, control tokens in content count
+  bool parse_special_in_content = false;  // true: Hugging Face's behaviour, control tokens in content count
   std::string call_id_prefix = "call_";
 };
 
@@ -35,14 +36,14 @@ struct ChatResult {
 using ChatDeltaCallback = std::function<bool(const ParsedDelta&)>;
 
 // Tokens of the rendered prompt for `request` (also what run_chat_turn feeds the session).
-std::vector<int32_t> chat_prompt_tokens(const ChatTemplate& tmpl, const Tokenizer& tok, const ChatRequest& request,
-                                        std::string* rendered = nullptr);
+std::vector<int32_t> chat_prompt_tokens(const ChatTemplate& tmpl, const Tokenizer& tok,
+                                        const ChatRequest& request, std::string* rendered = nullptr);
 
 ChatResult run_chat_turn(Session& session, const ChatTemplate& tmpl, const ChatRequest& request,
                          const ChatDeltaCallback& on_delta = nullptr);
 
-// Whether the model is expected to think this turn: the hard switch (enable_thinking, default on), then Qwen's
-// soft switches: the last "/think" or "/no_think" in the latest user message wins.
+// Whether the model is expected to think this turn: the hard switch (enable_thinking, default on), then
+// Qwen's soft switches: the last "/think" or "/no_think" in the latest user message wins.
 bool thinking_mode(const ChatRequest& request);
 
 // Counts generated tokens that belong to think blocks (for usage.reasoning_tokens).

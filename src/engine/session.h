@@ -1,11 +1,11 @@
-// A generation session: one sequence with its own KV cache and the tokens that cache holds. A new prompt reuses
-// the longest common token prefix with what is cached and prefills only the rest (Qwen's template drops earlier
-// reasoning from the history, so the reusable prefix is not always the whole previous turn).
+// A generation session: one sequence with its own KV cache and the tokens that cache holds. A new prompt
+// reuses the longest common token prefix with what is cached and prefills only the rest (Qwen's template
+// drops earlier reasoning from the history, so the reusable prefix is not always the whole previous turn).
 //
 // The loop: prefill → (sample → stop rules → stream → forward one token)*. It stops on the EOS ids of
-// generation_config.json, on a stop string (never printing part of one), on max_tokens, at the end of the context
-// window (finish reason `length`; the prompt never shifts out of the window silently), or when the callback asks.
-// A thinking budget closes a think block that runs too long with Qwen's sentence and </think>.
+// generation_config.json, on a stop string (never printing part of one), on max_tokens, at the end of the
+// context window (finish reason `length`; the prompt never shifts out of the window silently), or when the
+// callback asks. A thinking budget closes a think block that runs too long with Qwen's sentence and </think>.
 #pragma once
 
 #include <cstdint>
@@ -24,10 +24,11 @@ namespace qwen3 {
 
 struct GenerationParams {
   SamplingParams sampling;
-  int max_tokens = -1;             // < 0: until the window is full
-  std::vector<std::string> stop;   // stop strings
-  int thinking_budget = -1;        // < 0: unlimited; else the most tokens a think block may take
-  bool starts_in_thinking = false; // the prompt opened a think block (counts toward the budget from the start)
+  int max_tokens = -1;            // < 0: until the window is full
+  std::vector<std::string> stop;  // stop strings
+  int thinking_budget = -1;       // < 0: unlimited; else the most tokens a think block may take
+  bool starts_in_thinking =
+      false;  // the prompt opened a think block (counts toward the budget from the start)
 };
 
 enum class FinishReason { kStop, kLength, kCancelled };
@@ -37,17 +38,19 @@ struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids (forced thinking-budget tokens included, EOS excluded)
   std::string text;             // what was streamed, concatenated
   FinishReason finish = FinishReason::kStop;
-  int n_prompt = 0;             // prompt tokens
-  int n_reused = 0;             // of which taken from the cache
-  int n_prefilled = 0;          // of which computed now
+  int n_prompt = 0;     // prompt tokens
+  int n_reused = 0;     // of which taken from the cache
+  int n_prefilled = 0;  // of which computed now
   double prompt_seconds = 0, decode_seconds = 0;
   double prompt_tps() const { return prompt_seconds > 0 ? n_prefilled / prompt_seconds : 0; }
-  double decode_tps() const { return decode_seconds > 0 && tokens.size() > 1 ? (tokens.size() - 1) / decode_seconds : 0; }
+  double decode_tps() const {
+    return decode_seconds > 0 && tokens.size() > 1 ? (tokens.size() - 1) / decode_seconds : 0;
+  }
 };
 
-// Streamed output: each generated id with the text it releases (may be empty while a multi-byte character or a
-// possible stop string is held back). Held text released before a special token arrives with id -1.
-// Return false to stop generating (finish reason kCancelled).
+// Streamed output: each generated id with the text it releases (may be empty while a multi-byte character or
+// a possible stop string is held back). Held text released before a special token arrives with id -1. Return
+// false to stop generating (finish reason kCancelled).
 using TokenCallback = std::function<bool(int32_t id, std::string_view text)>;
 
 // The sentence Qwen's documentation inserts when the thinking budget runs out, then </think>.

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// Load benchmark of `qwen3 serve`: aggregate generated tok/s at 1, 4 and 16 concurrent streaming clients, and time
+// to first token p50/p99. Starts its own server on 127.0.0.1 (a free port) unless --url is given; traffic goes to
+// loopback only and every loop is bounded.
+//
+//   node bench/server/load.mjs --bin build/qwen3 --model MODEL_DIR [--clients 1,4,16] [--requests 2] [--tokens 32]
+//                              [--threads N] [--json]
+// Each client sends --requests streaming chat requests one after another (distinct prompts of ~40 tokens, greedy,
+// max_tokens --tokens, EOS ignored via logit_bias so every request generates exactly --tokens tokens).
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+
+const { values: a } = parseArgs({
+  options: {
+    bin: { type: 'string', default: 'build/qwen3' },
+    model: { type: 'string' },
+    url: { type: 'string' },
+    clients: { type: 'string', default: '1,4,16' },
+    requests: { type: 'string', default: '2' },
+    tokens: { type: 'string', default: '32' },
+    threads: { type: 'string', default: '0' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const levels = a.clients.split(',').map(Number);
+const nRequests = Number(a.requests), nTokens = Number(a.tokens);
+
+async function startServer() {
+  const args = ['serve', '-m', a.model, '--port', '0', '--parallel', String(Math.max(...levels)), '--ctx', '1024'];
+  if (Number(a.threads) > 0) args.push('-t', a.threads);
+  const proc = spawn(a.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no server after 300 s:\n${log}`)), 300000);
+    proc.stderr.on('data', (d) => {
+      log += d;
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\/v1/.exec(log);
+      if (m) clearTimeout(timer), resolve(Number(m[1]));
+    });
+    proc.on('exit', (c) => reject(new Error(`server exited ${c}:\n${log}`)));
+  });
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+// One streaming request; returns time to first token and tokens generated.
+async function one(url, client, k) {
+  const body = {
+    model: 'bench', stream: true, stream_options: { include_usage: true }, temperature: 0, max_tokens: nTokens,
+    logit_bias: { 151645: -100, 151643: -100 },
+    messages: [{ role: 'user', content: `Client ${client}, request ${k}: write a long story about the number ${client * 100 + k}.` }],
+    chat_template_kwargs: { enable_thinking: false },
+  };
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    signal: AbortSignal.timeout(1800000),
+  });
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  let ttft = null, tokens = 0, buf = '';
+  const dec = new TextDecoder();
+  for await (const part of res.body) {
+    buf += dec.decode(part, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
+      const j = JSON.parse(ev.slice(6));
+      if (ttft === null && j.choices.length && (j.choices[0].delta.content || j.choices[0].delta.reasoning_content))
+        ttft = (performance.now() - t0) / 1000;
+      if (j.usage) tokens = j.usage.completion_tokens;
+    }
+  }
+  return { ttft, tokens };
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+
+const server = a.url ? null : await startServer();
+const url = a.url ?? server.url;
+try {
+  await one(url, 999, 0);  // warm-up
+  const rows = [];
+  for (const c of levels) {
+    const t0 = performance.now();
+    const results = (await Promise.all(Array.from({ length: c }, async (_, client) => {
+      const out = [];
+      for (let k = 0; k < nRequests; ++k) out.push(await one(url, client, k + 1));
+      return out;
+    }))).flat();
+    const wall = (performance.now() - t0) / 1000;
+    const tokens = results.reduce((s, r) => s + r.tokens, 0);
+    const ttfts = results.map((r) => r.ttft).filter((t) => t !== null);
+    rows.push({ clients: c, requests: results.length, tokens, seconds: wall, tok_s: tokens / wall,
+                ttft_p50: pct(ttfts, 50), ttft_p99: pct(ttfts, 99) });
+  }
+  const base = rows.find((r) => r.clients === 1)?.tok_s;
+  if (a.json) {
+    console.log(JSON.stringify(rows));
+  } else {
+    console.log('| clients | requests | tokens | seconds | aggregate tok/s | vs 1 client | TTFT p50 (s) | TTFT p99 (s) |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of rows)
+      console.log(`| ${r.clients} | ${r.requests} | ${r.tokens} | ${r.seconds.toFixed(1)} | ${r.tok_s.toFixed(2)} | ` +
+                  `${base ? (r.tok_s / base).toFixed(2) + '×' : '-'} | ${r.ttft_p50.toFixed(2)} | ${r.ttft_p99.toFixed(2)} |`);
+  }
+} finally {
+  if (server) server.proc.kill('SIGTERM');
+}

@@ -1,0 +1,56 @@
+// qwen3 serve: the OpenAI-compatible HTTP server (src/server) with continuous batching (engine/scheduler).
+#include "chat/chat_template.h"
+#include "cli/commands.h"
+#include "cli/model_args.h"
+#include "core/error.h"
+#include "server/server.h"
+
+namespace qwen3::cli {
+
+namespace {
+
+struct ServeArgs {
+  ModelArgs model;
+  server::ServerOptions server;
+  size_t max_body_kib = 8192;
+};
+
+void run_serve(const ServeArgs& a) {
+  std::unique_ptr<Model> model = load_model_from_args(a.model);
+  std::unique_ptr<ThreadPool> pool = make_pool(a.model);
+  Tokenizer tok = Tokenizer::load(model->dir);
+  ChatTemplate tmpl = ChatTemplate::load(model->dir);
+  server::ServerOptions opt = a.server;
+  QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= model->config.max_position_embeddings,
+              "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx,
+              model->config.max_position_embeddings);
+  QWEN3_CHECK(a.max_body_kib >= 1, "--max-body-kib must be at least 1");
+  opt.max_body_bytes = a.max_body_kib * 1024;
+  server::run_server(*model, tok, tmpl, pool.get(), opt);
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
+  add_model_options(cmd, a->model);
+  cmd->add_option("--host", a->server.host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", a->server.port, "port (0: any free port, printed on stderr)")
+      ->capture_default_str();
+  cmd->add_option("--api-key", a->server.api_key, "require 'Authorization: Bearer KEY' (not for /health)")
+      ->envname("QWEN3_API_KEY");
+  cmd->add_option("--parallel,--np", a->server.n_parallel, "sequences decoded together (KV-cache slots)")
+      ->capture_default_str();
+  cmd->add_option("-c,--ctx", a->server.n_ctx, "context window per slot, in tokens")->capture_default_str();
+  cmd->add_option("--queue", a->server.max_queue, "sequences that may wait for a slot before 429")
+      ->capture_default_str();
+  cmd->add_option("--batch", a->server.max_batch_tokens,
+                  "most tokens per forward step (prompt chunks + decode)")
+      ->capture_default_str();
+  cmd->add_option("--max-body-kib", a->max_body_kib, "largest request body in KiB (larger: 413)")
+      ->capture_default_str();
+  cmd->callback([a] { run_serve(*a); });
+}
+
+}  // namespace qwen3::cli

@@ -1,0 +1,265 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "core/timer.h"
+
+namespace qwen3 {
+
+struct Scheduler::Seq {
+  SequenceRequest req;
+  std::unique_ptr<SequenceGenerator> gen;
+  int slot = -1;
+  size_t n_fed_prompt = 0;       // prompt tokens in the cache so far
+  std::vector<int32_t> to_feed;  // decode phase: tokens to feed this step
+  double t_submit = 0, t_admit = 0, t_first = 0, t_prompt_done = 0;
+  bool prefilling() const { return n_fed_prompt < req.prompt.size(); }
+  bool cancelled() const { return req.cancel && req.cancel->load(std::memory_order_relaxed); }
+};
+
+Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options)
+    : model_(model),
+      tokenizer_(tokenizer),
+      opt_(options),
+      cache_(model.config, options.n_parallel, options.n_ctx),
+      slots_(options.n_parallel) {
+  QWEN3_CHECK(opt_.n_parallel >= 1, "--parallel %d: must be at least 1", opt_.n_parallel);
+  QWEN3_CHECK(opt_.max_batch_tokens >= opt_.n_parallel, "the batch must hold a token per slot");
+  forward_options_.pool = opt_.pool;
+  forward_options_.max_chunk = opt_.max_batch_tokens;
+  stats_.n_parallel = opt_.n_parallel;
+  thread_ = std::thread([this] { run(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Scheduler::submit(std::vector<SequenceRequest> requests) {
+  double now = now_seconds();
+  std::vector<std::unique_ptr<Seq>> seqs;
+  for (auto& r : requests) {
+    QWEN3_CHECK(!r.prompt.empty(), "the prompt is empty");
+    QWEN3_CHECK(static_cast<int>(r.prompt.size()) < opt_.n_ctx,
+                "the prompt has %zu tokens but the context window holds %d (and one new token needs room)",
+                r.prompt.size(), opt_.n_ctx);
+    auto s = std::make_unique<Seq>();
+    s->req = std::move(r);
+    s->t_submit = now;
+    seqs.push_back(std::move(s));
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) throw SchedulerStopped("the server is shutting down");
+    if (queue_.size() + seqs.size() > static_cast<size_t>(opt_.max_queue))
+      throw QueueFull(strfmt("the queue is full (%zu sequences waiting, at most %d): retry later",
+                             queue_.size(), opt_.max_queue));
+    for (auto& s : seqs) queue_.push_back(std::move(s));
+    stats_.queue_depth = static_cast<int>(queue_.size());
+  }
+  cv_.notify_all();
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+// Moves queued sequences into free slots: each takes the free slot sharing the longest prefix with its
+// prompt.
+void Scheduler::admit() {
+  std::lock_guard lock(mu_);
+  while (!queue_.empty()) {
+    Seq& s = *queue_.front();
+    if (s.cancelled()) {  // never started: answer it without a slot
+      std::unique_ptr<Seq> dead = std::move(queue_.front());
+      queue_.pop_front();
+      active_.push_back(std::move(dead));
+      continue;
+    }
+    int best = -1;
+    size_t best_common = 0;
+    for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
+      if (slots_[i].seq) continue;
+      const auto& c = slots_[i].cached;
+      size_t common = 0;
+      while (common < c.size() && common < s.req.prompt.size() && c[common] == s.req.prompt[common]) ++common;
+      if (best < 0 || common > best_common) best = i, best_common = common;
+    }
+    if (best < 0) break;
+    std::unique_ptr<Seq> seq = std::move(queue_.front());
+    queue_.pop_front();
+    // At least the last prompt token is recomputed, for its logits.
+    best_common = std::min(best_common, seq->req.prompt.size() - 1);
+    Slot& slot = slots_[best];
+    slot.cached.resize(best_common);
+    slot.seq = seq.get();
+    seq->slot = best;
+    seq->n_fed_prompt = best_common;
+    seq->t_admit = now_seconds();
+    seq->gen = std::make_unique<SequenceGenerator>(model_, tokenizer_, seq->req.params, seq->req.prompt,
+                                                   seq->req.top_logprobs);
+    seq->gen->result().n_reused = static_cast<int>(best_common);
+    seq->gen->result().n_prefilled = static_cast<int>(seq->req.prompt.size() - best_common);
+    stats_.prompt_tokens_reused += best_common;
+    active_.push_back(std::move(seq));
+  }
+  stats_.queue_depth = static_cast<int>(queue_.size());
+}
+
+void Scheduler::finish(Seq& s, bool cancelled) {
+  SequenceOutcome out;
+  if (s.gen) {
+    if (cancelled) s.gen->cancel();
+    auto& req = s.req;
+    s.gen->finish([&](int32_t id, std::string_view text) {
+      return req.on_token ? req.on_token(id, text, nullptr) : true;
+    });
+    out.generation = std::move(s.gen->result());
+    out.logprobs = s.gen->logprobs();
+  } else {
+    out.generation.finish = FinishReason::kCancelled;
+    out.generation.n_prompt = static_cast<int>(s.req.prompt.size());
+  }
+  double now = now_seconds();
+  out.queue_seconds = (s.t_admit > 0 ? s.t_admit : now) - s.t_submit;
+  out.first_token_seconds = s.t_first > 0 ? s.t_first - s.t_submit : 0;
+  if (s.t_prompt_done > 0) out.generation.decode_seconds = now - s.t_prompt_done;
+  if (s.slot >= 0) slots_[s.slot].seq = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (out.generation.finish == FinishReason::kCancelled)
+      ++stats_.sequences_cancelled;
+    else
+      ++stats_.sequences_done;
+  }
+  if (s.req.on_done) s.req.on_done(out);
+}
+
+// One forward call for every active sequence. Returns false when there was nothing to do.
+bool Scheduler::step() {
+  admit();
+  // Cancelled sequences leave before the step; their slots are free for the next admission.
+  for (auto& s : active_)
+    if (!s->gen || s->cancelled()) finish(*s, true), s.reset();
+  std::erase(active_, nullptr);
+  if (active_.empty()) return false;
+
+  Batch batch;
+  std::vector<Seq*> rows;  // the sequence of each logits row
+  int n_decode = 0, n_prompt = 0;
+  for (auto& s : active_) {
+    if (s->prefilling()) continue;
+    Slot& slot = slots_[s->slot];
+    for (size_t i = 0; i < s->to_feed.size(); ++i)
+      batch.add(s->to_feed[i], static_cast<int32_t>(slot.cached.size() + i), s->slot,
+                i + 1 == s->to_feed.size());
+    n_decode += static_cast<int>(s->to_feed.size());
+    rows.push_back(s.get());
+  }
+  for (auto& s : active_) {
+    int budget = opt_.max_batch_tokens - static_cast<int>(batch.size());
+    if (!s->prefilling() || budget <= 0) continue;
+    Slot& slot = slots_[s->slot];
+    size_t n = std::min(static_cast<size_t>(budget), s->req.prompt.size() - s->n_fed_prompt);
+    for (size_t i = 0; i < n; ++i) {
+      bool last = s->n_fed_prompt + i + 1 == s->req.prompt.size();
+      batch.add(s->req.prompt[s->n_fed_prompt + i], static_cast<int32_t>(slot.cached.size() + i), s->slot,
+                last);
+      if (last) rows.push_back(s.get());
+    }
+    n_prompt += static_cast<int>(n);
+  }
+
+  const size_t vocab = model_.config.vocab_size;
+  logits_.resize(rows.size() * vocab);
+  double t0 = now_seconds();
+  forward(model_, cache_, batch, logits_.data(), forward_options_);
+  double dt = now_seconds() - t0;
+
+  // The cache now holds what was fed.
+  for (size_t i = 0; i < batch.size(); ++i) slots_[batch.slots[i]].cached.push_back(batch.tokens[i]);
+  for (auto& s : active_)
+    if (s->prefilling()) {
+      s->n_fed_prompt = slots_[s->slot].cached.size();
+      if (!s->prefilling()) s->t_prompt_done = now_seconds();
+    }
+
+  int n_generated = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    Seq& s = *rows[r];
+    std::span<float> row(logits_.data() + r * vocab, vocab);
+    int room = opt_.n_ctx - static_cast<int>(slots_[s.slot].cached.size());
+    size_t before = s.gen->result().tokens.size();
+    s.to_feed = s.gen->step(row, room, [&](int32_t id, std::string_view text) {
+      const auto& lps = s.gen->logprobs();
+      const TokenLogprob* lp = id >= 0 && !lps.empty() ? &lps.back() : nullptr;
+      return s.req.on_token ? s.req.on_token(id, text, lp) : true;
+    });
+    n_generated += static_cast<int>(s.gen->result().tokens.size() - before);
+    if (s.t_first == 0) {
+      s.t_first = now_seconds();
+      double ttft = s.t_first - s.t_submit;
+      std::lock_guard lock(mu_);
+      size_t b = 0;
+      while (b < std::size(SchedulerStats::kTtftBounds) && ttft > SchedulerStats::kTtftBounds[b]) ++b;
+      for (; b < stats_.ttft_buckets.size(); ++b) ++stats_.ttft_buckets[b];
+      stats_.ttft_sum += ttft;
+      ++stats_.ttft_count;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.steps;
+    stats_.prompt_tokens += n_prompt;
+    stats_.generated_tokens += n_generated;
+    stats_.busy_seconds += dt;
+    stats_.last_batch_size = static_cast<int>(batch.size());
+    stats_.last_batch_sequences = static_cast<int>(rows.size());
+    const double a = 0.2;  // moving average weight of the latest step
+    if (n_prompt > 0) stats_.prompt_tps = (1 - a) * stats_.prompt_tps + a * (n_prompt / dt);
+    if (n_decode > 0) stats_.generation_tps = (1 - a) * stats_.generation_tps + a * (n_decode / dt);
+  }
+  for (auto& s : active_)
+    if (s->gen->done()) finish(*s, false), s.reset();
+  std::erase(active_, nullptr);
+  std::lock_guard lock(mu_);
+  stats_.active = static_cast<int>(active_.size());
+  return true;
+}
+
+void Scheduler::run() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active_.empty(); });
+      if (stopping_) break;
+    }
+    try {
+      step();
+    } catch (const std::exception& e) {
+      // No request input reaches here unchecked; if the forward pass fails anyway, every running sequence
+      // ends (cancelled) rather than the server.
+      QWEN3_LOG_WARN("scheduler step failed: %s", e.what());
+      for (auto& s : active_) finish(*s, true);
+      active_.clear();
+      for (auto& slot : slots_) slot.cached.clear();
+    }
+  }
+  std::deque<std::unique_ptr<Seq>> left;
+  {
+    std::lock_guard lock(mu_);
+    left.swap(queue_);
+  }
+  for (auto& s : active_) finish(*s, true);
+  for (auto& s : left) finish(*s, true);
+  active_.clear();
+}
+
+}  // namespace qwen3

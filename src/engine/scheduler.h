@@ -1,0 +1,123 @@
+// Continuous batching: one thread owns the model and a KV cache of n_parallel slots. Each step runs ONE
+// forward call holding a decode token for every active sequence plus chunks of pending prompts (chunked
+// prefill) up to max_batch_tokens, so the weights are read once per step however many sequences run.
+// Per-sequence logic (sampling with its own seeded Sampler, stop rules, thinking budget, logprobs) is
+// SequenceGenerator's, the same code Session runs, and the forward pass computes each row independently of
+// the batch, so a sequence's output does not depend on what runs beside it.
+//
+// A slot keeps the tokens its cache holds after its sequence ends; a new sequence takes the free slot whose
+// cached tokens share the longest prefix with its prompt (system prompt, tools) and prefills only the rest.
+// A queue bounded by max_queue holds sequences waiting for a slot; submit() beyond it throws QueueFull.
+// Sequences are cancelled when their cancel flag is set or their callback returns false; the slot is free at
+// the next step.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "engine/generation_state.h"
+
+namespace qwen3 {
+
+struct SchedulerOptions {
+  int n_parallel = 4;          // KV-cache slots = sequences decoded together
+  int n_ctx = 4096;            // positions per slot
+  int max_queue = 64;          // sequences waiting for a slot
+  int max_batch_tokens = 256;  // tokens per forward call (decode tokens first, then prompt chunks)
+  ThreadPool* pool = nullptr;
+};
+
+struct SequenceOutcome {
+  GenerationResult generation;
+  std::vector<TokenLogprob> logprobs;  // when asked for: one per generated token
+  double queue_seconds = 0;            // submit → slot
+  double first_token_seconds = 0;      // submit → first generated token
+};
+
+// Called on the scheduler thread. `logprob` is the token's entry when logprobs were asked for, else null.
+// Return false to cancel the sequence.
+using SequenceTokenFn = std::function<bool(int32_t id, std::string_view text, const TokenLogprob* logprob)>;
+using SequenceDoneFn = std::function<void(SequenceOutcome&)>;
+
+struct SequenceRequest {
+  std::vector<int32_t> prompt;  // non-empty, shorter than n_ctx
+  GenerationParams params;
+  int top_logprobs = -1;  // < 0: no logprobs (see SequenceGenerator)
+  SequenceTokenFn on_token;
+  SequenceDoneFn on_done;                     // called exactly once (also when cancelled or at shutdown)
+  std::shared_ptr<std::atomic<bool>> cancel;  // optional: set to cancel
+};
+
+struct QueueFull : Error {
+  using Error::Error;
+};
+struct SchedulerStopped : Error {
+  using Error::Error;
+};
+
+// Counters and gauges for /metrics (a consistent snapshot).
+struct SchedulerStats {
+  uint64_t sequences_done = 0, sequences_cancelled = 0;
+  uint64_t prompt_tokens = 0;  // prompt tokens computed (cached ones excluded)
+  uint64_t prompt_tokens_reused = 0;
+  uint64_t generated_tokens = 0;
+  uint64_t steps = 0;
+  int queue_depth = 0, active = 0, n_parallel = 0, last_batch_size = 0, last_batch_sequences = 0;
+  double prompt_tps = 0, generation_tps = 0;  // moving averages over recent steps
+  double busy_seconds = 0;
+  // Time to first token histogram (seconds): counts of observations <= each bound, then +Inf.
+  static constexpr double kTtftBounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  std::vector<uint64_t> ttft_buckets = std::vector<uint64_t>(std::size(kTtftBounds) + 1, 0);
+  double ttft_sum = 0;
+  uint64_t ttft_count = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options);
+  ~Scheduler();  // finishes running sequences as cancelled and joins the thread
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues sequences together (all or none: the n choices of one request). Throws QueueFull when the queue
+  // cannot take them all, qwen3::Error on a prompt that cannot fit.
+  void submit(std::vector<SequenceRequest> requests);
+  SchedulerStats stats() const;
+  const SchedulerOptions& options() const { return opt_; }
+
+ private:
+  struct Seq;
+  struct Slot {
+    std::vector<int32_t> cached;  // tokens whose K/V the slot holds, in position order
+    Seq* seq = nullptr;
+  };
+  void run();
+  void admit();
+  bool step();
+  void finish(Seq& seq, bool cancelled);
+
+  const Model& model_;
+  const Tokenizer& tokenizer_;
+  SchedulerOptions opt_;
+  KvCache cache_;
+  ForwardOptions forward_options_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<Seq>> active_;  // scheduler thread only
+  std::vector<float> logits_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Seq>> queue_;
+  bool stopping_ = false;
+  SchedulerStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace qwen3

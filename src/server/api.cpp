@@ -1,0 +1,531 @@
+#include "server/api.h"
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+
+namespace qwen3::server {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& param, const std::string& message, const std::string& code = "") {
+  throw ApiError{400, message, "invalid_request_error", param, code};
+}
+
+const char* type_name(const ojson& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "an array";
+  return "an object";
+}
+
+// Optional typed fields: absent or null means "not given".
+const ojson* field(const ojson& body, const char* key) {
+  auto it = body.find(key);
+  return it == body.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::optional<double> number(const ojson& body, const char* key, double lo, double hi) {
+  const ojson* v = field(body, key);
+  if (!v) return std::nullopt;
+  if (!v->is_number()) bad(key, strfmt("'%s' must be a number, got %s", key, type_name(*v)), "invalid_type");
+  double x = v->get<double>();
+  if (!std::isfinite(x) || x < lo || x > hi)
+    bad(key, strfmt("'%s' is %g: it must be in [%g, %g]", key, x, lo, hi));
+  return x;
+}
+
+std::optional<int64_t> integer(const ojson& body, const char* key, int64_t lo, int64_t hi) {
+  const ojson* v = field(body, key);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer())
+    bad(key, strfmt("'%s' must be an integer, got %s", key, type_name(*v)), "invalid_type");
+  // nlohmann stores non-negative integers as unsigned: compare in the type the value has.
+  bool in_range = v->is_number_unsigned() ? v->get<uint64_t>() <= static_cast<uint64_t>(hi) &&
+                                                (lo <= 0 || v->get<uint64_t>() >= static_cast<uint64_t>(lo))
+                                          : v->get<int64_t>() >= lo && v->get<int64_t>() <= hi;
+  if (!in_range)
+    bad(key, strfmt("'%s' is %s: it must be in [%lld, %lld]", key, v->dump().c_str(),
+                    static_cast<long long>(lo), static_cast<long long>(hi)));
+  return v->is_number_unsigned() ? static_cast<int64_t>(v->get<uint64_t>()) : v->get<int64_t>();
+}
+
+std::optional<bool> boolean(const ojson& body, const char* key) {
+  const ojson* v = field(body, key);
+  if (!v) return std::nullopt;
+  if (!v->is_boolean())
+    bad(key, strfmt("'%s' must be a boolean, got %s", key, type_name(*v)), "invalid_type");
+  return v->get<bool>();
+}
+
+ojson parse_body(const std::string& body) {
+  ojson j;
+  try {
+    j = ojson::parse(body);
+  } catch (const nlohmann::json::exception& e) {
+    bad("", strfmt("the request body is not valid JSON: %s", e.what()), "invalid_json");
+  }
+  if (!j.is_object()) bad("", "the request body must be a JSON object");
+  return j;
+}
+
+// Sampling and limits shared by both endpoints; defaults: generation_config.json in thinking mode, Qwen's
+// non-thinking recommendations otherwise (as `qwen3 chat`), overridden by what the request gives.
+void parse_generation(const ojson& b, const ServedModel& served, bool thinking, ApiRequest& r) {
+  GenerationParams& p = r.chat_request.generation;
+  SamplingParams& s = p.sampling;
+  const GenerationConfig& g = served.model->generation;
+  if (thinking) {
+    s.temperature = g.do_sample ? g.temperature : 0.0f;
+    s.top_k = g.top_k;
+    s.top_p = g.top_p;
+    s.min_p = g.min_p;
+    s.repetition_penalty = g.repetition_penalty;
+  } else {
+    s = qwen3_recommended(false);
+  }
+  if (auto v = number(b, "temperature", 0, 2)) s.temperature = static_cast<float>(*v);
+  if (auto v = number(b, "top_p", 0, 1)) {
+    if (*v <= 0) bad("top_p", "'top_p' must be greater than 0");
+    s.top_p = static_cast<float>(*v);
+  }
+  if (auto v = integer(b, "top_k", -1, 1 << 30)) s.top_k = static_cast<int>(*v);
+  if (auto v = number(b, "min_p", 0, 1)) s.min_p = static_cast<float>(*v);
+  // OpenAI documents -2..2 for the penalties; like llama.cpp, wider values are accepted (a large presence
+  // penalty makes every token appear at most once, which the tests use to force token sequences with
+  // logit_bias).
+  if (auto v = number(b, "presence_penalty", -1e6, 1e6)) s.presence_penalty = static_cast<float>(*v);
+  if (auto v = number(b, "frequency_penalty", -1e6, 1e6)) s.frequency_penalty = static_cast<float>(*v);
+  if (auto v = number(b, "repetition_penalty", 0, 1e9)) {
+    if (*v <= 0) bad("repetition_penalty", "'repetition_penalty' must be greater than 0");
+    s.repetition_penalty = static_cast<float>(*v);
+  }
+  if (auto v = integer(b, "seed", INT64_MIN, INT64_MAX)) {
+    s.seed = static_cast<uint64_t>(*v);
+    r.seed_given = true;
+  } else {
+    s.seed = (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
+  }
+  if (const ojson* lb = field(b, "logit_bias")) {
+    if (!lb->is_object())
+      bad("logit_bias", "'logit_bias' must be an object of token id → bias", "invalid_type");
+    for (auto& [key, val] : lb->items()) {
+      char* end = nullptr;
+      long id = std::strtol(key.c_str(), &end, 10);
+      if (key.empty() || *end != '\0' || id < 0 || id >= served.model->n_vocab_tokens)
+        bad("logit_bias",
+            strfmt("logit_bias: '%s' is not a token id below %d", key.c_str(), served.model->n_vocab_tokens));
+      if (!val.is_number() || val.get<double>() < -100 || val.get<double>() > 100)
+        bad("logit_bias", strfmt("logit_bias[%s]: the bias must be a number in [-100, 100]", key.c_str()));
+      s.logit_bias.emplace_back(static_cast<int32_t>(id), val.get<float>());
+    }
+  }
+  std::optional<int64_t> max_tokens = integer(b, "max_completion_tokens", 1, INT32_MAX);
+  if (!max_tokens) max_tokens = integer(b, "max_tokens", 1, INT32_MAX);
+  p.max_tokens = max_tokens ? static_cast<int>(*max_tokens) : -1;
+  if (const ojson* stop = field(b, "stop")) {
+    if (stop->is_string()) {
+      p.stop.push_back(stop->get<std::string>());
+    } else if (stop->is_array() && stop->size() <= 16) {
+      for (auto& s1 : *stop) {
+        if (!s1.is_string()) bad("stop", "'stop' must be a string or an array of strings", "invalid_type");
+        p.stop.push_back(s1.get<std::string>());
+      }
+    } else {
+      bad("stop", "'stop' must be a string or an array of at most 16 strings", "invalid_type");
+    }
+    for (auto& s1 : p.stop)
+      if (s1.empty()) bad("stop", "stop strings must not be empty");
+  }
+  if (auto v = integer(b, "n", 1, 16)) r.n = static_cast<int>(*v);
+  if (r.n > served.n_parallel)
+    bad("n", strfmt("'n' is %d but the server runs at most %d sequences at once (--parallel)", r.n,
+                    served.n_parallel));
+  r.stream = boolean(b, "stream").value_or(false);
+  if (const ojson* so = field(b, "stream_options")) {
+    if (!so->is_object()) bad("stream_options", "'stream_options' must be an object", "invalid_type");
+    r.include_usage = boolean(*so, "include_usage").value_or(false);
+  }
+}
+
+void check_prompt(const ApiRequest& r, const ServedModel& served) {
+  if (r.prompt.empty()) bad("messages", "the prompt is empty");
+  if (static_cast<int>(r.prompt.size()) >= served.n_ctx)
+    bad("messages",
+        strfmt("This model's maximum context length is %d tokens. However, your messages resulted in %zu "
+               "tokens.",
+               served.n_ctx, r.prompt.size()),
+        "context_length_exceeded");
+}
+
+// OpenAI content: a string, or an array of {"type":"text","text":...} parts (joined with newlines).
+void normalise_content(ojson& msg, size_t i) {
+  std::string param = strfmt("messages[%zu].content", i);
+  auto it = msg.find("content");
+  if (it == msg.end() ||
+      it->is_null()) {  // an assistant message with tool_calls only: templates expect a string
+    if (msg.contains("tool_calls")) msg["content"] = "";
+    return;
+  }
+  if (it->is_string()) return;
+  if (!it->is_array()) bad(param, param + " must be a string or an array of text parts", "invalid_type");
+  std::string text;
+  for (auto& part : *it) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+        !part["text"].is_string())
+      bad(param, param + ": only parts of type 'text' with a string 'text' are supported");
+    if (!text.empty()) text += "\n";
+    text += part["text"].get<std::string>();
+  }
+  *it = text;
+}
+
+}  // namespace
+
+std::string dump(const ojson& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string error_body(const ApiError& e) {
+  ojson err = {{"message", e.message}, {"type", e.type}, {"param", nullptr}, {"code", nullptr}};
+  if (!e.param.empty()) err["param"] = e.param;
+  if (!e.code.empty()) err["code"] = e.code;
+  return dump(ojson{{"error", err}});
+}
+
+ApiRequest parse_chat_request(const std::string& body, const ServedModel& served) {
+  ojson b = parse_body(body);
+  ApiRequest r;
+  r.chat = true;
+  ChatRequest& c = r.chat_request;
+  const ojson* msgs = field(b, "messages");
+  if (!msgs) bad("messages", "'messages' is required");
+  if (!msgs->is_array() || msgs->empty())
+    bad("messages", "'messages' must be a non-empty array", "invalid_type");
+  c.messages = *msgs;
+  for (size_t i = 0; i < c.messages.size(); ++i) {
+    ojson& m = c.messages[i];
+    if (!m.is_object()) bad(strfmt("messages[%zu]", i), "each message must be an object", "invalid_type");
+    const ojson* role = field(m, "role");
+    static const char* roles[] = {"system", "developer", "user", "assistant", "tool"};
+    if (!role || !role->is_string() ||
+        std::find(std::begin(roles), std::end(roles), role->get<std::string>()) == std::end(roles))
+      bad(strfmt("messages[%zu].role", i), "role must be one of system, developer, user, assistant, tool");
+    if (*role == "developer") m["role"] = "system";  // Qwen's template knows system
+    normalise_content(m, i);
+    if (!field(m, "content")) bad(strfmt("messages[%zu].content", i), "message content is required");
+  }
+  std::string tool_choice = "auto";
+  if (const ojson* tc = field(b, "tool_choice")) {
+    if (!tc->is_string() || (*tc != "none" && *tc != "auto"))
+      bad("tool_choice",
+          "'tool_choice' must be \"none\" or \"auto\" (\"required\" and named tools are not supported)");
+    tool_choice = tc->get<std::string>();
+  }
+  if (const ojson* tools = field(b, "tools")) {
+    if (!tools->is_array()) bad("tools", "'tools' must be an array", "invalid_type");
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const ojson& t = (*tools)[i];
+      if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
+          !t["function"].is_object() || !t["function"].contains("name") || !t["function"]["name"].is_string())
+        bad(strfmt("tools[%zu]", i),
+            "each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    }
+    if (!tools->empty() && tool_choice != "none") c.tools = *tools;
+  }
+  r.parallel_tool_calls = boolean(b, "parallel_tool_calls").value_or(true);
+  if (const ojson* kw = field(b, "chat_template_kwargs")) {
+    if (!kw->is_object())
+      bad("chat_template_kwargs", "'chat_template_kwargs' must be an object", "invalid_type");
+    if (auto t = boolean(*kw, "enable_thinking")) c.enable_thinking = *t;
+  }
+  if (const ojson* effort = field(b, "reasoning_effort")) {
+    if (!effort->is_string()) bad("reasoning_effort", "'reasoning_effort' must be a string", "invalid_type");
+    if (*effort == "none") c.enable_thinking = false;
+  }
+  parse_generation(b, served, thinking_mode(c), r);
+  std::string rendered;
+  try {
+    r.prompt = chat_prompt_tokens(*served.chat_template, *served.tokenizer, c, &rendered);
+  } catch (const Error& e) {
+    bad("messages", e.what());
+  }
+  r.starts_in_thinking = prompt_ends_in_thinking(rendered);
+  c.generation.starts_in_thinking = r.starts_in_thinking;
+  check_prompt(r, served);
+  if (auto v = boolean(b, "logprobs"); v && *v) r.top_logprobs = 0;
+  if (auto v = integer(b, "top_logprobs", 0, 20)) {
+    if (r.top_logprobs < 0) bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    r.top_logprobs = static_cast<int>(*v);
+  }
+  return r;
+}
+
+ApiRequest parse_completion_request(const std::string& body, const ServedModel& served) {
+  ojson b = parse_body(body);
+  ApiRequest r;
+  r.chat = false;
+  const ojson* prompt = field(b, "prompt");
+  if (!prompt) bad("prompt", "'prompt' is required");
+  const ojson* p = prompt;
+  if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) p = &(*p)[0];
+  try {
+    if (p->is_string()) {
+      r.prompt = served.tokenizer->encode(p->get<std::string>());
+    } else if (p->is_array() && !p->empty() && (*p)[0].is_number_integer()) {
+      for (auto& id : *p) {
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+            id.get<int64_t>() >= served.model->n_vocab_tokens)
+          bad("prompt", strfmt("prompt token ids must be integers below %d", served.model->n_vocab_tokens));
+        r.prompt.push_back(id.get<int32_t>());
+      }
+    } else {
+      bad("prompt", "'prompt' must be a string, an array of one string, or an array of token ids",
+          "invalid_type");
+    }
+  } catch (const Error& e) {
+    bad("prompt", e.what());
+  }
+  parse_generation(b, served, false, r);
+  if (r.chat_request.generation.max_tokens < 0 && !field(b, "max_tokens"))
+    r.chat_request.generation.max_tokens = 16;
+  check_prompt(r, served);
+  if (auto v = integer(b, "logprobs", 0, 20)) r.top_logprobs = static_cast<int>(*v);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+ResponseBuilder::ResponseBuilder(const ApiRequest& request, const ServedModel& served, std::string id,
+                                 int64_t created)
+    : req_(request), served_(served), id_(std::move(id)), created_(created), choices_(request.n) {
+  if (req_.chat) {
+    const Tokenizer& tok = *served.tokenizer;
+    OutputParser::SpecialIds ids;
+    ids.think_open = tok.token_to_id("<think>").value_or(ids.think_open);
+    ids.think_close = tok.token_to_id("</think>").value_or(ids.think_close);
+    ids.tool_call_open = tok.token_to_id("<tool_call>").value_or(ids.tool_call_open);
+    ids.tool_call_close = tok.token_to_id("</tool_call>").value_or(ids.tool_call_close);
+    for (size_t i = 0; i < choices_.size(); ++i)
+      choices_[i].parser = std::make_unique<OutputParser>(
+          ids, req_.starts_in_thinking, strfmt("call_%s_%zu_", id_.c_str() + id_.find('-') + 1, i));
+  }
+}
+
+ojson ResponseBuilder::chunk(ojson choices) const {
+  ojson j = {{"id", id_},
+             {"object", req_.chat ? "chat.completion.chunk" : "text_completion"},
+             {"created", created_},
+             {"model", served_.id},
+             {"system_fingerprint", "qwen3.cpp"},
+             {"choices", std::move(choices)}};
+  if (req_.include_usage) j["usage"] = nullptr;
+  return j;
+}
+
+std::string ResponseBuilder::sse(const ojson& j) const {
+  return "data: " + dump(j) + "\n\n";
+}
+
+ojson ResponseBuilder::logprobs_json(const std::vector<TokenLogprob>& lps) const {
+  const Tokenizer& tok = *served_.tokenizer;
+  auto text = [&](int32_t id) {
+    std::string s;
+    append_utf8_lossy(s, tok.token_bytes(id));
+    return s;
+  };
+  auto bytes = [&](int32_t id) {
+    ojson a = ojson::array();
+    for (unsigned char ch : tok.token_bytes(id)) a.push_back(static_cast<int>(ch));
+    return a;
+  };
+  if (req_.chat) {
+    ojson content = ojson::array();
+    for (const auto& lp : lps) {
+      ojson top = ojson::array();
+      for (auto& [id, l] : lp.top) top.push_back({{"token", text(id)}, {"logprob", l}, {"bytes", bytes(id)}});
+      content.push_back(
+          {{"token", text(lp.id)}, {"logprob", lp.logprob}, {"bytes", bytes(lp.id)}, {"top_logprobs", top}});
+    }
+    return {{"content", content}, {"refusal", nullptr}};
+  }
+  ojson tokens = ojson::array(), token_logprobs = ojson::array(), tops = ojson::array(),
+        offsets = ojson::array();
+  for (const auto& lp : lps) {
+    tokens.push_back(text(lp.id));
+    token_logprobs.push_back(lp.logprob);
+    ojson top = ojson::object();
+    for (auto& [id, l] : lp.top) top[text(id)] = l;
+    tops.push_back(top);
+    offsets.push_back(0);
+  }
+  return {{"tokens", tokens},
+          {"token_logprobs", token_logprobs},
+          {"top_logprobs", tops},
+          {"text_offset", offsets}};
+}
+
+ojson ResponseBuilder::delta_choice(int index, const ParsedDelta& d, Choice& c) {
+  ojson delta = ojson::object();
+  if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
+  if (!d.content.empty()) delta["content"] = d.content;
+  ojson calls = ojson::array();
+  for (const auto& t : d.tool_calls) {
+    if (!req_.parallel_tool_calls && t.index > 0) continue;
+    ojson call = {{"index", t.index}};
+    if (!t.id.empty()) call["id"] = t.id;
+    if (!t.type.empty()) call["type"] = t.type;
+    ojson fn = ojson::object();
+    if (!t.name.empty()) fn["name"] = t.name;
+    fn["arguments"] = t.arguments;
+    call["function"] = fn;
+    calls.push_back(call);
+    c.n_tool_calls_streamed = std::max(c.n_tool_calls_streamed, t.index + 1);
+  }
+  if (!calls.empty()) delta["tool_calls"] = calls;
+  ojson choice = {{"index", index}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+  if (req_.top_logprobs >= 0 && !c.pending_logprobs.empty()) {
+    choice["logprobs"] = logprobs_json(c.pending_logprobs);
+    c.pending_logprobs.clear();
+  }
+  return choice;
+}
+
+std::string ResponseBuilder::start() {
+  if (!req_.stream) return "";
+  std::string out;
+  for (int i = 0; i < req_.n; ++i) {
+    if (req_.chat)
+      out += sse(chunk(ojson::array({{{"index", i},
+                                      {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                      {"logprobs", nullptr},
+                                      {"finish_reason", nullptr}}})));
+  }
+  return out;
+}
+
+std::string ResponseBuilder::on_token(int index, int32_t id, std::string_view text,
+                                      const TokenLogprob* logprob) {
+  Choice& c = choices_[index];
+  if (logprob) c.pending_logprobs.push_back(*logprob);
+  if (req_.chat) {
+    ParsedDelta d = c.parser->push(id, text);
+    if (!req_.stream || d.empty()) return "";
+    ojson choice = delta_choice(index, d, c);
+    if (choice["delta"].empty() && choice["logprobs"].is_null()) return "";
+    return sse(chunk(ojson::array({choice})));
+  }
+  if (!req_.stream || (text.empty() && c.pending_logprobs.empty())) return "";
+  ojson choice = {{"index", index}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+  if (req_.top_logprobs >= 0) {
+    choice["logprobs"] = logprobs_json(c.pending_logprobs);
+    c.pending_logprobs.clear();
+  }
+  return sse(chunk(ojson::array({choice})));
+}
+
+std::string ResponseBuilder::finish_reason(const Choice& c) const {
+  const GenerationResult& g = c.outcome.generation;
+  if (g.finish == FinishReason::kLength) return "length";
+  if (req_.chat && !c.parser->result().tool_calls.empty()) return "tool_calls";
+  return "stop";
+}
+
+ojson ResponseBuilder::usage() const {
+  int completion = 0, reasoning = 0;
+  const Tokenizer& tok = *served_.tokenizer;
+  for (const auto& c : choices_) {
+    completion += static_cast<int>(c.outcome.generation.tokens.size());
+    if (req_.chat)
+      reasoning += count_reasoning_tokens(c.outcome.generation.tokens, req_.starts_in_thinking,
+                                          tok.token_to_id("<think>").value_or(-2),
+                                          tok.token_to_id("</think>").value_or(-2));
+  }
+  int prompt = static_cast<int>(req_.prompt.size());
+  int cached = choices_.empty() ? 0 : choices_[0].outcome.generation.n_reused;
+  return {{"prompt_tokens", prompt},
+          {"completion_tokens", completion},
+          {"total_tokens", prompt + completion},
+          {"prompt_tokens_details", {{"cached_tokens", cached}}},
+          {"completion_tokens_details", {{"reasoning_tokens", reasoning}}}};
+}
+
+std::string ResponseBuilder::on_done(int index, SequenceOutcome& outcome) {
+  Choice& c = choices_[index];
+  c.outcome = std::move(outcome);
+  c.done = true;
+  std::string out;
+  if (req_.stream) {
+    ojson choice;
+    if (req_.chat) {
+      ParsedDelta d = c.parser->finish();
+      choice = delta_choice(index, d, c);
+      if (!choice["delta"].empty() || !choice["logprobs"].is_null())
+        out += sse(chunk(ojson::array({choice})));
+      choice = {{"index", index}, {"delta", ojson::object()}, {"logprobs", nullptr}};
+    } else {
+      choice = {{"index", index}, {"text", ""}, {"logprobs", nullptr}};
+      if (req_.top_logprobs >= 0 && !c.pending_logprobs.empty()) {
+        choice["logprobs"] = logprobs_json(c.pending_logprobs);
+        c.pending_logprobs.clear();
+      }
+    }
+    choice["finish_reason"] = finish_reason(c);
+    out += sse(chunk(ojson::array({choice})));
+  } else if (req_.chat) {
+    c.parser->finish();
+  }
+  if (++n_done_ < req_.n) return out;
+  if (!req_.stream) return final_body();
+  if (req_.include_usage) {
+    ojson j = chunk(ojson::array());
+    j["usage"] = usage();
+    out += sse(j);
+  }
+  return out + "data: [DONE]\n\n";
+}
+
+std::string ResponseBuilder::final_body() {
+  ojson choices = ojson::array();
+  for (int i = 0; i < req_.n; ++i) {
+    Choice& c = choices_[i];
+    ojson lp = nullptr;
+    if (req_.top_logprobs >= 0) lp = logprobs_json(c.outcome.logprobs);
+    if (req_.chat) {
+      const ParsedOutput& o = c.parser->result();
+      ojson msg = {{"role", "assistant"}, {"content", nullptr}};
+      if (!o.content.empty() || o.tool_calls.empty()) msg["content"] = o.content;
+      if (!o.reasoning_content.empty()) msg["reasoning_content"] = o.reasoning_content;
+      if (!o.tool_calls.empty()) {
+        ojson calls = ojson::array();
+        for (const auto& t : o.tool_calls) {
+          calls.push_back({{"id", t.id},
+                           {"type", "function"},
+                           {"function", {{"name", t.name}, {"arguments", t.arguments}}}});
+          if (!req_.parallel_tool_calls) break;
+        }
+        msg["tool_calls"] = calls;
+      }
+      choices.push_back(
+          {{"index", i}, {"message", msg}, {"logprobs", lp}, {"finish_reason", finish_reason(c)}});
+    } else {
+      choices.push_back({{"index", i},
+                         {"text", c.outcome.generation.text},
+                         {"logprobs", lp},
+                         {"finish_reason", finish_reason(c)}});
+    }
+  }
+  ojson j = {{"id", id_},
+             {"object", req_.chat ? "chat.completion" : "text_completion"},
+             {"created", created_},
+             {"model", served_.id},
+             {"system_fingerprint", "qwen3.cpp"},
+             {"choices", choices},
+             {"usage", usage()}};
+  return dump(j);
+}
+
+}  // namespace qwen3::server

@@ -1,0 +1,27 @@
+// `qwen3 serve`: an OpenAI-compatible HTTP server over a Scheduler (see docs/SERVER.md). Only
+// src/server/*.cpp include the HTTP library; this header does not.
+#pragma once
+
+#include <string>
+
+#include "core/thread_pool.h"
+#include "server/api.h"
+
+namespace qwen3::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;      // 0: any free port (the chosen one is printed on stderr)
+  std::string api_key;  // empty: no authentication
+  int n_parallel = 4;
+  int n_ctx = 4096;
+  int max_queue = 64;
+  int max_batch_tokens = 256;
+  size_t max_body_bytes = 8 << 20;
+};
+
+// Serves until SIGINT/SIGTERM. Throws qwen3::Error when the address cannot be bound.
+void run_server(const Model& model, const Tokenizer& tokenizer, const ChatTemplate& chat_template,
+                ThreadPool* pool, const ServerOptions& options);
+
+}  // namespace qwen3::server

@@ -1,0 +1,84 @@
+// Starts `qwen3 serve` on 127.0.0.1 with a free port (--port 0; the server prints the port it bound) and stops it.
+// QWEN3_BIN and QWEN3_MODEL come from CTest (tests/server.cmake).
+import { spawn } from 'node:child_process';
+import OpenAI from 'openai';
+
+export const BIN = process.env.QWEN3_BIN;
+export const MODEL = process.env.QWEN3_MODEL;
+if (!BIN || !MODEL) throw new Error('set QWEN3_BIN and QWEN3_MODEL');
+
+export async function startServer(args = []) {
+  const proc = spawn(BIN, ['serve', '-m', MODEL, '--port', '0', '-t', '1', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${log}`)), 60000);
+    proc.stderr.on('data', (d) => {
+      log += d;
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\/v1/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${log}`));
+    });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    proc,
+    base,
+    port,
+    log: () => log,
+    client: (opts = {}) => new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0, timeout: 60000, ...opts }),
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      const done = new Promise((r) => proc.on('exit', (code) => r(code)));
+      proc.kill('SIGTERM');
+      return done;
+    },
+  };
+}
+
+// One value of a Prometheus text exposition.
+export async function metric(base, name, headers = {}) {
+  const text = await (await fetch(`${base}/metrics`, { headers })).text();
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  if (!m) throw new Error(`no metric ${name} in:\n${text}`);
+  return Number(m[1]);
+}
+
+// Waits (bounded) until pred() is true.
+export async function until(pred, what, ms = 10000) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (await pred()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// logit_bias that forces `ids` in order, with presence_penalty making each token usable once: the first id has the
+// largest bias, each next one `step` less, so at every position the first unused id wins over the ones after it
+// (raw logits of the synthetic models differ by far less than `step`) and over every unbiased token.
+export function forceSequence(ids, step = 7) {
+  const logit_bias = {};
+  ids.forEach((id, i) => (logit_bias[String(id)] = 100 - step * i));
+  return { logit_bias, presence_penalty: 1000, temperature: 0 };
+}
+
+export const TOK = {
+  imEnd: 151645,
+  endOfText: 151643,
+  toolCallOpen: 151657,
+  toolCallClose: 151658,
+  thinkOpen: 151667,
+  thinkClose: 151668,
+  hi: 13048, // "Hi"
+  hmm: 87501, // " hmm"
+  // {"name":"f","arguments":{}} — nine distinct tokens
+  toolJson: [4913, 606, 3252, 69, 2198, 16370, 788, 90, 3417],
+};
