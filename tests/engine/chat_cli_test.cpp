@@ -121,15 +121,11 @@ TEST(ChatCli, DrivenThroughAPseudoTerminal) {
   at = pty.wait_for("(conversation cleared)", at);
   ASSERT_NE(at, std::string::npos) << pty.output();
   pty.wait_for("> ", at);
+  // Known libedit issue (docs/DESIGN.md): a Ctrl-D typed within a fraction of a second of the previous line can
+  // be lost when input was typed ahead during an answer; a person's pause is longer than this one.
+  usleep(1500 * 1000);
   pty.send("\x04");  // Ctrl-D
-  int code = pty.wait_exit(10);
-  if (code == -1) {
-    // Known flake under heavy load: libedit sometimes drops a Ctrl-D typed while it (re)enters its terminal mode.
-    // A second one must end the program; the note says how often the first was lost.
-    std::fprintf(stderr, "note: the first Ctrl-D was lost; sending another\n");
-    pty.send("\x04");
-    code = pty.wait_exit();
-  }
+  int code = pty.wait_exit(20);
   EXPECT_EQ(code, 0) << pty.output();
 }
 
