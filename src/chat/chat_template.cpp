@@ -90,6 +90,11 @@ void ChatTemplate::set_special_tokens(const ojson& special_tokens_map) {
   special_tokens_ = special_tokens_map;
 }
 
+std::string ChatTemplate::special_token(const std::string& name) const {
+  auto it = special_tokens_.find(name);
+  return it != special_tokens_.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 RenderedPrompt ChatTemplate::render(const ojson& messages, const ojson& tools, const ChatTemplateOptions& opt) const {
   QWEN3_CHECK(body_ != nullptr, "chat template: no template loaded");
   QWEN3_CHECK(messages.is_array(), "chat template: messages must be an array");

@@ -48,12 +48,22 @@ class ChatTemplate {
   // passed to the template as variables like transformers does; their text counts as the template's own.
   void set_special_tokens(const nlohmann::ordered_json& special_tokens_map);
   const std::string& source() const { return source_; }
+  // A special token's text from that map ("eos_token", "bos_token", ...); empty when the tokenizer has none.
+  std::string special_token(const std::string& name) const;
+  std::string bos_token() const { return special_token("bos_token"); }
+  std::string eos_token() const { return special_token("eos_token"); }
 
  private:
   std::string source_;
   std::shared_ptr<const std::vector<std::unique_ptr<jinja::Stmt>>> body_;
   nlohmann::ordered_json special_tokens_ = nlohmann::ordered_json::object();
 };
+
+// enable_thinking for one request: its own value, else the engine's global default, else absent (the template's
+// default applies).
+inline std::optional<bool> effective_thinking(std::optional<bool> per_request, std::optional<bool> global_default) {
+  return per_request ? per_request : global_default;
+}
 
 // True when the rendered prompt leaves the model inside a thinking block: after the last "<|im_start|>assistant" a
 // "<think>" was opened and not closed (templates that open it themselves, e.g. QwQ and Qwen3-2507 thinking).

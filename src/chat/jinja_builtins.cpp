@@ -21,6 +21,22 @@ bool is_int(const Value& v) { return v.kind == Kind::Int; }
 
 TString soft_str(const Value& v) { return to_str(v); }
 
+// jinja2's make_attrgetter: "a.b.0" looks up each part with getitem (item first), digits as integer indexes.
+Value attr_path(const Value& v, const Value& attr, int line) {
+  if (is_int(attr)) return get_item(v, attr, line);
+  std::string path = soft_str(attr).text;
+  Value x = v;
+  size_t start = 0;
+  while (true) {
+    size_t dot = path.find('.', start);
+    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    bool digits = !part.empty() && part.size() < 18 && part.find_first_not_of("0123456789") == std::string::npos;
+    x = get_item(x, digits ? Value::integer(std::stoll(part)) : Value::string(part, false), line);
+    if (dot == std::string::npos) return x;
+    start = dot + 1;
+  }
+}
+
 Value f_tojson(CallArgs& a) {
   // transformers: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) -> json.dumps(...)
   a.check("tojson filter", 5, {"ensure_ascii", "indent", "separators", "sort_keys"});
@@ -32,7 +48,7 @@ Value f_tojson(CallArgs& a) {
     if (indent.is_string()) o.indent = indent.str();
     else if (is_int(indent)) o.indent = std::string(size_t(std::clamp<int64_t>(indent.i, 0, 256)), ' ');
     else fail_at(a.line, "TypeError: tojson indent must be an int or a string");
-    o.item_sep = ",";
+    o.item_sep.assign(1, ',');  // not `= ","`: g++ 12 -O2 warns falsely (-Wrestrict) on the latter
   }
   Value seps = arg(a, 2, "separators");
   if (!seps.is_undefined() && !seps.is_none()) {
@@ -62,7 +78,7 @@ Value f_join(CallArgs& a) {
   TString out;
   bool first = true;
   for (Value v : iterate(subject(a), a.line)) {
-    if (!attr.is_undefined() && !attr.is_none()) v = get_item(v, attr, a.line);
+    if (!attr.is_undefined() && !attr.is_none()) v = attr_path(v, attr, a.line);
     if (!first) out.append(sep);
     out.append(soft_str(v));
     first = false;
@@ -117,7 +133,21 @@ Value f_case(CallArgs& a, int mode) {
 }
 Value f_lower(CallArgs& a) { return f_case(a, 0); }
 Value f_upper(CallArgs& a) { return f_case(a, 1); }
-Value f_title(CallArgs& a) { return f_case(a, 2); }
+// jinja2's title filter is not str.title(): words start after runs of [-\s({\[<], and each word is
+// word[0].upper() + word[1:].lower().
+Value f_title(CallArgs& a) {
+  a.check("title filter", 1, {});
+  TString s = soft_str(subject(a)), out;
+  bool word_start = true;
+  for (size_t pos = 0, len = 0; pos < s.text.size(); pos += len) {
+    uint32_t c = decode_at(s.text, pos, &len);
+    bool sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || py_isspace(c);
+    TString ch = s.substr(pos, len);
+    out.append(sep ? ch : py_case(ch, word_start ? 1 : 0));
+    word_start = sep;
+  }
+  return Value::string(std::move(out));
+}
 Value f_capitalize(CallArgs& a) { return f_case(a, 3); }
 
 Value f_replace(CallArgs& a) {
@@ -144,7 +174,7 @@ Value f_int(CallArgs& a) {
     long long x = std::strtoll(t.c_str(), &end, 10);
     if (!t.empty() && end == t.c_str() + t.size() && errno == 0) return Value::integer(x);
     double d = std::strtod(t.c_str(), &end);  // jinja2 retries int(float(value))
-    if (!t.empty() && end == t.c_str() + t.size() && std::isfinite(d) && std::fabs(d) < 9.2e18)
+    if (t.find_first_of("xX") == std::string::npos && !t.empty() && end == t.c_str() + t.size() && std::isfinite(d) && std::fabs(d) < 9.2e18)
       return Value::integer(int64_t(d));
     return dflt;
   }
@@ -160,7 +190,7 @@ Value f_float(CallArgs& a) {
     std::string t = py_strip(*v.s, Value::none(), true, true, a.line).text;
     char* end = nullptr;
     double d = std::strtod(t.c_str(), &end);
-    if (!t.empty() && end == t.c_str() + t.size()) return Value::real(d);
+    if (t.find_first_of("xX") == std::string::npos && !t.empty() && end == t.c_str() + t.size()) return Value::real(d);
   }
   return dflt;
 }
@@ -219,7 +249,7 @@ Value select_impl(CallArgs& a, bool by_attr, bool keep) {
   if (!test.is_undefined() && (!test.is_string() || !has_test(test.str())))
     fail_at(a.line, "unsupported construct: test %s", to_repr(test).text.c_str());
   for (const Value& item : iterate(subject(a), a.line)) {
-    Value x = by_attr ? get_attr(item, soft_str(attr).text, a.line) : item;
+    Value x = by_attr ? attr_path(item, attr, a.line) : item;
     bool hit;
     if (test.is_undefined()) {
       hit = truthy(x);
@@ -247,7 +277,7 @@ Value f_map(CallArgs& a) {
   if (!attr.is_undefined()) {
     Value dflt = a.get(size_t(-1), "default");
     for (const Value& item : iterate(subject(a), a.line)) {
-      Value x = get_attr(item, soft_str(attr).text, a.line);
+      Value x = attr_path(item, attr, a.line);
       out.push_back(x.is_undefined() && !dflt.is_undefined() ? dflt : x);
     }
     return Value::make_list(std::move(out));
@@ -287,7 +317,7 @@ Value f_sort(CallArgs& a) {
   auto items = iterate(subject(a), a.line);
   std::vector<std::pair<Value, Value>> keyed;
   for (const Value& v : items) {
-    Value k = attr.is_undefined() || attr.is_none() ? v : get_attr(v, soft_str(attr).text, a.line);
+    Value k = attr.is_undefined() || attr.is_none() ? v : attr_path(v, attr, a.line);
     if (!cs && k.is_string()) k = Value::string(py_case(*k.s, 0));
     keyed.emplace_back(k, v);
   }
@@ -339,6 +369,44 @@ Value f_escape(CallArgs& a) {
   return Value::string(std::move(out));
 }
 
+Value f_sum(CallArgs& a) {
+  a.check("sum filter", 3, {"attribute", "start"});
+  Value attr = arg(a, 0, "attribute"), total = arg(a, 1, "start");
+  if (total.is_undefined()) total = Value::integer(0);
+  for (Value v : iterate(subject(a), a.line)) {
+    if (!attr.is_undefined() && !attr.is_none()) v = attr_path(v, attr, a.line);
+    if (!total.is_number() || !v.is_number()) fail_at(a.line, "unsupported construct: sum of %s", type_name(v));
+    bool fl = total.kind == Kind::Float || v.kind == Kind::Float;
+    auto num = [](const Value& x) { return x.kind == Kind::Float ? x.f : x.kind == Kind::Bool ? double(x.b) : double(x.i); };
+    int64_t r = 0;
+    if (fl) total = Value::real(num(total) + num(v));
+    else if (__builtin_add_overflow(total.kind == Kind::Bool ? int64_t(total.b) : total.i, v.kind == Kind::Bool ? int64_t(v.b) : v.i, &r))
+      fail_at(a.line, "unsupported construct: integer result beyond 64 bits");
+    else total = Value::integer(r);
+  }
+  return total;
+}
+
+Value min_max(CallArgs& a, bool want_max) {
+  a.check(want_max ? "max filter" : "min filter", 3, {"case_sensitive", "attribute"});
+  bool cs = truthy(arg(a, 0, "case_sensitive"));
+  Value attr = arg(a, 1, "attribute");
+  auto items = iterate(subject(a), a.line);
+  if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
+  auto key = [&](const Value& v) {
+    Value k = attr.is_undefined() || attr.is_none() ? v : attr_path(v, attr, a.line);
+    return !cs && k.is_string() ? Value::string(py_case(*k.s, 0)) : k;
+  };
+  const Value* best = &items[0];
+  for (const Value& v : items) {
+    int c = compare(key(v), key(*best), a.line);
+    if (want_max ? c > 0 : c < 0) best = &v;
+  }
+  return *best;
+}
+Value f_min(CallArgs& a) { return min_max(a, false); }
+Value f_max(CallArgs& a) { return min_max(a, true); }
+
 const std::map<std::string, FilterFn>& filters() {
   static const std::map<std::string, FilterFn> m = {
       {"tojson", f_tojson},       {"length", f_length},       {"count", f_length},     {"trim", f_trim},
@@ -349,7 +417,7 @@ const std::map<std::string, FilterFn>& filters() {
       {"reverse", f_reverse},     {"safe", f_safe},           {"indent", f_indent},    {"select", f_select},
       {"reject", f_reject},       {"selectattr", f_selectattr}, {"rejectattr", f_rejectattr}, {"map", f_map},
       {"unique", f_unique},       {"sort", f_sort},           {"dictsort", f_dictsort}, {"escape", f_escape},
-      {"e", f_escape},
+      {"e", f_escape},            {"sum", f_sum},             {"min", f_min},          {"max", f_max},
   };
   return m;
 }

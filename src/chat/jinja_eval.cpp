@@ -136,8 +136,15 @@ struct Renderer {
   int call_depth = 0, eval_depth = 0;
   enum class Flow { Normal, Break, Continue };
 
-  void step(int line) {
-    if (++steps > kMaxSteps) fail_at(line, "template did more than %llu steps of work", (unsigned long long)kMaxSteps);
+  void step(int line, uint64_t n = 1) {
+    steps += n;
+    if (steps > kMaxSteps) fail_at(line, "template did more than %llu steps of work", (unsigned long long)kMaxSteps);
+  }
+  // Builtins such as range() or * do work proportional to what they return; charge for it.
+  Value charged(Value v, int line) {
+    if (v.kind == Kind::List) step(line, v.list->items.size());
+    else if (v.kind == Kind::String) step(line, v.s->text.size() / 64);
+    return v;
   }
 
   struct DepthGuard {
@@ -213,11 +220,11 @@ struct Renderer {
       case K::Call: {
         Value callee = eval(*e.kids[0], sc);
         CallArgs a = args_of(e, 1, sc);
-        return call(callee, a, e.line);
+        return charged(call(callee, a, e.line), e.line);
       }
       case K::Filter: {
         DepthGuard cg(call_depth, kMaxCallDepth, e.line, "calls");
-        return apply_filter(e, e.kids[0] ? eval(*e.kids[0], sc) : Value::undefined(), sc);
+        return charged(apply_filter(e, e.kids[0] ? eval(*e.kids[0], sc) : Value::undefined(), sc), e.line);
       }
       case K::Test: {
         CallArgs a = args_of(e, 1, sc);
@@ -245,7 +252,7 @@ struct Renderer {
       case K::Binary: {
         Value l = eval(*e.kids[0], sc);
         Value r = eval(*e.kids[1], sc);
-        return arith(e.name, l, r, e.line);
+        return charged(arith(e.name, l, r, e.line), e.line);
       }
       case K::Compare: {
         Value l = eval(*e.kids[0], sc);
@@ -419,6 +426,7 @@ struct Renderer {
     }
     const int64_t n = int64_t(items.size());
     for (int64_t k = 0; k < n; ++k) {
+      step(s.line, 8);  // a scope and the loop object per iteration
       ScopePtr it = child(sc);
       assign(s.target, items[size_t(k)], it, s.line);
       DictData loop;

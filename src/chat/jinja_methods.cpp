@@ -126,9 +126,8 @@ std::vector<TString> py_split(const TString& s, const Value& sep, int64_t maxspl
     };
     pos = skip_ws(pos);
     while (pos < t.size()) {
-      if (maxsplit >= 0 && int64_t(out.size()) >= maxsplit) {
-        // the rest, with trailing whitespace stripped
-        out.push_back(py_strip(s.substr(pos), Value::none(), false, true, line));
+      if (maxsplit >= 0 && int64_t(out.size()) >= maxsplit) {  // the rest, trailing whitespace included
+        out.push_back(s.substr(pos));
         return out;
       }
       size_t e = pos, len = 0;

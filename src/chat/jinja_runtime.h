@@ -12,7 +12,7 @@ namespace qwen3::jinja {
 // Resource limits: a hostile template must fail cleanly, never exhaust memory or hang.
 constexpr size_t kMaxItems = 1u << 20;          // elements in one list built by range(), *, etc.
 constexpr size_t kMaxStringBytes = 64u << 20;   // bytes in one string, and in the whole output
-constexpr uint64_t kMaxSteps = 20'000'000;      // statements + expressions evaluated in one render
+constexpr uint64_t kMaxSteps = 5'000'000;       // statements + expressions evaluated in one render (+ costs)
 constexpr int kMaxCallDepth = 64;               // nested macro / filter calls
 constexpr int kMaxEvalDepth = 400;              // nested expression evaluation
 

@@ -1,10 +1,10 @@
 // qwen3 tokenize -m MODEL: the tokenizer from the command line (contract in docs/DESIGN.md).
-//   --jsonl: each stdin line {"text": "..."} gives {"ids": [..]} (HF encode, add_special_tokens=False: special
-//   tokens in the text are recognised, none are added) and {"ids": [..]} gives {"text": "..."} (HF decode; add
-//   "skip_special_tokens": true to drop special tokens). A bad line gives {"error": "..."} on that line and on
-//   stderr; the other lines are still answered and the exit status is 1.
-//   Plain: qwen3 tokenize -m MODEL "some text" (or the text on stdin) prints one line per token: id, the token
-//   string as in tokenizer.json, and the text it decodes to (JSON-quoted).
+//   --jsonl: each stdin line {"text": "..."} gives {"ids": [..]} (HF encode, add_special_tokens=False:
+//   special tokens in the text are recognised, none are added) and {"ids": [..]} gives {"text": "..."} (HF
+//   decode; add "skip_special_tokens": true to drop special tokens). A bad line gives {"error": "..."} on
+//   that line and on stderr; the other lines are still answered and the exit status is 1. Plain: qwen3
+//   tokenize -m MODEL "some text" (or the text on stdin) prints one line per token: id, the token string as
+//   in tokenizer.json, and the text it decodes to (JSON-quoted).
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -20,7 +20,9 @@ namespace qwen3::cli {
 
 using json = nlohmann::json;
 
-static std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+static std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 static json tokenize_request(const Tokenizer& tok, const std::string& line) {
   json req;
@@ -30,7 +32,8 @@ static json tokenize_request(const Tokenizer& tok, const std::string& line) {
     throw_error("malformed JSON: %s", e.what());
   }
   QWEN3_CHECK(req.is_object(), "request must be a JSON object with \"text\" or \"ids\"");
-  QWEN3_CHECK(req.contains("text") != req.contains("ids"), "request needs exactly one of \"text\" and \"ids\"");
+  QWEN3_CHECK(req.contains("text") != req.contains("ids"),
+              "request needs exactly one of \"text\" and \"ids\"");
   if (req.contains("text")) {
     QWEN3_CHECK(req["text"].is_string(), "\"text\" must be a string");
     return json{{"ids", tok.encode(req["text"].get_ref<const std::string&>())}};
@@ -86,8 +89,10 @@ void add_tokenize_command(CLI::App& app) {
   auto text = std::make_shared<std::string>();
   auto jsonl = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("tokenize", "encode text to token ids and decode ids to text");
-  cmd->add_option("-m,--model", *model, "model directory holding tokenizer.json, or Hugging Face repo id")->required();
-  cmd->add_flag("--jsonl", *jsonl, "read {\"text\"} / {\"ids\"} requests from stdin, one JSON object per line");
+  cmd->add_option("-m,--model", *model, "model directory holding tokenizer.json, or Hugging Face repo id")
+      ->required();
+  cmd->add_flag("--jsonl", *jsonl,
+                "read {\"text\"} / {\"ids\"} requests from stdin, one JSON object per line");
   auto* text_opt = cmd->add_option("text", *text, "text to tokenize (default: all of stdin)");
   cmd->callback([model, text, jsonl, text_opt] {
     QWEN3_CHECK(!(*jsonl && text_opt->count()), "give either --jsonl or a text, not both");

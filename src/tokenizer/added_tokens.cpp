@@ -9,7 +9,9 @@
 namespace qwen3::tok {
 namespace {
 
-bool is_white_space(uint32_t cp) { return char_class(cp) == CharClass::kSpace; }
+bool is_white_space(uint32_t cp) {
+  return char_class(cp) == CharClass::kSpace;
+}
 bool is_alnum(uint32_t cp) {
   CharClass c = char_class(cp);
   return c == CharClass::kLetter || c == CharClass::kNumber;
@@ -27,10 +29,12 @@ uint32_t cp_before(const unsigned char* s, size_t end, size_t& start) {
 
 AddedMatcher::AddedMatcher(std::vector<AddedToken> tokens, bool skip_special)
     : tokens_(std::move(tokens)), by_first_(256), skip_special_(skip_special) {
-  tokens_.erase(std::remove_if(tokens_.begin(), tokens_.end(), [](const AddedToken& t) { return t.content.empty(); }),
-                tokens_.end());
-  std::stable_sort(tokens_.begin(), tokens_.end(),
-                   [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
+  tokens_.erase(
+      std::remove_if(tokens_.begin(), tokens_.end(), [](const AddedToken& t) { return t.content.empty(); }),
+      tokens_.end());
+  std::stable_sort(tokens_.begin(), tokens_.end(), [](const AddedToken& a, const AddedToken& b) {
+    return a.content.size() > b.content.size();
+  });
   for (size_t i = 0; i < tokens_.size(); ++i)
     by_first_[static_cast<unsigned char>(tokens_[i].content[0])].push_back(uint16_t(i));
 }

@@ -24,19 +24,19 @@ struct Segment {
 
 class AddedMatcher {
  public:
-  // skip_special: HF's encode_special_tokens (transformers' split_special_tokens): special tokens are found but
-  // their text is then encoded as plain text.
+  // skip_special: HF's encode_special_tokens (transformers' split_special_tokens): special tokens are found
+  // but their text is then encoded as plain text.
   AddedMatcher(std::vector<AddedToken> tokens, bool skip_special);
   AddedMatcher() = default;
   bool empty() const { return tokens_.empty(); }
 
-  // Splits text into segments. mask (optional, one byte per text byte): a token may only match where every byte
-  // of its match is non-zero there; elsewhere it is treated as if it were not in the vocabulary.
+  // Splits text into segments. mask (optional, one byte per text byte): a token may only match where every
+  // byte of its match is non-zero there; elsewhere it is treated as if it were not in the vocabulary.
   void split(std::string_view text, const uint8_t* mask, std::vector<Segment>& out) const;
 
  private:
-  std::vector<AddedToken> tokens_;                  // sorted by length, longest first
-  std::vector<std::vector<uint16_t>> by_first_;     // first byte -> indices into tokens_
+  std::vector<AddedToken> tokens_;               // sorted by length, longest first
+  std::vector<std::vector<uint16_t>> by_first_;  // first byte -> indices into tokens_
   bool skip_special_ = false;
 };
 

@@ -1,6 +1,7 @@
 // Byte-level BPE: the GPT-2 byte<->char mapping, the merge table and the merge loop, working on raw bytes and
-// token ids. Merging follows HF tokenizers' Word::merge_all: repeatedly merge the adjacent pair of lowest rank,
-// leftmost first. Short words use a linear scan, long ones a heap; bpe_test.cpp checks they always agree.
+// token ids. Merging follows HF tokenizers' Word::merge_all: repeatedly merge the adjacent pair of lowest
+// rank, leftmost first. Short words use a linear scan, long ones a heap; bpe_test.cpp checks they always
+// agree.
 #pragma once
 
 #include <cstdint>
@@ -52,7 +53,8 @@ struct Bpe {
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 };
 
-// The two merge loops, exposed for the equivalence test. `syms` holds the initial ids; the result replaces it.
+// The two merge loops, exposed for the equivalence test. `syms` holds the initial ids; the result replaces
+// it.
 void bpe_merge_linear(const MergeMap& merges, std::vector<int32_t>& syms);
 void bpe_merge_heap(const MergeMap& merges, std::vector<int32_t>& syms);
 

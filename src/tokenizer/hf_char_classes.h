@@ -16,6 +16,7 @@ struct ClassRange {
   CharClass cls;
 };
 
+// clang-format off
 inline constexpr ClassRange kHfCharClasses[] = {
     {0x0009, 0x000D, CharClass::kSpace},
     {0x0020, 0x0020, CharClass::kSpace},
@@ -849,5 +850,6 @@ inline constexpr ClassRange kHfCharClasses[] = {
     {0x30000, 0x3134A, CharClass::kLetter},
     {0x31350, 0x323AF, CharClass::kLetter},
 };
+// clang-format on
 
 }  // namespace qwen3::tok

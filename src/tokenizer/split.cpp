@@ -33,7 +33,9 @@ struct Cursor {
   }
 };
 
-inline char lower_ascii(unsigned char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : char(c); }
+inline char lower_ascii(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') ? char(c + 32) : char(c);
+}
 
 // (?i:'s|'t|'re|'ve|'m|'ll|'d) after the apostrophe at i-1: returns the match end or 0. Oniguruma folds case
 // with Unicode rules, so U+017F LATIN SMALL LETTER LONG S matches 's' too.
@@ -87,10 +89,14 @@ void split_qwen2(std::string_view text, std::vector<uint32_t>& ends) {
         last_start = j;
         j += l;
       }
-      if (newline_end) end = newline_end;  // 5. \s*[\r\n]+ : up to the run's last newline
-      else if (j == c.n) end = j;          // 6. \s+(?!\S) at the end of the text
-      else if (last_start > i) end = last_start;  // 6. leave the last space to the next word
-      else end = j;                        // 7. \s+
+      if (newline_end)
+        end = newline_end;  // 5. \s*[\r\n]+ : up to the run's last newline
+      else if (j == c.n)
+        end = j;  // 6. \s+(?!\S) at the end of the text
+      else if (last_start > i)
+        end = last_start;  // 6. leave the last space to the next word
+      else
+        end = j;  // 7. \s+
     }
     ends.push_back(uint32_t(end));
     i = end;

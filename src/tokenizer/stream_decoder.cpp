@@ -27,7 +27,10 @@ size_t append_utf8_lossy(std::string& out, std::string_view bytes, bool hold_inc
       ++i;
       continue;
     }
-    size_t need = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    size_t need = (c >= 0xC2 && c <= 0xDF)   ? 2
+                  : (c >= 0xE0 && c <= 0xEF) ? 3
+                  : (c >= 0xF0 && c <= 0xF4) ? 4
+                                             : 0;
     size_t k = 1;  // length of the longest valid prefix of a sequence starting at i
     if (need) {
       if (i + 1 < n && second_ok(c, s[i + 1])) {

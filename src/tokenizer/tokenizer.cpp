@@ -1,5 +1,5 @@
-// Encoding and decoding (see tokenizer.h). The pipeline is HF's: added tokens split out of the raw text, NFC on
-// what remains, normalized added tokens, the Split pre-tokenizer, then byte-level BPE per piece, with a
+// Encoding and decoding (see tokenizer.h). The pipeline is HF's: added tokens split out of the raw text, NFC
+// on what remains, normalized added tokens, the Split pre-tokenizer, then byte-level BPE per piece, with a
 // per-thread cache of piece -> ids because natural text repeats its words.
 #include "tokenizer/tokenizer.h"
 
@@ -10,6 +10,7 @@
 #include "tokenizer/split.h"
 #include "tokenizer/tokenizer_data.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/word_cache.h"
 
 namespace qwen3 {
 
@@ -17,53 +18,50 @@ using tok::TokenizerData;
 
 namespace {
 
-// Piece bytes -> ids, per thread so that encode stays lock-free; bounded, cleared when full.
-struct WordCache {
-  static constexpr size_t kMaxWords = 1 << 18;
-  uint64_t owner = 0;
-  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, tok::StringHash, std::equal_to<>> map;
-  std::vector<int32_t> ids;  // the values, back to back
-  void reset(uint64_t uid) {
-    owner = uid;
-    map.clear();
-    ids.clear();
-  }
-};
+using tok::WordCache;
 
-void encode_word(const TokenizerData& d, std::string_view word, std::vector<int32_t>& out, WordCache& cache) {
+void encode_word(const TokenizerData& d, std::string_view word, uint64_t hash, std::vector<int32_t>& out,
+                 WordCache& cache) {
   if (word.size() == 1) {
     out.push_back(d.bpe.byte_ids[static_cast<unsigned char>(word[0])]);
     return;
   }
-  if (auto it = cache.map.find(word); it != cache.map.end()) {
-    out.insert(out.end(), cache.ids.begin() + it->second.first,
-               cache.ids.begin() + it->second.first + it->second.second);
-    return;
-  }
+  if (cache.get(word, hash, out)) return;
   size_t before = out.size();
   auto whole = d.ignore_merges ? d.ids.find(tok::bytes_to_token(word)) : d.ids.end();
-  if (whole != d.ids.end()) out.push_back(whole->second);
-  else d.bpe.merge_word(word, out);
-  if (cache.map.size() >= WordCache::kMaxWords) cache.reset(cache.owner);
-  cache.map.emplace(std::string(word), std::make_pair(uint32_t(cache.ids.size()), uint32_t(out.size() - before)));
-  cache.ids.insert(cache.ids.end(), out.begin() + std::ptrdiff_t(before), out.end());
+  if (whole != d.ids.end())
+    out.push_back(whole->second);
+  else
+    d.bpe.merge_word(word, out);
+  cache.put(word, hash, out.data() + before, out.size() - before);
 }
 
-// Pre-tokenizes normalised text and encodes each piece.
-void encode_pieces(const TokenizerData& d, std::string_view text, std::vector<int32_t>& out, WordCache& cache) {
+// Pre-tokenizes normalised text and encodes each piece. The cache slots of the pieces a few steps ahead are
+// prefetched: a look-up is a cache miss, and this keeps several in flight.
+void encode_pieces(const TokenizerData& d, std::string_view text, std::vector<int32_t>& out,
+                   WordCache& cache) {
+  constexpr size_t kAhead = 8;
   thread_local std::vector<uint32_t> ends;
+  thread_local std::vector<uint64_t> hashes;
   ends.clear();
   tok::split_qwen2(text, ends);
+  const size_t n = ends.size();
+  hashes.resize(n);
+  for (size_t k = 0, start = 0; k < n; start = ends[k++]) {
+    hashes[k] = WordCache::hash(text.substr(start, ends[k] - start));
+    if (k < kAhead) cache.prefetch(hashes[k]);
+  }
   size_t start = 0;
-  for (uint32_t end : ends) {
-    encode_word(d, text.substr(start, end - start), out, cache);
-    start = end;
+  for (size_t k = 0; k < n; ++k) {
+    if (k + kAhead < n) cache.prefetch(hashes[k + kAhead]);
+    encode_word(d, text.substr(start, ends[k] - start), hashes[k], out, cache);
+    start = ends[k];
   }
 }
 
 // Text between raw added tokens: NFC, then normalized added tokens, then pieces.
-void encode_plain(const TokenizerData& d, std::string_view text, const uint8_t* mask, std::vector<int32_t>& out,
-                  WordCache& cache) {
+void encode_plain(const TokenizerData& d, std::string_view text, const uint8_t* mask,
+                  std::vector<int32_t>& out, WordCache& cache) {
   std::string normalized;
   if (d.nfc && tok::nfc_hf(text, normalized)) {
     if (mask && !d.normalized_added.empty()) {
@@ -82,8 +80,10 @@ void encode_plain(const TokenizerData& d, std::string_view text, const uint8_t* 
   std::vector<tok::Segment> segs;
   d.normalized_added.split(text, mask, segs);
   for (const tok::Segment& s : segs) {
-    if (s.id >= 0) out.push_back(s.id);
-    else encode_pieces(d, text.substr(s.begin, s.end - s.begin), out, cache);
+    if (s.id >= 0)
+      out.push_back(s.id);
+    else
+      encode_pieces(d, text.substr(s.begin, s.end - s.begin), out, cache);
   }
 }
 
@@ -98,10 +98,10 @@ void Tokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids,
                 static_cast<unsigned char>(text[bad]));
   QWEN3_CHECK(text.size() < (size_t(1) << 32), "text too long to tokenize (%zu bytes)", text.size());
   QWEN3_CHECK(!special_allowed || special_allowed->size() == text.size(),
-              "special_allowed mask has %zu bytes for a text of %zu", special_allowed ? special_allowed->size() : 0,
-              text.size());
+              "special_allowed mask has %zu bytes for a text of %zu",
+              special_allowed ? special_allowed->size() : 0, text.size());
   thread_local WordCache cache;
-  if (cache.owner != d.uid) cache.reset(d.uid);
+  cache.bind(d.uid);
   const uint8_t* mask = special_allowed ? special_allowed->data() : nullptr;
   if (d.raw_added.empty()) {
     encode_plain(d, text, mask, ids, cache);
@@ -111,13 +111,15 @@ void Tokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids,
   segs.clear();
   d.raw_added.split(text, mask, segs);
   for (const tok::Segment& s : segs) {
-    if (s.id >= 0) ids.push_back(s.id);
+    if (s.id >= 0)
+      ids.push_back(s.id);
     else if (s.end > s.begin)
       encode_plain(d, text.substr(s.begin, s.end - s.begin), mask ? mask + s.begin : nullptr, ids, cache);
   }
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, const std::vector<uint8_t>* special_allowed) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text,
+                                       const std::vector<uint8_t>* special_allowed) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
   encode_into(text, ids, special_allowed);
@@ -139,7 +141,9 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
   return out;
 }
 
-int32_t Tokenizer::vocab_size() const { return int32_t(d_->tokens.size()); }
+int32_t Tokenizer::vocab_size() const {
+  return int32_t(d_->tokens.size());
+}
 
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
   auto it = d_->ids.find(token);

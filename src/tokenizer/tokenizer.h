@@ -20,17 +20,19 @@ struct TokenizerData;
 
 class Tokenizer {
  public:
-  // Reads model_dir/tokenizer.json (+ tokenizer_config.json if present). Throws qwen3::Error naming the file and
-  // the unsupported component when the file asks for anything this implementation does not do exactly.
+  // Reads model_dir/tokenizer.json (+ tokenizer_config.json if present). Throws qwen3::Error naming the file
+  // and the unsupported component when the file asks for anything this implementation does not do exactly.
   static Tokenizer load(const std::string& model_dir);
   // Same, from the contents of the two files (config may be empty). `origin` names them in errors.
   static Tokenizer from_json(std::string_view tokenizer_json, std::string_view config_json,
                              const std::string& origin = "tokenizer.json");
 
   // HF encode(text, add_special_tokens=False). Throws qwen3::Error on invalid UTF-8 (naming the byte offset).
-  // special_allowed: optional per-byte mask (same length as text); an added token matches only where every byte
-  // of its match has mask != 0, elsewhere its text is encoded as plain text (injection-safe chat rendering).
-  std::vector<int32_t> encode(std::string_view text, const std::vector<uint8_t>* special_allowed = nullptr) const;
+  // special_allowed: optional per-byte mask (same length as text); an added token matches only where every
+  // byte of its match has mask != 0, elsewhere its text is encoded as plain text (injection-safe chat
+  // rendering).
+  std::vector<int32_t> encode(std::string_view text,
+                              const std::vector<uint8_t>* special_allowed = nullptr) const;
   // Appends to ids instead of returning a new vector (no allocation when ids has room).
   void encode_into(std::string_view text, std::vector<int32_t>& ids,
                    const std::vector<uint8_t>* special_allowed = nullptr) const;
@@ -43,7 +45,8 @@ class Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const;  // exact token string, added tokens too
   std::string id_to_token(int32_t id) const;  // raw token string (byte-level form); "" for an unknown id
   bool is_special(int32_t id) const;          // an added token flagged "special"
-  // The bytes an id decodes to (before UTF-8 repair); empty for unknown ids and, when skip_special, special ones.
+  // The bytes an id decodes to (before UTF-8 repair); empty for unknown ids and, when skip_special, special
+  // ones.
   std::string_view token_bytes(int32_t id, bool skip_special = false) const;
 
  private:
@@ -65,8 +68,9 @@ class StreamDecoder {
   std::string pending_;
 };
 
-// Appends `bytes` to out as UTF-8, each maximal ill-formed subsequence replaced by U+FFFD. Returns the number of
-// bytes consumed: all of them, or when hold_incomplete, all but a trailing truncated (still completable) sequence.
+// Appends `bytes` to out as UTF-8, each maximal ill-formed subsequence replaced by U+FFFD. Returns the number
+// of bytes consumed: all of them, or when hold_incomplete, all but a trailing truncated (still completable)
+// sequence.
 size_t append_utf8_lossy(std::string& out, std::string_view bytes, bool hold_incomplete = false);
 
 }  // namespace qwen3

@@ -1,6 +1,6 @@
-// Loading tokenizer.json: every component is checked against what this implementation reproduces exactly; anything
-// else is an error naming the component, never a silent approximation. The post_processor is not read: it only
-// adds tokens when encode is asked to add special tokens, which this API never does.
+// Loading tokenizer.json: every component is checked against what this implementation reproduces exactly;
+// anything else is an error naming the component, never a silent approximation. The post_processor is not
+// read: it only adds tokens when encode is asked to add special tokens, which this API never does.
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -23,7 +23,9 @@ using tok::TokenizerData;
 
 namespace {
 
-std::string type_of(const json& j) { return j.is_object() && j.contains("type") ? j["type"].dump() : j.dump(); }
+std::string type_of(const json& j) {
+  return j.is_object() && j.contains("type") ? j["type"].dump() : j.dump();
+}
 
 bool is_null_or(const json& j, const char* key, const json& ok) {
   return !j.contains(key) || j[key].is_null() || j[key] == ok;
@@ -76,14 +78,54 @@ Tokenizer Tokenizer::load(const std::string& model_dir) {
 Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view config_json,
                                const std::string& origin) {
   static std::atomic<uint64_t> next_uid{1};
+  auto d = std::make_shared<TokenizerData>();
+  d->uid = next_uid++;
+  // model.vocab and model.merges (300k JSON values) go straight from the parser into our tables instead of
+  // into the DOM, which took most of the load time; the rest of the file is small and read from the DOM.
+  int32_t max_id = -1;
+  bool has_vocab = false;
+  std::vector<std::pair<std::string, std::string>> merges;
+  std::string key1, key2, vocab_key;
+  auto stream = [&](int depth, json::parse_event_t ev, json& parsed) -> bool {
+    using E = json::parse_event_t;
+    if (ev == E::key && depth <= 3) {
+      std::string& k = depth == 1 ? key1 : depth == 2 ? key2 : vocab_key;
+      k = parsed.get<std::string>();
+      if (depth == 2 && key1 == "model" && key2 == "vocab") has_vocab = true;
+      return true;
+    }
+    if (depth != 3 || key1 != "model") return true;
+    if (key2 == "vocab" && ev == E::value) {
+      QWEN3_CHECK(
+          parsed.is_number_integer() && parsed.get<int64_t>() >= 0 && parsed.get<int64_t>() < INT32_MAX,
+          "%s: bad id %s for token %s", origin.c_str(), parsed.dump().c_str(), vocab_key.c_str());
+      int32_t id = parsed.get<int32_t>();
+      max_id = std::max(max_id, id);
+      d->ids.insert_or_assign(std::move(vocab_key), id);
+      return false;
+    }
+    if (key2 == "merges" && (ev == E::array_end || ev == E::value)) {
+      if (parsed.is_array() && parsed.size() == 2 && parsed[0].is_string() && parsed[1].is_string()) {
+        merges.emplace_back(parsed[0].get<std::string>(), parsed[1].get<std::string>());
+      } else {
+        // "a b": exactly one space separates the two parts.
+        std::string m = parsed.is_string() ? parsed.get<std::string>() : parsed.dump();
+        size_t sp = m.find(' ');
+        QWEN3_CHECK(parsed.is_string() && sp != std::string::npos && m.find(' ', sp + 1) == std::string::npos,
+                    "%s: bad merge %s", origin.c_str(), parsed.dump().c_str());
+        merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+      }
+      return false;
+    }
+    return true;
+  };
   json j;
   try {
-    j = json::parse(tokenizer_json);
+    d->ids.reserve(size_t(1) << 18);
+    j = json::parse(tokenizer_json, stream);
   } catch (const json::exception& e) {
     throw_error("%s: not valid JSON (%s)", origin.c_str(), e.what());
   }
-  auto d = std::make_shared<TokenizerData>();
-  d->uid = next_uid++;
   try {
     QWEN3_CHECK(j.is_object() && j.contains("model"), "%s: no \"model\" section", origin.c_str());
     const json& m = j["model"];
@@ -100,22 +142,15 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     check_normalizer(j.value("normalizer", json()), origin, d->nfc);
     check_pre_tokenizer(j.value("pre_tokenizer", json()), origin);
     const json& dec = j.value("decoder", json());
-    QWEN3_CHECK(dec.is_object() && dec.value("type", "") == "ByteLevel", "%s: unsupported decoder %s (only ByteLevel)",
-                origin.c_str(), type_of(dec).c_str());
+    QWEN3_CHECK(dec.is_object() && dec.value("type", "") == "ByteLevel",
+                "%s: unsupported decoder %s (only ByteLevel)", origin.c_str(), type_of(dec).c_str());
 
-    // Vocabulary.
-    QWEN3_CHECK(m.contains("vocab") && m["vocab"].is_object(), "%s: BPE model has no vocab", origin.c_str());
-    int32_t max_id = -1;
-    for (const auto& [token, idj] : m["vocab"].items()) {
-      int32_t id = idj.get<int32_t>();
-      QWEN3_CHECK(id >= 0, "%s: negative id for token %s", origin.c_str(), token.c_str());
-      max_id = std::max(max_id, id);
-      d->ids.emplace(token, id);
-    }
-    // Added tokens get their ids as HF's AddedVocabulary::add_tokens gives them, in file order: the id of the same
-    // string already in the vocab (or added before), else the next id after the vocab and the added ids so far.
-    // The "id" written in the file is only a check (HF warns when it differs; so do we).
-    const int32_t n_model = int32_t(m["vocab"].size());
+    // The vocabulary is already in d->ids (streamed above).
+    QWEN3_CHECK(has_vocab, "%s: BPE model has no vocab", origin.c_str());
+    // Added tokens get their ids as HF's AddedVocabulary::add_tokens gives them, in file order: the id of the
+    // same string already in the vocab (or added before), else the next id after the vocab and the added ids
+    // so far. The "id" written in the file is only a check (HF warns when it differs; so do we).
+    const int32_t n_model = int32_t(d->ids.size());
     std::unordered_map<std::string, int32_t> added_ids;  // content -> id
     std::map<int32_t, tok::AddedToken> added_by_id;      // id -> latest token with that id
     std::set<std::string> special_contents;
@@ -145,8 +180,8 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
       }
       t.id = id;
       if (a.contains("id") && a["id"].is_number_integer() && a["id"].get<int64_t>() != id)
-        QWEN3_LOG_WARN("%s: added token %s is given id %d (the file says %lld), as HF tokenizers does", origin.c_str(),
-                       t.content.c_str(), id, static_cast<long long>(a["id"].get<int64_t>()));
+        QWEN3_LOG_WARN("%s: added token %s is given id %d (the file says %lld), as HF tokenizers does",
+                       origin.c_str(), t.content.c_str(), id, static_cast<long long>(a["id"].get<int64_t>()));
       added_ids[t.content] = id;
       added_by_id[id] = t;
       max_id = std::max(max_id, id);
@@ -155,9 +190,10 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     d->tokens.assign(n, std::string());
     d->special.assign(n, 0);
     for (const auto& [token, id] : d->ids) d->tokens[size_t(id)] = token;
-    for (const auto& [id, t] : added_by_id) d->tokens[size_t(id)] = t.content;  // HF looks in added tokens first
+    for (const auto& [id, t] : added_by_id)
+      d->tokens[size_t(id)] = t.content;  // HF looks in added tokens first
     for (const auto& [content, id] : added_ids) d->ids[content] = id;
-    for (size_t id = 0; id < n; ++id) d->special[id] = special_contents.count(d->tokens[id]) > 0;
+    for (const std::string& c : special_contents) d->special[size_t(d->ids.at(c))] = 1;
     // What HF's ByteLevel decoder makes of each token: its bytes when every char stands for a byte, else the
     // token's own UTF-8.
     d->bytes.assign(n, std::string());
@@ -178,28 +214,21 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     }
     for (int b = 0; b < 256; ++b) {
       auto it = d->ids.find(tok::bytes_to_token(std::string(1, char(b))));
-      QWEN3_CHECK(it != d->ids.end(), "%s: vocab lacks the byte-level token for byte 0x%02x", origin.c_str(), b);
+      QWEN3_CHECK(it != d->ids.end(), "%s: vocab lacks the byte-level token for byte 0x%02x", origin.c_str(),
+                  b);
       d->bpe.byte_ids[b] = it->second;
     }
 
-    // Merges: ["a", "b"] pairs or "a b" strings; rank = position.
-    const json& merges = m.value("merges", json::array());
+    // Merges (streamed above): rank = position.
     d->bpe.merges.reserve(merges.size());
     int32_t rank = 0;
-    for (const json& mj : merges) {
-      std::string a, b;
-      if (mj.is_array() && mj.size() == 2) {
-        a = mj[0].get<std::string>(), b = mj[1].get<std::string>();
-      } else {
-        std::string s = mj.get<std::string>();
-        size_t sp = s.find(' ');
-        QWEN3_CHECK(sp != std::string::npos && s.find(' ', sp + 1) == std::string::npos,
-                    "%s: bad merge \"%s\"", origin.c_str(), s.c_str());
-        a = s.substr(0, sp), b = s.substr(sp + 1);
-      }
-      auto ia = d->ids.find(a), ib = d->ids.find(b), ic = d->ids.find(a + b);
+    std::string joined;
+    for (const auto& [a, b] : merges) {
+      joined.assign(a).append(b);
+      auto ia = d->ids.find(a), ib = d->ids.find(b), ic = d->ids.find(joined);
       QWEN3_CHECK(ia != d->ids.end() && ib != d->ids.end() && ic != d->ids.end(),
-                  "%s: merge \"%s %s\" uses a token missing from the vocab", origin.c_str(), a.c_str(), b.c_str());
+                  "%s: merge \"%s %s\" uses a token missing from the vocab", origin.c_str(), a.c_str(),
+                  b.c_str());
       d->bpe.merges.insert(ia->second, ib->second, rank++, ic->second);
     }
 

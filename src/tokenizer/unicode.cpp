@@ -32,10 +32,14 @@ size_t find_invalid_utf8(std::string_view text) {
     }
     size_t len;
     uint32_t min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
-    else return i;  // continuation byte, C0/C1 (overlong) or F5..FF
+    if (c >= 0xC2 && c <= 0xDF)
+      len = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+      len = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+      len = 4, min = 0x10000;
+    else
+      return i;  // continuation byte, C0/C1 (overlong) or F5..FF
     if (i + len > n) return i;
     for (size_t k = 1; k < len; ++k)
       if ((s[i + k] & 0xC0) != 0x80) return i;
@@ -78,8 +82,8 @@ static void nfc_chunk(const unsigned char* s, size_t n, std::string& out) {
   len = utf8proc_normalize_utf32(buf, len, options);
   for (utf8proc_ssize_t k = 0; k < len; ++k) {
     uint32_t cp = uint32_t(buf[k]);
-    // A composite HF does not know can only have come from composing its parts (the chunk never starts with an
-    // HF-unknown code point, see nfc_hf): HF leaves those parts uncomposed.
+    // A composite HF does not know can only have come from composing its parts (the chunk never starts with
+    // an HF-unknown code point, see nfc_hf): HF leaves those parts uncomposed.
     if (cp >= 0x300 && hf_nfc_unknown(cp)) {
       int32_t parts[8];
       int boundclass = UTF8PROC_BOUNDCLASS_START;
@@ -100,10 +104,15 @@ static bool is_white_space(uint32_t cp) {  // Unicode White_Space, what Onigurum
 CharClass utf8proc_char_class(uint32_t cp) {
   if (is_white_space(cp)) return CharClass::kSpace;
   switch (utf8proc_category(int32_t(cp))) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
       return CharClass::kLetter;
-    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
       return CharClass::kNumber;
     default:
       return CharClass::kOther;
@@ -149,16 +158,17 @@ bool nfc_hf(std::string_view text, std::string& out) {
   const size_t n = text.size();
   const uint8_t* info = char_info_table();
   bool changed = false;
-  size_t copied = 0;       // text[0, copied) is already in out (once changed)
-  size_t chunk = 0;        // start of the current chunk: the last boundary code point
-  bool has_tail = false;   // whether non-boundary code points follow it
+  size_t copied = 0;      // text[0, copied) is already in out (once changed)
+  size_t chunk = 0;       // start of the current chunk: the last boundary code point
+  bool has_tail = false;  // whether non-boundary code points follow it
   std::string tmp;
   auto flush_chunk = [&](size_t end) {
     tmp.clear();
     size_t a = chunk;
     size_t len;
     uint32_t first = decode_utf8(s + a, len);
-    if ((info[first] & kNfcBoundary) && hf_nfc_unknown(first)) {  // HF: an unknown starter composes with nothing
+    if ((info[first] & kNfcBoundary) &&
+        hf_nfc_unknown(first)) {  // HF: an unknown starter composes with nothing
       tmp.append(reinterpret_cast<const char*>(s + a), len);
       a += len;
     }

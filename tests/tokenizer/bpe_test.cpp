@@ -1,5 +1,5 @@
-// The two BPE merge loops (linear scan for short words, heap for long ones) must agree on every input, and the
-// byte-level mapping must be GPT-2's.
+// The two BPE merge loops (linear scan for short words, heap for long ones) must agree on every input, and
+// the byte-level mapping must be GPT-2's.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -14,7 +14,7 @@ namespace qwen3::tok {
 namespace {
 
 TEST(Bpe, ByteMappingIsGpt2s) {
-  EXPECT_EQ(byte_to_char(' '), 0x120u);  // 'Ġ'
+  EXPECT_EQ(byte_to_char(' '), 0x120u);   // 'Ġ'
   EXPECT_EQ(byte_to_char('\n'), 0x10Au);  // 'Ċ'
   EXPECT_EQ(byte_to_char('A'), uint32_t('A'));
   EXPECT_EQ(byte_to_char(0xAD), 0x143u);
@@ -27,13 +27,13 @@ TEST(Bpe, LinearAndHeapMergesAgree) {
   // A small merge table over ids 0..5 with deliberately overlapping pairs and chains.
   MergeMap m;
   m.reserve(8);
-  m.insert(0, 0, 0, 10);   // a a -> A
-  m.insert(10, 0, 1, 11);  // A a -> B
-  m.insert(1, 2, 2, 12);   // b c -> C
-  m.insert(0, 1, 3, 13);   // a b -> D
-  m.insert(13, 12, 4, 14); // D C
-  m.insert(10, 10, 5, 15); // A A
-  m.insert(2, 0, 6, 16);   // c a
+  m.insert(0, 0, 0, 10);    // a a -> A
+  m.insert(10, 0, 1, 11);   // A a -> B
+  m.insert(1, 2, 2, 12);    // b c -> C
+  m.insert(0, 1, 3, 13);    // a b -> D
+  m.insert(13, 12, 4, 14);  // D C
+  m.insert(10, 10, 5, 15);  // A A
+  m.insert(2, 0, 6, 16);    // c a
   std::mt19937 rng(1);
   for (int iter = 0; iter < 20000; ++iter) {
     std::vector<int32_t> w(1 + rng() % 40);
@@ -57,9 +57,9 @@ TEST(Bpe, LinearAndHeapAgreeOnTheRealMerges) {
   }
   Tokenizer t = Tokenizer::load(test::tokenizer_dir());
   std::mt19937 rng(2);
-  const std::vector<std::string> alphabets = {"abcdefghijklmnopqrstuvwxyzaeiouaeiou", "0123456789", "äöüßéèáà",
-                                              "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年",
-                                              "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"};
+  const std::vector<std::string> alphabets = {
+      "abcdefghijklmnopqrstuvwxyzaeiouaeiou", "0123456789", "äöüßéèáà",
+      "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年", "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"};
   for (int iter = 0; iter < 2000; ++iter) {
     const std::string& alpha = alphabets[size_t(iter) % alphabets.size()];
     std::vector<int32_t> a;

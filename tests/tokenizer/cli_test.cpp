@@ -41,7 +41,8 @@ TEST(TokenizeCli, JsonlEncodesAndDecodes) {
 }
 
 TEST(TokenizeCli, BadLinesGetAnErrorLineAndExitStatusOne) {
-  std::string in = "{\"text\": \"a\"}\nnot json\n{\"text\": 5}\n{\"ids\": [-1]}\n{\"foo\": 1}\n{\"text\": \"b\"}\n";
+  std::string in =
+      "{\"text\": \"a\"}\nnot json\n{\"text\": 5}\n{\"ids\": [-1]}\n{\"foo\": 1}\n{\"text\": \"b\"}\n";
   auto r = test::run_command(tokenize_cmd("--jsonl"), in);
   EXPECT_EQ(r.exit_code, 1);
   auto out = lines(r.out);

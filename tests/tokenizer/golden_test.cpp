@@ -1,6 +1,6 @@
-// Goldens from the official HF tokenizers binding (tools/tokenizer/make_goldens.mjs): every encode case must give
-// exactly the reference ids and round-trip where the reference does; every decode case the reference text, both
-// in one call and streamed id by id.
+// Goldens from the official HF tokenizers binding (tools/tokenizer/make_goldens.mjs): every encode case must
+// give exactly the reference ids and round-trip where the reference does; every decode case the reference
+// text, both in one call and streamed id by id.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -28,7 +28,9 @@ std::vector<json> read_jsonl(const std::string& name) {
   return out;
 }
 
-std::string show(const std::vector<int32_t>& v) { return json(v).dump(); }
+std::string show(const std::vector<int32_t>& v) {
+  return json(v).dump();
+}
 
 TEST(Golden, EncodeMatchesReferenceExactly) {
   const Tokenizer& t = qwen3_tokenizer();
@@ -39,17 +41,19 @@ TEST(Golden, EncodeMatchesReferenceExactly) {
     std::string text = c["text"];
     auto want = c["ids"].get<std::vector<int32_t>>();
     auto got = t.encode(text);
-    if (got == want) ++n_ok;
-    else ADD_FAILURE() << "[" << c["cat"].get<std::string>() << "] " << json(text).dump() << "\n  want " << show(want)
-                       << "\n  got  " << show(got);
+    if (got == want)
+      ++n_ok;
+    else
+      ADD_FAILURE() << "[" << c["cat"].get<std::string>() << "] " << json(text).dump() << "\n  want "
+                    << show(want) << "\n  got  " << show(got);
     if (c["roundtrip"].get<bool>()) {
       ++n_roundtrip;
       EXPECT_EQ(t.decode(got), text) << json(text).dump();
     }
     n_long += text.size() >= 2000;
   }
-  std::printf("encode goldens: %zu/%zu exact, %zu round-trip checked, %zu of >= 2000 bytes\n", n_ok, cases.size(),
-              n_roundtrip, n_long);
+  std::printf("encode goldens: %zu/%zu exact, %zu round-trip checked, %zu of >= 2000 bytes\n", n_ok,
+              cases.size(), n_roundtrip, n_long);
   EXPECT_EQ(n_ok, cases.size());
 }
 
@@ -77,9 +81,9 @@ TEST(Golden, DecodeMatchesReference) {
   }
 }
 
-
-// The synthetic tokenizer.json of make_goldens.mjs: added tokens with lstrip, rstrip, single_word, normalized=true,
-// ids that HF reassigns, and added tokens that are not byte-level text (decoder fallback).
+// The synthetic tokenizer.json of make_goldens.mjs: added tokens with lstrip, rstrip, single_word,
+// normalized=true, ids that HF reassigns, added tokens that are not byte-level text (decoder fallback), and
+// ignore_merges.
 TEST(Golden, MiniTokenizerWithAddedTokenFlags) {
   Tokenizer t = Tokenizer::load(test::source_dir() + "/tests/data/tokenizer/mini");
   for (const json& c : read_jsonl("mini/encode.jsonl")) {
@@ -89,6 +93,11 @@ TEST(Golden, MiniTokenizerWithAddedTokenFlags) {
     if (c["roundtrip"].get<bool>()) {
       EXPECT_EQ(t.decode(want), text);
     }
+  }
+  Tokenizer ti = Tokenizer::load(test::source_dir() + "/tests/data/tokenizer/mini/ignore_merges");
+  for (const json& c : read_jsonl("mini/ignore_merges/encode.jsonl")) {
+    std::string text = c["text"];
+    EXPECT_EQ(show(ti.encode(text)), show(c["ids"].get<std::vector<int32_t>>())) << "ignore_merges: " << text;
   }
   for (const json& c : read_jsonl("mini/decode.jsonl")) {
     auto ids = c["ids"].get<std::vector<int32_t>>();

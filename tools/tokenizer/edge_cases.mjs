@@ -41,7 +41,8 @@ export function edgeCases() {
     'a'.repeat(1000), 'ab'.repeat(700), 'Donaudampfschifffahrtselektrizitätenhauptbetriebswerkbauunterbeamtengesellschaft',
     'pneumonoultramicroscopicsilicovolcanoconiosis', 'x'.repeat(5000), ' '.repeat(300), '\n'.repeat(200), '\t'.repeat(100),
     '!'.repeat(500), '中'.repeat(800), 'а'.repeat(700), '0'.repeat(300), 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
-    'ThisIsAVeryLongCamelCaseIdentifierThatGoesOnAndOnWithoutAnySpacesAtAllForTestingPurposes',
+    ' '.repeat(20000), '\n \n'.repeat(3000), '\t\n'.repeat(3000) + 'x', '中文'.repeat(5000), '😀'.repeat(3000), 'ab '.repeat(5000) + '   x',
+    '<|im_start|>'.repeat(2000), 'a'.repeat(30000), 'ThisIsAVeryLongCamelCaseIdentifierThatGoesOnAndOnWithoutAnySpacesAtAllForTestingPurposes',
     'abcdefghijklmnopqrstuvwxyz'.repeat(40), 'ÄÖÜäöü'.repeat(200), 'ab\u0301'.repeat(300),
     // control characters and odd code points
     '\x00', 'a\x00b', '\x01\x02\x03', '\x7f', '\u0080\u009f', '\ufffd', '\uffff', '\u{10ffff}', '\ue000', '\u{f0000}',
