@@ -52,10 +52,11 @@ void BM_Matmul(benchmark::State& state) {
   }
   const int64_t rows = state.range(2), cols = state.range(3), n_tok = state.range(4);
   const int threads = static_cast<int>(state.range(5));
-  // Several copies of the matrix so that decode reads from memory, not from the 32 MB L3.
-  const int copies = n_tok == 1 ? 8 : 1;
+  // Decode: copies of the matrix filling 160 MB, so that it reads from memory, not from the 32 MB L3.
   std::vector<Matrix> ms;
-  for (int i = 0; i < copies; ++i) ms.push_back(make(t, rows, cols));
+  ms.push_back(make(t, rows, cols));
+  const int copies = n_tok == 1 ? static_cast<int>(160e6 / static_cast<double>(ms[0].w.bytes())) + 1 : 1;
+  for (int i = 1; i < copies; ++i) ms.push_back(make(t, rows, cols));
   std::vector<float> x(n_tok * cols, 0.5f), y(n_tok * rows);
   std::mt19937 rng(2);
   std::normal_distribution<float> g;
