@@ -60,8 +60,8 @@ void attention(const Model& m, KvCache& cache, const Batch& b, size_t b0, int64_
   parallel_for(pool, n_jobs, [&](int64_t j0, int64_t j1) {
     thread_local std::vector<float> scratch;
     for (int64_t j = j0; j < j1; ++j) {
-      // KV-head-major order: the static split gives each thread whole heads over every block, which balances
-      // causal prompts (late blocks see longer histories than early ones).
+      // KV-head-major order: parallel_for's contiguous chunks then hold whole heads over every block, so each
+      // has a fair share of a causal prompt (late blocks see longer histories than early ones).
       auto [t0, len] = blocks[static_cast<size_t>(j % static_cast<int64_t>(blocks.size()))];
       const int kvh = static_cast<int>(j / static_cast<int64_t>(blocks.size())), slot = b.slots[b0 + t0];
       scratch.resize(kernels::attention_scratch_floats(len, group, d));
