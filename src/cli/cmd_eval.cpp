@@ -54,7 +54,9 @@ void add_eval_command(CLI::App& app) {
       app.add_subcommand("eval", "logits and greedy tokens for prompts of token ids (JSON lines)");
   add_model_options(cmd, *args);
   cmd->add_flag("--jsonl", *jsonl, "read requests from stdin, one JSON object per line")->required();
-  cmd->callback([args] {
+  // The callback owns what the options point into (CLI11 writes them during parsing, after this function
+  // returns).
+  cmd->callback([args, jsonl] {
     auto model = load_model_from_args(*args);
     auto pool = make_pool(*args);
     std::string line;
