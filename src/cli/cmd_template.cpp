@@ -47,7 +47,7 @@ void add_template_command(CLI::App& app) {
                   "model directory (with tokenizer_config.json) or Hugging Face repo id")
       ->required();
   cmd->add_flag("--jsonl", *jsonl, "read requests from stdin, one JSON object per line")->required();
-  cmd->callback([model] {
+  cmd->callback([model, jsonl] {  // owns what the options write into
     ChatTemplate tmpl = ChatTemplate::load(resolve_model_dir(*model));
     std::string line;
     bool failed = false;
