@@ -27,7 +27,9 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
-void on_sigint(int) { g_interrupted = true; }
+void on_sigint(int) {
+  g_interrupted = true;
+}
 
 struct ChatArgs {
   ModelArgs model;
@@ -43,7 +45,8 @@ const char* kHelp =
 
 class ChatApp {
  public:
-  explicit ChatApp(const ChatArgs& a) : a_(a), tty_in_(::isatty(STDIN_FILENO)), tty_out_(::isatty(STDOUT_FILENO)) {}
+  explicit ChatApp(const ChatArgs& a)
+      : a_(a), tty_in_(::isatty(STDIN_FILENO)), tty_out_(::isatty(STDOUT_FILENO)) {}
 
   void run() {
     double t0 = now_seconds();
@@ -53,9 +56,10 @@ class ChatApp {
     tmpl_ = std::make_unique<ChatTemplate>(ChatTemplate::load(model_->dir));
     session_ = std::make_unique<Session>(*model_, *tok_, context_size(a_.gen, *model_), pool_.get());
     if (tty_in_) {
-      std::fprintf(stderr, "qwen3 chat: %s (%d layers, %s weights), loaded in %.1f s, context %d tokens, %d threads\n",
-                   model_->dir.c_str(), model_->config.num_hidden_layers, dtype_name(model_->matrix_dtype()),
-                   now_seconds() - t0, session_->n_ctx(), pool_->size());
+      std::fprintf(
+          stderr, "qwen3 chat: %s (%d layers, %s weights), loaded in %.1f s, context %d tokens, %d threads\n",
+          model_->dir.c_str(), model_->config.num_hidden_layers, dtype_name(model_->matrix_dtype()),
+          now_seconds() - t0, session_->n_ctx(), pool_->size());
       std::fprintf(stderr, "%s", kHelp);
     }
     if (model_->synthetic())
@@ -112,10 +116,11 @@ class ChatApp {
       reset();
       std::fprintf(stderr, "(system prompt set; conversation cleared)\n");
     } else if (cmd == "/stats") {
-      std::fprintf(stderr, "turns %d | cached tokens %zu of %d | last: prompt %d tokens (%d reused) at %.1f tok/s, "
+      std::fprintf(stderr,
+                   "turns %d | cached tokens %zu of %d | last: prompt %d tokens (%d reused) at %.1f tok/s, "
                    "%zu generated at %.1f tok/s\n",
-                   turns_, session_->cached_tokens().size(), session_->n_ctx(), last_.n_prefilled, last_.n_reused,
-                   last_.prompt_tps(), last_.tokens.size(), last_.decode_tps());
+                   turns_, session_->cached_tokens().size(), session_->n_ctx(), last_.n_prefilled,
+                   last_.n_reused, last_.prompt_tps(), last_.tokens.size(), last_.decode_tps());
     } else if (cmd == "/help") {
       std::fprintf(stderr, "%s", kHelp);
     } else {
@@ -142,7 +147,8 @@ class ChatApp {
       r = run_chat_turn(*session_, *tmpl_, req, [&](const ParsedDelta& d) {
         if (!d.reasoning.empty()) {
           if (a_.hide_thinking || !tty_out_) {
-            if (a_.hide_thinking && tty_out_ && !folded_note) std::fputs("\033[2m(thinking…)\033[0m\n", stdout);
+            if (a_.hide_thinking && tty_out_ && !folded_note)
+              std::fputs("\033[2m(thinking…)\033[0m\n", stdout);
             folded_note = true;
           } else {
             if (!in_reasoning) std::fputs("\033[2m", stdout);
@@ -178,10 +184,12 @@ class ChatApp {
     if (tty_in_) {
       const char* why = r.generation.finish == FinishReason::kCancelled ? " (stopped)"
                         : r.generation.finish == FinishReason::kLength  ? " (length limit)"
-                                                                         : "";
-      std::fprintf(stderr, "\033[2m[prompt %d tokens at %.1f tok/s (%d reused), %zu generated at %.1f tok/s]%s\033[0m\n",
-                   r.generation.n_prefilled, r.generation.prompt_tps(), r.generation.n_reused,
-                   r.generation.tokens.size(), r.generation.decode_tps(), why);
+                                                                        : "";
+      std::fprintf(
+          stderr,
+          "\033[2m[prompt %d tokens at %.1f tok/s (%d reused), %zu generated at %.1f tok/s]%s\033[0m\n",
+          r.generation.n_prefilled, r.generation.prompt_tps(), r.generation.n_reused,
+          r.generation.tokens.size(), r.generation.decode_tps(), why);
     }
   }
 
@@ -208,7 +216,8 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--system", a->system, "system prompt");
   cmd->add_flag("--think", a->think, "thinking mode (enable_thinking=true; the template's default)");
   cmd->add_flag("--no-think", a->no_think, "non-thinking mode (enable_thinking=false)");
-  cmd->add_flag("--hide-thinking", a->hide_thinking, "fold the reasoning: show only that the model is thinking");
+  cmd->add_flag("--hide-thinking", a->hide_thinking,
+                "fold the reasoning: show only that the model is thinking");
   cmd->callback([a] {
     QWEN3_CHECK(!(a->think && a->no_think), "--think and --no-think exclude each other");
     ChatApp(*a).run();

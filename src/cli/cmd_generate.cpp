@@ -1,7 +1,9 @@
-// qwen3 generate: one answer to a prompt. `-p TEXT` (a user message, rendered with the model's chat template),
-// `--messages FILE.json` (a whole conversation), `--raw` (TEXT given to the model as is) or `--ids 1,2,3` (token
-// ids as is). The answer streams to stdout; thinking streams to stderr (dimmed on a terminal) unless
-// --hide-thinking; `--json` prints one JSON object with text, reasoning, tool calls, token counts and timings.
+// qwen3 generate: one answer to a prompt. `-p TEXT` (a user message, rendered with the model's chat
+// template),
+// `--messages FILE.json` (a whole conversation), `--raw` (TEXT given to the model as is) or `--ids 1,2,3`
+// (token ids as is). The answer streams to stdout; thinking streams to stderr (dimmed on a terminal) unless
+// --hide-thinking; `--json` prints one JSON object with text, reasoning, tool calls, token counts and
+// timings.
 #include <unistd.h>
 
 #include <cstdio>
@@ -121,7 +123,8 @@ void run(const GenerateArgs& a) {
     out["reasoning"] = r.output.reasoning_content;
     ojson calls = ojson::array();
     for (const ToolCall& c : r.output.tool_calls) {
-      calls.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+      calls.push_back(
+          {{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
       if (!a.json) std::printf("\n<tool_call>%s</tool_call>", calls.back().dump().c_str());
     }
     out["tool_calls"] = calls;
@@ -143,8 +146,9 @@ void run(const GenerateArgs& a) {
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::fflush(stdout);
-    std::fprintf(stderr, "[%d prompt tokens at %.1f tok/s, %zu generated at %.1f tok/s, %s]\n", gen.n_prefilled,
-                 gen.prompt_tps(), gen.tokens.size(), gen.decode_tps(), finish_reason_name(gen.finish));
+    std::fprintf(stderr, "[%d prompt tokens at %.1f tok/s, %zu generated at %.1f tok/s, %s]\n",
+                 gen.n_prefilled, gen.prompt_tps(), gen.tokens.size(), gen.decode_tps(),
+                 finish_reason_name(gen.finish));
   }
 }
 
@@ -156,15 +160,17 @@ void add_generate_command(CLI::App& app) {
   add_model_options(cmd, a->model);
   add_generation_options(cmd, a->gen);
   cmd->add_option("-p,--prompt", a->prompt, "the user's message (or the raw text with --raw)");
-  cmd->add_option("--messages", a->messages_file, "a JSON file with the whole conversation (OpenAI messages)");
+  cmd->add_option("--messages", a->messages_file,
+                  "a JSON file with the whole conversation (OpenAI messages)");
   cmd->add_option("--ids", a->ids, "the prompt as comma-separated token ids, given to the model as is");
   cmd->add_option("--system", a->system, "a system message before the prompt");
   cmd->add_flag("--raw", a->raw, "give the prompt text to the model as is, without the chat template");
   cmd->add_flag("--think", a->think, "thinking mode (enable_thinking=true; the template's default)");
   cmd->add_flag("--no-think", a->no_think, "non-thinking mode (enable_thinking=false)");
   cmd->add_flag("--hide-thinking", a->hide_thinking, "do not print the reasoning");
-  cmd->add_flag("--hf-special-tokens", a->hf_special,
-                "recognise control tokens inside message text as Hugging Face does (default: only in the template)");
+  cmd->add_flag(
+      "--hf-special-tokens", a->hf_special,
+      "recognise control tokens inside message text as Hugging Face does (default: only in the template)");
   cmd->add_flag("--json", a->json, "print one JSON object: text, reasoning, tool calls, tokens, timings");
   cmd->callback([a] { run(*a); });
 }

@@ -11,7 +11,8 @@ void add_generation_options(CLI::App* cmd, GenerationArgs& a) {
   cmd->add_option("--top-k", a.top_k, "keep the k most likely tokens (0 = off)");
   cmd->add_option("--top-p", a.top_p, "nucleus sampling mass (1 = off)");
   cmd->add_option("--min-p", a.min_p, "drop tokens below this fraction of the top probability");
-  cmd->add_option("--repeat-penalty,--repetition-penalty", a.repetition_penalty, "repetition penalty (1 = off)");
+  cmd->add_option("--repeat-penalty,--repetition-penalty", a.repetition_penalty,
+                  "repetition penalty (1 = off)");
   cmd->add_option("--presence-penalty", a.presence_penalty, "OpenAI presence penalty");
   cmd->add_option("--frequency-penalty", a.frequency_penalty, "OpenAI frequency penalty");
   cmd->add_option("--logit-bias", a.logit_bias, "ID=BIAS added to a token's logit (repeatable)");
@@ -19,7 +20,8 @@ void add_generation_options(CLI::App* cmd, GenerationArgs& a) {
   cmd->add_flag("--greedy", a.greedy, "always take the most likely token");
   cmd->add_option("--stop", a.stop, "stop string (repeatable)");
   cmd->add_option("-n,--max-tokens", a.max_tokens, "most tokens to generate per answer, thinking included");
-  cmd->add_option("--thinking-budget", a.thinking_budget, "most tokens of thinking before the answer is forced");
+  cmd->add_option("--thinking-budget", a.thinking_budget,
+                  "most tokens of thinking before the answer is forced");
   cmd->add_option("-c,--ctx", a.ctx, "context window in tokens (default: 32768, or the model's maximum)");
 }
 
@@ -55,7 +57,8 @@ GenerationParams make_generation_params(const GenerationArgs& a, const Model& mo
     float bias = eq == std::string::npos ? 0 : std::strtof(lb.c_str() + eq + 1, &end2);
     QWEN3_CHECK(eq != std::string::npos && end1 == lb.c_str() + eq && end2 && *end2 == '\0' && id >= 0 &&
                     id < model.n_vocab_tokens,
-                "--logit-bias %s: expected ID=BIAS with a token id below %d", lb.c_str(), model.n_vocab_tokens);
+                "--logit-bias %s: expected ID=BIAS with a token id below %d", lb.c_str(),
+                model.n_vocab_tokens);
     s.logit_bias.emplace_back(static_cast<int32_t>(id), bias);
   }
   s.seed = a.seed ? *a.seed : std::random_device{}();

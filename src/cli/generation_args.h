@@ -1,6 +1,7 @@
 // Sampling and generation flags shared by `qwen3 generate` and `qwen3 chat`, and how they combine with the
-// model's defaults: generation_config.json for thinking mode (it holds Qwen's thinking recommendations), Qwen's
-// non-thinking recommendations (T 0.7, top-p 0.8, top-k 20) when thinking is off, then any flag given wins.
+// model's defaults: generation_config.json for thinking mode (it holds Qwen's thinking recommendations),
+// Qwen's non-thinking recommendations (T 0.7, top-p 0.8, top-k 20) when thinking is off, then any flag given
+// wins.
 #pragma once
 
 #include <CLI/CLI.hpp>

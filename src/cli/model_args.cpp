@@ -17,7 +17,8 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
          "model: a Hugging Face-layout directory or a repo id in the Hugging Face cache (or $QWEN3_MODEL)")
       ->envname("QWEN3_MODEL")
       ->required();
-  cmd->add_option("--dtype", a.dtype, "convert weights at load: f32, f16, bf16, q8_0 or q4_0 (default: as stored)");
+  cmd->add_option("--dtype", a.dtype,
+                  "convert weights at load: f32, f16, bf16, q8_0 or q4_0 (default: as stored)");
   cmd->add_option("-t,--threads", a.threads, "threads (default: physical cores)");
   cmd->add_flag("--mmap", a.mmap, "map the weight files instead of reading them into memory");
 }

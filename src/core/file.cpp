@@ -16,7 +16,8 @@
 
 namespace qwen3 {
 
-FileBuffer FileBuffer::open(const std::string& path, MapMode mode, const std::function<void(size_t, size_t)>& progress) {
+FileBuffer FileBuffer::open(const std::string& path, MapMode mode,
+                            const std::function<void(size_t, size_t)>& progress) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   QWEN3_CHECK(fd >= 0, "%s: cannot open: %s", path.c_str(), std::strerror(errno));
   struct stat st;

@@ -10,7 +10,9 @@ namespace qwen3 {
 
 ProgressBar::ProgressBar(std::string label) : label_(std::move(label)), enabled_(::isatty(STDERR_FILENO)) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 void ProgressBar::update(size_t done, size_t total, double unit_scale, const char* unit) {
   if (!enabled_ || total == 0) return;

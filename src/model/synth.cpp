@@ -210,11 +210,13 @@ int64_t write_synth_model(const SynthOptions& opt) {
     std::vector<StWriteTensor> part;
     for (size_t i : shard_of[s]) part.push_back(tensors[i]);
     for (auto& t : part) weight_map[t.name] = shard_name(s);
-    write_safetensors(opt.out_dir + "/" + shard_name(s), part, {{"format", "pt"}, {"qwen3cpp.synthetic", "random weights from qwen3 synth --preset " + opt.preset}},
-                      [&](size_t i, uint8_t* out) {
-                        int64_t n = static_cast<int64_t>(part[i].n_bytes / elem);
-                        fill_tensor(part[i].name, c, opt.seed, st_dtype, n, out);
-                      });
+    write_safetensors(
+        opt.out_dir + "/" + shard_name(s), part,
+        {{"format", "pt"}, {"qwen3cpp.synthetic", "random weights from qwen3 synth --preset " + opt.preset}},
+        [&](size_t i, uint8_t* out) {
+          int64_t n = static_cast<int64_t>(part[i].n_bytes / elem);
+          fill_tensor(part[i].name, c, opt.seed, st_dtype, n, out);
+        });
   }
   std::filesystem::remove(opt.out_dir + "/model.safetensors.index.json");
   if (opt.shards > 1) {

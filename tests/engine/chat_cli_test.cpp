@@ -1,5 +1,5 @@
-// `qwen3 chat` end to end: through a pseudo-terminal as a person would use it (a turn, /no_think, Ctrl-C during
-// an answer, /reset, Ctrl-D) and through a pipe (one turn per line). `qwen3 generate --json` too.
+// `qwen3 chat` end to end: through a pseudo-terminal as a person would use it (a turn, /no_think, Ctrl-C
+// during an answer, /reset, Ctrl-D) and through a pipe (one turn per line). `qwen3 generate --json` too.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
@@ -34,7 +34,9 @@ class Pty {
     }
     if (fd_ >= 0) close(fd_);
   }
-  void send(const std::string& s) { ASSERT_EQ(write(fd_, s.data(), s.size()), static_cast<ssize_t>(s.size())); }
+  void send(const std::string& s) {
+    ASSERT_EQ(write(fd_, s.data(), s.size()), static_cast<ssize_t>(s.size()));
+  }
   // Reads until `needle` appears in the output after `from` (returns its end) or the timeout passes (npos).
   size_t wait_for(const std::string& needle, size_t from, double seconds = 60) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
@@ -110,7 +112,8 @@ TEST(ChatCli, DrivenThroughAPseudoTerminal) {
   pty.wait_len(at + 300);  // a good part of a line of the answer has streamed: it is under way
   pty.send("\x03");
   at = pty.wait_for("(stopped)", at, 120);
-  ASSERT_NE(at, std::string::npos) << pty.output().substr(pty.output().size() > 2000 ? pty.output().size() - 2000 : 0);
+  ASSERT_NE(at, std::string::npos) << pty.output().substr(
+      pty.output().size() > 2000 ? pty.output().size() - 2000 : 0);
   at = pty.wait_for("> ", at);
   ASSERT_NE(at, std::string::npos);
 
@@ -121,8 +124,8 @@ TEST(ChatCli, DrivenThroughAPseudoTerminal) {
   at = pty.wait_for("(conversation cleared)", at);
   ASSERT_NE(at, std::string::npos) << pty.output();
   pty.wait_for("> ", at);
-  // Known libedit issue (docs/DESIGN.md): a Ctrl-D typed within a fraction of a second of the previous line can
-  // be lost when input was typed ahead during an answer; a person's pause is longer than this one.
+  // Known libedit issue (docs/DESIGN.md): a Ctrl-D typed within a fraction of a second of the previous line
+  // can be lost when input was typed ahead during an answer; a person's pause is longer than this one.
   usleep(1500 * 1000);
   pty.send("\x04");  // Ctrl-D
   int code = pty.wait_exit(20);

@@ -106,7 +106,7 @@ TEST(Session, ThinkingBudgetForcesQwensClosingSentence) {
   std::string closing = std::string("HelloHelloHelloHello") + kThinkingBudgetText;
   ASSERT_GE(r.text.size(), closing.size());
   EXPECT_EQ(r.text.substr(0, closing.size()), closing);
-  EXPECT_EQ(r.text.substr(closing.size(), 5), "Hello");  // then the model answers
+  EXPECT_EQ(r.text.substr(closing.size(), 5), "Hello");                // then the model answers
   EXPECT_EQ(std::count(r.tokens.begin(), r.tokens.end(), 151668), 1);  // one </think>
   EXPECT_EQ(r.tokens.size(), 40u);
 }
@@ -123,7 +123,8 @@ TEST(Session, SameSeedSameTokens) {
   EXPECT_NE(ra.tokens, b.generate({1, 2, 3}, p).tokens);
 }
 
-// Turn 2 reuses the cached prefix: only the tokens after it are processed, and the logits equal a from-scratch run.
+// Turn 2 reuses the cached prefix: only the tokens after it are processed, and the logits equal a
+// from-scratch run.
 TEST(Session, SecondTurnReusesTheCachedPrefix) {
   auto model = load_model(test::synth_model("small-f32"));
   Tokenizer tok = Tokenizer::load(test::synth_model("small-f32"));
