@@ -1,5 +1,5 @@
 // Scalar reference attention: the definition the SIMD versions are tested against
-// (tests/attention/attention_test.cpp). Dots use 8 fixed partial sums like kernels_scalar.cpp's dot_f32.
+// (tests/attention/attention_test.cpp). Dots use 8 fixed partial sums.
 #include <cmath>
 
 #include "kernels/attention_impl.h"

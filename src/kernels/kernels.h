@@ -44,9 +44,6 @@ struct KernelTable {
   // y[t * ldy + o] for t < n_tok and rows o of tiles [tile_begin, tile_end) of the tiled matrix w.
   void (*matmul_tiles)(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
                        int64_t ldy);
-  float (*dot_f32)(const float* a, const float* b, int64_t n);
-  // y[i] += a * x[i]
-  void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it

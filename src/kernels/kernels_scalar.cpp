@@ -14,20 +14,6 @@ namespace {
 
 constexpr int R = kTileRows;
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  float tail = 0;
-  for (; i < n; ++i) tail += a[i] * b[i];
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
-}
-
-void axpy_f32(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 // Weight (row r of the tile, column k) of a float-dtype tile.
 float tile_weight(DType t, const uint8_t* tile, int r, int64_t k) {
   uint16_t h;
@@ -111,6 +97,6 @@ void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
 
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles, dot_f32, axpy_f32};
+const KernelTable kTable = {matmul_tiles};
 
 }  // namespace qwen3::kernels::scalar

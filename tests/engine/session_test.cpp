@@ -9,19 +9,13 @@
 #include "engine/chat_turn.h"
 #include "engine/stop_strings.h"
 #include "model/reference_data.h"
+#include "tiny_model.h"
 
 namespace qwen3 {
 namespace {
 
-struct Fixture {
-  std::unique_ptr<Model> model = load_model(test::synth_model("tiny-f32"));
-  Tokenizer tok = Tokenizer::load(test::synth_model("tiny-f32"));
-  ThreadPool pool{2};
-};
-
-Fixture& fx() {
-  static Fixture f;
-  return f;
+test::TinyModel& fx() {
+  return test::tiny_model();
 }
 
 GenerationParams forced(int32_t token, int max_tokens) {
