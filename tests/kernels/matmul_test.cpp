@@ -162,7 +162,7 @@ TEST(Matmul, EveryIsaAndDtypeMatchesScalarAcrossSizes) {
   for (DType t : kDtypes) {
     std::vector<int64_t> cols_list = is_quant(t) ? std::vector<int64_t>{32, 64, 96, 320}
                                                  : std::vector<int64_t>{1, 2, 3, 15, 16, 17, 31, 32, 33, 100};
-    for (int64_t rows : {1, 2, 15, 16, 17, 31, 32, 33, 47})
+    for (int64_t rows : {1, 2, 15, 16, 17, 31, 32, 33, 47, 63, 79})
       for (int64_t cols : cols_list)
         for (int64_t n_tok : {1, 7}) check_one(t, rows, cols, n_tok, rows % 2 ? &pool : nullptr);
     for (int64_t n_tok : {2, 4, 5, 6, 9, 13, 16, 53}) check_one(t, 40, is_quant(t) ? 64 : 48, n_tok, &pool);
