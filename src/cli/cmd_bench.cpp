@@ -22,16 +22,16 @@ struct BenchArgs {
   std::string model, dtype, kv_type = "f16";
   int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, threads = 0;
   std::string depth_fill = "model";
-  bool json = false, limits_only = false, no_limits = false, mmap = false;
+  bool json = false, limits_only = false, no_limits = false, mmap = false, exact_bf16 = false;
 };
 
 // The arithmetic peak prefill is measured against: the dot product the weight dtype's kernels use.
-double peak_for(const bench::Limits& l, DType t, const char** name) {
+double peak_for(const bench::Limits& l, DType t, bool bf16_dot, const char** name) {
   if ((t == DType::kQ8_0 || t == DType::kQ4_0) && l.int8_gops > 0) {
     *name = "int8 dot";
     return l.int8_gops;
   }
-  if (t == DType::kBF16 && l.bf16_gflops > 0) {
+  if (t == DType::kBF16 && bf16_dot && l.bf16_gflops > 0) {
     *name = "bf16 dot";
     return l.bf16_gflops;
   }
@@ -80,6 +80,7 @@ void run(const BenchArgs& a) {
   ma.model = a.model;
   ma.dtype = a.dtype;
   ma.mmap = a.mmap;
+  ma.exact_bf16 = a.exact_bf16;
   ModelConfig config = load_model_config(resolve_model_dir(a.model));
   (void)kernels::kv_row_bytes(p.kv_type, config.head_dim);  // a clear error before any work
   // The limits first: the bandwidth probe's buffer is freed before the model is loaded, so it never adds to
@@ -92,7 +93,7 @@ void run(const BenchArgs& a) {
 
   const DType wt = model->matrix_dtype();
   const char* peak_name = "";
-  const double peak = a.no_limits ? 0 : peak_for(l, wt, &peak_name);
+  const double peak = a.no_limits ? 0 : peak_for(l, wt, !a.exact_bf16, &peak_name);
   const char* isa = kernels::isa_name(kernels::active_isa());
   if (a.json) {
     nlohmann::json arr = nlohmann::json::array();
@@ -133,8 +134,9 @@ void run(const BenchArgs& a) {
     std::printf("%s\n", arr.dump(2).c_str());
     return;
   }
-  std::printf("model %s | weights %s %.2f GB | kv cache %s | %d threads | isa %s%s\n", a.model.c_str(),
-              dtype_name(wt), model->weight_bytes() / 1e9, dtype_name(p.kv_type), pool.size(), isa,
+  std::printf("model %s | weights %s%s %.2f GB | kv cache %s | %d threads | isa %s%s\n", a.model.c_str(),
+              dtype_name(wt), wt == DType::kBF16 && a.exact_bf16 ? " (f32 activations)" : "",
+              model->weight_bytes() / 1e9, dtype_name(p.kv_type), pool.size(), isa,
               p.synthetic_depth && p.n_depth > 0 ? " | depth filled synthetically" : "");
   if (!a.no_limits) print_limits(l);
   std::printf("| %-8s | %6s | %14s | %-30s | %-22s |\n", "test", "depth", "tok/s", "effective",
@@ -178,6 +180,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--limits", a->limits_only, "measure the machine's read bandwidth and arithmetic peaks");
   cmd->add_flag("--no-limits", a->no_limits, "skip measuring the limits");
   cmd->add_flag("--mmap", a->mmap, "map the weight files instead of reading them into memory");
+  add_exact_bf16_option(cmd, a->exact_bf16);
   cmd->callback([a] { run(*a); });
 }
 

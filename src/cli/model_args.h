@@ -17,9 +17,11 @@ struct ModelArgs {
   std::string dtype;  // empty = as stored
   int threads = 0;    // 0 = physical cores
   bool mmap = false;
+  bool exact_bf16 = false;  // bf16 weights take f32 activations (LoadOptions::bf16_dot = false)
 };
 
 void add_model_options(CLI::App* cmd, ModelArgs& args);
+void add_exact_bf16_option(CLI::App* cmd, bool& exact);
 
 // A directory path for MODEL; throws a clear error when it cannot be found.
 std::string resolve_model_dir(const std::string& model);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "kernels/pack.h"
 
 namespace qwen3::kernels {
@@ -101,6 +102,21 @@ void quantize_activations(const float* x, int64_t n_tok, int64_t n, int8_t* xq, 
   }
 }
 
+void round_activations_bf16(const float* x, int64_t n_tok, int64_t n, uint16_t* xb) {
+  const int64_t ld = n + (n & 1);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const float* v = x + t * n;
+    uint16_t* out = xb + t * ld;
+    for (int64_t k = 0; k < n; ++k) {
+      uint32_t bits;
+      std::memcpy(&bits, &v[k], 4);
+      // vdpbf16ps treats denormal inputs as zero: flush them here so that every ISA sees the same values.
+      out[k] = (bits & 0x7f800000u) == 0 ? static_cast<uint16_t>((bits >> 16) & 0x8000u) : f32_to_bf16(v[k]);
+    }
+    if (n & 1) out[n] = 0;
+  }
+}
+
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
                  ThreadPool* pool) {
   QWEN3_CHECK(w.tiled, "matmul: weight matrix [%lld, %lld] is not tiled", static_cast<long long>(w.rows),
@@ -114,6 +130,7 @@ void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t 
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd;
   thread_local std::vector<int32_t> xs;
+  thread_local std::vector<uint16_t> xb;
   if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
     const int64_t n = w.cols, nb = n / kQuantBlock;
     xq.resize(static_cast<size_t>(n_tok * n));
@@ -129,6 +146,15 @@ void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t 
     in.xq = q;
     in.xd = d;
     in.xs = sums;
+  } else if (w.dtype == DType::kBF16 && w.bf16_dot) {
+    const int64_t n = w.cols, ld = n + (n & 1);
+    xb.resize(static_cast<size_t>(n_tok * ld));
+    uint16_t* b = xb.data();
+    parallel_for(pool, n_tok, [&](int64_t t0, int64_t t1) {
+      round_activations_bf16(x + t0 * n, t1 - t0, n, b + t0 * ld);
+    });
+    in.xb = b;
+    in.ldxb = ld;
   }
   parallel_for(pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, ldy); });
 }

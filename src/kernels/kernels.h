@@ -6,6 +6,13 @@
 // repacked at load into tiles of 16 rows (kernels/pack.h). matmul's arithmetic is defined per output element
 // and is the same for every ISA:
 //   f32/f16/bf16 weights: y = fma(w[k], x[k], y) for k = 0, 1, ..., n_in-1 in that order, from y = 0;
+//   bf16 weights with Tensor::bf16_dot (the default at load, model.h): x is rounded to bf16 (nearest even;
+//                         |x| < 2^-126 flushed to zero), as the bf16 matmuls of transformers and llama.cpp
+//                         do; then per column pair p = 0, 1, ... (an odd n_in padded with a zero pair half)
+//                         y = fma(w[2p+1], xb[2p+1], y); y = fma(w[2p], xb[2p], y) from y = 0: exactly what
+//                         AVX-512 BF16's vdpbf16ps computes (odd product first, each step rounded once; the
+//                         tests check it bit for bit against the instruction). bf16 weights below 2^-126 are
+//                         flushed to zero when packed, as vdpbf16ps would read them;
 //   q8_0/q4_0 weights:    x is quantised per 32-block to int8 (scale amax/127, round to nearest even); per
 //   block
 //                         b in order, y = fma(float(sum_j wq[j]*xq[j]), d_w[b] * d_x[b], y), the integer sum
@@ -29,11 +36,15 @@ Isa active_isa();
 bool isa_supported(Isa isa);
 
 // Activations of one matmul call. For q8_0/q4_0 weights the kernels read the quantised form: xq [n_tok, n_in]
-// int8, xd [n_tok, n_in/32] block scales, xs [n_tok, n_in/32] block sums of xq.
+// int8, xd [n_tok, n_in/32] block scales, xs [n_tok, n_in/32] block sums of xq. For bf16 weights with
+// bf16_dot they read xb [n_tok, ldxb] bf16 (ldxb = n_in rounded up to even, the pad zero); xb == nullptr
+// selects the exact f32 path.
 struct MatmulInput {
   const float* x = nullptr;  // [n_tok, ldx]
   int64_t ldx = 0;
   int64_t n_tok = 0;
+  const uint16_t* xb = nullptr;
+  int64_t ldxb = 0;
   const int8_t* xq = nullptr;
   const float* xd = nullptr;
   const int32_t* xs = nullptr;
@@ -59,6 +70,9 @@ void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t 
 // Quantises n_tok rows of n values (n a multiple of 32) for the q8_0/q4_0 kernels (see MatmulInput). The
 // same code for every ISA, so every ISA sees the same integers.
 void quantize_activations(const float* x, int64_t n_tok, int64_t n, int8_t* xq, float* xd, int32_t* xs);
+
+// Rounds n_tok rows of n values to bf16 for the bf16 kernels (see MatmulInput): xb [n_tok, n + n % 2].
+void round_activations_bf16(const float* x, int64_t n_tok, int64_t n, uint16_t* xb);
 
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]   (Qwen3RMSNorm in f32)
 void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out);

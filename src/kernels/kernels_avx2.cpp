@@ -26,6 +26,8 @@ struct Block {
   int64_t cols;
   const float* x;
   int64_t ldx;
+  const uint16_t* xb;  // bf16 activations (bf16 weights)
+  int64_t ldxb;
   const int8_t* xq;
   const float* xd;
   const int32_t* xs;
@@ -92,6 +94,34 @@ void float_block(const Block& b) {
         const __m256 xv = _mm256_set1_ps(b.x[t * b.ldx + k]);
         for (int h = 0; h < 2; ++h) acc[h][t] = _mm256_fmadd_ps(w[h], xv, acc[h][t]);
       }
+    }
+  }
+  store<NT>(b, acc);
+}
+
+// bf16 weights times bf16 activations: AVX-512 BF16's vdpbf16ps emulated step for step (kernels.h), per pair
+// the odd product first (odd cols: both operands' pad halves are zero).
+template <int NT>
+void bf16_dot_block(const Block& b) {
+  __m256 acc[2][NT];
+  for (int h = 0; h < 2; ++h)
+    for (int t = 0; t < NT; ++t) acc[h][t] = _mm256_setzero_ps();
+  const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+  for (int64_t k = 0; k < b.cols; k += 2) {
+    __m256 w0[2], w1[2];
+    for (int h = 0; h < 2; ++h) {
+      __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.tile + k * R * 2 + h * 32));
+      w0[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+      w1[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi_mask));
+    }
+    for (int t = 0; t < NT; ++t) {
+      uint32_t pair;
+      std::memcpy(&pair, b.xb + t * b.ldxb + k, 4);
+      const __m256i xp = _mm256_set1_epi32(static_cast<int>(pair));
+      const __m256 x0 = _mm256_castsi256_ps(_mm256_slli_epi32(xp, 16));
+      const __m256 x1 = _mm256_castsi256_ps(_mm256_and_si256(xp, hi_mask));
+      for (int h = 0; h < 2; ++h) acc[h][t] = _mm256_fmadd_ps(w1[h], x1, acc[h][t]);
+      for (int h = 0; h < 2; ++h) acc[h][t] = _mm256_fmadd_ps(w0[h], x0, acc[h][t]);
     }
   }
   store<NT>(b, acc);
@@ -174,6 +204,8 @@ void run_block(int nt, const Block& b) {
   }
   if constexpr (DT == DType::kQ8_0 || DT == DType::kQ4_0)
     quant_block<DT, NT>(b);
+  else if (DT == DType::kBF16 && b.xb)
+    bf16_dot_block<NT>(b);
   else
     float_block<DT, NT>(b);
 }
@@ -186,6 +218,7 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
   Block b;
   b.cols = w.cols;
   b.ldx = in.ldx;
+  b.ldxb = in.ldxb;
   b.ldy = ldy;
   const int64_t nb = w.cols / kQuantBlock;
   constexpr int64_t kTokBlock = 48;  // activations of a token block stay in L2 (see kernels_avx512.cpp)
@@ -197,6 +230,7 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
       for (int64_t t0 = tb; t0 < te; t0 += NT) {
         const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
         b.x = in.x + t0 * in.ldx;
+        b.xb = in.xb ? in.xb + t0 * in.ldxb : nullptr;
         b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
         b.xd = in.xd ? in.xd + t0 * nb : nullptr;
         b.xs = in.xs ? in.xs + t0 * nb : nullptr;

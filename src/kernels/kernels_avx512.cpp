@@ -30,6 +30,8 @@ struct Block {
   int64_t cols;
   const float* x;
   int64_t ldx;
+  const uint16_t* xb;  // [NT, ldxb] bf16 activations (bf16 weights)
+  int64_t ldxb;
   const int8_t* xq;  // [NT, cols]
   const float* xd;   // [NT, cols / 32]
   const int32_t* xs;
@@ -98,6 +100,28 @@ void float_block(const Block& b) {
         const __m512 xv = _mm512_set1_ps(b.x[t * b.ldx + k]);
         for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
       }
+    }
+  }
+  store<NR, NT>(b, acc);
+}
+
+// bf16 weights times bf16 activations (kernels.h): one vdpbf16ps per (tile, token) and column pair, with the
+// token's activation pair broadcast (odd cols: both operands' pad halves are zero). Twice the multiply-adds
+// per instruction of the f32 path, and no widening of the weights.
+template <int NR, int NT>
+void bf16_dot_block(const Block& b) {
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < b.cols; k += 2) {
+    __m512bh w[NR];
+    for (int r = 0; r < NR; ++r)
+      w[r] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(b.tile + r * b.tile_bytes + k * R * 2));
+    for (int t = 0; t < NT; ++t) {
+      uint32_t pair;
+      std::memcpy(&pair, b.xb + t * b.ldxb + k, 4);
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+      for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], w[r], xv);
     }
   }
   store<NR, NT>(b, acc);
@@ -176,6 +200,8 @@ void run_block(int nt, const Block& b) {
   }
   if constexpr (DT == DType::kQ8_0 || DT == DType::kQ4_0)
     quant_block<DT, NR, NT>(b);
+  else if (DT == DType::kBF16 && b.xb)
+    bf16_dot_block<NR, NT>(b);
   else
     float_block<DT, NR, NT>(b);
 }
@@ -193,6 +219,7 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
   b.tile_bytes = dtype_tile_bytes(w.dtype, w.cols);
   b.cols = w.cols;
   b.ldx = in.ldx;
+  b.ldxb = in.ldxb;
   b.ldy = ldy;
   const int64_t nb = w.cols / kQuantBlock;
   // Tokens in blocks of kTokBlock so that a block's activations stay in L2 while every tile pair of the range
@@ -210,6 +237,7 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
       for (int64_t t0 = tb; t0 < te; t0 += NT) {
         const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
         b.x = in.x + t0 * in.ldx;
+        b.xb = in.xb ? in.xb + t0 * in.ldxb : nullptr;
         b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
         b.xd = in.xd ? in.xd + t0 * nb : nullptr;
         b.xs = in.xs ? in.xs + t0 * nb : nullptr;

@@ -39,9 +39,18 @@ void matmul_float(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
     const int n_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
     for (int64_t t = 0; t < in.n_tok; ++t) {
       const float* x = in.x + t * in.ldx;
+      const uint16_t* xb = in.xb ? in.xb + t * in.ldxb : nullptr;
       for (int r = 0; r < n_rows; ++r) {
         float acc = 0;
-        for (int64_t k = 0; k < w.cols; ++k) acc = std::fma(tile_weight(w.dtype, tile, r, k), x[k], acc);
+        if (in.xb) {  // bf16 activations: vdpbf16ps's steps: the pair's odd product, then its even one
+          for (int64_t k = 0; k < w.cols; k += 2) {
+            const float w_odd = k + 1 < w.cols ? tile_weight(w.dtype, tile, r, k + 1) : 0.0f;
+            acc = std::fma(w_odd, bf16_to_f32(xb[k + 1]), acc);
+            acc = std::fma(tile_weight(w.dtype, tile, r, k), bf16_to_f32(xb[k]), acc);
+          }
+        } else {
+          for (int64_t k = 0; k < w.cols; ++k) acc = std::fma(tile_weight(w.dtype, tile, r, k), x[k], acc);
+        }
         y[t * ldy + ti * R + r] = acc;
       }
     }

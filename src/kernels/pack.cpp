@@ -116,10 +116,22 @@ void pack_tile(DType t, const uint8_t* const* rows, int n_rows, int64_t cols, ui
       uint32_t* out = reinterpret_cast<uint32_t*>(tile);
       for (int r = 0; r < n_rows; ++r) {
         const uint8_t* in = rows[r];
-        for (int64_t k = 0; k < n_words; ++k) std::memcpy(&out[k * R + r], in + 4 * k, 4);
-        if (t == DType::kBF16 && (cols & 1)) {  // odd cols: the last pair is (value, 0)
+        if (t == DType::kF32) {
+          for (int64_t k = 0; k < n_words; ++k) std::memcpy(&out[k * R + r], in + 4 * k, 4);
+          continue;
+        }
+        // bf16: denormals become signed zeros, as vdpbf16ps reads them (kernels.h), for every ISA alike.
+        for (int64_t k = 0; k < n_words; ++k) {
+          uint32_t pair;
+          std::memcpy(&pair, in + 4 * k, 4);
+          if ((pair & 0x7f800000u) == 0) pair &= 0x8000ffffu;
+          if ((pair & 0x7f80u) == 0) pair &= 0xffff8000u;
+          out[k * R + r] = pair;
+        }
+        if (cols & 1) {  // odd cols: the last pair is (value, 0)
           uint16_t last;
           std::memcpy(&last, in + 4 * n_words, 2);
+          if ((last & 0x7f80u) == 0) last &= 0x8000u;
           out[n_words * R + r] = last;  // little-endian: the value in the low half, zero in the high half
         }
       }

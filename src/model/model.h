@@ -41,6 +41,10 @@ struct ModelWeights {
 struct LoadOptions {
   MapMode map_mode = MapMode::kRead;  // anonymous memory by default (see core/file.h)
   std::optional<DType> dtype;  // convert every matrix to this dtype at load (f32, f16, bf16, q8_0, q4_0)
+  // bf16 matrices multiply bf16-rounded activations (vdpbf16ps; what transformers and llama.cpp do with a
+  // bf16 model; ~2x faster prompt processing); false: f32 activations, the exact computation
+  // (kernels/kernels.h).
+  bool bf16_dot = true;
   std::function<void(size_t, size_t)> progress;  // bytes of weights read so far, of the total
 };
 

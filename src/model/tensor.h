@@ -40,6 +40,9 @@ struct Tensor {
   int64_t rows = 0, cols = 0;  // a vector is [1, n]
   const void* data = nullptr;
   bool tiled = false;  // false: row-major rows (file layout); true: tiles of kTileRows rows (kernels/pack.h)
+  // bf16 matrices: multiply bf16-rounded activations with vdpbf16ps arithmetic (fast) instead of f32 ones
+  // (exact); kernels/kernels.h defines both.
+  bool bf16_dot = false;
   int64_t n_tiles() const { return (rows + kTileRows - 1) / kTileRows; }
   size_t bytes() const {
     return tiled ? dtype_tile_bytes(dtype, cols) * static_cast<size_t>(n_tiles())

@@ -201,6 +201,7 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
       bool in_file = false;
       *s.matrix = make_matrix(model, st, s.rows, s.cols, have, want, options.map_mode == MapMode::kRead, pool,
                               &in_file);
+      s.matrix->bf16_dot = want == DType::kBF16 && options.bf16_dot;
       model.weights_in_files = model.weights_in_files || in_file;
     }
   }

@@ -98,7 +98,7 @@ std::vector<float> run(Isa isa, const TestMatrix& m, const std::vector<float>& x
 
 // |y - exact| bound: accumulation rounding (cols fused steps, each at most one rounding of the running sum,
 // bounded by eps x sum |w x|) plus, for q8_0/q4_0, the activation quantisation error (half a step, amax/254,
-// per value of each 32-block, times |w|).
+// per value of each 32-block, times |w|), for bf16 the activations' rounding to bf16.
 std::vector<double> tolerances(const TestMatrix& m, const std::vector<float>& x, int64_t n_tok) {
   const int64_t R = m.w.rows, K = m.w.cols;
   std::vector<double> tol(n_tok * R);
@@ -116,6 +116,8 @@ std::vector<double> tolerances(const TestMatrix& m, const std::vector<float>& x,
           }
           quant += wsum * amax / 254.0 * 1.001;
         }
+      // bf16 weights take bf16-rounded activations: at most half a bf16 step (2^-8 relative) per value.
+      if (m.w.dtype == DType::kBF16) quant += abs_sum * std::ldexp(1.0, -8) * 1.001;
       tol[t * R + o] = 2.0 * K * eps * abs_sum + quant + 1e-30;
     }
   return tol;
