@@ -102,18 +102,11 @@ void quantize_activations(const float* x, int64_t n_tok, int64_t n, int8_t* xq, 
   }
 }
 
-void round_activations_bf16(const float* x, int64_t n_tok, int64_t n, uint16_t* xb) {
+void round_activations_bf16(const KernelTable& k, const float* x, int64_t n_tok, int64_t n, uint16_t* xb) {
   const int64_t ld = n + (n & 1);
   for (int64_t t = 0; t < n_tok; ++t) {
-    const float* v = x + t * n;
-    uint16_t* out = xb + t * ld;
-    for (int64_t k = 0; k < n; ++k) {
-      uint32_t bits;
-      std::memcpy(&bits, &v[k], 4);
-      // vdpbf16ps treats denormal inputs as zero: flush them here so that every ISA sees the same values.
-      out[k] = (bits & 0x7f800000u) == 0 ? static_cast<uint16_t>((bits >> 16) & 0x8000u) : f32_to_bf16(v[k]);
-    }
-    if (n & 1) out[n] = 0;
+    k.round_bf16(x + t * n, n, xb + t * ld);
+    if (n & 1) xb[t * ld + n] = 0;
   }
 }
 
@@ -151,7 +144,7 @@ void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t 
     xb.resize(static_cast<size_t>(n_tok * ld));
     uint16_t* b = xb.data();
     parallel_for(pool, n_tok, [&](int64_t t0, int64_t t1) {
-      round_activations_bf16(x + t0 * n, t1 - t0, n, b + t0 * ld);
+      round_activations_bf16(k, x + t0 * n, t1 - t0, n, b + t0 * ld);
     });
     in.xb = b;
     in.ldxb = ld;

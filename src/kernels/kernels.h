@@ -55,6 +55,8 @@ struct KernelTable {
   // y[t * ldy + o] for t < n_tok and rows o of tiles [tile_begin, tile_end) of the tiled matrix w.
   void (*matmul_tiles)(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
                        int64_t ldy);
+  // out[i] = x[i] rounded to bf16 for the bf16 kernels (round_activations_bf16's rule), i < n.
+  void (*round_bf16)(const float* x, int64_t n, uint16_t* out);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it
@@ -72,7 +74,9 @@ void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t 
 void quantize_activations(const float* x, int64_t n_tok, int64_t n, int8_t* xq, float* xd, int32_t* xs);
 
 // Rounds n_tok rows of n values to bf16 for the bf16 kernels (see MatmulInput): xb [n_tok, n + n % 2].
-void round_activations_bf16(const float* x, int64_t n_tok, int64_t n, uint16_t* xb);
+// Nearest even; |x| < 2^-126 becomes a signed zero (as vdpbf16ps reads it); NaN stays NaN. The scalar
+// rule; each ISA's KernelTable::round_bf16 gives the same bits.
+void round_activations_bf16(const KernelTable& k, const float* x, int64_t n_tok, int64_t n, uint16_t* xb);
 
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]   (Qwen3RMSNorm in f32)
 void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out);
@@ -91,7 +95,8 @@ void softmax(float* x, int64_t n);
 
 namespace scalar {
 extern const KernelTable kTable;
-}
+void round_bf16(const float* x, int64_t n, uint16_t* out);
+}  // namespace scalar
 namespace avx2 {
 extern const KernelTable kTable;
 }

@@ -259,6 +259,6 @@ void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
 
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles};
+const KernelTable kTable = {matmul_tiles, scalar::round_bf16};
 
 }  // namespace qwen3::kernels::avx2

@@ -276,8 +276,22 @@ void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
   }
 }
 
+// vcvtneps2bf16 rounds to nearest even, reads denormals as signed zeros and keeps NaN quiet: the scalar
+// rule (kernels.h) exactly.
+void round_bf16(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i))));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm256_mask_storeu_epi16(out + i, m,
+                             reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i))));
+  }
+}
+
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles};
+const KernelTable kTable = {matmul_tiles, round_bf16};
 
 }  // namespace qwen3::kernels::avx512

@@ -106,6 +106,15 @@ void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
 
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles};
+void round_bf16(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &x[i], 4);
+    // vdpbf16ps treats denormal inputs as zero: flush them here so that every ISA sees the same values.
+    out[i] = (bits & 0x7f800000u) == 0 ? static_cast<uint16_t>((bits >> 16) & 0x8000u) : f32_to_bf16(x[i]);
+  }
+}
+
+const KernelTable kTable = {matmul_tiles, round_bf16};
 
 }  // namespace qwen3::kernels::scalar

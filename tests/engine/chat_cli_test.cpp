@@ -165,11 +165,13 @@ TEST(GenerateCli, JsonResultAndPlainOutputAgree) {
 namespace qwen3 {
 namespace {
 
-// Same seed and settings give the same sampled tokens on every ISA this CPU has (the matmuls are bit-exact
-// across ISAs; attention agrees to ~1e-6, far below the gaps that decide a draw on this model).
+// Same seed and settings give the same sampled tokens on every ISA this CPU has, with f32 activations (the
+// matmuls are bit-exact across ISAs; attention agrees to ~1e-6, far below the gaps that decide a draw on this
+// model). With the default bf16 activations of bf16 weights the matmuls are still bit-exact, but an ulp of
+// attention can flip a bf16 rounding and the draws may part after a few dozen tokens.
 TEST(GenerateCli, SameSeedSameTokensOnEveryIsa) {
   std::string cmd = " " + test::qwen3_binary() + " generate -m " + test::synth_model("small-bf16") +
-                    " -p 'Tell me about the sea' --think --seed 11 -n 24 --json";
+                    " --exact-bf16 -p 'Tell me about the sea' --think --seed 11 -n 24 --json";
   std::string first;
   for (const char* isa : {"scalar", "avx2", "avx512"}) {
     auto r = test::run_command(std::string("QWEN3_ISA=") + isa + cmd);

@@ -17,7 +17,16 @@
 namespace qwen3::kernels {
 namespace {
 
-constexpr DType kDtypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+// Every weight dtype; bf16 twice: f32 activations (exact) and bf16 activations (Tensor::bf16_dot).
+struct Variant {
+  DType t;
+  bool bf16_dot;
+};
+constexpr Variant kVariants[] = {{DType::kF32, false}, {DType::kF16, false},  {DType::kBF16, false},
+                                 {DType::kBF16, true}, {DType::kQ8_0, false}, {DType::kQ4_0, false}};
+const char* variant_name(const Variant& v) {
+  return v.bf16_dot ? "bf16 (bf16 activations)" : dtype_name(v.t);
+}
 
 bool is_quant(DType t) {
   return t == DType::kQ8_0 || t == DType::kQ4_0;
@@ -117,16 +126,18 @@ std::vector<double> tolerances(const TestMatrix& m, const std::vector<float>& x,
           quant += wsum * amax / 254.0 * 1.001;
         }
       // bf16 weights take bf16-rounded activations: at most half a bf16 step (2^-8 relative) per value.
-      if (m.w.dtype == DType::kBF16) quant += abs_sum * std::ldexp(1.0, -8) * 1.001;
+      if (m.w.bf16_dot) quant += abs_sum * std::ldexp(1.0, -8) * 1.001;
       tol[t * R + o] = 2.0 * K * eps * abs_sum + quant + 1e-30;
     }
   return tol;
 }
 
-void check_one(DType t, int64_t rows, int64_t cols, int64_t n_tok, ThreadPool* pool) {
-  SCOPED_TRACE(::testing::Message() << dtype_name(t) << " rows " << rows << " cols " << cols << " n_tok "
+void check_one(Variant v, int64_t rows, int64_t cols, int64_t n_tok, ThreadPool* pool) {
+  const DType t = v.t;
+  SCOPED_TRACE(::testing::Message() << variant_name(v) << " rows " << rows << " cols " << cols << " n_tok "
                                     << n_tok);
   TestMatrix m = make_matrix(t, rows, cols, static_cast<uint32_t>(rows * 1000 + cols * 7 + n_tok));
+  m.w.bf16_dot = v.bf16_dot;
   std::vector<float> x = random_activations(n_tok * cols, static_cast<uint32_t>(rows + cols + n_tok));
   std::vector<float> ref = run(Isa::kScalar, m, x, n_tok, 0, rows, 0, nullptr);
   // (2) scalar reference against float64
@@ -161,13 +172,14 @@ void check_one(DType t, int64_t rows, int64_t cols, int64_t n_tok, ThreadPool* p
 
 TEST(Matmul, EveryIsaAndDtypeMatchesScalarAcrossSizes) {
   ThreadPool pool(2);
-  for (DType t : kDtypes) {
+  for (Variant v : kVariants) {
+    const DType t = v.t;
     std::vector<int64_t> cols_list = is_quant(t) ? std::vector<int64_t>{32, 64, 96, 320}
                                                  : std::vector<int64_t>{1, 2, 3, 15, 16, 17, 31, 32, 33, 100};
     for (int64_t rows : {1, 2, 15, 16, 17, 31, 32, 33, 47, 63, 79})
       for (int64_t cols : cols_list)
-        for (int64_t n_tok : {1, 7}) check_one(t, rows, cols, n_tok, rows % 2 ? &pool : nullptr);
-    for (int64_t n_tok : {2, 4, 5, 6, 9, 13, 16, 53}) check_one(t, 40, is_quant(t) ? 64 : 48, n_tok, &pool);
+        for (int64_t n_tok : {1, 7}) check_one(v, rows, cols, n_tok, rows % 2 ? &pool : nullptr);
+    for (int64_t n_tok : {2, 4, 5, 6, 9, 13, 16, 53}) check_one(v, 40, is_quant(t) ? 64 : 48, n_tok, &pool);
   }
 }
 
@@ -183,11 +195,12 @@ TEST(Matmul, ZeroTokensWritesNothing) {
 TEST(Matmul, BatchInvariantForEveryIsaAndDtype) {
   ThreadPool pool2(2), pool3(3);
   const int64_t rows = 80, cols = 128, N = 61;  // more than one token block of the SIMD kernels
-  for (DType t : kDtypes) {
-    TestMatrix m = make_matrix(t, rows, cols, 99);
+  for (Variant v : kVariants) {
+    TestMatrix m = make_matrix(v.t, rows, cols, 99);
+    m.w.bf16_dot = v.bf16_dot;
     std::vector<float> x = random_activations(N * cols, 5);
     for (Isa isa : isas()) {
-      SCOPED_TRACE(::testing::Message() << dtype_name(t) << " " << isa_name(isa));
+      SCOPED_TRACE(::testing::Message() << variant_name(v) << " " << isa_name(isa));
       auto batched = run(isa, m, x, N, 0, rows, 0, &pool2);
       auto batched3 = run(isa, m, x, N, 0, rows, 0, &pool3);
       EXPECT_EQ(0, std::memcmp(batched.data(), batched3.data(), batched.size() * 4)) << "thread count";
@@ -225,6 +238,38 @@ TEST(Quantize, MatchesGgmlRules) {
   EXPECT_EQ(q4.q[15] >> 4, 15);
   // x = 1/16 -> 0.5 + 8.5 = 9 (ggml rounds half up through truncation)
   EXPECT_EQ(q4.q[1] >> 4, 9);
+}
+
+// Every ISA's bf16 rounding gives the scalar rule's bits: ties both ways, denormals, infinities, NaN, values
+// that round up into the next binade or to infinity, and random values; odd lengths exercise the tails.
+TEST(RoundBf16, EveryIsaMatchesTheScalarRule) {
+  std::vector<uint32_t> bits = {0x3f808000u, 0x3f818000u, 0x3f80c000u, 0x3f807fffu, 0x00000001u, 0x807fffffu,
+                                0x00800000u, 0x80800000u, 0x7f800000u, 0xff800000u, 0x7fc00001u, 0xff800001u,
+                                0x3fffffffu, 0x7f7fffffu, 0x00000000u, 0x80000000u, 0x7f7f8000u};
+  std::mt19937 rng(3);
+  for (int i = 0; i < 5000; ++i) bits.push_back(static_cast<uint32_t>(rng()));
+  std::vector<float> x(bits.size());
+  std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  // Expected values of a few: ties to even, denormals to signed zero, quiet NaN, overflow to infinity.
+  std::vector<uint16_t> ref(x.size());
+  scalar::round_bf16(x.data(), static_cast<int64_t>(x.size()), ref.data());
+  EXPECT_EQ(ref[0], 0x3f80);  // tie, even below
+  EXPECT_EQ(ref[1], 0x3f82);  // tie, odd below: up
+  EXPECT_EQ(ref[2], 0x3f81);
+  EXPECT_EQ(ref[3], 0x3f80);
+  EXPECT_EQ(ref[4], 0x0000);
+  EXPECT_EQ(ref[5], 0x8000);
+  EXPECT_EQ(ref[6], 0x0080);
+  EXPECT_EQ(ref[10], 0x7fc0);
+  EXPECT_EQ(ref[11], 0xffc0);
+  EXPECT_EQ(ref[12], 0x4000);  // rounds up into the next binade
+  EXPECT_EQ(ref[13], 0x7f80);  // rounds up to infinity
+  for (Isa isa : isas())
+    for (int64_t n : {static_cast<int64_t>(x.size()), int64_t{15}, int64_t{17}, int64_t{1}}) {
+      std::vector<uint16_t> got(n, 0x1234);
+      table_for(isa).round_bf16(x.data(), n, got.data());
+      EXPECT_EQ(0, std::memcmp(got.data(), ref.data(), n * 2)) << isa_name(isa) << " n " << n;
+    }
 }
 
 TEST(Quantize, ActivationsRoundToNearestEven) {
