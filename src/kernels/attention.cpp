@@ -130,6 +130,7 @@ Q8Layout q8_layout(int nq, int d) {
   l.vt = take(T * d / 2);
   l.vs = take(nb * T);
   l.pm = take(nb * T);
+  l.pw = take(nb * T);
   l.s = take(2 * T);
   l.p16 = take(nb * T);
   l.acc = take(n * d);

@@ -71,8 +71,9 @@ void kv_q8_split_row(const void* row, int d, int8_t* qi, float* scales, int scal
 struct Q8Layout {
   size_t qi, qs, qsum;  // queries: [nq, d] int8, [nq, nb] scales, [nq, nb] int32 block sums
   size_t kt, ks;        // K tile: kAttnTile * d int8 (ISA layout), scales [nb][kAttnTile]
-  size_t vt, vs, pm;    // V tile: kAttnTile * d int16 (ISA layout), scales and prefix max [nb][kAttnTile]
-  size_t s, p16;        // scores [2][kAttnTile], p as int16 [2][nb][kAttnTile]
+  size_t vt, vs;        // V tile: kAttnTile * d int16 (ISA layout), scales [nb][kAttnTile]
+  size_t pm, pw;  // per prefix of the tile: S / 32767 and 32767 / S, S = the largest V scale [nb][kAttnTile]
+  size_t s, p16;  // scores [2][kAttnTile], p as int16 [2][nb][kAttnTile]
   size_t acc, run_max, run_sum, total;
 };
 Q8Layout q8_layout(int nq, int d);

@@ -360,7 +360,7 @@ struct Q8 {
 
   // NC chunks of 16 dimensions from chunk c0: int32 sums over the pairs, then into the f32 accumulators.
   template <int NQ, int NC>
-  static void pv_chunks(const int* len, const float* pm, const int16_t* v, const int16_t* p16, int npair,
+  static void pv_chunks(const int* len, const float* ps, const int16_t* v, const int16_t* p16, int npair,
                         int d, int nb, int c0, const float* corr, float* const* acc) {
     __m512i ia[NQ][NC];
 #pragma GCC unroll 16
@@ -390,32 +390,33 @@ struct Q8 {
       const __m512 cv = _mm512_set1_ps(corr[q]);
 #pragma GCC unroll 16
       for (int c = 0; c < NC; ++c) {
-        const float S = pm[((c0 + c) / 2) * kAttnTile + len[q] - 1];
+        const float si = ps[((c0 + c) / 2) * kAttnTile + len[q] - 1];
         float* a = acc[q] + (c0 + c) * 16;
-        _mm512_storeu_ps(a, _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[q][c]), _mm512_set1_ps(S / 32767.0f),
+        _mm512_storeu_ps(a, _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[q][c]), _mm512_set1_ps(si),
                                             _mm512_mul_ps(_mm512_loadu_ps(a), cv)));
       }
     }
   }
 
   template <int NQ>
-  static void pv(const float* const* p, const int* len, const float* vs, const float* pm, const void* vt,
-                 int d, const float* corr, float* const* acc, int16_t* p16) {
+  static void pv(const float* const* p, const int* len, const float* vs, const float* pw, const float* ps,
+                 const void* vt, int d, const float* corr, float* const* acc, int16_t* p16) {
     const int nb = d / kQuantBlock;
     int maxlen = 0;
 #pragma GCC unroll 16
     for (int q = 0; q < NQ; ++q) {
       maxlen = len[q] > maxlen ? len[q] : maxlen;
       for (int b = 0; b < nb; ++b) {
-        const float S = pm[b * kAttnTile + len[q] - 1], w = S > 0.0f ? 32767.0f / S : 0.0f;
+        const __m512 w = _mm512_set1_ps(pw[b * kAttnTile + len[q] - 1]);
 #pragma GCC unroll 16
         for (int h = 0; h < 2; ++h) {
           const __mmask16 m = tail_mask(len[q] - 16 * h);
-          __m512 x = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p[q] + 16 * h), _mm512_set1_ps(w)),
-                                   _mm512_loadu_ps(vs + b * kAttnTile + 16 * h));
-          x = _mm512_min_ps(x, _mm512_set1_ps(32767.0f));
+          const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p[q] + 16 * h),
+                                         _mm512_mul_ps(w, _mm512_loadu_ps(vs + b * kAttnTile + 16 * h)));
+          // Rounded to even, then saturated to 32767 (p may exceed 1 by an ulp): the scalar min after
+          // rounding.
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(p16 + (q * nb + b) * kAttnTile + 16 * h),
-                              _mm512_cvtepi32_epi16(_mm512_maskz_cvtps_epi32(m, x)));
+                              _mm512_cvtsepi32_epi16(_mm512_maskz_cvtps_epi32(m, x)));
         }
       }
     }
@@ -424,16 +425,16 @@ struct Q8 {
     for (int c0 = 0; c0 < d / 16; c0 += 8) {
       switch (d / 16 - c0) {
         case 2:
-          pv_chunks<NQ, 2>(len, pm, v, p16, npair, d, nb, c0, corr, acc);
+          pv_chunks<NQ, 2>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
           break;
         case 4:
-          pv_chunks<NQ, 4>(len, pm, v, p16, npair, d, nb, c0, corr, acc);
+          pv_chunks<NQ, 4>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
           break;
         case 6:
-          pv_chunks<NQ, 6>(len, pm, v, p16, npair, d, nb, c0, corr, acc);
+          pv_chunks<NQ, 6>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
           break;
         default:
-          pv_chunks<NQ, 8>(len, pm, v, p16, npair, d, nb, c0, corr, acc);
+          pv_chunks<NQ, 8>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
           break;
       }
     }

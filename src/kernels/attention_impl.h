@@ -108,7 +108,7 @@ void attend_tiled(const AttentionArgs& a) {
 // The definition of the q8_0 path's arithmetic, per query (attention.h): with qi, ki the int8 values and
 // qs, ks the block scales,
 //   s[j]   = scale * fma chain over blocks b of (float(sum_i qi * ki[j]) , qs[b] * ks[b][j])
-//   P[b][j] = min(32767, round_even(p[j] * (32767 / S_b) * vs[b][j])), S_b = max_{j' <= j_last} vs[b][j']
+//   P[b][j] = min(32767, round_even(p[j] * ((32767 / S_b) * vs[b][j]))), S_b = max_{j' <= j_last} vs[b][j']
 //   acc[i] = fma(float(sum_j P[b][j] * vi[j][i]), S_b / 32767, acc[i] * corr)      (i in block b)
 // S_b is taken over the query's own positions only (prefix max pm), so the positions other tokens of the
 // block add to the last tile never change it. Tag makes the type distinct per ISA translation unit.
@@ -149,22 +149,21 @@ struct Q8Generic {
   }
 
   template <int NQ>
-  static void pv(const float* const* p, const int* len, const float* vs, const float* pm, const void* vt,
-                 int d, const float* corr, float* const* acc, int16_t* p16) {
+  static void pv(const float* const* p, const int* len, const float* vs, const float* pw, const float* ps,
+                 const void* vt, int d, const float* corr, float* const* acc, int16_t* p16) {
     const int8_t* v = static_cast<const int8_t*>(vt);
     for (int q = 0; q < NQ; ++q)
       for (int b = 0; b < d / kQuantBlock; ++b) {
-        const float S = pm[b * kAttnTile + len[q] - 1], w = S > 0.0f ? 32767.0f / S : 0.0f;
+        const float w = pw[b * kAttnTile + len[q] - 1], si = ps[b * kAttnTile + len[q] - 1];
         for (int j = 0; j < len[q]; ++j) {
-          const float x = nearbyintf(p[q][j] * w * vs[b * kAttnTile + j]);
+          const float x = nearbyintf(p[q][j] * (w * vs[b * kAttnTile + j]));
           p16[j] = static_cast<int16_t>(x < 32767.0f ? x : 32767.0f);
         }
         int32_t isum[kQuantBlock] = {};
         for (int j = 0; j < len[q]; ++j)
           for (int i = 0; i < kQuantBlock; ++i) isum[i] += p16[j] * v[j * d + b * kQuantBlock + i];
         float* a = acc[q] + b * kQuantBlock;
-        for (int i = 0; i < kQuantBlock; ++i)
-          a[i] = fmaf(static_cast<float>(isum[i]), S / 32767.0f, a[i] * corr[q]);
+        for (int i = 0; i < kQuantBlock; ++i) a[i] = fmaf(static_cast<float>(isum[i]), si, a[i] * corr[q]);
       }
   }
 };
@@ -188,7 +187,8 @@ void attend_q8(const AttentionArgs& a) {
   int32_t* qsum = reinterpret_cast<int32_t*>(a.scratch + l.qsum);
   void* kt = a.scratch + l.kt;
   void* vt = a.scratch + l.vt;
-  float *ks = a.scratch + l.ks, *vs = a.scratch + l.vs, *pm = a.scratch + l.pm, *s = a.scratch + l.s;
+  float *ks = a.scratch + l.ks, *vs = a.scratch + l.vs, *pm = a.scratch + l.pm, *pw = a.scratch + l.pw,
+        *s = a.scratch + l.s;
   int16_t* p16 = reinterpret_cast<int16_t*>(a.scratch + l.p16);
   float *acc = a.scratch + l.acc, *run_max = a.scratch + l.run_max, *run_sum = a.scratch + l.run_sum;
   for (int i = 0; i < nq; ++i) {
@@ -205,12 +205,17 @@ void attend_q8(const AttentionArgs& a) {
     const int n = max_pos + 1 - j0 < kAttnTile ? max_pos + 1 - j0 : kAttnTile;
     Q::pack_k(kbase + j0 * row_bytes, row_bytes, n, d, kt, ks);
     Q::pack_v(vbase + j0 * row_bytes, row_bytes, n, d, vt, vs);
-    for (int b = 0; b < nb; ++b) {  // prefix max of the V scales (0 beyond n)
+    for (int b = 0; b < nb; ++b) {  // prefix max S of the V scales (0 beyond n) -> 32767 / S and S / 32767
       float m = 0.0f;
       for (int j = 0; j < kAttnTile; ++j) {
         const float x = vs[b * kAttnTile + j];
         m = x > m ? x : m;
         pm[b * kAttnTile + j] = m;
+      }
+      for (int j = 0; j < kAttnTile; ++j) {
+        const float x = pm[b * kAttnTile + j];
+        pw[b * kAttnTile + j] = x > 0.0f ? 32767.0f / x : 0.0f;
+        pm[b * kAttnTile + j] = x / 32767.0f;
       }
     }
     for (int t = 0; t < a.n_tok; ++t) {
@@ -229,7 +234,7 @@ void attend_q8(const AttentionArgs& a) {
           const float* pp[2] = {s, sp[1]};
           const int lens[2] = {len, len};
           float* ap[2] = {acc + static_cast<size_t>(i) * d, acc + static_cast<size_t>(i + 1) * d};
-          Q::template pv<2>(pp, lens, vs, pm, vt, d, corr, ap, p16);
+          Q::template pv<2>(pp, lens, vs, pw, pm, vt, d, corr, ap, p16);
         } else {
           const int8_t* qp[1] = {qi + static_cast<size_t>(i) * d};
           const float* qsp[1] = {qs + i * nb};
@@ -240,7 +245,7 @@ void attend_q8(const AttentionArgs& a) {
           const float* pp[1] = {s};
           const int lens[1] = {len};
           float* ap[1] = {acc + static_cast<size_t>(i) * d};
-          Q::template pv<1>(pp, lens, vs, pm, vt, d, corr, ap, p16);
+          Q::template pv<1>(pp, lens, vs, pw, pm, vt, d, corr, ap, p16);
         }
       }
     }
