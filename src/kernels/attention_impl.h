@@ -9,10 +9,10 @@
 //   scores2, scale_add2                        the same for two queries at once (sharing the loads of k and
 //                                              v), each query's arithmetic exactly that of the single form
 // q8_0 caches go through attend_q8 with a second type Q of integer primitives on the ISA's own tile layouts:
-//   pack_k(src, row_bytes, n, d, kt, ks)       cache rows [n] -> K tile and its scales ks[b][j] (0 for j >=
-//   n) pack_v(src, row_bytes, n, d, vt, vs)       the same for V scores<NQ>(qi, qs, qsum, kt, ks, len, d,
-//   scale, s)   NQ queries' scores s[k][j], j < len pv<NQ>(p, len, vs, pm, vt, d, corr, acc, p16) acc[k] =
-//   acc[k] * corr[k] + p[k] . v (see below)
+//   pack_k(src, row_bytes, n, d, kt, ks)   cache rows [n] -> K tile, its scales ks[b][j] (0 for j >= n)
+//   pack_v(src, row_bytes, n, d, vt, vs)   the same for V
+//   scores<NQ>(qi, qs, qsum, kt, ks, len, d, scale, s)   NQ queries' scores s[k][j], j < len
+//   pv<NQ>(p, len, vs, pw, ps, vt, d, corr, acc, p16)    acc[k] = acc[k] * corr[k] + p[k] . v (see below)
 // Q8Generic (below) is the plain-loop version: the scalar reference, and the AVX2 one (compiled with AVX2).
 // Every query runs the same operations in the same order whatever else is in the block (batch invariance).
 // No std:: algorithm templates here: this file is compiled with different ISA flags per including TU, and a
