@@ -260,27 +260,47 @@ struct Q8 {
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(w));
   }
 
+  // 8 rows of 8 dwords -> a[r] = dword r of each row (the usual unpack / unpack / lane-swap transpose).
+  static void transpose8x8(__m256i* a) {
+    __m256i t[8], u[8];
+    for (int k = 0; k < 4; ++k) {
+      t[2 * k] = _mm256_unpacklo_epi32(a[2 * k], a[2 * k + 1]);
+      t[2 * k + 1] = _mm256_unpackhi_epi32(a[2 * k], a[2 * k + 1]);
+    }
+    for (int k = 0; k < 2; ++k) {
+      u[4 * k] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+      u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+      u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+      u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int r = 0; r < 4; ++r) {
+      a[r] = _mm256_permute2x128_si256(u[r], u[4 + r], 0x20);
+      a[r + 4] = _mm256_permute2x128_si256(u[r], u[4 + r], 0x31);
+    }
+  }
+
   static void pack_k(const uint8_t* src, size_t rb, int n, int d, void* kt, float* ks) {
     uint8_t* k = static_cast<uint8_t*>(kt);
-    const __m512i idx =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(static_cast<int>(rb)));
-    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-#pragma GCC unroll 16
-    for (int h = 0; h < 2; ++h) {
-      const __mmask16 m = tail_mask(n - 16 * h);
-      if (m == 0) break;  // positions >= n are never read
-      const uint8_t* base = src + 16 * h * rb;
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int j0 = 0; j0 < n; j0 += 8) {  // positions >= n are never read
       for (int b = 0; b < d / kQuantBlock; ++b) {
-        const uint8_t* blk = base + b * sizeof(BlockQ8_0);
-        _mm512_storeu_ps(ks + b * kAttnTile + 16 * h, gather_scales(blk, rb, m));
-#pragma GCC unroll 16
-        for (int r = 0; r < kQuantBlock / 4; ++r) {
-          __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, blk + 2 + 4 * r, 1);
-          _mm512_storeu_si512(k + ((b * 8 + r) * kAttnTile + 16 * h) * 4, _mm512_xor_si512(g, flip));
-        }
+        __m256i a[8];
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; ++u)
+          a[u] = j0 + u < n ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + (j0 + u) * rb +
+                                                                                  b * sizeof(BlockQ8_0) + 2))
+                            : _mm256_setzero_si256();
+        transpose8x8(a);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(k + ((b * 8 + r) * kAttnTile + j0) * 4),
+                              _mm256_xor_si256(a[r], flip));
       }
     }
+    for (int b = 0; b < d / kQuantBlock; ++b)
+      for (int h = 0; h < 2; ++h)
+        _mm512_storeu_ps(ks + b * kAttnTile + 16 * h,
+                         gather_scales(src + 16 * h * rb + b * sizeof(BlockQ8_0), rb, tail_mask(n - 16 * h)));
   }
 
   static void pack_v(const uint8_t* src, size_t rb, int n, int d, void* vt, float* vs) {
