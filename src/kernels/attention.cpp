@@ -1,6 +1,7 @@
 // Cache row formats and the choice of attention kernels (see attention.h).
 #include "kernels/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -90,9 +91,60 @@ void kv_load_row(DType t, const void* src, int d, float* dst) {
   throw_error("KV cache type %s is not supported", dtype_name(t));
 }
 
+void kv_quantize_query(const float* q, int d, int8_t* qi, float* qs, int32_t* qsum) {
+  for (int b = 0; b < d / kQuantBlock; ++b) {
+    BlockQ8_0 blk;
+    kv_store_row(DType::kQ8_0, q + b * kQuantBlock, kQuantBlock, &blk);
+    qs[b] = f16_to_f32(blk.scale);
+    int32_t sum = 0;
+    for (int j = 0; j < kQuantBlock; ++j) {
+      qi[b * kQuantBlock + j] = blk.q[j];
+      sum += blk.q[j];
+    }
+    qsum[b] = sum;
+  }
+}
+
+void kv_q8_split_row(const void* row, int d, int8_t* qi, float* scales, int scale_stride) {
+  const BlockQ8_0* blk = static_cast<const BlockQ8_0*>(row);
+  for (int b = 0; b < d / kQuantBlock; ++b) {
+    scales[b * scale_stride] = f16_to_f32(blk[b].scale);
+    std::memcpy(qi + b * kQuantBlock, blk[b].q, kQuantBlock);
+  }
+}
+
+Q8Layout q8_layout(int nq, int d) {
+  const size_t nb = static_cast<size_t>(d / kQuantBlock), n = static_cast<size_t>(nq), T = kAttnTile;
+  size_t at = 0;
+  auto take = [&at](size_t floats) {
+    size_t off = at;
+    at += (floats + 15) / 16 * 16;
+    return off;
+  };
+  Q8Layout l;
+  l.qi = take(n * d / 4);
+  l.qs = take(n * nb);
+  l.qsum = take(n * nb);
+  l.kt = take(T * d / 4);
+  l.ks = take(nb * T);
+  l.vt = take(T * d / 2);
+  l.vs = take(nb * T);
+  l.pm = take(nb * T);
+  l.pw = take(nb * T);
+  l.s = take(2 * T);
+  l.p16 = take(nb * T);
+  l.acc = take(n * d);
+  l.run_max = take(n);
+  l.run_sum = take(n);
+  l.total = at;
+  return l;
+}
+
 size_t attention_scratch_floats(int n_tok, int group, int head_dim) {
   size_t nq = static_cast<size_t>(n_tok) * group;
-  return 2 * static_cast<size_t>(kAttnTile) * head_dim + 2 * kAttnTile + nq * (head_dim + 2);
+  size_t f = 2 * static_cast<size_t>(kAttnTile) * head_dim + 2 * kAttnTile + nq * (head_dim + 2);
+  if (head_dim % kQuantBlock == 0) f = std::max(f, q8_layout(n_tok * group, head_dim).total);
+  return f;
 }
 
 const AttentionTable& attention_table_for(Isa isa) {

@@ -13,6 +13,13 @@
 // same bits (tests/attention/attention_test.cpp, tests/model/batch_test.cpp). Different ISAs agree within
 // dtype-derived tolerances, not bit for bit.
 //
+// q8_0 caches take an integer path (attend_q8 in attention_impl.h), as GGUF's q8_0 x q8_0 dot products do:
+// each query is rounded to q8_0 once (kv_store_row), q.k is an exact int32 sum per block of 32 times the two
+// block scales, and p.v is an exact int32 sum over a tile of p rounded to int16 (p * v_scale, against the
+// tile's largest v_scale up to the query's position: relative step 2^-15) times the int8 values. Integer sums
+// have no rounding order, so register blocking never changes a bit; the extra rounding (q to q8_0, p to
+// int16) is below the cache's own (tests/attention/attention_test.cpp bounds it).
+//
 // Row formats (one row = head_dim values of one position): f32, f16 (IEEE), bf16, q8_0 (GGUF blocks of 32
 // int8 with an f16 scale; head_dim must be a multiple of 32). Rows are written by kv_store_row, which is the
 // same (scalar) code on every ISA, so a cache's bytes never depend on the ISA.
@@ -53,6 +60,23 @@ struct AttentionArgs {
 };
 
 size_t attention_scratch_floats(int n_tok, int group, int head_dim);
+
+// Helpers of the q8_0 path, shared by every ISA (one translation unit, so the rounding never depends on it).
+// A query row of d floats -> d int8 (q8_0 rounding, as kv_store_row), the f32 value of each block's f16
+// scale and each block's sum of int8 values.
+void kv_quantize_query(const float* q, int d, int8_t* qi, float* qs, int32_t* qsum);
+// One q8_0 cache row -> its d int8 values and its block scales as f32 (scales[b * scale_stride]).
+void kv_q8_split_row(const void* row, int d, int8_t* qi, float* scales, int scale_stride);
+// Offsets in floats (each 64-B aligned relative to the scratch) of the q8_0 path's scratch regions.
+struct Q8Layout {
+  size_t qi, qs, qsum;  // queries: [nq, d] int8, [nq, nb] scales, [nq, nb] int32 block sums
+  size_t kt, ks;        // K tile: kAttnTile * d int8 (ISA layout), scales [nb][kAttnTile]
+  size_t vt, vs;        // V tile: kAttnTile * d int16 (ISA layout), scales [nb][kAttnTile]
+  size_t pm, pw;  // per prefix of the tile: S / 32767 and 32767 / S, S = the largest V scale [nb][kAttnTile]
+  size_t s, p16;  // scores [2][kAttnTile], p as int16 [2][nb][kAttnTile]
+  size_t acc, run_max, run_sum, total;
+};
+Q8Layout q8_layout(int nq, int d);
 
 struct AttentionTable {
   void (*attend)(const AttentionArgs& a);

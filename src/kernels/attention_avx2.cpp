@@ -179,8 +179,111 @@ struct Ops {
   }
 };
 
+// q8_0 caches: Q8Generic's K tile and its arithmetic, in intrinsics. q.k: the int8 products through
+// vpmaddubsw on |q| and k * sign(q) (|values| <= 127, so the int16 pairs cannot saturate), four keys' block
+// sums reduced together. p.v: the V tile as int16 pairs [j/2][i][2] = (v[j][i], v[j + 1][i]) for vpmaddwd.
+struct Q8 : Q8Generic<Ops> {
+  static void pack_v(const uint8_t* src, size_t rb, int n, int d, void* vt, float* vs) {
+    int16_t* v = static_cast<int16_t*>(vt);
+    alignas(32) int8_t row[2][512];
+    for (int jp = 0; 2 * jp < n; ++jp) {  // pairs past n are never read
+      for (int u = 0; u < 2; ++u) {
+        const int j = 2 * jp + u;
+        if (j < n) {
+          kv_q8_split_row(src + j * rb, d, row[u], vs + j, kAttnTile);
+        } else {
+          for (int i = 0; i < d; ++i) row[u][i] = 0;
+          for (int b = 0; b < d / kQuantBlock; ++b) vs[b * kAttnTile + j] = 0.0f;
+        }
+      }
+      for (int i = 0; i < d; i += 16) {
+        const __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row[0] + i)));
+        const __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row[1] + i)));
+        const __m256i lo = _mm256_unpacklo_epi16(x, y), hi = _mm256_unpackhi_epi16(x, y);  // per 128-bit lane
+        int16_t* o = v + (static_cast<size_t>(jp) * d + i) * 2;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+      }
+    }
+    for (int j = (n + 1) / 2 * 2; j < kAttnTile; ++j)
+      for (int b = 0; b < d / kQuantBlock; ++b) vs[b * kAttnTile + j] = 0.0f;
+  }
+
+  template <int NQ>
+  static void pv(const float* const* p, const int* len, const float* vs, const float* pw, const float* ps,
+                 const void* vt, int d, const float* corr, float* const* acc, int16_t* p16) {
+    const int16_t* v = static_cast<const int16_t*>(vt);
+    for (int q = 0; q < NQ; ++q)
+      for (int b = 0; b < d / kQuantBlock; ++b) {
+        const float w = pw[b * kAttnTile + len[q] - 1], si = ps[b * kAttnTile + len[q] - 1];
+        // Rounded to even, saturated to 32767 by the pack (the scalar min after rounding); 0 past len.
+        const __m256 wv = _mm256_set1_ps(w);
+        for (int j0 = 0; j0 < kAttnTile; j0 += 16) {
+          __m256i x[2];
+          for (int h = 0; h < 2; ++h) {
+            const __m256 pj = _mm256_maskload_ps(p[q] + j0 + 8 * h, tail_mask(len[q] - j0 - 8 * h));
+            x[h] = _mm256_cvtps_epi32(
+                _mm256_mul_ps(pj, _mm256_mul_ps(wv, _mm256_loadu_ps(vs + b * kAttnTile + j0 + 8 * h))));
+          }
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(p16 + j0),
+                              _mm256_permute4x64_epi64(_mm256_packs_epi32(x[0], x[1]), 0xd8));
+        }
+        __m256i ia[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                         _mm256_setzero_si256()};
+        for (int jp = 0; 2 * jp < len[q]; ++jp) {
+          int32_t pair;
+          std::memcpy(&pair, p16 + 2 * jp, 4);
+          const __m256i pb = _mm256_set1_epi32(pair);
+          const int16_t* vr = v + (static_cast<size_t>(jp) * d + b * kQuantBlock) * 2;
+#pragma GCC unroll 4
+          for (int c = 0; c < 4; ++c)
+            ia[c] = _mm256_add_epi32(
+                ia[c],
+                _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(vr + 16 * c)), pb));
+        }
+        float* a = acc[q] + b * kQuantBlock;
+        for (int c = 0; c < 4; ++c)
+          _mm256_storeu_ps(
+              a + 8 * c, _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[c]), _mm256_set1_ps(si),
+                                         _mm256_mul_ps(_mm256_loadu_ps(a + 8 * c), _mm256_set1_ps(corr[q]))));
+      }
+  }
+
+  template <int NQ>
+  static void scores(const int8_t* const* qi, const float* const* qs, const int32_t* const* /*qsum*/,
+                     const void* kt, const float* ks, int len, int d, float scale, float* const* s) {
+    const int8_t* k = static_cast<const int8_t*>(kt);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int q = 0; q < NQ; ++q)
+      for (int j0 = 0; j0 < len; j0 += 4) {
+        __m128 f = _mm_setzero_ps();
+        for (int b = 0; b < d / kQuantBlock; ++b) {
+          const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qi[q] + b * kQuantBlock));
+          const __m256i qa = _mm256_abs_epi8(qv);
+          __m256i sum[4];
+          for (int u = 0; u < 4; ++u) {  // keys past len (up to the tile's end) are computed, never stored
+            const __m256i kv =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + (j0 + u) * d + b * kQuantBlock));
+            sum[u] = _mm256_madd_epi16(_mm256_maddubs_epi16(qa, _mm256_sign_epi8(kv, qv)), ones);
+          }
+          const __m256i h =
+              _mm256_hadd_epi32(_mm256_hadd_epi32(sum[0], sum[1]), _mm256_hadd_epi32(sum[2], sum[3]));
+          const __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+          const __m128 sc = _mm_mul_ps(_mm_set1_ps(qs[q][b]), _mm_loadu_ps(ks + b * kAttnTile + j0));
+          f = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), sc, f);
+        }
+        float out[4];
+        _mm_storeu_ps(out, _mm_mul_ps(f, _mm_set1_ps(scale)));
+        for (int u = 0; u < 4 && j0 + u < len; ++u) s[q][j0 + u] = out[u];
+      }
+  }
+};
+
 void attend(const AttentionArgs& a) {
-  attend_tiled<Ops>(a);
+  if (a.kv_type == DType::kQ8_0)
+    attend_q8<Ops, Q8>(a);
+  else
+    attend_tiled<Ops>(a);
 }
 
 }  // namespace

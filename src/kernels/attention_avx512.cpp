@@ -245,8 +245,227 @@ struct Ops {
   }
 };
 
+// q8_0 caches: the integer path of attention_impl.h (Q8Generic defines the arithmetic) with VNNI.
+//   K tile: bytes [b][r][j][4] = k[j][32b + 4r .. 4r + 3] + 128 (unsigned for vpdpbusd, the 128 * sum(q)
+//           it adds is taken off at the start), so 16 positions' 4-value groups fill one register;
+//   V tile: int16 [j/2][i][2] = (v[j][i], v[j + 1][i]), so vpdpwssd adds two positions per lane.
+// Scores come out with one position per lane (no horizontal sums); p.v with one dimension per lane.
+struct Q8 {
+  // Scales of one block for 16 rows (masked) as f32.
+  static __m512 gather_scales(const uint8_t* block, size_t rb, __mmask16 m) {
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(static_cast<int>(rb)));
+    __m512i w = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, block, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(w));
+  }
+
+  // 8 rows of 8 dwords -> a[r] = dword r of each row (the usual unpack / unpack / lane-swap transpose).
+  static void transpose8x8(__m256i* a) {
+    __m256i t[8], u[8];
+    for (int k = 0; k < 4; ++k) {
+      t[2 * k] = _mm256_unpacklo_epi32(a[2 * k], a[2 * k + 1]);
+      t[2 * k + 1] = _mm256_unpackhi_epi32(a[2 * k], a[2 * k + 1]);
+    }
+    for (int k = 0; k < 2; ++k) {
+      u[4 * k] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+      u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+      u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+      u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int r = 0; r < 4; ++r) {
+      a[r] = _mm256_permute2x128_si256(u[r], u[4 + r], 0x20);
+      a[r + 4] = _mm256_permute2x128_si256(u[r], u[4 + r], 0x31);
+    }
+  }
+
+  static void pack_k(const uint8_t* src, size_t rb, int n, int d, void* kt, float* ks) {
+    uint8_t* k = static_cast<uint8_t*>(kt);
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int j0 = 0; j0 < n; j0 += 8) {  // positions >= n are never read
+      for (int b = 0; b < d / kQuantBlock; ++b) {
+        __m256i a[8];
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; ++u)
+          a[u] = j0 + u < n ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + (j0 + u) * rb +
+                                                                                  b * sizeof(BlockQ8_0) + 2))
+                            : _mm256_setzero_si256();
+        transpose8x8(a);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(k + ((b * 8 + r) * kAttnTile + j0) * 4),
+                              _mm256_xor_si256(a[r], flip));
+      }
+    }
+    for (int b = 0; b < d / kQuantBlock; ++b)
+      for (int h = 0; h < 2; ++h)
+        _mm512_storeu_ps(ks + b * kAttnTile + 16 * h,
+                         gather_scales(src + 16 * h * rb + b * sizeof(BlockQ8_0), rb, tail_mask(n - 16 * h)));
+  }
+
+  static void pack_v(const uint8_t* src, size_t rb, int n, int d, void* vt, float* vs) {
+    int16_t* v = static_cast<int16_t*>(vt);
+    // Word indices into (x, y): x[0], y[0], x[1], y[1], ... (lo: values 0..15, hi: 16..31).
+    static const int16_t kInterleave[32] = {0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
+                                            8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+    const __m512i lo = _mm512_loadu_si512(kInterleave);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    for (int jp = 0; 2 * jp < n; ++jp) {  // pairs past n are never read
+      const uint8_t* r0 = src + 2 * jp * rb;
+      const bool has1 = 2 * jp + 1 < n;
+      for (int b = 0; b < d / kQuantBlock; ++b) {
+        const size_t off = b * sizeof(BlockQ8_0) + 2;
+        __m512i x = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + off)));
+        __m512i y =
+            has1 ? _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + rb + off)))
+                 : _mm512_setzero_si512();
+        int16_t* o = v + (static_cast<size_t>(jp) * d + b * kQuantBlock) * 2;
+        _mm512_storeu_si512(o, _mm512_permutex2var_epi16(x, lo, y));
+        _mm512_storeu_si512(o + 32, _mm512_permutex2var_epi16(x, hi, y));
+      }
+    }
+    for (int b = 0; b < d / kQuantBlock; ++b)
+#pragma GCC unroll 16
+      for (int h = 0; h < 2; ++h)
+        _mm512_storeu_ps(vs + b * kAttnTile + 16 * h,
+                         gather_scales(src + 16 * h * rb + b * sizeof(BlockQ8_0), rb, tail_mask(n - 16 * h)));
+  }
+
+  template <int NQ>
+  static void scores(const int8_t* const* qi, const float* const* qs, const int32_t* const* qsum,
+                     const void* kt, const float* ks, int len, int d, float scale, float* const* s) {
+    const uint8_t* k = static_cast<const uint8_t*>(kt);
+    __m512 f[NQ][2];
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q) f[q][0] = f[q][1] = _mm512_setzero_ps();
+    for (int b = 0; b < d / kQuantBlock; ++b) {
+      // Two accumulators per (query, half) for the even and odd groups of 4 values: twice the chains.
+      __m512i acc[NQ][2][2];
+#pragma GCC unroll 16
+      for (int q = 0; q < NQ; ++q) {
+        acc[q][0][0] = acc[q][1][0] = _mm512_set1_epi32(-128 * qsum[q][b]);
+        acc[q][0][1] = acc[q][1][1] = _mm512_setzero_si512();
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < kQuantBlock / 4; ++r) {
+        const uint8_t* kr = k + (b * 8 + r) * kAttnTile * 4;
+        const __m512i k0 = _mm512_loadu_si512(kr), k1 = _mm512_loadu_si512(kr + 64);
+#pragma GCC unroll 16
+        for (int q = 0; q < NQ; ++q) {
+          int32_t w;
+          std::memcpy(&w, qi[q] + b * kQuantBlock + 4 * r, 4);
+          const __m512i qv = _mm512_set1_epi32(w);
+          acc[q][0][r & 1] = _mm512_dpbusd_epi32(acc[q][0][r & 1], k0, qv);
+          acc[q][1][r & 1] = _mm512_dpbusd_epi32(acc[q][1][r & 1], k1, qv);
+        }
+      }
+#pragma GCC unroll 16
+      for (int q = 0; q < NQ; ++q) {
+        const __m512 sq = _mm512_set1_ps(qs[q][b]);
+#pragma GCC unroll 16
+        for (int h = 0; h < 2; ++h) {
+          const __m512 isum = _mm512_cvtepi32_ps(_mm512_add_epi32(acc[q][h][0], acc[q][h][1]));
+          f[q][h] =
+              _mm512_fmadd_ps(isum, _mm512_mul_ps(sq, _mm512_loadu_ps(ks + b * kAttnTile + 16 * h)), f[q][h]);
+        }
+      }
+    }
+    const __m512 sc = _mm512_set1_ps(scale);
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q)
+#pragma GCC unroll 16
+      for (int h = 0; h < 2; ++h)
+        _mm512_mask_storeu_ps(s[q] + 16 * h, tail_mask(len - 16 * h), _mm512_mul_ps(f[q][h], sc));
+  }
+
+  // NC chunks of 16 dimensions from chunk c0: int32 sums over the pairs, then into the f32 accumulators.
+  template <int NQ, int NC>
+  static void pv_chunks(const int* len, const float* ps, const int16_t* v, const int16_t* p16, int npair,
+                        int d, int nb, int c0, const float* corr, float* const* acc) {
+    __m512i ia[NQ][NC];
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q)
+#pragma GCC unroll 16
+      for (int c = 0; c < NC; ++c) ia[q][c] = _mm512_setzero_si512();
+    for (int jp = 0; jp < npair; ++jp) {
+      __m512i pb[NQ][NC / 2];
+#pragma GCC unroll 16
+      for (int q = 0; q < NQ; ++q)
+#pragma GCC unroll 16
+        for (int c = 0; c < NC / 2; ++c) {
+          int32_t w;
+          std::memcpy(&w, p16 + ((q * nb + c0 / 2 + c) * kAttnTile + 2 * jp), 4);
+          pb[q][c] = _mm512_set1_epi32(w);
+        }
+      const int16_t* vr = v + (static_cast<size_t>(jp) * d + c0 * 16) * 2;
+#pragma GCC unroll 16
+      for (int c = 0; c < NC; ++c) {
+        const __m512i x = _mm512_loadu_si512(vr + c * 32);
+#pragma GCC unroll 16
+        for (int q = 0; q < NQ; ++q) ia[q][c] = _mm512_dpwssd_epi32(ia[q][c], x, pb[q][c / 2]);
+      }
+    }
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q) {
+      const __m512 cv = _mm512_set1_ps(corr[q]);
+#pragma GCC unroll 16
+      for (int c = 0; c < NC; ++c) {
+        const float si = ps[((c0 + c) / 2) * kAttnTile + len[q] - 1];
+        float* a = acc[q] + (c0 + c) * 16;
+        _mm512_storeu_ps(a, _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[q][c]), _mm512_set1_ps(si),
+                                            _mm512_mul_ps(_mm512_loadu_ps(a), cv)));
+      }
+    }
+  }
+
+  template <int NQ>
+  static void pv(const float* const* p, const int* len, const float* vs, const float* pw, const float* ps,
+                 const void* vt, int d, const float* corr, float* const* acc, int16_t* p16) {
+    const int nb = d / kQuantBlock;
+    int maxlen = 0;
+#pragma GCC unroll 16
+    for (int q = 0; q < NQ; ++q) {
+      maxlen = len[q] > maxlen ? len[q] : maxlen;
+      for (int b = 0; b < nb; ++b) {
+        const __m512 w = _mm512_set1_ps(pw[b * kAttnTile + len[q] - 1]);
+#pragma GCC unroll 16
+        for (int h = 0; h < 2; ++h) {
+          const __mmask16 m = tail_mask(len[q] - 16 * h);
+          const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p[q] + 16 * h),
+                                         _mm512_mul_ps(w, _mm512_loadu_ps(vs + b * kAttnTile + 16 * h)));
+          // Rounded to even, then saturated to 32767 (p may exceed 1 by an ulp): the scalar min after
+          // rounding.
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(p16 + (q * nb + b) * kAttnTile + 16 * h),
+                              _mm512_cvtsepi32_epi16(_mm512_maskz_cvtps_epi32(m, x)));
+        }
+      }
+    }
+    const int16_t* v = static_cast<const int16_t*>(vt);
+    const int npair = (maxlen + 1) / 2;
+    for (int c0 = 0; c0 < d / 16; c0 += 8) {
+      switch (d / 16 - c0) {
+        case 2:
+          pv_chunks<NQ, 2>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
+          break;
+        case 4:
+          pv_chunks<NQ, 4>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
+          break;
+        case 6:
+          pv_chunks<NQ, 6>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
+          break;
+        default:
+          pv_chunks<NQ, 8>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
+          break;
+      }
+    }
+  }
+};
+
 void attend(const AttentionArgs& a) {
-  attend_tiled<Ops>(a);
+  if (a.kv_type == DType::kQ8_0)
+    attend_q8<Ops, Q8>(a);
+  else
+    attend_tiled<Ops>(a);
 }
 
 }  // namespace

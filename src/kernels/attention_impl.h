@@ -8,6 +8,12 @@
 //   finish(acc, inv, d, out)                   out = acc * inv
 //   scores2, scale_add2                        the same for two queries at once (sharing the loads of k and
 //                                              v), each query's arithmetic exactly that of the single form
+// q8_0 caches go through attend_q8 with a second type Q of integer primitives on the ISA's own tile layouts:
+//   pack_k(src, row_bytes, n, d, kt, ks)   cache rows [n] -> K tile, its scales ks[b][j] (0 for j >= n)
+//   pack_v(src, row_bytes, n, d, vt, vs)   the same for V
+//   scores<NQ>(qi, qs, qsum, kt, ks, len, d, scale, s)   NQ queries' scores s[k][j], j < len
+//   pv<NQ>(p, len, vs, pw, ps, vt, d, corr, acc, p16)    acc[k] = acc[k] * corr[k] + p[k] . v (see below)
+// Q8Generic (below) is the plain-loop version: the scalar reference, and the AVX2 one (compiled with AVX2).
 // Every query runs the same operations in the same order whatever else is in the block (batch invariance).
 // No std:: algorithm templates here: this file is compiled with different ISA flags per including TU, and a
 // non-inlined instantiation of such a template would be shared by the linker across ISAs.
@@ -97,6 +103,157 @@ void attend_tiled(const AttentionArgs& a) {
       const int i = t * a.group + g;
       Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i], d, a.out + t * a.ldo + g * d);
     }
+}
+
+// The definition of the q8_0 path's arithmetic, per query (attention.h): with qi, ki the int8 values and
+// qs, ks the block scales,
+//   s[j]   = scale * fma chain over blocks b of (float(sum_i qi * ki[j]) , qs[b] * ks[b][j])
+//   P[b][j] = min(32767, round_even(p[j] * ((32767 / S_b) * vs[b][j]))), S_b = max_{j' <= j_last} vs[b][j']
+//   acc[i] = fma(float(sum_j P[b][j] * vi[j][i]), S_b / 32767, acc[i] * corr)      (i in block b)
+// S_b is taken over the query's own positions only (prefix max pm), so the positions other tokens of the
+// block add to the last tile never change it. Tag makes the type distinct per ISA translation unit.
+template <class Tag>
+struct Q8Generic {
+  // K and V tiles: [kAttnTile][d] int8, rows as in the cache; scales [nb][kAttnTile].
+  static void pack(const uint8_t* src, size_t row_bytes, int n, int d, int8_t* t, float* sc) {
+    for (int j = 0; j < kAttnTile; ++j) {
+      if (j < n) {
+        kv_q8_split_row(src + j * row_bytes, d, t + j * d, sc + j, kAttnTile);
+      } else {
+        for (int i = 0; i < d; ++i) t[j * d + i] = 0;
+        for (int b = 0; b < d / kQuantBlock; ++b) sc[b * kAttnTile + j] = 0.0f;
+      }
+    }
+  }
+  static void pack_k(const uint8_t* src, size_t row_bytes, int n, int d, void* kt, float* ks) {
+    pack(src, row_bytes, n, d, static_cast<int8_t*>(kt), ks);
+  }
+  static void pack_v(const uint8_t* src, size_t row_bytes, int n, int d, void* vt, float* vs) {
+    pack(src, row_bytes, n, d, static_cast<int8_t*>(vt), vs);
+  }
+
+  template <int NQ>
+  static void scores(const int8_t* const* qi, const float* const* qs, const int32_t* const* /*qsum*/,
+                     const void* kt, const float* ks, int len, int d, float scale, float* const* s) {
+    const int8_t* k = static_cast<const int8_t*>(kt);
+    for (int q = 0; q < NQ; ++q)
+      for (int j = 0; j < len; ++j) {
+        float f = 0.0f;
+        for (int b = 0; b < d / kQuantBlock; ++b) {
+          int32_t isum = 0;
+          for (int i = b * kQuantBlock; i < (b + 1) * kQuantBlock; ++i) isum += qi[q][i] * k[j * d + i];
+          f = fmaf(static_cast<float>(isum), qs[q][b] * ks[b * kAttnTile + j], f);
+        }
+        s[q][j] = f * scale;
+      }
+  }
+
+  template <int NQ>
+  static void pv(const float* const* p, const int* len, const float* vs, const float* pw, const float* ps,
+                 const void* vt, int d, const float* corr, float* const* acc, int16_t* p16) {
+    const int8_t* v = static_cast<const int8_t*>(vt);
+    for (int q = 0; q < NQ; ++q)
+      for (int b = 0; b < d / kQuantBlock; ++b) {
+        const float w = pw[b * kAttnTile + len[q] - 1], si = ps[b * kAttnTile + len[q] - 1];
+        for (int j = 0; j < len[q]; ++j) {
+          const float x = nearbyintf(p[q][j] * (w * vs[b * kAttnTile + j]));
+          p16[j] = static_cast<int16_t>(x < 32767.0f ? x : 32767.0f);
+        }
+        int32_t isum[kQuantBlock] = {};
+        for (int j = 0; j < len[q]; ++j)
+          for (int i = 0; i < kQuantBlock; ++i) isum[i] += p16[j] * v[j * d + b * kQuantBlock + i];
+        float* a = acc[q] + b * kQuantBlock;
+        for (int i = 0; i < kQuantBlock; ++i) a[i] = fmaf(static_cast<float>(isum[i]), si, a[i] * corr[q]);
+      }
+  }
+};
+
+// The tile loop for q8_0 caches (see Q8Generic for the arithmetic). Queries of the block in pairs (the
+// group's heads of one token, sharing the tile loads); an odd one alone: the same arithmetic.
+template <class Ops, class Q>
+void attend_q8(const AttentionArgs& a) {
+  auto update = [](float& mx, float& sum, float m_tile, float* sc, int len) {
+    return online_softmax_update<Ops>(mx, sum, m_tile, sc, len);
+  };
+  const int d = a.head_dim, nb = d / kQuantBlock, nq = a.n_tok * a.group;
+  if (nq <= 0) return;
+  const size_t row_bytes = kv_row_bytes(DType::kQ8_0, d);
+  int max_pos = -1;
+  for (int t = 0; t < a.n_tok; ++t) max_pos = a.pos[t] > max_pos ? a.pos[t] : max_pos;
+
+  const Q8Layout l = q8_layout(nq, d);
+  int8_t* qi = reinterpret_cast<int8_t*>(a.scratch + l.qi);
+  float* qs = a.scratch + l.qs;
+  int32_t* qsum = reinterpret_cast<int32_t*>(a.scratch + l.qsum);
+  void* kt = a.scratch + l.kt;
+  void* vt = a.scratch + l.vt;
+  float *ks = a.scratch + l.ks, *vs = a.scratch + l.vs, *pm = a.scratch + l.pm, *pw = a.scratch + l.pw,
+        *s = a.scratch + l.s;
+  int16_t* p16 = reinterpret_cast<int16_t*>(a.scratch + l.p16);
+  float *acc = a.scratch + l.acc, *run_max = a.scratch + l.run_max, *run_sum = a.scratch + l.run_sum;
+  for (int i = 0; i < nq; ++i) {
+    const float* q = a.q + (i / a.group) * a.ldq + (i % a.group) * d;
+    kv_quantize_query(q, d, qi + static_cast<size_t>(i) * d, qs + i * nb, qsum + i * nb);
+    run_max[i] = -std::numeric_limits<float>::infinity();
+    run_sum[i] = 0.0f;
+  }
+  for (size_t i = 0; i < static_cast<size_t>(nq) * d; ++i) acc[i] = 0.0f;
+
+  const uint8_t* kbase = static_cast<const uint8_t*>(a.keys);
+  const uint8_t* vbase = static_cast<const uint8_t*>(a.values);
+  for (int j0 = 0; j0 <= max_pos; j0 += kAttnTile) {
+    const int n = max_pos + 1 - j0 < kAttnTile ? max_pos + 1 - j0 : kAttnTile;
+    Q::pack_k(kbase + j0 * row_bytes, row_bytes, n, d, kt, ks);
+    Q::pack_v(vbase + j0 * row_bytes, row_bytes, n, d, vt, vs);
+    for (int b = 0; b < nb; ++b) {  // prefix max S of the V scales (0 beyond n) -> 32767 / S and S / 32767
+      float m = 0.0f;
+      for (int j = 0; j < kAttnTile; ++j) {
+        const float x = vs[b * kAttnTile + j];
+        m = x > m ? x : m;
+        pm[b * kAttnTile + j] = m;
+      }
+      for (int j = 0; j < kAttnTile; ++j) {
+        const float x = pm[b * kAttnTile + j];
+        pw[b * kAttnTile + j] = x > 0.0f ? 32767.0f / x : 0.0f;
+        pm[b * kAttnTile + j] = x / 32767.0f;
+      }
+    }
+    for (int t = 0; t < a.n_tok; ++t) {
+      const int seen = a.pos[t] + 1 - j0, len = seen < n ? seen : n;  // causal: positions <= pos[t]
+      if (len <= 0) continue;
+      for (int g = 0; g < a.group; g += 2) {
+        const int i = t * a.group + g;
+        if (g + 1 < a.group) {
+          const int8_t* qp[2] = {qi + static_cast<size_t>(i) * d, qi + static_cast<size_t>(i + 1) * d};
+          const float* qsp[2] = {qs + i * nb, qs + (i + 1) * nb};
+          const int32_t* qsump[2] = {qsum + i * nb, qsum + (i + 1) * nb};
+          float* sp[2] = {s, s + kAttnTile};
+          Q::template scores<2>(qp, qsp, qsump, kt, ks, len, d, a.scale, sp);
+          const float corr[2] = {update(run_max[i], run_sum[i], Ops::max(s, len), s, len),
+                                 update(run_max[i + 1], run_sum[i + 1], Ops::max(sp[1], len), sp[1], len)};
+          const float* pp[2] = {s, sp[1]};
+          const int lens[2] = {len, len};
+          float* ap[2] = {acc + static_cast<size_t>(i) * d, acc + static_cast<size_t>(i + 1) * d};
+          Q::template pv<2>(pp, lens, vs, pw, pm, vt, d, corr, ap, p16);
+        } else {
+          const int8_t* qp[1] = {qi + static_cast<size_t>(i) * d};
+          const float* qsp[1] = {qs + i * nb};
+          const int32_t* qsump[1] = {qsum + i * nb};
+          float* sp[1] = {s};
+          Q::template scores<1>(qp, qsp, qsump, kt, ks, len, d, a.scale, sp);
+          const float corr[1] = {update(run_max[i], run_sum[i], Ops::max(s, len), s, len)};
+          const float* pp[1] = {s};
+          const int lens[1] = {len};
+          float* ap[1] = {acc + static_cast<size_t>(i) * d};
+          Q::template pv<1>(pp, lens, vs, pw, pm, vt, d, corr, ap, p16);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < nq; ++i) {
+    const int t = i / a.group, g = i % a.group;
+    Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i], d, a.out + t * a.ldo + g * d);
+  }
 }
 
 }  // namespace qwen3::kernels

@@ -61,7 +61,10 @@ struct Ops {
 };
 
 void attend(const AttentionArgs& a) {
-  attend_tiled<Ops>(a);
+  if (a.kv_type == DType::kQ8_0)
+    attend_q8<Ops, Q8Generic<Ops>>(a);
+  else
+    attend_tiled<Ops>(a);
 }
 
 }  // namespace

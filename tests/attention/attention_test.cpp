@@ -4,6 +4,9 @@
 //  - each SIMD kernel against the scalar one;
 //  - each dtype's cache against float64 attention over the unrounded f32 keys and values;
 //  - batch invariance: a token's output in a block of tokens is bit-identical to the token alone.
+// q8_0 caches take the integer path (kernels/attention.h): there the float64 references see the query rounded
+// to q8_0 as the kernel does, and the bounds add p's rounding to int16 (half a step of 1/32767 of the tile's
+// largest value scale per term).
 // Tolerances come from f32 rounding (eps * (d + len) scaled by the score magnitudes) and the cache dtype's
 // unit roundoff.
 #include <gtest/gtest.h>
@@ -108,8 +111,10 @@ std::vector<float> run(const Problem& p, Isa isa, bool misaligned, int tok_begin
   return std::vector<float>(out.begin() + static_cast<int64_t>(off), out.end() - (misaligned ? 0 : 1));
 }
 
-// float64 attention of every query over rows k, v ([len, d], already in f32).
-std::vector<double> reference(const Problem& p, const std::vector<float>& k, const std::vector<float>& v) {
+// float64 attention of every query over rows k, v ([len, d], already in f32); with round_q, each query
+// first rounded to q8_0 as the q8_0 path does.
+std::vector<double> reference(const Problem& p, const std::vector<float>& k, const std::vector<float>& v,
+                              bool round_q = false) {
   const int d = p.d;
   const int64_t ld = static_cast<int64_t>(p.group) * d;
   std::vector<double> out(static_cast<size_t>(p.n_tok) * ld);
@@ -117,6 +122,13 @@ std::vector<double> reference(const Problem& p, const std::vector<float>& k, con
   for (int t = 0; t < p.n_tok; ++t)
     for (int g = 0; g < p.group; ++g) {
       const float* q = p.q.data() + p.qoff + t * ld + g * d;
+      std::vector<float> qr(d);
+      if (round_q) {
+        std::vector<uint8_t> row(kv_row_bytes(DType::kQ8_0, d));
+        kv_store_row(DType::kQ8_0, q, d, row.data());
+        kv_load_row(DType::kQ8_0, row.data(), d, qr.data());
+        q = qr.data();
+      }
       std::vector<double> s(p.pos[t] + 1);
       double mx = -1e300, sum = 0;
       for (int j = 0; j <= p.pos[t]; ++j) {
@@ -199,25 +211,31 @@ TEST_P(AttentionTest, EveryIsaMatchesTheReferences) {
       double qmax = 0, kmax = 0;
       for (float x : p.q) qmax = std::max(qmax, static_cast<double>(std::abs(x)));
       for (float x : p.k) kmax = std::max(kmax, static_cast<double>(std::abs(x)));
-      const double ds = u * kmax * qmax * s.d / std::sqrt(static_cast<double>(s.d));
-      const double dtype_tol = (2.0 * ds * std::exp(2.0 * ds) + u) * vmax + f32_tol;
+      const bool q8 = t == DType::kQ8_0;
+      const double ds = (q8 ? 2 : 1) * u * kmax * qmax * s.d / std::sqrt(static_cast<double>(s.d));
+      // p rounded to int16: each term off by at most half a step of max|v| / 32767, the softmax sum is >= 1.
+      const double p_tol = q8 ? 0.5 * s.len * (1.0 + u) * vmax / 32767.0 : 0.0;
+      const double dtype_tol = (2.0 * ds * std::exp(2.0 * ds) + u) * vmax + f32_tol + p_tol;
+      // Between ISAs p may differ by an ulp (their exp), flipping the int16 rounding of a few terms.
+      const double isa_tol = 2 * f32_tol + (q8 ? 8.0 * (1.0 + u) * vmax / 32767.0 : 0.0);
 
       const auto kw = widened(p.kc, p), vw = widened(p.vc, p);
-      const auto exact_widened = reference(p, kw, vw);
+      const auto exact_widened = reference(p, kw, vw, q8);
       const auto exact_f32 = reference(p, p.k, p.v);
       const auto ref = run(p, Isa::kScalar, mis);
       const double e_ref = max_diff(ref, exact_widened);
-      ASSERT_LE(e_ref, f32_tol) << "scalar vs float64: d=" << s.d << " len=" << s.len << " group=" << s.group
-                                << " n_tok=" << s.n_tok << " " << dtype_name(t);
+      ASSERT_LE(e_ref, f32_tol + p_tol)
+          << "scalar vs float64: d=" << s.d << " len=" << s.len << " group=" << s.group
+          << " n_tok=" << s.n_tok << " " << dtype_name(t);
       const double e_dtype = max_diff(ref, exact_f32);
       ASSERT_LE(e_dtype, dtype_tol) << "cache rounding of " << dtype_name(t) << ": d=" << s.d
                                     << " len=" << s.len;
       for (Isa isa : isas()) {
         const auto got = run(p, isa, mis);
         const double e = max_diff(got, ref);
-        ASSERT_LE(e, 2 * f32_tol) << isa_name(isa) << " vs scalar: max abs err " << e << " (max |ref-f64| "
-                                  << e_ref << ") d=" << s.d << " len=" << s.len << " group=" << s.group
-                                  << " n_tok=" << s.n_tok << " misaligned=" << mis << " " << dtype_name(t);
+        ASSERT_LE(e, isa_tol) << isa_name(isa) << " vs scalar: max abs err " << e << " (max |ref-f64| "
+                              << e_ref << ") d=" << s.d << " len=" << s.len << " group=" << s.group
+                              << " n_tok=" << s.n_tok << " misaligned=" << mis << " " << dtype_name(t);
         ++checked;
       }
     }
