@@ -21,8 +21,8 @@
 // int16) is below the cache's own (tests/attention/attention_test.cpp bounds it).
 //
 // Row formats (one row = head_dim values of one position): f32, f16 (IEEE), bf16, q8_0 (GGUF blocks of 32
-// int8 with an f16 scale; head_dim must be a multiple of 32). Rows are written by kv_store_row, which is the
-// same (scalar) code on every ISA, so a cache's bytes never depend on the ISA.
+// int8 with an f16 scale; head_dim must be a multiple of 32). Rows are written by kv_store_row, which gives
+// the same bytes on every ISA (f16 through F16C where the CPU has it, tested against the scalar rule).
 #pragma once
 
 #include <cstddef>

@@ -57,6 +57,8 @@ struct KernelTable {
                        int64_t ldy);
   // out[i] = x[i] rounded to bf16 for the bf16 kernels (round_activations_bf16's rule), i < n.
   void (*round_bf16)(const float* x, int64_t n, uint16_t* out);
+  // out[i] = x[i] as IEEE f16, nearest even (f32_to_f16's bits; F16C where the ISA has it), i < n.
+  void (*to_f16)(const float* x, int64_t n, uint16_t* out);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it
@@ -96,6 +98,7 @@ void softmax(float* x, int64_t n);
 namespace scalar {
 extern const KernelTable kTable;
 void round_bf16(const float* x, int64_t n, uint16_t* out);
+void to_f16(const float* x, int64_t n, uint16_t* out);
 }  // namespace scalar
 namespace avx2 {
 extern const KernelTable kTable;

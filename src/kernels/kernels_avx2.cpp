@@ -257,8 +257,16 @@ void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
   }
 }
 
+void to_f16(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  if (i < n) scalar::to_f16(x + i, n - i, out + i);
+}
+
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles, scalar::round_bf16};
+const KernelTable kTable = {matmul_tiles, scalar::round_bf16, to_f16};
 
 }  // namespace qwen3::kernels::avx2

@@ -290,8 +290,17 @@ void round_bf16(const float* x, int64_t n, uint16_t* out) {
   }
 }
 
+void to_f16(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(
+        reinterpret_cast<__m256i*>(out + i),
+        _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  if (i < n) scalar::to_f16(x + i, n - i, out + i);
+}
+
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles, round_bf16};
+const KernelTable kTable = {matmul_tiles, round_bf16, to_f16};
 
 }  // namespace qwen3::kernels::avx512

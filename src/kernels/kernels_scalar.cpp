@@ -115,6 +115,10 @@ void round_bf16(const float* x, int64_t n, uint16_t* out) {
   }
 }
 
-const KernelTable kTable = {matmul_tiles, round_bf16};
+void to_f16(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(x[i]);
+}
+
+const KernelTable kTable = {matmul_tiles, round_bf16, to_f16};
 
 }  // namespace qwen3::kernels::scalar

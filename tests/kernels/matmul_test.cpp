@@ -272,6 +272,31 @@ TEST(RoundBf16, EveryIsaMatchesTheScalarRule) {
     }
 }
 
+// Every ISA's f16 conversion (F16C) gives f32_to_f16's bits: ties, subnormal results, overflow, NaN payloads.
+TEST(ToF16, EveryIsaMatchesTheScalarRule) {
+  std::vector<uint32_t> bits = {0x33000000u, 0x33000001u, 0x387fe000u, 0x38800000u, 0x477ff000u, 0x477fefffu,
+                                0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f812345u, 0xffa00001u, 0x3f801000u,
+                                0x3f803000u, 0x00000001u, 0x80000000u, 0x3c000000u};
+  std::mt19937 rng(4);
+  for (int i = 0; i < 5000; ++i) bits.push_back(static_cast<uint32_t>(rng()));
+  std::vector<float> x(bits.size());
+  std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  std::vector<uint16_t> ref(x.size());
+  scalar::to_f16(x.data(), static_cast<int64_t>(x.size()), ref.data());
+  EXPECT_EQ(ref[0], 0x0000);   // half the smallest subnormal: tie to even zero
+  EXPECT_EQ(ref[1], 0x0001);   // just above: the smallest subnormal
+  EXPECT_EQ(ref[4], 0x7c00);   // 65520 rounds to infinity
+  EXPECT_EQ(ref[5], 0x7bff);   // just below stays 65504
+  EXPECT_EQ(ref[11], 0x3c00);  // tie, even below
+  EXPECT_EQ(ref[12], 0x3c02);  // tie, odd below: up
+  for (Isa isa : isas())
+    for (int64_t n : {static_cast<int64_t>(x.size()), int64_t{15}, int64_t{9}, int64_t{1}}) {
+      std::vector<uint16_t> got(n, 0x1234);
+      table_for(isa).to_f16(x.data(), n, got.data());
+      EXPECT_EQ(0, std::memcmp(got.data(), ref.data(), n * 2)) << isa_name(isa) << " n " << n;
+    }
+}
+
 TEST(Quantize, ActivationsRoundToNearestEven) {
   std::vector<float> x(32, 0.0f);
   x[0] = 127.0f;
