@@ -81,7 +81,7 @@ void args(benchmark::internal::Benchmark* b) {
   for (DType t : {DType::kBF16, DType::kF16, DType::kF32, DType::kQ8_0, DType::kQ4_0})
     for (Isa isa : {Isa::kAvx512, Isa::kAvx2})
       for (auto [rows, cols] : {std::pair{3072, 1024}, std::pair{1024, 3072}})
-        for (int n_tok : {1, 512})
+        for (int n_tok : {1, 16, 512})
           for (int threads : {1, 2})
             b->Args({static_cast<int64_t>(t), static_cast<int64_t>(isa), rows, cols, n_tok, threads});
   b->UseRealTime();
