@@ -44,6 +44,9 @@ struct KernelTable {
   // y[t * ldy + o] for t < n_tok and rows o of tiles [tile_begin, tile_end) of the tiled matrix w.
   void (*matmul_tiles)(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
                        int64_t ldy);
+  // Weight quantisation at load (pack.h's quantize_row_q8_0, the scalar reference): the same bytes on every
+  // ISA; the SIMD forms make a --dtype q8_0 load of the 0.6B model take a fraction of a second.
+  void (*quantize_row_q8_0)(const float* x, int64_t n, BlockQ8_0* out);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it

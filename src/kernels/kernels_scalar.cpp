@@ -7,6 +7,7 @@
 
 #include "core/half.h"
 #include "kernels/kernels.h"
+#include "kernels/pack.h"
 
 namespace qwen3::kernels::scalar {
 
@@ -97,6 +98,6 @@ void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
 
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles};
+const KernelTable kTable = {matmul_tiles, quantize_row_q8_0};
 
 }  // namespace qwen3::kernels::scalar
