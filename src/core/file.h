@@ -36,6 +36,11 @@ class FileBuffer {
   bool mapped_ = false;
 };
 
+// Gives the pages wholly inside [p, p + n) of a read-only file mapping (MapMode::kMmap) back to the kernel
+// (madvise MADV_DONTNEED): they leave this process's RSS and would be read again from the page cache if
+// touched. Loading calls it on each part of a tensor once copied out, so a converted model is never resident
+// beside the whole file it came from. Only for mapped files: anonymous pages would come back as zeros.
+void drop_mapped_pages(const void* p, size_t n);
 // Reads a whole (small) text file; throws Error naming the file when it cannot.
 std::string read_text_file(const std::string& path);
 bool file_exists(const std::string& path);

@@ -59,6 +59,9 @@ struct KernelTable {
   void (*round_bf16)(const float* x, int64_t n, uint16_t* out);
   // out[i] = x[i] as IEEE f16, nearest even (f32_to_f16's bits; F16C where the ISA has it), i < n.
   void (*to_f16)(const float* x, int64_t n, uint16_t* out);
+  // Weight quantisation at load (pack.h's quantize_row_q8_0, the scalar reference): the same bytes on every
+  // ISA; the SIMD forms make a --dtype q8_0 load of the 0.6B model take a fraction of a second.
+  void (*quantize_row_q8_0)(const float* x, int64_t n, BlockQ8_0* out);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it

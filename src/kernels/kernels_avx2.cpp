@@ -265,8 +265,43 @@ void to_f16(const float* x, int64_t n, uint16_t* out) {
   if (i < n) scalar::to_f16(x + i, n - i, out + i);
 }
 
+// pack.h's quantize_row_q8_0, 8 lanes at a time, bit for bit: amax as the integer max of |x|'s bits (NaN
+// counts as 0), round half away from zero as trunc(y + copysign(0.49999997, y)), the scale through F16C
+// (round to nearest even, like f32_to_f16). -std=c++20 keeps y = x * id and the add unfused.
+void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN)), half = _mm256_set1_ps(0.49999997f);
+  for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* v = x + b * kQuantBlock;
+    __m256 xs[4];
+    __m256i m = _mm256_setzero_si256();
+    for (int i = 0; i < 4; ++i) {
+      xs[i] = _mm256_loadu_ps(v + 8 * i);
+      __m256i a = _mm256_and_si256(_mm256_castps_si256(xs[i]), abs_mask);
+      m = _mm256_max_epi32(m, _mm256_andnot_si256(_mm256_cmpgt_epi32(a, inf), a));
+    }
+    __m128i m4 = _mm_max_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+    m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, 0x4e));
+    m4 = _mm_max_epi32(m4, _mm_shuffle_epi32(m4, 0xb1));
+    const float amax = _mm_cvtss_f32(_mm_castsi128_ps(m4));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].scale = static_cast<uint16_t>(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i) {
+      const __m256 y = _mm256_mul_ps(xs[i], vid);
+      q[i] = _mm256_cvttps_epi32(_mm256_add_ps(y, _mm256_or_ps(_mm256_and_ps(y, sign), half)));
+    }
+    // |q| <= 127, so the saturating packs only narrow; they interleave the 128-bit lanes, the permute undoes
+    // it.
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q),
+                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+}
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles, scalar::round_bf16, to_f16};
+const KernelTable kTable = {matmul_tiles, scalar::round_bf16, to_f16, quantize_row_q8_0};
 
 }  // namespace qwen3::kernels::avx2

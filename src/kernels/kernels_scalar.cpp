@@ -7,6 +7,7 @@
 
 #include "core/half.h"
 #include "kernels/kernels.h"
+#include "kernels/pack.h"
 
 namespace qwen3::kernels::scalar {
 
@@ -119,6 +120,6 @@ void to_f16(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(x[i]);
 }
 
-const KernelTable kTable = {matmul_tiles, round_bf16, to_f16};
+const KernelTable kTable = {matmul_tiles, round_bf16, to_f16, quantize_row_q8_0};
 
 }  // namespace qwen3::kernels::scalar

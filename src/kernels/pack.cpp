@@ -6,18 +6,38 @@
 #include <cstring>
 
 #include "core/half.h"
+#include "kernels/kernels.h"
 
 namespace qwen3::kernels {
+
+// std::round (half away from zero) for |y| <= 128 without a libm call, so that the loop vectorises: add just
+// under one half towards y's sign and truncate. Exact: checked against std::round for every float with
+// |y| <= 128 (2.2e9 values; 0.5 + 0.49999997 rounds to 1, 0.49999997 + 0.49999997 does not).
+static inline int round_half_away(float y) {
+  return static_cast<int>(y + std::copysign(0.49999997f, y));
+}
 
 void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
   for (int64_t b = 0; b < n / kQuantBlock; ++b) {
     const float* v = x + b * kQuantBlock;
-    float amax = 0;
-    for (int j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(v[j]));
+    // amax as the largest bit pattern of |v[j]|: non-negative floats order like their bits, and an integer
+    // max vectorises where a float one does not. NaN (above infinity's bits) counts as 0, as std::max skipped
+    // it.
+    int32_t amax_bits = 0;
+    for (int j = 0; j < kQuantBlock; ++j) {
+      int32_t u;
+      std::memcpy(&u, v + j, 4);
+      u &= 0x7fffffff;
+      amax_bits = std::max(amax_bits, u > 0x7f800000 ? 0 : u);
+    }
+    float amax;
+    std::memcpy(&amax, &amax_bits, 4);
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     out[b].scale = f32_to_f16(d);
-    for (int j = 0; j < kQuantBlock; ++j) out[b].q[j] = static_cast<int8_t>(std::round(v[j] * id));
+    int8_t q[kQuantBlock];  // a local array: the loop then needs no aliasing check to vectorise
+    for (int j = 0; j < kQuantBlock; ++j) q[j] = static_cast<int8_t>(round_half_away(v[j] * id));
+    std::memcpy(out[b].q, q, kQuantBlock);
   }
 }
 
@@ -96,7 +116,7 @@ void row_from_f32(const float* x, int64_t n, DType to, void* out) {
       break;
     }
     case DType::kQ8_0:
-      quantize_row_q8_0(x, n, static_cast<BlockQ8_0*>(out));
+      active().quantize_row_q8_0(x, n, static_cast<BlockQ8_0*>(out));  // the ISA's form: the same bytes
       break;
     case DType::kQ4_0:
       quantize_row_q4_0(x, n, static_cast<BlockQ4_0*>(out));

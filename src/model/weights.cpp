@@ -79,8 +79,10 @@ static float load_value(const uint8_t* p, StDType t, int64_t i) {
 // to `want` on the way. Tiles are independent, so the pool packs them in parallel. When the dtype stays, the
 // rows are whole tiles and the file was read into our own memory, each tile is packed in place over its own
 // rows (a tile has exactly its rows' bytes): no second copy of the model, no fresh pages to fault in.
+// Otherwise the tiles go to a new buffer; from a mapped file they are made a slab at a time and each slab's
+// file pages are dropped once packed, so the source is never resident whole beside the result.
 static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_t cols, DType have,
-                          DType want, bool writable, ThreadPool* pool, bool* in_file) {
+                          DType want, MapMode mode, ThreadPool* pool, bool* in_file) {
   Tensor t;
   t.rows = rows;
   t.cols = cols;
@@ -88,7 +90,8 @@ static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_
   t.tiled = true;
   const size_t in_row = dtype_row_bytes(have, cols), out_row = dtype_row_bytes(want, cols);
   const size_t tile_bytes = dtype_tile_bytes(want, cols);
-  const bool in_place = writable && have == want && rows % kTileRows == 0 && tile_bytes == kTileRows * in_row;
+  const bool in_place =
+      mode == MapMode::kRead && have == want && rows % kTileRows == 0 && tile_bytes == kTileRows * in_row;
   AlignedPtr<uint8_t> buf;
   uint8_t* out;
   if (in_place) {
@@ -98,7 +101,7 @@ static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_
     buf = aligned_array<uint8_t>(t.bytes());
     out = buf.get();
   }
-  parallel_for(pool, t.n_tiles(), [&](int64_t i0, int64_t i1) {
+  auto pack_tiles = [&](int64_t i0, int64_t i1) {
     std::vector<uint8_t> converted(kTileRows * std::max(in_row, out_row));
     std::vector<float> values(static_cast<size_t>(cols));
     const uint8_t* row_ptrs[kTileRows];
@@ -121,7 +124,22 @@ static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_
       }
       kernels::pack_tile(want, row_ptrs, n, cols, out + i * tile_bytes);
     }
-  });
+  };
+  // Slabs of about 16 MiB of file data: small beside the model, large enough that the pool's barrier per slab
+  // costs nothing.
+  const int64_t slab =
+      mode == MapMode::kMmap
+          ? std::max<int64_t>(1, static_cast<int64_t>((size_t{16} << 20) / (kTileRows * in_row)))
+          : t.n_tiles();
+  for (int64_t s0 = 0; s0 < t.n_tiles(); s0 += slab) {
+    const int64_t s1 = std::min(t.n_tiles(), s0 + slab);
+    parallel_for(pool, s1 - s0, [&](int64_t i0, int64_t i1) { pack_tiles(s0 + i0, s0 + i1); });
+    if (mode == MapMode::kMmap) {
+      const size_t begin = static_cast<size_t>(s0) * kTileRows * in_row;
+      drop_mapped_pages(st.data + begin,
+                        std::min(st.n_bytes, static_cast<size_t>(s1) * kTileRows * in_row) - begin);
+    }
+  }
   t.data = out;
   if (buf) model.owned.push_back(std::move(buf));
   return t;
@@ -199,8 +217,7 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
                   "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(),
                   s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), kQuantBlock);
       bool in_file = false;
-      *s.matrix = make_matrix(model, st, s.rows, s.cols, have, want, options.map_mode == MapMode::kRead, pool,
-                              &in_file);
+      *s.matrix = make_matrix(model, st, s.rows, s.cols, have, want, options.map_mode, pool, &in_file);
       s.matrix->bf16_dot = want == DType::kBF16 && options.bf16_dot;
       model.weights_in_files = model.weights_in_files || in_file;
     }

@@ -29,7 +29,8 @@ inline constexpr const char* kQuantizationKey = "qwen3.quantization";
 
 // Binds the loaded tensors of `model.files` to `model.weights`, checking names, shapes and dtypes, and
 // converts every matrix to the tiled layout of the kernels (in its dtype or options.dtype), packing tiles on
-// the pool.
+// the pool. options.map_mode is how the files were opened: a matrix is tiled in place in a file read into
+// memory when its dtype stays; from a mapped file it is copied out and its pages are dropped as it goes.
 void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool = nullptr);
 
 }  // namespace qwen3

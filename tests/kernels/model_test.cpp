@@ -1,13 +1,15 @@
 // Whole-model checks of the kernels: logits agree bit for bit across ISAs for every weight dtype (through
 // `qwen3 eval` with QWEN3_ISA), `qwen3 quantize` round trips (the file loads to the same weights as
 // quantising at load; logits stay close to the unquantised model), and malformed quantised files fail with
-// clear errors.
+// clear errors; a converting load streamed from a mapping gives the same weights as converting the whole
+// file.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -117,6 +119,67 @@ TEST(ModelKernels, QuantizedFileLoadsLikeQuantizingAtLoad) {
   r = run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o /tmp/x --type q5_0");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("choose q8_0 or q4_0"), std::string::npos) << r.err;
+}
+
+// Every matrix and norm of two loaded models, byte for byte.
+void expect_same_weights(const Model& a, const Model& b, const std::string& what) {
+  auto same = [&](const Tensor& x, const Tensor& y, const std::string& name) {
+    ASSERT_EQ(x.dtype, y.dtype) << what << ": " << name;
+    ASSERT_EQ(x.bytes(), y.bytes()) << what << ": " << name;
+    EXPECT_EQ(0, std::memcmp(x.data, y.data, x.bytes())) << what << ": " << name;
+  };
+  same(a.weights.embed_tokens, b.weights.embed_tokens, "embed_tokens");
+  same(a.weights.lm_head, b.weights.lm_head, "lm_head");
+  EXPECT_EQ(a.weights.norm, b.weights.norm) << what;
+  ASSERT_EQ(a.weights.layers.size(), b.weights.layers.size());
+  for (size_t il = 0; il < a.weights.layers.size(); ++il) {
+    const LayerWeights &x = a.weights.layers[il], &y = b.weights.layers[il];
+    const std::string l = "layer " + std::to_string(il) + " ";
+    same(x.q_proj, y.q_proj, l + "q_proj");
+    same(x.k_proj, y.k_proj, l + "k_proj");
+    same(x.v_proj, y.v_proj, l + "v_proj");
+    same(x.o_proj, y.o_proj, l + "o_proj");
+    same(x.gate_proj, y.gate_proj, l + "gate_proj");
+    same(x.up_proj, y.up_proj, l + "up_proj");
+    same(x.down_proj, y.down_proj, l + "down_proj");
+    EXPECT_TRUE(x.q_norm == y.q_norm && x.k_norm == y.k_norm && x.input_layernorm == y.input_layernorm &&
+                x.post_attention_layernorm == y.post_attention_layernorm)
+        << what << ": " << l << "norms";
+  }
+}
+
+// The weights as the loader made them before conversions streamed from a mapping: the whole file read into
+// memory, every matrix converted out of it.
+std::unique_ptr<Model> load_whole_file(const std::string& dir, std::optional<DType> dtype) {
+  auto m = std::make_unique<Model>();
+  m->dir = dir;
+  m->config = load_model_config(dir);
+  m->files = load_safetensors_dir(dir, MapMode::kRead);
+  LoadOptions o;
+  o.dtype = dtype;
+  ThreadPool pool(2);
+  bind_weights(*m, o, &pool);
+  return m;
+}
+
+// A load with --dtype maps the file and converts it slab by slab, dropping the pages behind it (--mmap does
+// the same without a conversion); the weights are the same bytes as converting the whole file read into
+// memory, for every target dtype, from a bf16 model and from a quantised one.
+TEST(ModelKernels, StreamedConversionGivesTheSameWeights) {
+  for (const std::string& dir : {tiny_model(), quantized("q8_0")}) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+      LoadOptions o;
+      o.dtype = t;
+      auto streamed = load_model(dir, o);
+      EXPECT_FALSE(streamed->weights_in_files);
+      EXPECT_TRUE(streamed->files.files.empty()) << "the mapping is released after the load";
+      expect_same_weights(*streamed, *load_whole_file(dir, t), dir + " --dtype " + dtype_name(t));
+    }
+    LoadOptions mapped;
+    mapped.map_mode = MapMode::kMmap;
+    expect_same_weights(*load_model(dir, mapped), *load_whole_file(dir, std::nullopt), dir + " --mmap");
+    expect_same_weights(*load_model(dir), *load_whole_file(dir, std::nullopt), dir + " as stored");
+  }
 }
 
 // Rewrites the quantised tiny model's safetensors with one tensor or the metadata changed, and expects

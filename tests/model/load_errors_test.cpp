@@ -222,3 +222,33 @@ TEST(LoadErrors, CliReportsOneLineAndExitsOne) {
 
 }  // namespace
 }  // namespace qwen3
+
+namespace qwen3 {
+namespace {
+
+// The tokenizer's size is read from model.vocab and added_tokens[].id only (a streaming parse, no JSON tree):
+// ids elsewhere, however nested, do not count; malformed JSON is an error naming the file.
+TEST(LoadErrors, TokenizerSizeFromVocabAndAddedTokens) {
+  std::string dir = test::scratch_dir("tokenizer_size");
+  test::write_file(dir + "/tokenizer.json", R"({
+    "id": 9000, "version": "1.0",
+    "added_tokens": [{"id": 400, "content": "<a>", "extra": {"id": 8000}}, {"content": "<b>", "id": 2}],
+    "model": {"type": "BPE", "vocab": {"a": 5, "b": 300, "c": 1.5e9}, "merges": [["a", "b"], [7000]],
+              "added_tokens": [{"id": 7500}]},
+    "post_processor": {"vocab": {"z": 9999}, "model": {"vocab": {"y": 9998}}}
+  })");
+  EXPECT_EQ(tokenizer_size_from_json(dir), 401);
+  test::write_file(dir + "/tokenizer.json", R"({"model": {"vocab": {"a": 5}}, "added_tokens": [{"id": 3}]})");
+  EXPECT_EQ(tokenizer_size_from_json(dir), 6);
+  test::write_file(dir + "/tokenizer.json", R"({"model": {"vocab": {"a": 5,}}})");
+  try {
+    tokenizer_size_from_json(dir);
+    ADD_FAILURE() << "malformed tokenizer.json accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.json: malformed JSON"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(tokenizer_size_from_json(test::scratch_dir("tokenizer_size_none")), 0);
+}
+
+}  // namespace
+}  // namespace qwen3
