@@ -110,22 +110,24 @@ void round_activations_bf16(const KernelTable& k, const float* x, int64_t n_tok,
   }
 }
 
-void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
-                 ThreadPool* pool) {
-  QWEN3_CHECK(w.tiled, "matmul: weight matrix [%lld, %lld] is not tiled", static_cast<long long>(w.rows),
-              static_cast<long long>(w.cols));
-  if (n_tok <= 0 || w.rows == 0) return;
+namespace {
+
+// The activations of one matmul call in the form the weight dtype's kernels read: quantised for q8_0/q4_0,
+// rounded to bf16 for bf16_dot. The caller's thread owns the buffers (thread_local, reused across calls);
+// the workers only read them.
+MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok,
+                          ThreadPool* pool) {
   MatmulInput in;
   in.x = x;
   in.ldx = w.cols;
   in.n_tok = n_tok;
-  // Quantised activations of this call (the caller's thread owns them; workers only read).
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd;
   thread_local std::vector<int32_t> xs;
   thread_local std::vector<uint16_t> xb;
+  const int64_t n = w.cols;
   if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
-    const int64_t n = w.cols, nb = n / kQuantBlock;
+    const int64_t nb = n / kQuantBlock;
     xq.resize(static_cast<size_t>(n_tok * n));
     xd.resize(static_cast<size_t>(n_tok * nb));
     xs.resize(static_cast<size_t>(n_tok * nb));
@@ -133,27 +135,69 @@ void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t 
     int8_t* q = xq.data();
     float* d = xd.data();
     int32_t* sums = xs.data();
-    parallel_for(pool, n_tok, [&](int64_t t0, int64_t t1) {
-      quantize_activations(x + t0 * n, t1 - t0, n, q + t0 * n, d + t0 * nb, sums + t0 * nb);
+    // One token's row is a few microseconds of work: not worth waking the pool for.
+    parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) k.quantize_act(x + t * n, n, q + t * n, d + t * nb, sums + t * nb);
     });
     in.xq = q;
     in.xd = d;
     in.xs = sums;
   } else if (w.dtype == DType::kBF16 && w.bf16_dot) {
-    const int64_t n = w.cols, ld = n + (n & 1);
+    const int64_t ld = n + (n & 1);
     xb.resize(static_cast<size_t>(n_tok * ld));
     uint16_t* b = xb.data();
-    parallel_for(pool, n_tok, [&](int64_t t0, int64_t t1) {
+    parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
       round_activations_bf16(k, x + t0 * n, t1 - t0, n, b + t0 * ld);
     });
     in.xb = b;
     in.ldxb = ld;
   }
+  return in;
+}
+
+void check_tiled(const Tensor& w) {
+  QWEN3_CHECK(w.tiled, "matmul: weight matrix [%lld, %lld] is not tiled", static_cast<long long>(w.rows),
+              static_cast<long long>(w.cols));
+}
+
+}  // namespace
+
+void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
+                 ThreadPool* pool) {
+  check_tiled(w);
+  if (n_tok <= 0 || w.rows == 0) return;
+  const MatmulInput in = prepare_input(k, w, x, n_tok, pool);
   parallel_for(pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, ldy); });
 }
 
 void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool) {
   matmul_with(active(), w, x, n_tok, y, w.rows, pool);
+}
+
+void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, const float* x, int64_t n_tok,
+                         ThreadPool* pool) {
+  const KernelTable& k = active();
+  bool same_form = true;
+  for (int i = 0; i < n_mat; ++i) {
+    check_tiled(*ws[i]);
+    same_form = same_form && ws[i]->dtype == ws[0]->dtype && ws[i]->cols == ws[0]->cols &&
+                ws[i]->bf16_dot == ws[0]->bf16_dot;
+  }
+  if (!same_form) {  // a model with mixed dtypes: one call each
+    for (int i = 0; i < n_mat; ++i) matmul_with(k, *ws[i], x, n_tok, ys[i], ws[i]->rows, pool);
+    return;
+  }
+  if (n_tok <= 0 || n_mat == 0) return;
+  const MatmulInput in = prepare_input(k, *ws[0], x, n_tok, pool);
+  // Tiles of all matrices in one range [0, total): tile g is tile g - first[i] of matrix i.
+  std::vector<int64_t> first(static_cast<size_t>(n_mat) + 1, 0);
+  for (int i = 0; i < n_mat; ++i) first[i + 1] = first[i] + ws[i]->n_tiles();
+  parallel_for(pool, first[n_mat], [&](int64_t g0, int64_t g1) {
+    for (int i = 0; i < n_mat; ++i) {
+      const int64_t a = std::max(g0, first[i]), b = std::min(g1, first[i + 1]);
+      if (a < b) k.matmul_tiles(*ws[i], in, a - first[i], b - first[i], ys[i], ws[i]->rows);
+    }
+  });
 }
 
 void row_to_f32(const Tensor& w, int64_t row, float* out) {

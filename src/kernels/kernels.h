@@ -62,6 +62,8 @@ struct KernelTable {
   // Weight quantisation at load (pack.h's quantize_row_q8_0, the scalar reference): the same bytes on every
   // ISA; the SIMD forms make a --dtype q8_0 load of the 0.6B model take a fraction of a second.
   void (*quantize_row_q8_0)(const float* x, int64_t n, BlockQ8_0* out);
+  // One row of n activations quantised for the q8_0/q4_0 kernels: quantize_activations' bits.
+  void (*quantize_act)(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it
@@ -70,6 +72,11 @@ const KernelTable& active();
 // y = x W^T over the pool: [n_tok, w.cols] x [w.rows, w.cols]^T -> [n_tok, w.rows] (ldy = w.rows). w must be
 // tiled (pack.h).
 void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool);
+// ys[i] = x ws[i]^T for matrices that share their input (q/k/v, gate/up): the activations are quantised or
+// rounded once and one parallel_for covers every tile of every matrix, so a decode step pays one barrier
+// instead of one per matrix. Each output is the same bits as matmul() gives.
+void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, const float* x, int64_t n_tok,
+                         ThreadPool* pool);
 // The same with a chosen kernel table and output stride (tests, benchmarks).
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
                  ThreadPool* pool);
@@ -102,6 +109,7 @@ namespace scalar {
 extern const KernelTable kTable;
 void round_bf16(const float* x, int64_t n, uint16_t* out);
 void to_f16(const float* x, int64_t n, uint16_t* out);
+void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs);
 }  // namespace scalar
 namespace avx2 {
 extern const KernelTable kTable;

@@ -302,6 +302,7 @@ void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
 }
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles, scalar::round_bf16, to_f16, quantize_row_q8_0};
+const KernelTable kTable = {matmul_tiles, scalar::round_bf16, to_f16, quantize_row_q8_0,
+                            scalar::quantize_act};
 
 }  // namespace qwen3::kernels::avx2

@@ -328,8 +328,29 @@ void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].q + 16), _mm512_cvtepi32_epi8(round(y1)));
   }
 }
+// quantize_activations per 32-block, 16 lanes at a time: the same max, division, product and
+// round-to-nearest- even conversion as the scalar code, so the same bytes.
+void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs) {
+  for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* v = x + b * kQuantBlock;
+    const __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id);
+    const __m512i q0 =
+        _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i q1 =
+        _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * kQuantBlock), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * kQuantBlock + 16), _mm512_cvtepi32_epi8(q1));
+    xd[b] = d;
+    xs[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles, round_bf16, to_f16, quantize_row_q8_0};
+const KernelTable kTable = {matmul_tiles, round_bf16, to_f16, quantize_row_q8_0, quantize_act};
 
 }  // namespace qwen3::kernels::avx512

@@ -120,6 +120,10 @@ void to_f16(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(x[i]);
 }
 
-const KernelTable kTable = {matmul_tiles, round_bf16, to_f16, quantize_row_q8_0};
+void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs) {
+  quantize_activations(x, 1, n, xq, xd, xs);
+}
+
+const KernelTable kTable = {matmul_tiles, round_bf16, to_f16, quantize_row_q8_0, quantize_act};
 
 }  // namespace qwen3::kernels::scalar

@@ -119,9 +119,11 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     });
     trace(o, "attn_norm", il, a.xb, n, D);
     // 2. q_proj, k_proj, v_proj
-    kernels::matmul(l.q_proj, a.xb.data(), n, a.q.data(), pool);
-    kernels::matmul(l.k_proj, a.xb.data(), n, a.k.data(), pool);
-    kernels::matmul(l.v_proj, a.xb.data(), n, a.v.data(), pool);
+    {
+      const Tensor* ws[] = {&l.q_proj, &l.k_proj, &l.v_proj};
+      float* ys[] = {a.q.data(), a.k.data(), a.v.data()};
+      kernels::matmul_shared_input(ws, ys, 3, a.xb.data(), n, pool);
+    }
     // 3. q_norm / k_norm per head (RMSNorm over head_dim), before RoPE; 4. RoPE (rotate-half)
     parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
@@ -163,8 +165,11 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
         kernels::rmsnorm(a.x.data() + t * D, l.post_attention_layernorm.data(), D, eps, a.xb.data() + t * D);
     });
     // 9. mlp: down_proj(silu(gate_proj(x)) * up_proj(x)), residual
-    kernels::matmul(l.gate_proj, a.xb.data(), n, a.gate.data(), pool);
-    kernels::matmul(l.up_proj, a.xb.data(), n, a.up.data(), pool);
+    {
+      const Tensor* ws[] = {&l.gate_proj, &l.up_proj};
+      float* ys[] = {a.gate.data(), a.up.data()};
+      kernels::matmul_shared_input(ws, ys, 2, a.xb.data(), n, pool);
+    }
     parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
       kernels::silu_mul(a.gate.data() + t0 * F, a.up.data() + t0 * F, (t1 - t0) * F, a.hb.data() + t0 * F);
     });

@@ -297,6 +297,51 @@ TEST(ToF16, EveryIsaMatchesTheScalarRule) {
     }
 }
 
+// Every ISA's activation quantiser gives quantize_activations' bytes: random rows of several magnitudes, a
+// zero block, ties at half steps.
+TEST(Quantize, EveryIsaQuantisesActivationsLikeTheScalarCode) {
+  const int64_t n = 1024, nb = n / kQuantBlock;
+  std::vector<float> x = random_activations(n, 21);
+  for (int64_t i = 0; i < n; ++i) x[i] *= std::ldexp(1.0f, static_cast<int>(i / 97) - 5);
+  for (int j = 0; j < kQuantBlock; ++j) x[64 + j] = 0.0f;                                // zero block
+  for (int j = 0; j < kQuantBlock; ++j) x[128 + j] = static_cast<float>(j - 16) * 0.5f;  // halves
+  x[128 + 31] = 127.0f;
+  std::vector<int8_t> q_ref(n), q(n);
+  std::vector<float> d_ref(nb), d(nb);
+  std::vector<int32_t> s_ref(nb), sums(nb);
+  quantize_activations(x.data(), 1, n, q_ref.data(), d_ref.data(), s_ref.data());
+  for (Isa isa : isas()) {
+    table_for(isa).quantize_act(x.data(), n, q.data(), d.data(), sums.data());
+    EXPECT_EQ(q, q_ref) << isa_name(isa);
+    EXPECT_EQ(0, std::memcmp(d.data(), d_ref.data(), nb * 4)) << isa_name(isa);
+    EXPECT_EQ(sums, s_ref) << isa_name(isa);
+  }
+}
+
+// Matrices sharing one input in one call give each matrix's own matmul() bits, for every dtype form.
+TEST(Matmul, SharedInputEqualsSeparateCalls) {
+  ThreadPool pool(2);
+  for (Variant v : kVariants) {
+    SCOPED_TRACE(variant_name(v));
+    TestMatrix a = make_matrix(v.t, 48, 64, 1), b = make_matrix(v.t, 17, 64, 2),
+               c = make_matrix(v.t, 80, 64, 3);
+    for (TestMatrix* m : {&a, &b, &c}) m->w.bf16_dot = v.bf16_dot;
+    for (int64_t n_tok : {1, 9}) {
+      std::vector<float> x = random_activations(n_tok * 64, 8);
+      std::vector<float> ya(n_tok * 48), yb(n_tok * 17), yc(n_tok * 80);
+      const Tensor* ws[] = {&a.w, &b.w, &c.w};
+      float* ys[] = {ya.data(), yb.data(), yc.data()};
+      matmul_shared_input(ws, ys, 3, x.data(), n_tok, &pool);
+      const std::vector<float>* got[] = {&ya, &yb, &yc};
+      for (int i = 0; i < 3; ++i) {
+        std::vector<float> want(got[i]->size());
+        matmul(*ws[i], x.data(), n_tok, want.data(), nullptr);
+        EXPECT_EQ(0, std::memcmp(want.data(), got[i]->data(), want.size() * 4)) << "matrix " << i;
+      }
+    }
+  }
+}
+
 TEST(Quantize, ActivationsRoundToNearestEven) {
   std::vector<float> x(32, 0.0f);
   x[0] = 127.0f;
