@@ -8,5 +8,5 @@ set_tests_properties(server_npm_ci PROPERTIES FIXTURES_SETUP server_npm TIMEOUT 
 foreach(t api errors concurrency)
   add_test(NAME server_${t} COMMAND ${QWEN3_NODE} --test ${CMAKE_SOURCE_DIR}/tests/server/${t}.test.js)
   set_tests_properties(server_${t} PROPERTIES FIXTURES_REQUIRED "server_npm;model_data" TIMEOUT 600
-    ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>;QWEN3_MODEL=${QWEN3_TESTDATA}/model/models/tiny-bf16")
+    ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>;QWEN3_MODEL=${QWEN3_TESTDATA}/model/models/tiny-bf16;QWEN3_BIG_MODEL=${QWEN3_TESTDATA}/model/models/qwen3-0.6b-bf16")
 endforeach()

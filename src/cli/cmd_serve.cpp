@@ -16,17 +16,22 @@ struct ServeArgs {
 };
 
 void run_serve(const ServeArgs& a) {
-  std::unique_ptr<Model> model = load_model_from_args(a.model);
-  std::unique_ptr<ThreadPool> pool = make_pool(a.model);
-  Tokenizer tok = Tokenizer::load(model->dir);
-  ChatTemplate tmpl = ChatTemplate::load(model->dir);
   server::ServerOptions opt = a.server;
-  QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= model->config.max_position_embeddings,
-              "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx,
-              model->config.max_position_embeddings);
   QWEN3_CHECK(a.max_body_kib >= 1, "--max-body-kib must be at least 1");
   opt.max_body_bytes = a.max_body_kib * 1024;
-  server::run_server(*model, tok, tmpl, pool.get(), opt);
+  std::unique_ptr<ThreadPool> pool = make_pool(a.model);
+  server::run_server(
+      [&] {
+        server::LoadedModel m;
+        m.model = load_model_from_args(a.model);
+        QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= m.model->config.max_position_embeddings,
+                    "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx,
+                    m.model->config.max_position_embeddings);
+        m.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(m.model->dir));
+        m.chat_template = std::make_unique<ChatTemplate>(ChatTemplate::load(m.model->dir));
+        return m;
+      },
+      pool.get(), opt);
 }
 
 }  // namespace

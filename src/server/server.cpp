@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -65,16 +66,32 @@ std::string random_id() {
 
 class Server {
  public:
-  Server(const ServedModel& served, Scheduler& scheduler, const ServerOptions& opt)
-      : served_(served), scheduler_(scheduler), opt_(opt) {}
+  Server(const ServedModel& served, const ServerOptions& opt) : served_(served), opt_(opt) {}
+
+  // The model is loaded: requests are served from now on (before, they get 503).
+  void start(Scheduler* scheduler) {
+    scheduler_ = scheduler;
+    ready_.store(true, std::memory_order_release);
+  }
 
   void setup(httplib::Server& svr) {
     size_t n_threads = static_cast<size_t>(opt_.n_parallel + opt_.max_queue + 16);
     svr.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
     svr.set_payload_max_length(opt_.max_body_bytes);
-    svr.set_keep_alive_timeout(30);
+    // httplib waits for idle keep-alive connections to time out before a stop returns: 5 s (its default, as
+    // llama-server) bounds how long SIGTERM takes with idle clients connected.
+    svr.set_keep_alive_timeout(5);
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       ++http_.requests;
+      if (!ready_.load(std::memory_order_acquire)) {
+        if (req.path == "/health") {
+          res.status = 503;
+          res.set_content(dump({{"status", "loading"}}), "application/json");
+        } else {
+          fail(res, ApiError{503, "Loading model", "server_error", "", "model_loading"});
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (opt_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
       if (req.get_header_value("Authorization") == "Bearer " + opt_.api_key)
         return httplib::Server::HandlerResponse::Unhandled;
@@ -98,7 +115,7 @@ class Server {
       fail(res, ApiError{500, "internal server error", "server_error", "", ""});
     });
     svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      SchedulerStats s = scheduler_.stats();
+      SchedulerStats s = scheduler_->stats();
       res.set_content(dump({{"status", "ok"},
                             {"slots_idle", s.n_parallel - s.active},
                             {"slots_busy", s.active},
@@ -106,7 +123,7 @@ class Server {
                       "application/json");
     });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(prometheus_text(http_, scheduler_.stats()), "text/plain; version=0.0.4");
+      res.set_content(prometheus_text(http_, scheduler_->stats()), "text/plain; version=0.0.4");
     });
     auto models = [this](const httplib::Request&, httplib::Response& res) {
       ojson m = {{"id", served_.id}, {"object", "model"}, {"created", created_}, {"owned_by", "qwen3.cpp"}};
@@ -186,7 +203,7 @@ class Server {
       };
       seqs.push_back(std::move(s));
     }
-    scheduler_.submit(std::move(seqs));
+    scheduler_->submit(std::move(seqs));
     ++http_.in_flight;
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
@@ -226,8 +243,9 @@ class Server {
         });
   }
 
-  const ServedModel& served_;
-  Scheduler& scheduler_;
+  const ServedModel& served_;  // filled in before start()
+  Scheduler* scheduler_ = nullptr;
+  std::atomic<bool> ready_{false};
   ServerOptions opt_;
   HttpCounters http_;
   int64_t created_ = static_cast<int64_t>(std::time(nullptr));
@@ -235,8 +253,7 @@ class Server {
 
 }  // namespace
 
-void run_server(const Model& model, const Tokenizer& tokenizer, const ChatTemplate& chat_template,
-                ThreadPool* pool, const ServerOptions& opt) {
+void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, const ServerOptions& opt) {
   QWEN3_CHECK(opt.n_parallel >= 1 && opt.n_parallel <= 256, "--parallel %d: choose 1..256", opt.n_parallel);
   QWEN3_CHECK(opt.max_queue >= 0, "--queue %d: must be >= 0", opt.max_queue);
   // SIGINT/SIGTERM are handled by one thread (sigwait) that stops the server; SIGPIPE from a closed socket is
@@ -249,24 +266,8 @@ void run_server(const Model& model, const Tokenizer& tokenizer, const ChatTempla
   signal(SIGPIPE, SIG_IGN);
 
   ServedModel served;
-  served.model = &model;
-  served.tokenizer = &tokenizer;
-  served.chat_template = &chat_template;
-  served.id = std::filesystem::path(model.dir).filename().string();
-  if (served.id.empty()) served.id = std::filesystem::path(model.dir).parent_path().filename().string();
-  served.n_ctx = opt.n_ctx;
-  served.n_parallel = opt.n_parallel;
-
-  SchedulerOptions so;
-  so.n_parallel = opt.n_parallel;
-  so.n_ctx = opt.n_ctx;
-  so.max_queue = opt.max_queue;
-  so.max_batch_tokens = std::max(opt.max_batch_tokens, opt.n_parallel);
-  so.pool = pool;
-  Scheduler scheduler(model, tokenizer, so);
-
   httplib::Server svr;
-  Server server(served, scheduler, opt);
+  Server server(served, opt);
   server.setup(svr);
   int port = opt.port;
   if (port == 0) {
@@ -281,12 +282,46 @@ void run_server(const Model& model, const Tokenizer& tokenizer, const ChatTempla
     sigwait(&set, &sig);
     if (sig != 0) svr.stop();
   });
+  std::thread listener([&] { svr.listen_after_bind(); });
+  // Both threads end once the listener stops (a signal, or the stop below).
+  auto stop = [&] {
+    svr.stop();
+    listener.join();
+    pthread_kill(signals.native_handle(), SIGTERM);
+    signals.join();
+  };
+  std::fprintf(stderr,
+               "qwen3 serve: listening on %s:%d, loading the model (requests get 503 until it is ready)\n",
+               opt.host.c_str(), port);
+  std::fflush(stderr);
+  LoadedModel m;
+  try {
+    m = load();
+  } catch (...) {
+    stop();
+    throw;
+  }
+  served.model = m.model.get();
+  served.tokenizer = m.tokenizer.get();
+  served.chat_template = m.chat_template.get();
+  served.id = std::filesystem::path(m.model->dir).filename().string();
+  if (served.id.empty()) served.id = std::filesystem::path(m.model->dir).parent_path().filename().string();
+  served.n_ctx = opt.n_ctx;
+  served.n_parallel = opt.n_parallel;
+
+  SchedulerOptions so;
+  so.n_parallel = opt.n_parallel;
+  so.n_ctx = opt.n_ctx;
+  so.max_queue = opt.max_queue;
+  so.max_batch_tokens = std::max(opt.max_batch_tokens, opt.n_parallel);
+  so.pool = pool;
+  Scheduler scheduler(*m.model, *m.tokenizer, so);
+  server.start(&scheduler);
   std::fprintf(stderr, "qwen3 serve: %s on http://%s:%d/v1 (%d slots of %d tokens, queue %d%s)\n",
                served.id.c_str(), opt.host.c_str(), port, opt.n_parallel, opt.n_ctx, opt.max_queue,
                opt.api_key.empty() ? "" : ", API key required");
   std::fflush(stderr);
-  svr.listen_after_bind();
-  // listen returned: stopped by a signal, or failed; make sure the signal thread ends either way.
+  listener.join();  // until a signal stops the server
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
   std::fprintf(stderr, "qwen3 serve: stopped\n");

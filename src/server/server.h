@@ -2,6 +2,8 @@
 // src/server/*.cpp include the HTTP library; this header does not.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "core/thread_pool.h"
@@ -20,8 +22,17 @@ struct ServerOptions {
   size_t max_body_bytes = 8 << 20;
 };
 
-// Serves until SIGINT/SIGTERM. Throws qwen3::Error when the address cannot be bound.
-void run_server(const Model& model, const Tokenizer& tokenizer, const ChatTemplate& chat_template,
-                ThreadPool* pool, const ServerOptions& options);
+// What the server loads before it can answer.
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<ChatTemplate> chat_template;
+};
+
+// Binds the address first, then calls load(); until it returns, every request gets 503 (as llama-server
+// answers while loading; /health says "loading"), so clients and health checks can tell "starting" from
+// "down". Then serves until SIGINT/SIGTERM. Throws qwen3::Error when the address cannot be bound, and what
+// load() throws.
+void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, const ServerOptions& options);
 
 }  // namespace qwen3::server

@@ -1,10 +1,10 @@
 // Every error status, in OpenAI's shape, and the server keeps serving after each: 400 (malformed JSON, wrong types,
 // prompt longer than the context, invalid UTF-8), 401 (API key), 404 (unknown route), 413 (oversize body), 429
-// (queue full).
+// (queue full), 503 (model still loading).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startServer, until, metric } from './harness.js';
+import { startServer, until, metric, BIG_MODEL } from './harness.js';
 
 const KEY = 'test-key';
 let server, client;
@@ -142,4 +142,28 @@ test('queue full: 429 with a clear message', async () => {
   ac.abort();
   const r = await waiting;  // the queued request runs once the aborted one frees the slot
   assert.equal(r.usage.completion_tokens, 1);
+});
+
+test('model still loading: 503, then served', async () => {
+  // The 0.6B-shaped model quantised at load takes a few hundred milliseconds to load: long enough to be asked.
+  const loading = await startServer(['--dtype', 'q4_0'], { model: BIG_MODEL, whenListening: true });
+  try {
+    const health = await fetch(`${loading.base}/health`);
+    assert.equal(health.status, 503);
+    assert.deepEqual(await health.json(), { status: 'loading' });
+    const c = loading.client();
+    await assert.rejects(
+      c.chat.completions.create({ model: 'any', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 }),
+      (e) => {
+        assert.ok(e instanceof OpenAI.InternalServerError, String(e));
+        assert.equal(e.status, 503);
+        assert.equal(e.code, 'model_loading');
+        return true;
+      });
+    await until(async () => (await fetch(`${loading.base}/health`)).status === 200, 'the model to load', 60000);
+    const r = await c.chat.completions.create({ model: 'any', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+    assert.equal(r.usage.completion_tokens, 1);
+  } finally {
+    assert.equal(await loading.stop(), 0);
+  }
 });

@@ -5,10 +5,16 @@ import OpenAI from 'openai';
 
 export const BIN = process.env.QWEN3_BIN;
 export const MODEL = process.env.QWEN3_MODEL;
+export const BIG_MODEL = process.env.QWEN3_BIG_MODEL;  // the real 0.6B shape: slow enough to load to be seen loading
 if (!BIN || !MODEL) throw new Error('set QWEN3_BIN and QWEN3_MODEL');
 
-export async function startServer(args = []) {
-  const proc = spawn(BIN, ['serve', '-m', MODEL, '--port', '0', '-t', '1', ...args], {
+// The line a started server prints once its model is loaded; with whenListening, the earlier line it prints
+// once it has bound its port (from then on it answers 503 until the model is loaded).
+const READY = /http:\/\/127\.0\.0\.1:(\d+)\/v1/;
+const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
+
+export async function startServer(args = [], { model = MODEL, whenListening = false } = {}) {
+  const proc = spawn(BIN, ['serve', '-m', model, '--port', '0', '-t', '1', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -16,7 +22,7 @@ export async function startServer(args = []) {
     const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${log}`)), 60000);
     proc.stderr.on('data', (d) => {
       log += d;
-      const m = /http:\/\/127\.0\.0\.1:(\d+)\/v1/.exec(log);
+      const m = (whenListening ? LISTENING : READY).exec(log);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));
