@@ -42,7 +42,7 @@ Matrix make(DType t, int64_t rows, int64_t cols) {
   return m;
 }
 
-// args: dtype, isa, rows, cols, n_tok, threads
+// args: dtype, isa, rows, cols, n_tok, threads, bf16_dot (bf16 weights: bf16 activations, vdpbf16ps)
 void BM_Matmul(benchmark::State& state) {
   const DType t = static_cast<DType>(state.range(0));
   const Isa isa = static_cast<Isa>(state.range(1));
@@ -52,11 +52,13 @@ void BM_Matmul(benchmark::State& state) {
   }
   const int64_t rows = state.range(2), cols = state.range(3), n_tok = state.range(4);
   const int threads = static_cast<int>(state.range(5));
+  const bool bf16_dot = state.range(6) != 0;
   // Decode: copies of the matrix filling 160 MB, so that it reads from memory, not from the 32 MB L3.
   std::vector<Matrix> ms;
   ms.push_back(make(t, rows, cols));
   const int copies = n_tok == 1 ? static_cast<int>(160e6 / static_cast<double>(ms[0].w.bytes())) + 1 : 1;
   for (int i = 1; i < copies; ++i) ms.push_back(make(t, rows, cols));
+  for (Matrix& m : ms) m.w.bf16_dot = bf16_dot;
   std::vector<float> x(n_tok * cols, 0.5f), y(n_tok * rows);
   std::mt19937 rng(2);
   std::normal_distribution<float> g;
@@ -73,17 +75,20 @@ void BM_Matmul(benchmark::State& state) {
       benchmark::Counter(iters * static_cast<double>(ms[0].w.bytes()) * 1e-9, benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(iters * 2.0 * rows * cols * n_tok * 1e-9, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(dtype_name(t)) + " " + isa_name(isa));
+  state.SetLabel(std::string(dtype_name(t)) + (bf16_dot ? " (bf16 activations) " : " ") + isa_name(isa));
 }
 
 void args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"dtype", "isa", "rows", "cols", "n_tok", "threads"});
+  b->ArgNames({"dtype", "isa", "rows", "cols", "n_tok", "threads", "bf16_dot"});
   for (DType t : {DType::kBF16, DType::kF16, DType::kF32, DType::kQ8_0, DType::kQ4_0})
     for (Isa isa : {Isa::kAvx512, Isa::kAvx2})
       for (auto [rows, cols] : {std::pair{3072, 1024}, std::pair{1024, 3072}})
         for (int n_tok : {1, 16, 512})
           for (int threads : {1, 2})
-            b->Args({static_cast<int64_t>(t), static_cast<int64_t>(isa), rows, cols, n_tok, threads});
+            for (int bf16_dot : {0, 1})
+              if (!bf16_dot || t == DType::kBF16)
+                b->Args({static_cast<int64_t>(t), static_cast<int64_t>(isa), rows, cols, n_tok, threads,
+                         bf16_dot});
   b->UseRealTime();
 }
 
