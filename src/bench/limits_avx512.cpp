@@ -57,7 +57,9 @@ double int8_dot_avx512(long iters) {
   double dt = now_seconds() - t0;
   __m512i s = acc[0];
   for (int i = 1; i < kAcc; ++i) s = _mm512_add_epi32(s, acc[i]);
-  volatile int sink = _mm512_reduce_add_epi32(s);
+  // Keeps the work alive; an OR because the sums wrap after enough iterations (a scalar signed add of them
+  // would be undefined behaviour, as UBSan reported).
+  volatile int sink = _mm512_reduce_or_epi32(s);
   (void)sink;
   return static_cast<double>(iters) * kAcc * 64 * 2 / dt;
 }
