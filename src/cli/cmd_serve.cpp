@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "cli/model_args.h"
 #include "core/error.h"
+#include "model/config.h"
 #include "server/server.h"
 
 namespace qwen3::cli {
@@ -19,14 +20,15 @@ void run_serve(const ServeArgs& a) {
   server::ServerOptions opt = a.server;
   QWEN3_CHECK(a.max_body_kib >= 1, "--max-body-kib must be at least 1");
   opt.max_body_bytes = a.max_body_kib * 1024;
+  // Arguments are checked before the port is bound (config.json only), so a bad one fails at once.
+  const ModelConfig config = load_model_config(resolve_model_dir(a.model.model));
+  QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= config.max_position_embeddings,
+              "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx, config.max_position_embeddings);
   std::unique_ptr<ThreadPool> pool = make_pool(a.model);
   server::run_server(
       [&] {
         server::LoadedModel m;
         m.model = load_model_from_args(a.model);
-        QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= m.model->config.max_position_embeddings,
-                    "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx,
-                    m.model->config.max_position_embeddings);
         m.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(m.model->dir));
         m.chat_template = std::make_unique<ChatTemplate>(ChatTemplate::load(m.model->dir));
         return m;
