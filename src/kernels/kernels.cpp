@@ -189,8 +189,11 @@ void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, c
   }
   if (n_tok <= 0 || n_mat == 0) return;
   const MatmulInput in = prepare_input(k, *ws[0], x, n_tok, pool);
-  // Tiles of all matrices in one range [0, total): tile g is tile g - first[i] of matrix i.
-  std::vector<int64_t> first(static_cast<size_t>(n_mat) + 1, 0);
+  // Tiles of all matrices in one range [0, total): tile g is tile g - first[i] of matrix i. (A fixed array:
+  // this runs twice per layer of every decode step.)
+  constexpr int kMaxShared = 8;
+  QWEN3_CHECK(n_mat <= kMaxShared, "matmul_shared_input: %d matrices, at most %d", n_mat, kMaxShared);
+  int64_t first[kMaxShared + 1] = {0};
   for (int i = 0; i < n_mat; ++i) first[i + 1] = first[i] + ws[i]->n_tiles();
   parallel_for(pool, first[n_mat], [&](int64_t g0, int64_t g1) {
     for (int i = 0; i < n_mat; ++i) {

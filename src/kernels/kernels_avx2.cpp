@@ -56,6 +56,17 @@ inline __m256 load_f16x8(const uint8_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// One column pair of a bf16 tile (16 rows x 2 columns, 64 bytes) widened to f32: w0 the even column, w1 the
+// odd one, each as two ymm halves of 8 rows. Widening bf16 is a 16-bit shift (or a mask).
+inline void widen_bf16_pairs(const uint8_t* p, __m256 (&w0)[2], __m256 (&w1)[2]) {
+  const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+  for (int h = 0; h < 2; ++h) {
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + h * 32));
+    w0[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    w1[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi_mask));
+  }
+}
+
 template <DType DT, int NT>
 void float_block(const Block& b) {
   __m256 acc[2][NT];
@@ -63,14 +74,9 @@ void float_block(const Block& b) {
     for (int t = 0; t < NT; ++t) acc[h][t] = _mm256_setzero_ps();
   const int64_t K = b.cols;
   if constexpr (DT == DType::kBF16) {
-    const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
     for (int64_t k = 0; k < K; k += 2) {
       __m256 w0[2], w1[2];
-      for (int h = 0; h < 2; ++h) {
-        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.tile + k * R * 2 + h * 32));
-        w0[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-        w1[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi_mask));
-      }
+      widen_bf16_pairs(b.tile + k * R * 2, w0, w1);
       const bool pair = k + 1 < K;  // odd cols: the last pair has only its even column
       for (int t = 0; t < NT; ++t) {
         const __m256 x0 = _mm256_set1_ps(b.x[t * b.ldx + k]);
@@ -109,11 +115,7 @@ void bf16_dot_block(const Block& b) {
   const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
   for (int64_t k = 0; k < b.cols; k += 2) {
     __m256 w0[2], w1[2];
-    for (int h = 0; h < 2; ++h) {
-      __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.tile + k * R * 2 + h * 32));
-      w0[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-      w1[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi_mask));
-    }
+    widen_bf16_pairs(b.tile + k * R * 2, w0, w1);
     for (int t = 0; t < NT; ++t) {
       uint32_t pair;
       std::memcpy(&pair, b.xb + t * b.ldxb + k, 4);

@@ -283,9 +283,8 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
     if (sig != 0) svr.stop();
   });
   std::thread listener([&] { svr.listen_after_bind(); });
-  // Both threads end once the listener stops (a signal, or the stop below).
-  auto stop = [&] {
-    svr.stop();
+  // Both threads end once the listener stops (a signal, or a failed load below).
+  auto join_threads = [&] {
     listener.join();
     pthread_kill(signals.native_handle(), SIGTERM);
     signals.join();
@@ -298,7 +297,8 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
   try {
     m = load();
   } catch (...) {
-    stop();
+    svr.stop();
+    join_threads();
     throw;
   }
   served.model = m.model.get();
@@ -321,9 +321,7 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
                served.id.c_str(), opt.host.c_str(), port, opt.n_parallel, opt.n_ctx, opt.max_queue,
                opt.api_key.empty() ? "" : ", API key required");
   std::fflush(stderr);
-  listener.join();  // until a signal stops the server
-  pthread_kill(signals.native_handle(), SIGTERM);
-  signals.join();
+  join_threads();  // until a signal stops the server
   std::fprintf(stderr, "qwen3 serve: stopped\n");
 }
 

@@ -240,16 +240,35 @@ TEST(Quantize, MatchesGgmlRules) {
   EXPECT_EQ(q4.q[1] >> 4, 9);
 }
 
-// Every ISA's bf16 rounding gives the scalar rule's bits: ties both ways, denormals, infinities, NaN, values
-// that round up into the next binade or to infinity, and random values; odd lengths exercise the tails.
-TEST(RoundBf16, EveryIsaMatchesTheScalarRule) {
-  std::vector<uint32_t> bits = {0x3f808000u, 0x3f818000u, 0x3f80c000u, 0x3f807fffu, 0x00000001u, 0x807fffffu,
-                                0x00800000u, 0x80800000u, 0x7f800000u, 0xff800000u, 0x7fc00001u, 0xff800001u,
-                                0x3fffffffu, 0x7f7fffffu, 0x00000000u, 0x80000000u, 0x7f7f8000u};
-  std::mt19937 rng(3);
+// Hand-picked float bit patterns followed by 5000 random ones (every class of float shows up).
+std::vector<float> floats_from_bits(std::vector<uint32_t> bits, uint32_t seed) {
+  std::mt19937 rng(seed);
   for (int i = 0; i < 5000; ++i) bits.push_back(static_cast<uint32_t>(rng()));
   std::vector<float> x(bits.size());
   std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  return x;
+}
+
+// Every ISA's float -> 16-bit conversion `convert` (a KernelTable member) gives the reference's bits, over
+// the whole input and over short lengths that exercise the vector tails.
+void expect_every_isa_converts_like(void (*const KernelTable::*convert)(const float*, int64_t, uint16_t*),
+                                    const std::vector<float>& x, const std::vector<uint16_t>& ref) {
+  for (Isa isa : isas())
+    for (int64_t n : {static_cast<int64_t>(x.size()), int64_t{15}, int64_t{17}, int64_t{9}, int64_t{1}}) {
+      std::vector<uint16_t> got(n, 0x1234);
+      (table_for(isa).*convert)(x.data(), n, got.data());
+      EXPECT_EQ(0, std::memcmp(got.data(), ref.data(), n * 2)) << isa_name(isa) << " n " << n;
+    }
+}
+
+// Every ISA's bf16 rounding gives the scalar rule's bits: ties both ways, denormals, infinities, NaN, values
+// that round up into the next binade or to infinity, and random values; odd lengths exercise the tails.
+TEST(RoundBf16, EveryIsaMatchesTheScalarRule) {
+  const std::vector<float> x =
+      floats_from_bits({0x3f808000u, 0x3f818000u, 0x3f80c000u, 0x3f807fffu, 0x00000001u, 0x807fffffu,
+                        0x00800000u, 0x80800000u, 0x7f800000u, 0xff800000u, 0x7fc00001u, 0xff800001u,
+                        0x3fffffffu, 0x7f7fffffu, 0x00000000u, 0x80000000u, 0x7f7f8000u},
+                       3);
   // Expected values of a few: ties to even, denormals to signed zero, quiet NaN, overflow to infinity.
   std::vector<uint16_t> ref(x.size());
   scalar::round_bf16(x.data(), static_cast<int64_t>(x.size()), ref.data());
@@ -264,23 +283,16 @@ TEST(RoundBf16, EveryIsaMatchesTheScalarRule) {
   EXPECT_EQ(ref[11], 0xffc0);
   EXPECT_EQ(ref[12], 0x4000);  // rounds up into the next binade
   EXPECT_EQ(ref[13], 0x7f80);  // rounds up to infinity
-  for (Isa isa : isas())
-    for (int64_t n : {static_cast<int64_t>(x.size()), int64_t{15}, int64_t{17}, int64_t{1}}) {
-      std::vector<uint16_t> got(n, 0x1234);
-      table_for(isa).round_bf16(x.data(), n, got.data());
-      EXPECT_EQ(0, std::memcmp(got.data(), ref.data(), n * 2)) << isa_name(isa) << " n " << n;
-    }
+  expect_every_isa_converts_like(&KernelTable::round_bf16, x, ref);
 }
 
 // Every ISA's f16 conversion (F16C) gives f32_to_f16's bits: ties, subnormal results, overflow, NaN payloads.
 TEST(ToF16, EveryIsaMatchesTheScalarRule) {
-  std::vector<uint32_t> bits = {0x33000000u, 0x33000001u, 0x387fe000u, 0x38800000u, 0x477ff000u, 0x477fefffu,
-                                0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f812345u, 0xffa00001u, 0x3f801000u,
-                                0x3f803000u, 0x00000001u, 0x80000000u, 0x3c000000u};
-  std::mt19937 rng(4);
-  for (int i = 0; i < 5000; ++i) bits.push_back(static_cast<uint32_t>(rng()));
-  std::vector<float> x(bits.size());
-  std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  const std::vector<float> x =
+      floats_from_bits({0x33000000u, 0x33000001u, 0x387fe000u, 0x38800000u, 0x477ff000u, 0x477fefffu,
+                        0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f812345u, 0xffa00001u, 0x3f801000u,
+                        0x3f803000u, 0x00000001u, 0x80000000u, 0x3c000000u},
+                       4);
   std::vector<uint16_t> ref(x.size());
   scalar::to_f16(x.data(), static_cast<int64_t>(x.size()), ref.data());
   EXPECT_EQ(ref[0], 0x0000);   // half the smallest subnormal: tie to even zero
@@ -289,12 +301,7 @@ TEST(ToF16, EveryIsaMatchesTheScalarRule) {
   EXPECT_EQ(ref[5], 0x7bff);   // just below stays 65504
   EXPECT_EQ(ref[11], 0x3c00);  // tie, even below
   EXPECT_EQ(ref[12], 0x3c02);  // tie, odd below: up
-  for (Isa isa : isas())
-    for (int64_t n : {static_cast<int64_t>(x.size()), int64_t{15}, int64_t{9}, int64_t{1}}) {
-      std::vector<uint16_t> got(n, 0x1234);
-      table_for(isa).to_f16(x.data(), n, got.data());
-      EXPECT_EQ(0, std::memcmp(got.data(), ref.data(), n * 2)) << isa_name(isa) << " n " << n;
-    }
+  expect_every_isa_converts_like(&KernelTable::to_f16, x, ref);
 }
 
 // Every ISA's activation quantiser gives quantize_activations' bytes: random rows of several magnitudes, a
