@@ -94,6 +94,35 @@ void args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Matmul)->Apply(args);
 
+// Decode of one 1024 x 1024 matrix that stays in L2: the kernel's arithmetic rate without memory, one
+// thread. A decode kernel that is not several times faster here than the read bandwidth cannot reach it.
+void BM_MatvecInCache(benchmark::State& state) {
+  const DType t = static_cast<DType>(state.range(0));
+  const Isa isa = static_cast<Isa>(state.range(1));
+  if (!isa_supported(isa)) {
+    state.SkipWithError("ISA not supported");
+    return;
+  }
+  Matrix m = make(t, 1024, 1024);
+  m.w.bf16_dot = t == DType::kBF16;
+  std::vector<float> x(1024, 0.5f), y(1024);
+  const KernelTable& k = table_for(isa);
+  for (auto _ : state) {
+    matmul_with(k, m.w, x.data(), 1, y.data(), 1024, nullptr);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(m.w.bytes()) * 1e-9,
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(dtype_name(t)) + " " + isa_name(isa));
+}
+
+BENCHMARK(BM_MatvecInCache)
+    ->ArgNames({"dtype", "isa"})
+    ->ArgsProduct({{static_cast<int64_t>(DType::kBF16), static_cast<int64_t>(DType::kQ8_0),
+                    static_cast<int64_t>(DType::kQ4_0)},
+                   {static_cast<int64_t>(Isa::kAvx512), static_cast<int64_t>(Isa::kAvx2)}});
+
 }  // namespace
 }  // namespace qwen3::kernels
 

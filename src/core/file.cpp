@@ -148,6 +148,14 @@ void AlignedFree::operator()(void* p) const {
 }
 
 void* aligned_alloc_bytes(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (bytes >= kHugeBufferBytes) {
+    const size_t rounded = (bytes + kHuge - 1) & ~(kHuge - 1);
+    void* p = std::aligned_alloc(kHuge, rounded);
+    QWEN3_CHECK(p != nullptr, "out of memory allocating %zu bytes", bytes);
+    ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: without transparent huge pages, 4 KiB pages
+    return p;
+  }
   size_t rounded = (bytes + 63) & ~size_t{63};
   void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   QWEN3_CHECK(p != nullptr, "out of memory allocating %zu bytes", bytes);

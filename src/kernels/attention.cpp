@@ -140,7 +140,7 @@ Q8Layout q8_layout(int nq, int d) {
 
 size_t attention_scratch_floats(int n_tok, int group, int head_dim) {
   size_t nq = static_cast<size_t>(n_tok) * group;
-  size_t f = 2 * static_cast<size_t>(kAttnTile) * head_dim + 2 * kAttnTile + nq * (head_dim + 2);
+  size_t f = 2 * static_cast<size_t>(kAttnTile) * head_dim + 4 * kAttnTile + nq * (head_dim + 2);
   if (head_dim % kQuantBlock == 0) f = std::max(f, q8_layout(n_tok * group, head_dim).total);
   return f;
 }

@@ -1,6 +1,7 @@
 // AVX-512 attention (F/BW/VL): the tile loop of attention_impl.h over 16-lane primitives. Any head_dim
-// (masked tails); keys are reduced four at a time, values accumulated 64 lanes at a time. Tested against the
-// scalar reference in tests/attention/attention_test.cpp.
+// (masked tails); queries in runs of up to 4 sharing every k and v load, the lanes of a run's q.k products
+// summed together, values accumulated 64 lanes at a time. Tested against the scalar reference in
+// tests/attention/attention_test.cpp.
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics headers once inlined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -37,6 +38,36 @@ inline __m512 exp512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
+// Lane sums of v[0..N) (N = 4, 8 or 16), each added in exactly _mm512_reduce_add_ps's order (256-bit
+// halves, then 128-bit halves, then lanes (0, 2) and (1, 3), then those two), all N at once: lane x of the
+// result is the sum of v[x]. A quarter of the shuffles of N separate reductions.
+template <int N>
+inline __m512 reduce_add_n(const __m512* v) {
+  static_assert(N == 4 || N == 8 || N == 16);
+  __m512 u[N / 2];  // u[k]: lanes 0..7 from v[2k], 8..15 from v[2k + 1]
+  for (int k = 0; k < N / 2; ++k)
+    u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+  __m512 w[N / 4];  // w[k]: 128-bit lane c from v[4k + c]
+  for (int k = 0; k < N / 4; ++k)
+    w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0x88),
+                         _mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0xDD));
+  // Within each 128-bit lane c: z = (w0[0] + w0[2], w0[1] + w0[3], w1[0] + w1[2], w1[1] + w1[3]), then
+  // r = (z0[0] + z0[1], z0[2] + z0[3], z1[0] + z1[1], z1[2] + z1[3]): element e of lane c sums v[4e + c].
+  const __m512 w0 = w[0], w1 = N >= 8 ? w[N / 4 > 1 ? 1 : 0] : w[0];
+  const __m512 z0 = _mm512_add_ps(_mm512_shuffle_ps(w0, w1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_ps(w0, w1, _MM_SHUFFLE(3, 2, 3, 2)));
+  __m512 z1 = z0;
+  if constexpr (N == 16)
+    z1 = _mm512_add_ps(_mm512_shuffle_ps(w[2], w[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_ps(w[2], w[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(z0, z1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_ps(z0, z1, _MM_SHUFFLE(3, 1, 3, 1)));
+  // Sum of v[x] sits at lane 4 * (x % 4) + x / 4.
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(idx, r);
+}
+
 struct Ops {
   static void widen(DType t, const uint8_t* src, size_t row_bytes, int n, int d, float* dst) {
     for (int j = 0; j < n; ++j) {
@@ -70,34 +101,44 @@ struct Ops {
     }
   }
 
-  static void scores(const float* q, const float* k, int n, int d, float scale, float* s) {
+  // Runs of up to 4 queries share each k and v load (attention_impl.h); a decode step's few queries read f16
+  // / bf16 cache rows in place. Every form is one template over the row source and the run size, and a
+  // query's operations are the same in each.
+  static constexpr int kMaxRun = 4;
+  static constexpr int kDirectMaxQueries = 0;
+
+  // Scores of NQ queries, four keys at a time: per (query, key) an FMA chain over 16-lane chunks, then the
+  // lanes summed in _mm512_reduce_add_ps's order (reduce_add_n: all of them at once).
+  template <int NQ>
+  static void scores_n(const float* const* q, const float* k, int n, int d, float scale, float* const* s) {
+    const __m512 sv = _mm512_set1_ps(scale);
     int j = 0;
     for (; j + 4 <= n; j += 4) {
-      const float* k0 = k + static_cast<size_t>(j) * d;
-      const float *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      __m512 a[NQ * 4];
+      for (int x = 0; x < NQ * 4; ++x) a[x] = _mm512_setzero_ps();
       for (int i = 0; i < d; i += 16) {
-        __mmask16 m = tail_mask(d - i);
-        __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
-        a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k0 + i), a0);
-        a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k1 + i), a1);
-        a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k2 + i), a2);
-        a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k3 + i), a3);
+        const __mmask16 m = tail_mask(d - i);
+        __m512 qv[NQ];
+        for (int r = 0; r < NQ; ++r) qv[r] = _mm512_maskz_loadu_ps(m, q[r] + i);
+        for (int u = 0; u < 4; ++u) {
+          const __m512 kv = _mm512_maskz_loadu_ps(m, k + static_cast<size_t>(j + u) * d + i);
+          for (int r = 0; r < NQ; ++r) a[r * 4 + u] = _mm512_fmadd_ps(qv[r], kv, a[r * 4 + u]);
+        }
       }
-      s[j] = _mm512_reduce_add_ps(a0) * scale;
-      s[j + 1] = _mm512_reduce_add_ps(a1) * scale;
-      s[j + 2] = _mm512_reduce_add_ps(a2) * scale;
-      s[j + 3] = _mm512_reduce_add_ps(a3) * scale;
+      alignas(64) float out[16];
+      _mm512_store_ps(out, _mm512_mul_ps(reduce_add_n<NQ * 4>(a), sv));
+      for (int r = 0; r < NQ; ++r) std::memcpy(s[r] + j, out + 4 * r, 16);
     }
-    for (; j < n; ++j) {  // the same operations for one key
-      const float* k0 = k + static_cast<size_t>(j) * d;
-      __m512 a0 = _mm512_setzero_ps();
-      for (int i = 0; i < d; i += 16) {
-        __mmask16 m = tail_mask(d - i);
-        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), _mm512_maskz_loadu_ps(m, k0 + i), a0);
+    for (; j < n; ++j)  // the same operations for one key
+      for (int r = 0; r < NQ; ++r) {
+        __m512 a0 = _mm512_setzero_ps();
+        for (int i = 0; i < d; i += 16) {
+          const __mmask16 m = tail_mask(d - i);
+          a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q[r] + i),
+                               _mm512_maskz_loadu_ps(m, k + static_cast<size_t>(j) * d + i), a0);
+        }
+        s[r][j] = _mm512_reduce_add_ps(a0) * scale;
       }
-      s[j] = _mm512_reduce_add_ps(a0) * scale;
-    }
   }
 
   static float max(const float* s, int n) {
@@ -118,121 +159,32 @@ struct Ops {
     return _mm512_reduce_add_ps(sum);
   }
 
-  static void scale_add(float* acc, float c, const float* p, const float* v, int n, int d) {
-    const __m512 cv = _mm512_set1_ps(c);
+  // acc[q] = acc[q] * c[q] + sum_j p[q][j] * v[j] for NQ queries fed by the same value rows, 64 lanes at a
+  // time (c == 1: no rescale).
+  template <int NQ>
+  static void scale_add_n(float* const* acc, const float* c, const float* const* p, const float* v, int n,
+                          int d) {
     for (int i = 0; i < d; i += 64) {
-      __mmask16 m0 = tail_mask(d - i), m1 = tail_mask(d - i - 16), m2 = tail_mask(d - i - 32),
-                m3 = tail_mask(d - i - 48);
-      __m512 a0 = _mm512_maskz_loadu_ps(m0, acc + i), a1 = _mm512_maskz_loadu_ps(m1, acc + i + 16),
-             a2 = _mm512_maskz_loadu_ps(m2, acc + i + 32), a3 = _mm512_maskz_loadu_ps(m3, acc + i + 48);
-      if (c != 1.0f) {
-        a0 = _mm512_mul_ps(a0, cv);
-        a1 = _mm512_mul_ps(a1, cv);
-        a2 = _mm512_mul_ps(a2, cv);
-        a3 = _mm512_mul_ps(a3, cv);
+      const __mmask16 m[4] = {tail_mask(d - i), tail_mask(d - i - 16), tail_mask(d - i - 32),
+                              tail_mask(d - i - 48)};
+      __m512 a[NQ][4];
+      for (int r = 0; r < NQ; ++r) {
+        const __m512 cv = _mm512_set1_ps(c[r]);
+        for (int u = 0; u < 4; ++u) {
+          a[r][u] = _mm512_maskz_loadu_ps(m[u], acc[r] + i + 16 * u);
+          if (c[r] != 1.0f) a[r][u] = _mm512_mul_ps(a[r][u], cv);
+        }
       }
       for (int j = 0; j < n; ++j) {
-        const float* vj = v + static_cast<size_t>(j) * d + i;
-        __m512 pj = _mm512_set1_ps(p[j]);
-        a0 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m0, vj), a0);
-        a1 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m1, vj + 16), a1);
-        a2 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m2, vj + 32), a2);
-        a3 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m3, vj + 48), a3);
+        __m512 pj[NQ];
+        for (int r = 0; r < NQ; ++r) pj[r] = _mm512_set1_ps(p[r][j]);
+        for (int u = 0; u < 4; ++u) {
+          const __m512 w = _mm512_maskz_loadu_ps(m[u], v + static_cast<size_t>(j) * d + i + 16 * u);
+          for (int r = 0; r < NQ; ++r) a[r][u] = _mm512_fmadd_ps(pj[r], w, a[r][u]);
+        }
       }
-      _mm512_mask_storeu_ps(acc + i, m0, a0);
-      _mm512_mask_storeu_ps(acc + i + 16, m1, a1);
-      _mm512_mask_storeu_ps(acc + i + 32, m2, a2);
-      _mm512_mask_storeu_ps(acc + i + 48, m3, a3);
-    }
-  }
-
-  // Two queries against the same keys: each k chunk is loaded once for both. Per query, the same chain of
-  // FMAs and the same reduction as scores().
-  static void scores2(const float* q0, const float* q1, const float* k, int n, int d, float scale, float* s0,
-                      float* s1) {
-    int j = 0;
-    for (; j + 4 <= n; j += 4) {
-      const float* k0 = k + static_cast<size_t>(j) * d;
-      const float *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-      for (int i = 0; i < d; i += 16) {
-        __mmask16 m = tail_mask(d - i);
-        __m512 x = _mm512_maskz_loadu_ps(m, q0 + i), y = _mm512_maskz_loadu_ps(m, q1 + i);
-        __m512 kv = _mm512_maskz_loadu_ps(m, k0 + i);
-        a0 = _mm512_fmadd_ps(x, kv, a0);
-        b0 = _mm512_fmadd_ps(y, kv, b0);
-        kv = _mm512_maskz_loadu_ps(m, k1 + i);
-        a1 = _mm512_fmadd_ps(x, kv, a1);
-        b1 = _mm512_fmadd_ps(y, kv, b1);
-        kv = _mm512_maskz_loadu_ps(m, k2 + i);
-        a2 = _mm512_fmadd_ps(x, kv, a2);
-        b2 = _mm512_fmadd_ps(y, kv, b2);
-        kv = _mm512_maskz_loadu_ps(m, k3 + i);
-        a3 = _mm512_fmadd_ps(x, kv, a3);
-        b3 = _mm512_fmadd_ps(y, kv, b3);
-      }
-      s0[j] = _mm512_reduce_add_ps(a0) * scale;
-      s0[j + 1] = _mm512_reduce_add_ps(a1) * scale;
-      s0[j + 2] = _mm512_reduce_add_ps(a2) * scale;
-      s0[j + 3] = _mm512_reduce_add_ps(a3) * scale;
-      s1[j] = _mm512_reduce_add_ps(b0) * scale;
-      s1[j + 1] = _mm512_reduce_add_ps(b1) * scale;
-      s1[j + 2] = _mm512_reduce_add_ps(b2) * scale;
-      s1[j + 3] = _mm512_reduce_add_ps(b3) * scale;
-    }
-    if (j < n) {
-      scores(q0, k + static_cast<size_t>(j) * d, n - j, d, scale, s0 + j);
-      scores(q1, k + static_cast<size_t>(j) * d, n - j, d, scale, s1 + j);
-    }
-  }
-
-  // Two accumulators fed by the same value rows: each v chunk is loaded once for both.
-  static void scale_add2(float* acc0, float c0, const float* p0, float* acc1, float c1, const float* p1,
-                         const float* v, int n, int d) {
-    const __m512 cv0 = _mm512_set1_ps(c0), cv1 = _mm512_set1_ps(c1);
-    for (int i = 0; i < d; i += 64) {
-      __mmask16 m0 = tail_mask(d - i), m1 = tail_mask(d - i - 16), m2 = tail_mask(d - i - 32),
-                m3 = tail_mask(d - i - 48);
-      __m512 a0 = _mm512_maskz_loadu_ps(m0, acc0 + i), a1 = _mm512_maskz_loadu_ps(m1, acc0 + i + 16),
-             a2 = _mm512_maskz_loadu_ps(m2, acc0 + i + 32), a3 = _mm512_maskz_loadu_ps(m3, acc0 + i + 48);
-      __m512 b0 = _mm512_maskz_loadu_ps(m0, acc1 + i), b1 = _mm512_maskz_loadu_ps(m1, acc1 + i + 16),
-             b2 = _mm512_maskz_loadu_ps(m2, acc1 + i + 32), b3 = _mm512_maskz_loadu_ps(m3, acc1 + i + 48);
-      if (c0 != 1.0f) {
-        a0 = _mm512_mul_ps(a0, cv0);
-        a1 = _mm512_mul_ps(a1, cv0);
-        a2 = _mm512_mul_ps(a2, cv0);
-        a3 = _mm512_mul_ps(a3, cv0);
-      }
-      if (c1 != 1.0f) {
-        b0 = _mm512_mul_ps(b0, cv1);
-        b1 = _mm512_mul_ps(b1, cv1);
-        b2 = _mm512_mul_ps(b2, cv1);
-        b3 = _mm512_mul_ps(b3, cv1);
-      }
-      for (int j = 0; j < n; ++j) {
-        const float* vj = v + static_cast<size_t>(j) * d + i;
-        const __m512 x = _mm512_set1_ps(p0[j]), y = _mm512_set1_ps(p1[j]);
-        __m512 w = _mm512_maskz_loadu_ps(m0, vj);
-        a0 = _mm512_fmadd_ps(x, w, a0);
-        b0 = _mm512_fmadd_ps(y, w, b0);
-        w = _mm512_maskz_loadu_ps(m1, vj + 16);
-        a1 = _mm512_fmadd_ps(x, w, a1);
-        b1 = _mm512_fmadd_ps(y, w, b1);
-        w = _mm512_maskz_loadu_ps(m2, vj + 32);
-        a2 = _mm512_fmadd_ps(x, w, a2);
-        b2 = _mm512_fmadd_ps(y, w, b2);
-        w = _mm512_maskz_loadu_ps(m3, vj + 48);
-        a3 = _mm512_fmadd_ps(x, w, a3);
-        b3 = _mm512_fmadd_ps(y, w, b3);
-      }
-      _mm512_mask_storeu_ps(acc0 + i, m0, a0);
-      _mm512_mask_storeu_ps(acc0 + i + 16, m1, a1);
-      _mm512_mask_storeu_ps(acc0 + i + 32, m2, a2);
-      _mm512_mask_storeu_ps(acc0 + i + 48, m3, a3);
-      _mm512_mask_storeu_ps(acc1 + i, m0, b0);
-      _mm512_mask_storeu_ps(acc1 + i + 16, m1, b1);
-      _mm512_mask_storeu_ps(acc1 + i + 32, m2, b2);
-      _mm512_mask_storeu_ps(acc1 + i + 48, m3, b3);
+      for (int r = 0; r < NQ; ++r)
+        for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(acc[r] + i + 16 * u, m[u], a[r][u]);
     }
   }
 

@@ -21,6 +21,7 @@
 
 #include <math.h>
 #include <limits>
+#include <type_traits>
 
 #include "kernels/attention.h"
 
@@ -38,23 +39,61 @@ float online_softmax_update(float& run_max, float& run_sum, float m_tile, float*
   return corr;
 }
 
+// A run of NQ queries (1, 2 or 4) that see the same positions of a tile: every k and v row loaded serves all
+// of them. Ops may offer scores_n / scale_add_n over runs of up to kMaxRun queries; Ops that offer only the
+// pair and single forms (scores2, scale_add2, scores, scale_add) run pairs. k and v: f32 rows of d floats
+// (the widened tile, or an f32 cache).
+template <class Ops>
+constexpr bool kHasRuns = requires {
+  Ops::kMaxRun;
+};
+
+template <class Ops, int NQ>
+void scores_run(const float* const* q, const float* k, int n, int d, float scale, float* const* s) {
+  if constexpr (kHasRuns<Ops>) {
+    Ops::template scores_n<NQ>(q, k, n, d, scale, s);
+  } else {
+    static_assert(NQ <= 2, "pairs at most");
+    if constexpr (NQ == 2)
+      Ops::scores2(q[0], q[1], k, n, d, scale, s[0], s[1]);
+    else
+      Ops::scores(q[0], k, n, d, scale, s[0]);
+  }
+}
+
+template <class Ops, int NQ>
+void scale_add_run(float* const* acc, const float* c, const float* const* p, const float* v, int n, int d) {
+  if constexpr (kHasRuns<Ops>) {
+    Ops::template scale_add_n<NQ>(acc, c, p, v, n, d);
+  } else {
+    if constexpr (NQ == 2)
+      Ops::scale_add2(acc[0], c[0], p[0], acc[1], c[1], p[1], v, n, d);
+    else
+      Ops::scale_add(acc[0], c[0], p[0], v, n, d);
+  }
+}
+
+template <class Ops>
+constexpr int max_run() {
+  if constexpr (kHasRuns<Ops>)
+    return Ops::kMaxRun;
+  else
+    return 2;
+}
+
 template <class Ops>
 void attend_tiled(const AttentionArgs& a) {
-  auto update = [](float& mx, float& sum, float m_tile, float* sc, int len) {
-    return online_softmax_update<Ops>(mx, sum, m_tile, sc, len);
-  };
   const int d = a.head_dim, nq = a.n_tok * a.group;
   if (nq <= 0) return;
   const size_t row_bytes = kv_row_bytes(a.kv_type, d);
   int max_pos = -1;
   for (int t = 0; t < a.n_tok; ++t) max_pos = a.pos[t] > max_pos ? a.pos[t] : max_pos;
 
-  // scratch: K tile [T, d], V tile [T, d], scores [2, T], accumulators [nq, d], running max [nq], sum [nq]
+  // scratch: K tile [T, d], V tile [T, d], scores [4, T], accumulators [nq, d], running max [nq], sum [nq]
   float* ktile = a.scratch;
   float* vtile = ktile + static_cast<size_t>(kAttnTile) * d;
   float* s = vtile + static_cast<size_t>(kAttnTile) * d;
-  float* s1 = s + kAttnTile;
-  float* acc = s + 2 * kAttnTile;
+  float* acc = s + 4 * kAttnTile;
   float* run_max = acc + static_cast<size_t>(nq) * d;
   float* run_sum = run_max + nq;
   for (size_t i = 0; i < static_cast<size_t>(nq) * d; ++i) acc[i] = 0.0f;
@@ -62,6 +101,24 @@ void attend_tiled(const AttentionArgs& a) {
     run_max[i] = -std::numeric_limits<float>::infinity();
     run_sum[i] = 0.0f;
   }
+
+  // One run of NQ queries from query i (token-major: i = t * group + g) over `len` positions of the tile.
+  auto run = [&](auto nq_tag, int i, int len, const float* k, const float* v) {
+    constexpr int NQ = decltype(nq_tag)::value;
+    const float* q[NQ];
+    float *sc[NQ], *ac[NQ];
+    float c[NQ];
+    for (int r = 0; r < NQ; ++r) {
+      const int t = (i + r) / a.group, g = (i + r) % a.group;
+      q[r] = a.q + t * a.ldq + g * d;
+      sc[r] = s + r * kAttnTile;
+      ac[r] = acc + static_cast<size_t>(i + r) * d;
+    }
+    scores_run<Ops, NQ>(q, k, len, d, a.scale, sc);
+    for (int r = 0; r < NQ; ++r)
+      c[r] = online_softmax_update<Ops>(run_max[i + r], run_sum[i + r], Ops::max(sc[r], len), sc[r], len);
+    scale_add_run<Ops, NQ>(ac, c, sc, v, len, d);
+  };
 
   const uint8_t* kbase = static_cast<const uint8_t*>(a.keys);
   const uint8_t* vbase = static_cast<const uint8_t*>(a.values);
@@ -77,25 +134,30 @@ void attend_tiled(const AttentionArgs& a) {
       k = ktile;
       v = vtile;
     }
-    for (int t = 0; t < a.n_tok; ++t) {
-      const int seen = a.pos[t] + 1 - j0, len = seen < n ? seen : n;  // causal: positions <= pos[t]
-      if (len <= 0) continue;
-      // The group's query heads in pairs (sharing k and v loads), an odd one alone: the same arithmetic.
-      for (int g = 0; g < a.group; g += 2) {
-        const int i = t * a.group + g;
-        const float* q = a.q + t * a.ldq + g * d;
-        if (g + 1 < a.group) {
-          Ops::scores2(q, q + d, k, len, d, a.scale, s, s1);
-          const float c0 = update(run_max[i], run_sum[i], Ops::max(s, len), s, len);
-          const float c1 = update(run_max[i + 1], run_sum[i + 1], Ops::max(s1, len), s1, len);
-          Ops::scale_add2(acc + static_cast<size_t>(i) * d, c0, s, acc + static_cast<size_t>(i + 1) * d, c1,
-                          s1, v, len, d);
-        } else {
-          Ops::scores(q, k, len, d, a.scale, s);
-          const float c0 = update(run_max[i], run_sum[i], Ops::max(s, len), s, len);
-          Ops::scale_add(acc + static_cast<size_t>(i) * d, c0, s, v, len, d);
+    auto seen = [&](int i) {  // causal: positions <= pos[t] of this tile
+      const int sn = a.pos[i / a.group] + 1 - j0;
+      return sn < n ? sn : n;
+    };
+    for (int i = 0; i < nq;) {
+      const int len = seen(i);
+      if (len <= 0) {
+        ++i;
+        continue;
+      }
+      int nr = 1;
+      while (nr < max_run<Ops>() && i + nr < nq && seen(i + nr) == len) ++nr;
+      if constexpr (max_run<Ops>() >= 4) {
+        if (nr == 4) {
+          run(std::integral_constant<int, 4>{}, i, len, k, v);
+          i += 4;
+          continue;
         }
       }
+      if (nr >= 2)
+        run(std::integral_constant<int, 2>{}, i, len, k, v), nr = 2;
+      else
+        run(std::integral_constant<int, 1>{}, i, len, k, v);
+      i += nr;
     }
   }
   for (int t = 0; t < a.n_tok; ++t)

@@ -81,7 +81,28 @@ static float load_value(const uint8_t* p, StDType t, int64_t i) {
 // rows (a tile has exactly its rows' bytes): no second copy of the model, no fresh pages to fault in.
 // Otherwise the tiles go to a new buffer; from a mapped file they are made a slab at a time and each slab's
 // file pages are dropped once packed, so the source is never resident whole beside the result.
-static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_t cols, DType have,
+// Converted matrices are carved from slabs of at least 64 MiB rather than allocated one by one: a small
+// model's layer matrices are a few MiB each, below the size that gets huge pages (core/file.h).
+struct WeightSlabs {
+  Model& model;
+  uint8_t* next = nullptr;
+  size_t left = 0;
+  uint8_t* take(size_t bytes) {
+    bytes = (bytes + 63) & ~size_t{63};
+    if (bytes > left) {
+      const size_t n = std::max(bytes, size_t{64} << 20);
+      model.owned.push_back(aligned_array<uint8_t>(n));
+      next = model.owned.back().get();
+      left = n;
+    }
+    uint8_t* p = next;
+    next += bytes;
+    left -= bytes;
+    return p;
+  }
+};
+
+static Tensor make_matrix(WeightSlabs& slabs, const StTensor& st, int64_t rows, int64_t cols, DType have,
                           DType want, MapMode mode, ThreadPool* pool, bool* in_file) {
   Tensor t;
   t.rows = rows;
@@ -92,14 +113,12 @@ static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_
   const size_t tile_bytes = dtype_tile_bytes(want, cols);
   const bool in_place =
       mode == MapMode::kRead && have == want && rows % kTileRows == 0 && tile_bytes == kTileRows * in_row;
-  AlignedPtr<uint8_t> buf;
   uint8_t* out;
   if (in_place) {
     out = const_cast<uint8_t*>(st.data);  // our anonymous copy of the file (MapMode::kRead)
     *in_file = true;
   } else {
-    buf = aligned_array<uint8_t>(t.bytes());
-    out = buf.get();
+    out = slabs.take(t.bytes());
   }
   auto pack_tiles = [&](int64_t i0, int64_t i1) {
     std::vector<uint8_t> converted(kTileRows * std::max(in_row, out_row));
@@ -141,7 +160,6 @@ static Tensor make_matrix(Model& model, const StTensor& st, int64_t rows, int64_
     }
   }
   t.data = out;
-  if (buf) model.owned.push_back(std::move(buf));
   return t;
 }
 
@@ -167,6 +185,7 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
                 st.file.c_str(), name.c_str());
   }
   const std::string where = model.dir;
+  WeightSlabs slabs{model};
   for (auto& s : specs) {
     auto it = model.files.tensors.find(s.name);
     if (it == model.files.tensors.end()) {
@@ -217,7 +236,7 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
                   "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(),
                   s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), kQuantBlock);
       bool in_file = false;
-      *s.matrix = make_matrix(model, st, s.rows, s.cols, have, want, options.map_mode, pool, &in_file);
+      *s.matrix = make_matrix(slabs, st, s.rows, s.cols, have, want, options.map_mode, pool, &in_file);
       s.matrix->bf16_dot = want == DType::kBF16 && options.bf16_dot;
       model.weights_in_files = model.weights_in_files || in_file;
     }
