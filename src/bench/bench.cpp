@@ -1,8 +1,10 @@
 #include "bench/bench.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
+#include "bench/limits.h"
 #include "core/error.h"
 #include "core/timer.h"
 #include "model/forward.h"
@@ -76,7 +78,25 @@ double matrix_params(const Model& m) {
   return p;
 }
 
+// What a decode step reads of the weights: every layer matrix and the head (weight_bytes_per_token's bytes,
+// less the one embedding row).
+std::vector<ByteRange> decode_weight_ranges(const Model& m) {
+  std::vector<ByteRange> r;
+  for (const auto& l : m.weights.layers)
+    for (const Tensor* t :
+         {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
+      r.push_back({t->data, t->bytes()});
+  r.push_back({m.weights.lm_head.data, m.weights.lm_head.bytes()});
+  return r;
+}
+
 }  // namespace
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 double weight_bytes_per_token(const Model& m) {
   double bytes = static_cast<double>(m.weight_bytes());
@@ -139,6 +159,9 @@ std::vector<BenchResult> run_bench(const Model& m, ThreadPool* pool, const Bench
       r.bytes_per_token =
           weight_bytes_per_token(m) + (mean_pos + 1) * static_cast<double>(cache.bytes_per_position());
       r.flops_per_token = 2.0 * matrix_params(m) + head_flops + attn_flops(mean_pos);
+      const std::vector<ByteRange> ranges = decode_weight_ranges(m);
+      const int n_threads = pool ? pool->size() : 1;
+      double probe_before = p.adjacent_read_probe ? read_ranges_gbs(n_threads, ranges, 2) : 0;
       for (int rep = 0; rep < p.reps; ++rep) {
         double s = now_seconds();
         for (int i = 0; i < n; ++i) {
@@ -146,7 +169,15 @@ std::vector<BenchResult> run_bench(const Model& m, ThreadPool* pool, const Bench
           b.add(token_at(m, p.n_depth + i), p.n_depth + i, 0, true);
           forward(m, cache, b, logits.data(), fo);
         }
-        r.samples_ns.push_back((now_seconds() - s) * 1e9);
+        const double dt = now_seconds() - s;
+        r.samples_ns.push_back(dt * 1e9);
+        if (p.adjacent_read_probe) {
+          const double probe_after = read_ranges_gbs(n_threads, ranges, 2);
+          const double around = (probe_before + probe_after) / 2;
+          r.adjacent_read_gbs.push_back(around);
+          r.adjacent_share.push_back(r.bytes_per_token * n / dt / 1e9 / around);
+          probe_before = probe_after;
+        }
       }
     }
     finish(r, n);

@@ -22,6 +22,9 @@ struct BenchParams {
   // values), and a deep fill no longer takes minutes when prefill is slow. Off by default (llama-bench runs
   // the model).
   bool synthetic_depth = false;
+  // Probe the read bandwidth of the model's own weights right before and after each decode repetition
+  // (bench/limits.h, read_ranges_gbs) and keep each repetition's share of it.
+  bool adjacent_read_probe = false;
 };
 
 struct BenchResult {
@@ -32,6 +35,9 @@ struct BenchResult {
   // Work per token: bytes read (weights + KV cache; decode) and floating-point operations (prefill).
   double bytes_per_token = 0, flops_per_token = 0;
   double gbs() const { return bytes_per_token * avg_ts / 1e9; }
+  // Decode with adjacent_read_probe: per repetition, the probe around it (mean of the one before and the one
+  // after, GB/s) and the repetition's GB/s as a share of it.
+  std::vector<double> adjacent_read_gbs, adjacent_share;
   double gflops() const { return flops_per_token * avg_ts / 1e9; }
 };
 
@@ -43,5 +49,7 @@ std::vector<BenchResult> run_bench(const Model& model, ThreadPool* pool, const B
 
 // Bytes of weights one decode step reads: every matrix, the head once; of the embedding only one row.
 double weight_bytes_per_token(const Model& model);
+
+double median(std::vector<double> v);  // of a non-empty list
 
 }  // namespace qwen3::bench

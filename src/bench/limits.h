@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace qwen3::bench {
 
@@ -22,6 +23,16 @@ struct Limits {
 // Takes a few seconds. n_threads: the threads of the "N threads" figures (the benchmark's -t); buffer_mib:
 // size of the bandwidth probe's buffer.
 Limits measure_limits(int n_threads, size_t buffer_mib = 512);
+
+// Read bandwidth of n_threads streaming `ranges` (each split evenly over the threads, as the matmuls of a
+// decode step split their tiles), best of `passes`, in GB/s. qwen3 bench runs it over the model's own
+// weights right before and after each decode repetition: bandwidth swings by 2x from second to second on
+// these machines, so a decode figure is compared with a probe of the same moments and the same bytes.
+struct ByteRange {
+  const void* data;
+  size_t bytes;
+};
+double read_ranges_gbs(int n_threads, const std::vector<ByteRange>& ranges, int passes);
 
 // Per-ISA probes (limits_avx2.cpp, limits_avx512.cpp): operations per second of one thread running `iters`
 // iterations of an unrolled, dependency-free loop.

@@ -76,6 +76,7 @@ void run(const BenchArgs& a) {
   QWEN3_CHECK(a.depth_fill == "model" || a.depth_fill == "synthetic",
               "--depth-fill %s: choose model or synthetic", a.depth_fill.c_str());
   p.synthetic_depth = a.depth_fill == "synthetic";
+  p.adjacent_read_probe = !a.no_limits;
   ModelArgs ma;
   ma.model = a.model;
   ma.dtype = a.dtype;
@@ -128,6 +129,11 @@ void run(const BenchArgs& a) {
         j["limit_peak_gflops"] = peak;
         j["limit_peak_kind"] = peak_name;
         j["limit_share"] = r.n_gen > 0 ? r.gbs() / l.read_gbs : r.gflops() / peak;
+        if (!r.adjacent_share.empty()) {
+          j["adjacent_read_gbs"] = r.adjacent_read_gbs;
+          j["adjacent_share"] = r.adjacent_share;
+          j["adjacent_share_median"] = bench::median(r.adjacent_share);
+        }
       }
       arr.push_back(j);
     }
@@ -149,7 +155,9 @@ void run(const BenchArgs& a) {
     std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.avg_ts, r.stddev_ts);
     if (r.n_gen > 0) {
       std::snprintf(eff, sizeof eff, "%.1f GB/s (%.0f MB/token)", r.gbs(), r.bytes_per_token / 1e6);
-      if (!a.no_limits) std::snprintf(share, sizeof share, "%.0f %% of read bw", 100 * r.gbs() / l.read_gbs);
+      if (!a.no_limits)
+        std::snprintf(share, sizeof share, "%.0f %% of read bw (%.0f %% adj.)", 100 * r.gbs() / l.read_gbs,
+                      100 * bench::median(r.adjacent_share));
     } else {
       std::snprintf(eff, sizeof eff, "%.1f GFLOP/s", r.gflops());
       if (!a.no_limits)
@@ -157,6 +165,12 @@ void run(const BenchArgs& a) {
     }
     std::printf("| %-8s | %6d | %14s | %-30s | %-22s |\n", test, r.n_depth, tps, eff, share);
   }
+  for (const auto& r : results)
+    if (!r.adjacent_read_gbs.empty())
+      std::printf(
+          "adj.: median share of each tg repetition against the read bandwidth of the weights themselves, "
+          "probed right before and after it (median %.1f GB/s)\n",
+          bench::median(r.adjacent_read_gbs));
 }
 
 }  // namespace

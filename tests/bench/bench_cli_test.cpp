@@ -93,6 +93,32 @@ TEST(BenchCli, TableWithLimits) {
   EXPECT_NE(r.out.find("% of read bw"), std::string::npos) << r.out;
 }
 
+// Each decode repetition is set against a read probe of the model's own weights taken right before and after
+// it: one probe figure and one share per repetition, and the share is the repetition's GB/s over it.
+TEST(BenchCli, DecodeSharesAgainstAdjacentReadProbes) {
+  auto r = bench("-p 0 -n 2 -r 3 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u);
+  const auto& t = j[0];
+  ASSERT_EQ(t["adjacent_read_gbs"].size(), 3u) << t.dump();
+  ASSERT_EQ(t["adjacent_share"].size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const double probe = t["adjacent_read_gbs"][i].get<double>(),
+                 share = t["adjacent_share"][i].get<double>();
+    EXPECT_GT(probe, 0);
+    const double rep_gbs = t["bytes_per_token"].get<double>() * t["samples_ts"][i].get<double>() / 1e9;
+    EXPECT_NEAR(share, rep_gbs / probe, 1e-9 * share) << i;
+  }
+  auto shares = t["adjacent_share"].get<std::vector<double>>();
+  std::sort(shares.begin(), shares.end());
+  EXPECT_DOUBLE_EQ(t["adjacent_share_median"].get<double>(), shares[1]);
+  // Without limits there is no probe.
+  auto n = bench("-p 0 -n 2 -r 1 --json --no-limits");
+  ASSERT_EQ(n.exit_code, 0) << n.err;
+  EXPECT_FALSE(nlohmann::json::parse(n.out)[0].contains("adjacent_share"));
+}
+
 TEST(BenchCli, LimitsAloneAsJson) {
   auto r = run_command(qwen3_binary() + " bench --limits --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
