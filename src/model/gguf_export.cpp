@@ -128,8 +128,11 @@ void export_gguf(const std::string& in_dir, const std::string& out_path, DType t
     items.push_back({&st, have, want, matrix ? s.rows : 1, s.cols});
   }
   const std::string name = std::filesystem::path(in_dir).lexically_normal().filename().string();
+  gguf::KeyValues kv = gguf_model_metadata(config, type, vocab, name.empty() ? "qwen3" : name);
+  for (const auto& [key, value] : set.metadata)  // qwen3 synth's note that the weights are random
+    if (key.starts_with("qwen3cpp.")) kv.emplace_back(key, Value::str(value));
   gguf::write_file(
-      out_path, gguf_model_metadata(config, type, vocab, name.empty() ? "qwen3" : name), tensors,
+      out_path, kv, tensors,
       [&](size_t i, uint8_t* out) {
         const Item& t = items[i];
         const size_t in_row = dtype_row_bytes(t.have, t.cols), out_row = dtype_row_bytes(t.want, t.cols);
