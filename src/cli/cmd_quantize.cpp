@@ -124,6 +124,8 @@ void add_quantize_command(CLI::App& app) {
     const bool gguf = out->ends_with(".gguf");
     const DType t = parse_type(*type, gguf);
     const std::string dir = resolve_model_dir(*in);
+    QWEN3_CHECK(fs::is_directory(dir),
+                "-m %s: quantize reads a Hugging Face-layout directory, not a GGUF file", in->c_str());
     double t0 = now_seconds();
     if (gguf) {
       QWEN3_CHECK(!fs::is_directory(*out), "-o %s: is a directory", out->c_str());

@@ -47,6 +47,10 @@ TEST(GgufExportCli, BadArguments) {
   expect_error("-m " + model + " --type q8_0", {"--out"});  // CLI11: a required option missing
   EXPECT_FALSE(fs::exists(s + "/x.gguf"));
   EXPECT_FALSE(fs::exists(s + "/x.gguf.part"));
+  // A GGUF file is no input for quantize.
+  auto r = run_command(test::qwen3_binary() + " quantize -m " + model + " -o " + s + "/m.gguf --type q8_0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_error("-m " + s + "/m.gguf -o " + s + "/y.gguf --type q8_0", {"m.gguf", "not a GGUF file"});
 }
 
 TEST(GgufExportCli, BadInputs) {
