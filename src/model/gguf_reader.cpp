@@ -251,7 +251,9 @@ File read_file(const std::string& path, MapMode mode, const std::function<void(s
       QWEN3_CHECK(!blocks || t.ne[0] % kQuantBlock == 0,
                   "%s: tensor '%s' is %s but its rows of %lld are not whole blocks of %d", path.c_str(),
                   t.name.c_str(), dtype_name(*d), static_cast<long long>(t.ne[0]), kQuantBlock);
-      t.n_bytes = dtype_row_bytes(*d, t.ne[0]) * static_cast<size_t>(n_elements / t.ne[0]);
+      const size_t rows = static_cast<size_t>(n_elements / t.ne[0]);
+      QWEN3_CHECK(!__builtin_mul_overflow(dtype_row_bytes(*d, t.ne[0]), rows, &t.n_bytes),
+                  "%s: tensor '%s' is too large", path.c_str(), t.name.c_str());
     }
     f.tensors.push_back(std::move(t));
   }

@@ -5,9 +5,9 @@
 
 #include "core/error.h"
 #include "model/gguf.h"
-#include "model/gguf_reader.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_data.h"
+#include "tokenizer/unicode.h"
 
 namespace qwen3 {
 
@@ -38,6 +38,9 @@ Tokenizer Tokenizer::from_gguf(const gguf::Vocab& v, const std::string& origin) 
     d->tokens[id] = t;
     d->ids.insert_or_assign(t, static_cast<int32_t>(id));
     if (type == gguf::kControl || type == gguf::kUserDefined) {
+      QWEN3_CHECK(tok::find_invalid_utf8(t) == std::string_view::npos, "%s: added token %zu is not UTF-8",
+                  origin.c_str(), id);
+      QWEN3_CHECK(added.size() < 65535, "%s: more added tokens than this tokenizer supports", origin.c_str());
       tok::AddedToken a;
       a.content = t;
       a.id = static_cast<int32_t>(id);

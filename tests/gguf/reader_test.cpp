@@ -157,5 +157,38 @@ TEST(GgufReader, CorruptFilesFailWithOneLine) {
   EXPECT_NE(err.find("q4_K"), std::string::npos) << err;
 }
 
+// Random bytes changed in the header, metadata and tensor infos: the model, tokenizer and template loaders
+// either load or throw qwen3::Error, never crash or read outside the file (run under ASan too).
+TEST(GgufReader, FlippedBytesNeverCrash) {
+  const std::string s = own_scratch("gguf_flipped");
+  qwen3_ok("synth --preset tiny --out " + s + "/m");
+  qwen3_ok("quantize -m " + s + "/m -o " + s + "/m.gguf --type q4_0");
+  const std::string whole = slurp(s + "/m.gguf");
+  // The metadata before the tokenizer arrays, and everything after them up to the tensor data.
+  const size_t tokens_at = whole.find("tokenizer.ggml.tokens"), infos_at = whole.find("token_embd.weight");
+  ASSERT_NE(tokens_at, std::string::npos);
+  ASSERT_NE(infos_at, std::string::npos);
+  uint64_t state = 42;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull; };
+  int loaded = 0, failed = 0;
+  for (int i = 0; i < 120; ++i) {
+    std::string b = whole;
+    const size_t span = i % 2 ? tokens_at + 64 : 1200;
+    const size_t base = i % 2 ? 0 : infos_at - 600;
+    for (int k = 0; k < 1 + i % 3; ++k) b[base + next() % span] = static_cast<char>(next() >> 56);
+    test::write_file(s + "/f.gguf", b);
+    try {
+      load_model(s + "/f.gguf");
+      Tokenizer::load(s + "/f.gguf").encode("Hello <|im_start|> world");
+      ChatTemplate::load(s + "/f.gguf");
+      ++loaded;
+    } catch (const Error&) {
+      ++failed;
+    }
+  }
+  EXPECT_GT(failed, 10);
+  std::printf("flipped bytes: %d loaded, %d rejected\n", loaded, failed);
+}
+
 }  // namespace
 }  // namespace qwen3
