@@ -6,6 +6,7 @@
 #include "chat/jinja_eval.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "model/gguf_reader.h"
 
 namespace qwen3 {
 
@@ -28,7 +29,28 @@ ChatTemplate ChatTemplate::from_source(std::string source) {
   return t;
 }
 
+// A GGUF file's tokenizer.chat_template, with the special tokens its tokenizer.ggml.*_token_id entries name.
+static ChatTemplate load_gguf(const std::string& path) {
+  const gguf::Vocab v = gguf::read_vocab(gguf::read_file(path));
+  QWEN3_CHECK(!v.chat_template.empty(), "%s: no tokenizer.chat_template in the file", path.c_str());
+  ChatTemplate t;
+  try {
+    t = ChatTemplate::from_source(v.chat_template);
+  } catch (const Error& e) {
+    throw_error("%s: %s", path.c_str(), e.what());
+  }
+  ojson map = ojson::object();
+  const std::pair<const char*, const std::optional<uint32_t>*> ids[] = {
+      {"bos_token", &v.bos}, {"eos_token", &v.eos}, {"unk_token", &v.unk},
+      {"sep_token", &v.sep}, {"pad_token", &v.pad}, {"mask_token", &v.mask}};
+  for (const auto& [key, id] : ids)
+    if (*id && **id < v.tokens.size()) map[key] = v.tokens[**id];
+  t.set_special_tokens(map);
+  return t;
+}
+
 ChatTemplate ChatTemplate::load(const std::string& model_dir) {
+  if (gguf::is_gguf_path(model_dir)) return load_gguf(model_dir);
   std::string config_path = model_dir + "/tokenizer_config.json";
   ojson config = ojson::object();
   if (file_exists(config_path)) {

@@ -36,7 +36,8 @@ class ChatTemplate {
  public:
   // The chat template of a Hugging Face model directory: chat_template.jinja when present, else
   // tokenizer_config's "chat_template" (a string, or a list of {name, template} with a "default" entry), plus
-  // its special tokens.
+  // its special tokens; or a .gguf file's tokenizer.chat_template, with the tokens its
+  // tokenizer.ggml.*_token_id entries name.
   static ChatTemplate load(const std::string& model_dir);
   // A template from source; special tokens can be set with set_special_tokens.
   static ChatTemplate from_source(std::string source);

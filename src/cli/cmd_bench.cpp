@@ -178,7 +178,8 @@ void run(const BenchArgs& a) {
 void add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "measure prefill and decode speed (like llama-bench)");
-  cmd->add_option("-m,--model", a->model, "model directory or Hugging Face repo id (or $QWEN3_MODEL)")
+  cmd->add_option("-m,--model", a->model,
+                  "model directory, .gguf file or Hugging Face repo id (or $QWEN3_MODEL)")
       ->envname("QWEN3_MODEL");
   cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens processed as one batch (pp; 0 = skip)");
   cmd->add_option("-n,--n-gen", a->n_gen, "tokens decoded one at a time (tg; 0 = skip)");

@@ -2,6 +2,8 @@
 // blocks (row-major, stored as U8 [rows, cols / 32 * block bytes] in model.safetensors with the metadata
 // entry "qwen3.quantization"), the norm weights as they were, and copies of the other files (config,
 // tokenizer). The loader reads it back directly (docs/DESIGN.md, "Quantised models").
+// qwen3 quantize -m IN -o OUT.gguf --type bf16|f16|f32|q8_0|q4_0: one GGUF file that llama.cpp loads as a
+// qwen3 model, tokenizer and chat template included (docs/DESIGN.md, "GGUF").
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -9,12 +11,15 @@
 #include "cli/commands.h"
 #include "cli/model_args.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/timer.h"
 #include "kernels/pack.h"
 #include "model/config.h"
+#include "model/gguf_export.h"
 #include "model/safetensors.h"
 #include "model/safetensors_writer.h"
 #include "model/weights.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace qwen3::cli {
 
@@ -86,21 +91,57 @@ static void quantize_model(const std::string& in_dir, const std::string& out_dir
                     });
 }
 
+static DType parse_type(const std::string& type, bool gguf) {
+  if (type == "q8_0") return DType::kQ8_0;
+  if (type == "q4_0") return DType::kQ4_0;
+  if (gguf) {
+    if (type == "bf16") return DType::kBF16;
+    if (type == "f16") return DType::kF16;
+    if (type == "f32") return DType::kF32;
+    throw_error("--type %s: choose bf16, f16, f32, q8_0 or q4_0", type.c_str());
+  }
+  QWEN3_CHECK(
+      type != "bf16" && type != "f16" && type != "f32",
+      "--type %s: a model directory is written as q8_0 or q4_0 only (give an output ending in .gguf for "
+      "%s)",
+      type.c_str(), type.c_str());
+  throw_error("--type %s: choose q8_0 or q4_0 (or bf16, f16, f32 for a .gguf output)", type.c_str());
+}
+
 void add_quantize_command(CLI::App& app) {
   auto in = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto type = std::make_shared<std::string>();
-  CLI::App* cmd = app.add_subcommand("quantize", "write a copy of a model with Q8_0 or Q4_0 matrices");
+  CLI::App* cmd = app.add_subcommand(
+      "quantize",
+      "write a copy of a model with Q8_0 or Q4_0 matrices, or a GGUF file for llama.cpp (-o X.gguf)");
   cmd->add_option("-m,--model", *in, "input model (Hugging Face-layout directory or repo id)")->required();
-  cmd->add_option("-o,--out", *out, "output directory")->required();
-  cmd->add_option("--type", *type, "q8_0 or q4_0")->required();
+  cmd->add_option("-o,--out", *out,
+                  "output directory, or a file ending in .gguf (one GGUF file, tokenizer included)")
+      ->required();
+  cmd->add_option("--type", *type, "q8_0 or q4_0; for a .gguf output also bf16, f16 or f32")->required();
   cmd->callback([in, out, type] {
-    QWEN3_CHECK(*type == "q8_0" || *type == "q4_0", "--type %s: choose q8_0 or q4_0", type->c_str());
+    const bool gguf = out->ends_with(".gguf");
+    const DType t = parse_type(*type, gguf);
     const std::string dir = resolve_model_dir(*in);
-    QWEN3_CHECK(fs::weakly_canonical(dir) != fs::weakly_canonical(*out), "-o %s: same directory as the input",
-                out->c_str());
+    QWEN3_CHECK(fs::is_directory(dir),
+                "-m %s: quantize reads a Hugging Face-layout directory, not a GGUF file", in->c_str());
     double t0 = now_seconds();
-    quantize_model(dir, *out, *type == "q8_0" ? DType::kQ8_0 : DType::kQ4_0);
+    if (gguf) {
+      QWEN3_CHECK(!fs::is_directory(*out), "-o %s: is a directory", out->c_str());
+      QWEN3_CHECK(fs::exists(dir + "/tokenizer.json"),
+                  "%s: no tokenizer.json (a GGUF file carries the tokenizer, so the model needs one)",
+                  dir.c_str());
+      const ModelConfig config = load_model_config(dir);
+      const gguf::Vocab vocab = tok::gguf_vocab_from_hf(dir, config.vocab_size);
+      ProgressBar bar("writing " + *out);
+      export_gguf(dir, *out, t, vocab, [&](size_t done, size_t total) { bar.update(done, total); });
+      bar.finish();
+    } else {
+      QWEN3_CHECK(fs::weakly_canonical(dir) != fs::weakly_canonical(*out),
+                  "-o %s: same directory as the input", out->c_str());
+      quantize_model(dir, *out, t);
+    }
     std::fprintf(stderr, "wrote %s (%s) in %.1f s\n", out->c_str(), type->c_str(), now_seconds() - t0);
   });
 }

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "model/gguf_reader.h"
 
 namespace qwen3::cli {
 
@@ -14,7 +15,8 @@ namespace fs = std::filesystem;
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_option(
          "-m,--model", a.model,
-         "model: a Hugging Face-layout directory or a repo id in the Hugging Face cache (or $QWEN3_MODEL)")
+         "model: a Hugging Face-layout directory, a .gguf file or a repo id in the Hugging Face cache (or "
+         "$QWEN3_MODEL)")
       ->envname("QWEN3_MODEL")
       ->required();
   cmd->add_option("--dtype", a.dtype,
@@ -32,7 +34,10 @@ void add_exact_bf16_option(CLI::App* cmd, bool& exact) {
 
 std::string resolve_model_dir(const std::string& model) {
   if (fs::is_directory(model)) return model;
-  QWEN3_CHECK(!fs::exists(model), "%s: not a model directory (expected config.json and *.safetensors inside)",
+  if (gguf::is_gguf_path(model)) return model;
+  QWEN3_CHECK(!model.ends_with(".gguf") || fs::exists(model), "%s: no such file", model.c_str());
+  QWEN3_CHECK(!fs::exists(model),
+              "%s: not a model directory (expected config.json and *.safetensors inside) nor a .gguf file",
               model.c_str());
   // A repo id "org/name": look in the Hugging Face cache (HF_HUB_CACHE, HF_HOME/hub,
   // ~/.cache/huggingface/hub).

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "model/gguf_reader.h"
 
 namespace qwen3 {
 
@@ -100,6 +101,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& path)
 }
 
 ModelConfig load_model_config(const std::string& model_dir) {
+  if (gguf::is_gguf_path(model_dir)) return gguf::read_config(gguf::read_file(model_dir));
   std::string path = model_dir + "/config.json";
   QWEN3_CHECK(file_exists(path), "%s: not found (is '%s' a Hugging Face model directory?)", path.c_str(),
               model_dir.c_str());

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "model/gguf_reader.h"
 #include "model/weights.h"
 
 namespace qwen3 {
@@ -105,12 +106,6 @@ int tokenizer_size_from_json(const std::string& dir) {
 std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options) {
   auto model = std::make_unique<Model>();
   model->dir = dir;
-  model->config = load_model_config(dir);
-  model->generation = load_generation_config(dir, model->config);
-  // Before the weights: parsing tokenizer.json builds a ~50 MB JSON tree for a moment, which would otherwise
-  // come on top of the whole model in the peak RSS.
-  int n_tok = tokenizer_size_from_json(dir);
-  model->n_vocab_tokens = n_tok > 0 && n_tok < model->config.vocab_size ? n_tok : model->config.vocab_size;
   // A conversion (--dtype) copies the matrices out of the file anyway: map the files then, so that they
   // stream through memory (bind_weights drops each slab's pages once converted) instead of being read whole
   // first and held beside the converted copy. Without one, reading into memory lets the tiles be made in
@@ -118,7 +113,18 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   LoadOptions opened = options;
   if (options.dtype) opened.map_mode = MapMode::kMmap;
   double t0 = now_seconds();
-  model->files = load_safetensors_dir(dir, opened.map_mode, options.progress);
+  if (gguf::is_gguf_path(dir)) {
+    open_gguf_model(*model, dir, opened.map_mode, options.progress);
+  } else {
+    model->config = load_model_config(dir);
+    model->generation = load_generation_config(dir, model->config);
+    // Before the weights: parsing tokenizer.json builds a ~50 MB JSON tree for a moment, which would
+    // otherwise come on top of the whole model in the peak RSS.
+    int n_tok = tokenizer_size_from_json(dir);
+    model->n_vocab_tokens = n_tok > 0 && n_tok < model->config.vocab_size ? n_tok : model->config.vocab_size;
+    t0 = now_seconds();
+    model->files = load_safetensors_dir(dir, opened.map_mode, options.progress);
+  }
   double t1 = now_seconds();
   {
     ThreadPool pool(physical_core_count());

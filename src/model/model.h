@@ -49,7 +49,7 @@ struct LoadOptions {
 };
 
 struct Model {
-  std::string dir;
+  std::string dir;  // the model directory, or the GGUF file
   ModelConfig config;
   GenerationConfig generation;
   ModelWeights weights;
@@ -73,8 +73,14 @@ struct Model {
 };
 
 // Loads config.json, generation_config.json, the safetensors (single or sharded) and tokenizer size from a
-// Hugging Face-layout directory. Throws qwen3::Error naming file and problem on any malformed input.
+// Hugging Face-layout directory, or the same from one GGUF file (a path ending in .gguf). Throws qwen3::Error
+// naming file and problem on any malformed input.
 std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options = {});
+
+// The GGUF part of load_model (model/gguf_model.cpp): config, generation settings, vocabulary size and the
+// file's tensors under their Hugging Face names in m.files, for bind_weights.
+void open_gguf_model(Model& m, const std::string& path, MapMode mode,
+                     const std::function<void(size_t, size_t)>& progress);
 
 // Number of tokens in tokenizer.json (max id of vocab and added tokens + 1), or 0 if there is no
 // tokenizer.json.

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/file.h"
+#include "model/tensor.h"
 
 namespace qwen3 {
 
@@ -23,6 +25,9 @@ struct StTensor {
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;
   size_t n_bytes = 0;
+  // GGUF blocks of this dtype, row by row (shape [rows, row bytes]): set for a GGUF file's Q8_0/Q4_0 tensors
+  // (a quantised safetensors model says it once, in its metadata).
+  std::optional<DType> blocks;
 };
 
 // A set of loaded safetensors files and the tensors they hold, by name.

@@ -193,11 +193,12 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
       continue;
     }
     const StTensor& st = it->second;
-    const bool block_data = s.matrix && st.dtype_name == "U8";  // GGUF blocks of a quantised model
+    // GGUF blocks: of a GGUF file, or of a quantised safetensors model (U8).
+    const bool block_data = s.matrix && (st.blocks || st.dtype_name == "U8");
     QWEN3_CHECK(st.dtype != StDType::kOther || block_data,
                 "%s: tensor '%s' has dtype %s; expected BF16, F16 or F32%s", st.file.c_str(), s.name.c_str(),
                 st.dtype_name.c_str(), s.matrix ? " (or U8 blocks in a quantised model)" : "");
-    QWEN3_CHECK(!block_data || quantized,
+    QWEN3_CHECK(!block_data || st.blocks || quantized,
                 "%s: tensor '%s' is U8 but the file's metadata has no %s entry saying how it is quantised",
                 st.file.c_str(), s.name.c_str(), kQuantizationKey);
     std::string found;
@@ -209,7 +210,7 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
       s.vector->resize(s.cols);
       for (int64_t i = 0; i < s.cols; ++i) (*s.vector)[i] = load_value(st.data, st.dtype, i);
     } else {
-      const DType have = block_data ? *quantized : st_to_dtype(st.dtype);
+      const DType have = block_data ? (st.blocks ? *st.blocks : *quantized) : st_to_dtype(st.dtype);
       if (block_data) {
         QWEN3_CHECK(s.cols % kQuantBlock == 0,
                     "%s: tensor '%s' is %s but its %lld columns are not whole blocks", st.file.c_str(),

@@ -17,12 +17,20 @@ namespace qwen3 {
 namespace tok {
 struct TokenizerData;
 }
+namespace gguf {
+struct Vocab;
+}
 
 class Tokenizer {
  public:
-  // Reads model_dir/tokenizer.json (+ tokenizer_config.json if present). Throws qwen3::Error naming the file
-  // and the unsupported component when the file asks for anything this implementation does not do exactly.
+  // Reads model_dir/tokenizer.json (+ tokenizer_config.json if present), or the tokenizer of a .gguf file.
+  // Throws qwen3::Error naming the file and the unsupported component when the file asks for anything this
+  // implementation does not do exactly.
   static Tokenizer load(const std::string& model_dir);
+  // From GGUF's tokenizer.ggml.* entries (llama.cpp's "gpt2" model with the "qwen2" pre-tokenizer: Qwen's
+  // byte-level BPE with NFC). Added tokens are the CONTROL (special) and USER_DEFINED ids, matched in the raw
+  // text as Qwen's tokenizer.json has them (normalized=false).
+  static Tokenizer from_gguf(const gguf::Vocab& vocab, const std::string& origin);
   // Same, from the contents of the two files (config may be empty). `origin` names them in errors.
   static Tokenizer from_json(std::string_view tokenizer_json, std::string_view config_json,
                              const std::string& origin = "tokenizer.json");

@@ -29,4 +29,11 @@ struct TokenizerData {
   uint64_t uid = 0;  // identifies this data in the per-thread word cache
 };
 
+// Fills d.bytes (what HF's ByteLevel decoder makes of each token), d.bpe.byte_ids and d.bpe.merges (rank =
+// position in `merges`) from d.tokens and d.ids; throws naming `origin` when a byte token or a merge's token
+// is missing. Shared by the tokenizer.json and GGUF loaders.
+void build_byte_and_merge_tables(TokenizerData& d,
+                                 const std::vector<std::pair<std::string, std::string>>& merges,
+                                 const std::string& origin);
+
 }  // namespace qwen3::tok

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "model/gguf_reader.h"
 #include "tokenizer/split.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_data.h"
@@ -67,7 +68,52 @@ void check_pre_tokenizer(const json& p, const std::string& origin) {
 
 }  // namespace
 
+// What HF's ByteLevel decoder makes of each token, the byte tokens and the merge table, from d.tokens and
+// d.ids (shared by tokenizer.json and GGUF loading).
+void tok::build_byte_and_merge_tables(TokenizerData& d,
+                                      const std::vector<std::pair<std::string, std::string>>& merges,
+                                      const std::string& origin) {
+  const size_t n = d.tokens.size();
+  // A token's bytes when every char stands for a byte, else the token's own UTF-8.
+  d.bytes.assign(n, std::string());
+  for (size_t id = 0; id < n; ++id) {
+    const std::string& t = d.tokens[id];
+    std::string& b = d.bytes[id];
+    const auto* s = reinterpret_cast<const unsigned char*>(t.data());
+    for (size_t i = 0; i < t.size();) {
+      size_t len;
+      int v = tok::byte_from_char(tok::decode_utf8(s + i, len));
+      if (v < 0) {
+        b = t;
+        break;
+      }
+      b.push_back(char(v));
+      i += len;
+    }
+  }
+  for (int b = 0; b < 256; ++b) {
+    auto it = d.ids.find(tok::bytes_to_token(std::string(1, char(b))));
+    QWEN3_CHECK(it != d.ids.end(), "%s: vocab lacks the byte-level token for byte 0x%02x", origin.c_str(), b);
+    d.bpe.byte_ids[b] = it->second;
+  }
+
+  // Merges: rank = position.
+  d.bpe.merges.reserve(merges.size());
+  int32_t rank = 0;
+  std::string joined;
+  for (const auto& [a, b] : merges) {
+    joined.assign(a).append(b);
+    auto ia = d.ids.find(a), ib = d.ids.find(b), ic = d.ids.find(joined);
+    QWEN3_CHECK(ia != d.ids.end() && ib != d.ids.end() && ic != d.ids.end(),
+                "%s: merge \"%s %s\" uses a token missing from the vocab", origin.c_str(), a.c_str(),
+                b.c_str());
+    d.bpe.merges.insert(ia->second, ib->second, rank++, ic->second);
+  }
+}
+
 Tokenizer Tokenizer::load(const std::string& model_dir) {
+  if (gguf::is_gguf_path(model_dir))
+    return from_gguf(gguf::read_vocab(gguf::read_file(model_dir)), model_dir);
   std::string path = model_dir + "/tokenizer.json";
   QWEN3_CHECK(file_exists(path), "%s: no tokenizer.json in this directory", model_dir.c_str());
   std::string config_path = model_dir + "/tokenizer_config.json";
@@ -194,43 +240,7 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
       d->tokens[size_t(id)] = t.content;  // HF looks in added tokens first
     for (const auto& [content, id] : added_ids) d->ids[content] = id;
     for (const std::string& c : special_contents) d->special[size_t(d->ids.at(c))] = 1;
-    // What HF's ByteLevel decoder makes of each token: its bytes when every char stands for a byte, else the
-    // token's own UTF-8.
-    d->bytes.assign(n, std::string());
-    for (size_t id = 0; id < n; ++id) {
-      const std::string& t = d->tokens[id];
-      std::string& b = d->bytes[id];
-      const auto* s = reinterpret_cast<const unsigned char*>(t.data());
-      for (size_t i = 0; i < t.size();) {
-        size_t len;
-        int v = tok::byte_from_char(tok::decode_utf8(s + i, len));
-        if (v < 0) {
-          b = t;
-          break;
-        }
-        b.push_back(char(v));
-        i += len;
-      }
-    }
-    for (int b = 0; b < 256; ++b) {
-      auto it = d->ids.find(tok::bytes_to_token(std::string(1, char(b))));
-      QWEN3_CHECK(it != d->ids.end(), "%s: vocab lacks the byte-level token for byte 0x%02x", origin.c_str(),
-                  b);
-      d->bpe.byte_ids[b] = it->second;
-    }
-
-    // Merges (streamed above): rank = position.
-    d->bpe.merges.reserve(merges.size());
-    int32_t rank = 0;
-    std::string joined;
-    for (const auto& [a, b] : merges) {
-      joined.assign(a).append(b);
-      auto ia = d->ids.find(a), ib = d->ids.find(b), ic = d->ids.find(joined);
-      QWEN3_CHECK(ia != d->ids.end() && ib != d->ids.end() && ic != d->ids.end(),
-                  "%s: merge \"%s %s\" uses a token missing from the vocab", origin.c_str(), a.c_str(),
-                  b.c_str());
-      d->bpe.merges.insert(ia->second, ib->second, rank++, ic->second);
-    }
+    tok::build_byte_and_merge_tables(*d, merges, origin);
 
     bool split_special = false;
     if (!config_json.empty()) {

@@ -1,0 +1,84 @@
+// A GGUF file as a Model: config from the qwen3.* keys, the generation settings, and each tensor bound under
+// its Hugging Face name (model/gguf.h's mapping), so that weights.cpp checks and tiles it exactly as it does
+// a safetensors tensor. docs/DESIGN.md ("GGUF").
+#include <algorithm>
+#include <map>
+
+#include "core/error.h"
+#include "model/gguf_reader.h"
+#include "model/model.h"
+#include "model/weights.h"
+
+namespace qwen3 {
+
+static GenerationConfig generation_from_gguf(const gguf::File& f, const gguf::Vocab& v) {
+  // GGUF has no generation_config.json: Qwen3's own (sampling on, T 0.6, top-k 20, top-p 0.95) unless the
+  // file has llama.cpp's general.sampling.* keys; the stop ids are the EOS id and the control tokens Qwen
+  // ends turns and documents with (151645 and 151643 for Qwen3, as its generation_config.json has them).
+  GenerationConfig g;
+  g.do_sample = true;
+  g.temperature = static_cast<float>(f.get_f64("general.sampling.temp", 0.6));
+  g.top_k = static_cast<int>(f.get_u32("general.sampling.top_k", 20));
+  g.top_p = static_cast<float>(f.get_f64("general.sampling.top_p", 0.95));
+  g.min_p = static_cast<float>(f.get_f64("general.sampling.min_p", 0.0));
+  auto add = [&](uint32_t id) {
+    if (std::find(g.eos_token_ids.begin(), g.eos_token_ids.end(), int(id)) == g.eos_token_ids.end())
+      g.eos_token_ids.push_back(static_cast<int>(id));
+  };
+  if (v.eos) add(*v.eos);
+  if (f.has("tokenizer.ggml.eot_token_id")) add(f.get_u32("tokenizer.ggml.eot_token_id"));
+  for (size_t id = 0; id < v.tokens.size(); ++id)
+    if (v.token_types[id] == gguf::kControl &&
+        (v.tokens[id] == "<|im_end|>" || v.tokens[id] == "<|endoftext|>"))
+      add(static_cast<uint32_t>(id));
+  if (v.pad) g.pad_token_id = static_cast<int>(*v.pad);
+  return g;
+}
+
+void open_gguf_model(Model& m, const std::string& path, MapMode mode,
+                     const std::function<void(size_t, size_t)>& progress) {
+  gguf::File f = gguf::read_file(path, mode, progress);
+  m.config = gguf::read_config(f);
+  const gguf::Vocab vocab = gguf::read_vocab(f);
+  m.generation = generation_from_gguf(f, vocab);
+  int n_tokens = 0;  // the ids before the padding ("[PAD<id>]", UNUSED) at the end of the vocabulary
+  for (size_t id = 0; id < vocab.tokens.size(); ++id)
+    if (vocab.token_types[id] != gguf::kUnused) n_tokens = static_cast<int>(id) + 1;
+  m.n_vocab_tokens = n_tokens > 0 && n_tokens < m.config.vocab_size ? n_tokens : m.config.vocab_size;
+  for (const auto& [key, value] : f.kv)
+    if (key.starts_with("qwen3cpp.") && value.type == gguf::ValueType::kString)
+      m.files.metadata[key] = value.s;
+
+  std::map<std::string, std::string> hf_names;  // GGUF name -> Hugging Face name
+  for (const WeightSpec& s : weight_specs(m.config, nullptr))
+    hf_names[gguf::tensor_name_from_hf(s.name)] = s.name;
+  for (const gguf::TensorInfo& t : f.tensors) {
+    auto it = hf_names.find(t.name);
+    QWEN3_CHECK(it != hf_names.end(),
+                "%s: unexpected tensor '%s' (not part of a Qwen3 model with these keys)", path.c_str(),
+                t.name.c_str());
+    const std::optional<DType> d = gguf::dtype_of_ggml(t.type);
+    QWEN3_CHECK(d,
+                "%s: tensor '%s' is %s; this engine reads f32, f16, bf16, q8_0 and q4_0 tensors (convert the "
+                "original model with qwen3 quantize)",
+                path.c_str(), t.name.c_str(), gguf::ggml_type_name(t.type).c_str());
+    StTensor st;
+    st.name = it->second;
+    st.file = path;
+    st.data = t.data;
+    st.n_bytes = t.n_bytes;
+    st.dtype_name = gguf::ggml_type_name(t.type);
+    // The shape in safetensors' order (outermost first); block rows as U8 [rows, row bytes].
+    st.shape.assign(t.ne.rbegin(), t.ne.rend());
+    if (*d == DType::kQ8_0 || *d == DType::kQ4_0) {
+      st.blocks = *d;
+      st.shape.back() = static_cast<int64_t>(dtype_row_bytes(*d, t.ne[0]));
+    } else {
+      st.dtype = *d == DType::kF32 ? StDType::kF32 : *d == DType::kF16 ? StDType::kF16 : StDType::kBF16;
+    }
+    m.files.tensors.emplace(st.name, std::move(st));
+  }
+  m.files.files.push_back(std::move(f.buffer));
+}
+
+}  // namespace qwen3
