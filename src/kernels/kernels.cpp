@@ -213,13 +213,19 @@ void row_to_f32(const Tensor& w, int64_t row, float* out) {
 void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
   // transformers: variance = hidden_states.pow(2).mean(-1); hidden_states * torch.rsqrt(variance + eps)
   // Four partial sums (in this fixed order on every ISA: this file is compiled once) so that the adds do not
-  // wait on each other; in double, so the order costs nothing measurable in accuracy.
-  double part[4] = {0, 0, 0, 0};
+  // wait on each other; in double, so the order costs nothing measurable in accuracy. Two lanes per vector
+  // (vector extensions): sums j and j + 1 of each four in one register, the same operations as one by one.
+  typedef double D2 __attribute__((vector_size(16)));
+  D2 part01 = {0, 0}, part23 = {0, 0};
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int j = 0; j < 4; ++j) part[j] += static_cast<double>(x[i + j]) * x[i + j];
-  for (; i < n; ++i) part[0] += static_cast<double>(x[i]) * x[i];
-  const double sum = (part[0] + part[1]) + (part[2] + part[3]);
+  for (; i + 4 <= n; i += 4) {
+    const D2 x01 = {static_cast<double>(x[i]), static_cast<double>(x[i + 1])};
+    const D2 x23 = {static_cast<double>(x[i + 2]), static_cast<double>(x[i + 3])};
+    part01 += x01 * x01;
+    part23 += x23 * x23;
+  }
+  for (; i < n; ++i) part01[0] += static_cast<double>(x[i]) * x[i];
+  const double sum = (part01[0] + part01[1]) + (part23[0] + part23[1]);
   float scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
   for (i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * scale);
 }
