@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +41,10 @@ std::string scratch_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+std::string own_scratch_dir(const std::string& base) {
+  return scratch_dir(base + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
 }
 
 }  // namespace qwen3::test

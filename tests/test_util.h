@@ -33,5 +33,8 @@ void write_file(const std::string& path, const std::string& contents);
 
 // A fresh empty directory under the test data directory.
 std::string scratch_dir(const std::string& name);
+// The same, named after `base` and the running test: CTest runs the tests of one binary as parallel
+// processes, so each needs its own.
+std::string own_scratch_dir(const std::string& base);
 
 }  // namespace qwen3::test

@@ -60,16 +60,7 @@ gguf::KeyValues gguf_model_metadata(const ModelConfig& c, DType type, const gguf
 }
 
 static DType dtype_of_st(const StTensor& st, const SafetensorsSet& set) {
-  switch (st.dtype) {
-    case StDType::kF32:
-      return DType::kF32;
-    case StDType::kF16:
-      return DType::kF16;
-    case StDType::kBF16:
-      return DType::kBF16;
-    case StDType::kOther:
-      break;
-  }
+  if (std::optional<DType> d = value_dtype(st.dtype)) return *d;
   auto q = set.metadata.find(kQuantizationKey);
   QWEN3_CHECK(
       st.dtype_name == "U8" && q != set.metadata.end() && (q->second == "q8_0" || q->second == "q4_0"),

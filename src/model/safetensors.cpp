@@ -10,6 +10,20 @@
 
 namespace qwen3 {
 
+std::optional<DType> value_dtype(StDType t) {
+  switch (t) {
+    case StDType::kF32:
+      return DType::kF32;
+    case StDType::kF16:
+      return DType::kF16;
+    case StDType::kBF16:
+      return DType::kBF16;
+    case StDType::kOther:
+      break;
+  }
+  return std::nullopt;
+}
+
 using json = nlohmann::json;
 
 static StDType parse_dtype(const std::string& s) {

@@ -16,6 +16,8 @@
 namespace qwen3 {
 
 enum class StDType { kF32, kF16, kBF16, kOther };
+// The DType of a float tensor's values; nullopt for kOther (U8 blocks of a quantised model, unknown dtypes).
+std::optional<DType> value_dtype(StDType t);
 
 struct StTensor {
   std::string name;

@@ -42,19 +42,6 @@ std::vector<WeightSpec> weight_specs(const ModelConfig& c, ModelWeights* w) {
   return specs;
 }
 
-static DType st_to_dtype(StDType t) {
-  switch (t) {
-    case StDType::kF32:
-      return DType::kF32;
-    case StDType::kF16:
-      return DType::kF16;
-    case StDType::kBF16:
-      return DType::kBF16;
-    default:
-      return DType::kF32;
-  }
-}
-
 static float load_value(const uint8_t* p, StDType t, int64_t i) {
   uint16_t h;
   switch (t) {
@@ -210,7 +197,7 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
       s.vector->resize(s.cols);
       for (int64_t i = 0; i < s.cols; ++i) (*s.vector)[i] = load_value(st.data, st.dtype, i);
     } else {
-      const DType have = block_data ? (st.blocks ? *st.blocks : *quantized) : st_to_dtype(st.dtype);
+      const DType have = block_data ? (st.blocks ? *st.blocks : *quantized) : *value_dtype(st.dtype);
       if (block_data) {
         QWEN3_CHECK(s.cols % kQuantBlock == 0,
                     "%s: tensor '%s' is %s but its %lld columns are not whole blocks", st.file.c_str(),

@@ -13,11 +13,6 @@ namespace {
 namespace fs = std::filesystem;
 using test::run_command;
 
-// A scratch directory of this test's own: CTest runs the tests of this binary as parallel processes.
-std::string own_scratch(const std::string& base) {
-  return test::scratch_dir(base + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-}
-
 std::string synth(const std::string& dir, const std::string& extra = "") {
   auto r = run_command(test::qwen3_binary() + " synth --preset tiny --dtype bf16 --out " + dir + " " + extra);
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -35,7 +30,7 @@ void expect_error(const std::string& args, const std::vector<std::string>& parts
 }
 
 TEST(GgufExportCli, BadArguments) {
-  const std::string s = own_scratch("gguf_cli");
+  const std::string s = test::own_scratch_dir("gguf_cli");
   const std::string model = synth(s + "/tiny");
   expect_error("-m " + model + " -o " + s + "/x.gguf --type q5_0",
                {"--type q5_0", "bf16, f16, f32, q8_0 or q4_0"});
@@ -54,7 +49,7 @@ TEST(GgufExportCli, BadArguments) {
 }
 
 TEST(GgufExportCli, BadInputs) {
-  const std::string s = own_scratch("gguf_inputs");
+  const std::string s = test::own_scratch_dir("gguf_inputs");
   // No tokenizer: a GGUF file carries one.
   const std::string bare = synth(s + "/bare", "--no-tokenizer");
   expect_error("-m " + bare + " -o " + s + "/x.gguf --type q8_0", {"no tokenizer.json"});
@@ -79,7 +74,7 @@ TEST(GgufExportCli, BadInputs) {
 }
 
 TEST(GgufExportCli, WritesAFile) {
-  const std::string s = own_scratch("gguf_ok");
+  const std::string s = test::own_scratch_dir("gguf_ok");
   const std::string model = synth(s + "/tiny");
   auto r = run_command(test::qwen3_binary() + " quantize -m " + model + " -o " + s + "/m.gguf --type q4_0");
   EXPECT_EQ(r.exit_code, 0) << r.err;

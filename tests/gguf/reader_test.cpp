@@ -22,10 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using test::run_command;
 
-std::string own_scratch(const std::string& base) {
-  return test::scratch_dir(base + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-}
-
 void qwen3_ok(const std::string& args) {
   auto r = run_command(test::qwen3_binary() + " " + args);
   ASSERT_EQ(r.exit_code, 0) << args << "\n" << r.err;
@@ -47,7 +43,7 @@ std::string eval(const std::string& model, const std::string& extra = "") {
 }
 
 TEST(GgufReader, SameLogitsAsTheSource) {
-  const std::string s = own_scratch("gguf_roundtrip");
+  const std::string s = test::own_scratch_dir("gguf_roundtrip");
   for (const std::string src : {"f32", "bf16"}) {
     const std::string dir = s + "/small-" + src;
     qwen3_ok("synth --preset small --dtype " + src + " --seed 5 --out " + dir);
@@ -76,7 +72,7 @@ TEST(GgufReader, SameLogitsAsTheSource) {
 }
 
 TEST(GgufReader, TokenizerAndTemplateAsTheSource) {
-  const std::string s = own_scratch("gguf_tokenizer");
+  const std::string s = test::own_scratch_dir("gguf_tokenizer");
   qwen3_ok("synth --preset tiny --out " + s + "/m");
   qwen3_ok("quantize -m " + s + "/m -o " + s + "/m.gguf --type q8_0");
   const Tokenizer a = Tokenizer::load(s + "/m"), b = Tokenizer::load(s + "/m.gguf");
@@ -115,7 +111,7 @@ std::string eval_error(const std::string& path) {
 }
 
 TEST(GgufReader, TruncatedFilesFailWithOneLine) {
-  const std::string s = own_scratch("gguf_truncated");
+  const std::string s = test::own_scratch_dir("gguf_truncated");
   qwen3_ok("synth --preset tiny --out " + s + "/m");
   qwen3_ok("quantize -m " + s + "/m -o " + s + "/m.gguf --type q8_0");
   const std::string whole = slurp(s + "/m.gguf");
@@ -133,7 +129,7 @@ TEST(GgufReader, TruncatedFilesFailWithOneLine) {
 }
 
 TEST(GgufReader, CorruptFilesFailWithOneLine) {
-  const std::string s = own_scratch("gguf_corrupt");
+  const std::string s = test::own_scratch_dir("gguf_corrupt");
   qwen3_ok("synth --preset tiny --out " + s + "/m");
   qwen3_ok("quantize -m " + s + "/m -o " + s + "/m.gguf --type q8_0");
   const std::string whole = slurp(s + "/m.gguf");
@@ -160,7 +156,7 @@ TEST(GgufReader, CorruptFilesFailWithOneLine) {
 // Random bytes changed in the header, metadata and tensor infos: the model, tokenizer and template loaders
 // either load or throw qwen3::Error, never crash or read outside the file (run under ASan too).
 TEST(GgufReader, FlippedBytesNeverCrash) {
-  const std::string s = own_scratch("gguf_flipped");
+  const std::string s = test::own_scratch_dir("gguf_flipped");
   qwen3_ok("synth --preset tiny --out " + s + "/m");
   qwen3_ok("quantize -m " + s + "/m -o " + s + "/m.gguf --type q4_0");
   const std::string whole = slurp(s + "/m.gguf");

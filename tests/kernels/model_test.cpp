@@ -26,15 +26,10 @@ namespace {
 namespace fs = std::filesystem;
 using test::run_command;
 
-// A scratch directory of this test's own: CTest runs the tests of this binary as parallel processes.
-std::string own_scratch(const std::string& base) {
-  return test::scratch_dir(base + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-}
-
 // A tiny synthetic bf16 model, made once per test process.
 const std::string& tiny_model() {
   static const std::string dir = [] {
-    std::string d = own_scratch("kernels_tiny") + "/model";
+    std::string d = test::own_scratch_dir("kernels_tiny") + "/model";
     auto r =
         run_command(test::qwen3_binary() + " synth --preset tiny --dtype bf16 --no-tokenizer --out " + d);
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -44,7 +39,7 @@ const std::string& tiny_model() {
 }
 
 std::string quantized(const std::string& type) {
-  std::string out = own_scratch("kernels_tiny_" + type) + "/model";
+  std::string out = test::own_scratch_dir("kernels_tiny_" + type) + "/model";
   auto r =
       run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o " + out + " --type " + type);
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -118,7 +113,7 @@ TEST(ModelKernels, QuantizedFileLoadsLikeQuantizingAtLoad) {
     EXPECT_EQ(load_model(dir, as_f32)->matrix_dtype(), DType::kF32);
   }
   auto r = run_command(test::qwen3_binary() + " quantize -m " + quantized("q8_0") + " -o " +
-                       own_scratch("kernels_requant") + "/m --type q4_0");
+                       test::own_scratch_dir("kernels_requant") + "/m --type q4_0");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("already quantised"), std::string::npos) << r.err;
   r = run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o /tmp/x --type q5_0");
@@ -194,7 +189,7 @@ void expect_load_error(const std::string& name,
                                                 std::vector<std::pair<std::string, std::string>>&)>& edit,
                        const std::string& message) {
   std::string src = quantized("q8_0");
-  std::string dir = own_scratch("kernels_bad_" + name) + "/model";
+  std::string dir = test::own_scratch_dir("kernels_bad_" + name) + "/model";
   fs::create_directories(dir);
   for (auto& e : fs::directory_iterator(src))
     if (e.path().filename() != "model.safetensors")
