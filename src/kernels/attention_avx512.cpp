@@ -101,11 +101,10 @@ struct Ops {
     }
   }
 
-  // Runs of up to 4 queries share each k and v load (attention_impl.h); a decode step's few queries read f16
-  // / bf16 cache rows in place. Every form is one template over the row source and the run size, and a
-  // query's operations are the same in each.
+  // Runs of up to 4 queries share each k and v load (attention_impl.h); a query's operations are the same in
+  // every run size. (Reading f16/bf16 cache rows in place instead of widening a tile was tried for decode:
+  // faster on a hot cache, 2x slower on the cold one a decode step meets; bench/attention models it.)
   static constexpr int kMaxRun = 4;
-  static constexpr int kDirectMaxQueries = 0;
 
   // Scores of NQ queries, four keys at a time: per (query, key) an FMA chain over 16-lane chunks, then the
   // lanes summed in _mm512_reduce_add_ps's order (reduce_add_n: all of them at once).
