@@ -129,8 +129,8 @@ Q8Layout q8_layout(int nq, int d) {
   l.vs = take(nb * T);
   l.pm = take(nb * T);
   l.pw = take(nb * T);
-  l.s = take(2 * T);
-  l.p16 = take(nb * T);
+  l.s = take(4 * T);         // runs of up to 4 queries
+  l.p16 = take(2 * nb * T);  // int16 [4][nb][T]
   l.acc = take(n * d);
   l.run_max = take(n);
   l.run_sum = take(n);

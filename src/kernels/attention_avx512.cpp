@@ -202,6 +202,8 @@ struct Ops {
 //   V tile: int16 [j/2][i][2] = (v[j][i], v[j + 1][i]), so vpdpwssd adds two positions per lane.
 // Scores come out with one position per lane (no horizontal sums); p.v with one dimension per lane.
 struct Q8 {
+  static constexpr int kMaxRun = 4;  // runs of queries per K/V tile load (attention_impl.h)
+
   // Scales of one block for 16 rows (masked) as f32.
   static __m512 gather_scales(const uint8_t* block, size_t rb, __mmask16 m) {
     const __m512i idx =
@@ -393,6 +395,15 @@ struct Q8 {
     }
     const int16_t* v = static_cast<const int16_t*>(vt);
     const int npair = (maxlen + 1) / 2;
+    if constexpr (NQ > 2) {  // 4 chunks at a time: NQ x 8 int32 sums would not fit the 32 registers
+      for (int c0 = 0; c0 < d / 16; c0 += 4) {
+        if (d / 16 - c0 == 2)
+          pv_chunks<NQ, 2>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
+        else
+          pv_chunks<NQ, 4>(len, ps, v, p16, npair, d, nb, c0, corr, acc);
+      }
+      return;
+    }
     for (int c0 = 0; c0 < d / 16; c0 += 8) {
       switch (d / 16 - c0) {
         case 2:

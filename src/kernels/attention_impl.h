@@ -280,36 +280,55 @@ void attend_q8(const AttentionArgs& a) {
         pm[b * kAttnTile + j] = x / 32767.0f;
       }
     }
-    for (int t = 0; t < a.n_tok; ++t) {
-      const int seen = a.pos[t] + 1 - j0, len = seen < n ? seen : n;  // causal: positions <= pos[t]
-      if (len <= 0) continue;
-      for (int g = 0; g < a.group; g += 2) {
-        const int i = t * a.group + g;
-        if (g + 1 < a.group) {
-          const int8_t* qp[2] = {qi + static_cast<size_t>(i) * d, qi + static_cast<size_t>(i + 1) * d};
-          const float* qsp[2] = {qs + i * nb, qs + (i + 1) * nb};
-          const int32_t* qsump[2] = {qsum + i * nb, qsum + (i + 1) * nb};
-          float* sp[2] = {s, s + kAttnTile};
-          Q::template scores<2>(qp, qsp, qsump, kt, ks, len, d, a.scale, sp);
-          const float corr[2] = {update(run_max[i], run_sum[i], Ops::max(s, len), s, len),
-                                 update(run_max[i + 1], run_sum[i + 1], Ops::max(sp[1], len), sp[1], len)};
-          const float* pp[2] = {s, sp[1]};
-          const int lens[2] = {len, len};
-          float* ap[2] = {acc + static_cast<size_t>(i) * d, acc + static_cast<size_t>(i + 1) * d};
-          Q::template pv<2>(pp, lens, vs, pw, pm, vt, d, corr, ap, p16);
-        } else {
-          const int8_t* qp[1] = {qi + static_cast<size_t>(i) * d};
-          const float* qsp[1] = {qs + i * nb};
-          const int32_t* qsump[1] = {qsum + i * nb};
-          float* sp[1] = {s};
-          Q::template scores<1>(qp, qsp, qsump, kt, ks, len, d, a.scale, sp);
-          const float corr[1] = {update(run_max[i], run_sum[i], Ops::max(s, len), s, len)};
-          const float* pp[1] = {s};
-          const int lens[1] = {len};
-          float* ap[1] = {acc + static_cast<size_t>(i) * d};
-          Q::template pv<1>(pp, lens, vs, pw, pm, vt, d, corr, ap, p16);
+    auto seen = [&](int i) {  // causal: positions <= pos[t] of this tile
+      const int sn = a.pos[i / a.group] + 1 - j0;
+      return sn < n ? sn : n;
+    };
+    // Runs of 4, 2 or 1 queries (token-major) that see the same positions, as in attend_tiled.
+    auto run = [&](auto nq_tag, int i, int len) {
+      constexpr int NQ = decltype(nq_tag)::value;
+      const int8_t* qp[NQ];
+      const float* qsp[NQ];
+      const int32_t* qsump[NQ];
+      float* sp[NQ];
+      const float* pp[NQ];
+      float* ap[NQ];
+      int lens[NQ];
+      float corr[NQ];
+      for (int r = 0; r < NQ; ++r) {
+        qp[r] = qi + static_cast<size_t>(i + r) * d;
+        qsp[r] = qs + (i + r) * nb;
+        qsump[r] = qsum + (i + r) * nb;
+        sp[r] = s + r * kAttnTile;
+        pp[r] = sp[r];
+        ap[r] = acc + static_cast<size_t>(i + r) * d;
+        lens[r] = len;
+      }
+      Q::template scores<NQ>(qp, qsp, qsump, kt, ks, len, d, a.scale, sp);
+      for (int r = 0; r < NQ; ++r)
+        corr[r] = update(run_max[i + r], run_sum[i + r], Ops::max(sp[r], len), sp[r], len);
+      Q::template pv<NQ>(pp, lens, vs, pw, pm, vt, d, corr, ap, p16);
+    };
+    for (int i = 0; i < nq;) {
+      const int len = seen(i);
+      if (len <= 0) {
+        ++i;
+        continue;
+      }
+      int nr = 1;
+      while (nr < max_run<Q>() && i + nr < nq && seen(i + nr) == len) ++nr;
+      if constexpr (max_run<Q>() >= 4) {
+        if (nr == 4) {
+          run(std::integral_constant<int, 4>{}, i, len);
+          i += 4;
+          continue;
         }
       }
+      if (nr >= 2)
+        run(std::integral_constant<int, 2>{}, i, len), nr = 2;
+      else
+        run(std::integral_constant<int, 1>{}, i, len);
+      i += nr;
     }
   }
   for (int i = 0; i < nq; ++i) {
