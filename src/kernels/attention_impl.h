@@ -81,6 +81,41 @@ constexpr int max_run() {
     return 2;
 }
 
+// Calls run(std::integral_constant<int, NQ>, i, len) for the block's queries (token-major: i = t * group + g)
+// in runs of 4 (when MaxRun allows), 2 or 1 consecutive queries that see the same `len` positions of the tile
+// starting at j0 with n positions (causal: positions <= pos[t]); queries that see none are skipped.
+template <int MaxRun, class Run>
+void for_each_run(const AttentionArgs& a, int j0, int n, Run&& run) {
+  const int nq = a.n_tok * a.group;
+  auto seen = [&](int i) {
+    const int sn = a.pos[i / a.group] + 1 - j0;
+    return sn < n ? sn : n;
+  };
+  for (int i = 0; i < nq;) {
+    const int len = seen(i);
+    if (len <= 0) {
+      ++i;
+      continue;
+    }
+    int nr = 1;
+    while (nr < MaxRun && i + nr < nq && seen(i + nr) == len) ++nr;
+    if constexpr (MaxRun >= 4) {
+      if (nr == 4) {
+        run(std::integral_constant<int, 4>{}, i, len);
+        i += 4;
+        continue;
+      }
+    }
+    if (nr >= 2) {
+      run(std::integral_constant<int, 2>{}, i, len);
+      i += 2;
+    } else {
+      run(std::integral_constant<int, 1>{}, i, len);
+      i += 1;
+    }
+  }
+}
+
 template <class Ops>
 void attend_tiled(const AttentionArgs& a) {
   const int d = a.head_dim, nq = a.n_tok * a.group;
@@ -134,31 +169,7 @@ void attend_tiled(const AttentionArgs& a) {
       k = ktile;
       v = vtile;
     }
-    auto seen = [&](int i) {  // causal: positions <= pos[t] of this tile
-      const int sn = a.pos[i / a.group] + 1 - j0;
-      return sn < n ? sn : n;
-    };
-    for (int i = 0; i < nq;) {
-      const int len = seen(i);
-      if (len <= 0) {
-        ++i;
-        continue;
-      }
-      int nr = 1;
-      while (nr < max_run<Ops>() && i + nr < nq && seen(i + nr) == len) ++nr;
-      if constexpr (max_run<Ops>() >= 4) {
-        if (nr == 4) {
-          run(std::integral_constant<int, 4>{}, i, len, k, v);
-          i += 4;
-          continue;
-        }
-      }
-      if (nr >= 2)
-        run(std::integral_constant<int, 2>{}, i, len, k, v), nr = 2;
-      else
-        run(std::integral_constant<int, 1>{}, i, len, k, v);
-      i += nr;
-    }
+    for_each_run<max_run<Ops>()>(a, j0, n, [&](auto nq_tag, int i, int len) { run(nq_tag, i, len, k, v); });
   }
   for (int t = 0; t < a.n_tok; ++t)
     for (int g = 0; g < a.group; ++g) {
@@ -234,9 +245,6 @@ struct Q8Generic {
 // group's heads of one token, sharing the tile loads); an odd one alone: the same arithmetic.
 template <class Ops, class Q>
 void attend_q8(const AttentionArgs& a) {
-  auto update = [](float& mx, float& sum, float m_tile, float* sc, int len) {
-    return online_softmax_update<Ops>(mx, sum, m_tile, sc, len);
-  };
   const int d = a.head_dim, nb = d / kQuantBlock, nq = a.n_tok * a.group;
   if (nq <= 0) return;
   const size_t row_bytes = kv_row_bytes(DType::kQ8_0, d);
@@ -280,11 +288,7 @@ void attend_q8(const AttentionArgs& a) {
         pm[b * kAttnTile + j] = x / 32767.0f;
       }
     }
-    auto seen = [&](int i) {  // causal: positions <= pos[t] of this tile
-      const int sn = a.pos[i / a.group] + 1 - j0;
-      return sn < n ? sn : n;
-    };
-    // Runs of 4, 2 or 1 queries (token-major) that see the same positions, as in attend_tiled.
+    // Runs of 4, 2 or 1 queries that see the same positions (for_each_run), as in attend_tiled.
     auto run = [&](auto nq_tag, int i, int len) {
       constexpr int NQ = decltype(nq_tag)::value;
       const int8_t* qp[NQ];
@@ -306,30 +310,11 @@ void attend_q8(const AttentionArgs& a) {
       }
       Q::template scores<NQ>(qp, qsp, qsump, kt, ks, len, d, a.scale, sp);
       for (int r = 0; r < NQ; ++r)
-        corr[r] = update(run_max[i + r], run_sum[i + r], Ops::max(sp[r], len), sp[r], len);
+        corr[r] =
+            online_softmax_update<Ops>(run_max[i + r], run_sum[i + r], Ops::max(sp[r], len), sp[r], len);
       Q::template pv<NQ>(pp, lens, vs, pw, pm, vt, d, corr, ap, p16);
     };
-    for (int i = 0; i < nq;) {
-      const int len = seen(i);
-      if (len <= 0) {
-        ++i;
-        continue;
-      }
-      int nr = 1;
-      while (nr < max_run<Q>() && i + nr < nq && seen(i + nr) == len) ++nr;
-      if constexpr (max_run<Q>() >= 4) {
-        if (nr == 4) {
-          run(std::integral_constant<int, 4>{}, i, len);
-          i += 4;
-          continue;
-        }
-      }
-      if (nr >= 2)
-        run(std::integral_constant<int, 2>{}, i, len), nr = 2;
-      else
-        run(std::integral_constant<int, 1>{}, i, len);
-      i += nr;
-    }
+    for_each_run<max_run<Q>()>(a, j0, n, run);
   }
   for (int i = 0; i < nq; ++i) {
     const int t = i / a.group, g = i % a.group;
