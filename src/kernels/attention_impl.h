@@ -116,6 +116,15 @@ void for_each_run(const AttentionArgs& a, int j0, int n, Run&& run) {
   }
 }
 
+// The K and V rows of the tile at j0, if it holds any of the positions up to max_pos, asked for ahead of
+// their use (prefetch_bytes): each tile asks for the one two tiles on, the first two for themselves.
+inline void prefetch_tile(const uint8_t* kbase, const uint8_t* vbase, size_t row_bytes, int j0, int max_pos) {
+  if (j0 > max_pos) return;
+  const int n = max_pos + 1 - j0 < kAttnTile ? max_pos + 1 - j0 : kAttnTile;
+  prefetch_bytes(kbase + static_cast<size_t>(j0) * row_bytes, static_cast<size_t>(n) * row_bytes);
+  prefetch_bytes(vbase + static_cast<size_t>(j0) * row_bytes, static_cast<size_t>(n) * row_bytes);
+}
+
 template <class Ops>
 void attend_tiled(const AttentionArgs& a) {
   const int d = a.head_dim, nq = a.n_tok * a.group;
@@ -157,8 +166,11 @@ void attend_tiled(const AttentionArgs& a) {
 
   const uint8_t* kbase = static_cast<const uint8_t*>(a.keys);
   const uint8_t* vbase = static_cast<const uint8_t*>(a.values);
+  prefetch_tile(kbase, vbase, row_bytes, 0, max_pos);
+  prefetch_tile(kbase, vbase, row_bytes, kAttnTile, max_pos);
   for (int j0 = 0; j0 <= max_pos; j0 += kAttnTile) {
     const int n = max_pos + 1 - j0 < kAttnTile ? max_pos + 1 - j0 : kAttnTile;
+    prefetch_tile(kbase, vbase, row_bytes, j0 + 2 * kAttnTile, max_pos);
     const float *k, *v;
     if (a.kv_type == DType::kF32) {
       k = reinterpret_cast<const float*>(kbase + j0 * row_bytes);
@@ -271,8 +283,11 @@ void attend_q8(const AttentionArgs& a) {
 
   const uint8_t* kbase = static_cast<const uint8_t*>(a.keys);
   const uint8_t* vbase = static_cast<const uint8_t*>(a.values);
+  prefetch_tile(kbase, vbase, row_bytes, 0, max_pos);
+  prefetch_tile(kbase, vbase, row_bytes, kAttnTile, max_pos);
   for (int j0 = 0; j0 <= max_pos; j0 += kAttnTile) {
     const int n = max_pos + 1 - j0 < kAttnTile ? max_pos + 1 - j0 : kAttnTile;
+    prefetch_tile(kbase, vbase, row_bytes, j0 + 2 * kAttnTile, max_pos);
     Q::pack_k(kbase + j0 * row_bytes, row_bytes, n, d, kt, ks);
     Q::pack_v(vbase + j0 * row_bytes, row_bytes, n, d, vt, vs);
     for (int b = 0; b < nb; ++b) {  // prefix max S of the V scales (0 beyond n) -> 32767 / S and S / 32767

@@ -76,6 +76,7 @@ void float_block(const Block& b) {
   if constexpr (DT == DType::kBF16) {
     for (int64_t k = 0; k < K; k += 2) {
       __m256 w0[2], w1[2];
+      if constexpr (NT == 1) prefetch_ahead(b.tile + k * R * 2);
       widen_bf16_pairs(b.tile + k * R * 2, w0, w1);
       const bool pair = k + 1 < K;  // odd cols: the last pair has only its even column
       for (int t = 0; t < NT; ++t) {
@@ -90,6 +91,8 @@ void float_block(const Block& b) {
   } else {
     for (int64_t k = 0; k < K; ++k) {
       __m256 w[2];
+      constexpr int64_t kColBytes = DT == DType::kF32 ? 4 * R : 2 * R;  // f16: a line per two columns
+      if (NT == 1 && (DT == DType::kF32 || (k & 1) == 0)) prefetch_ahead(b.tile + k * kColBytes);
       for (int h = 0; h < 2; ++h) {
         if constexpr (DT == DType::kF32)
           w[h] = _mm256_loadu_ps(reinterpret_cast<const float*>(b.tile + k * R * 4 + h * 32));
@@ -115,6 +118,7 @@ void bf16_dot_block(const Block& b) {
   const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
   for (int64_t k = 0; k < b.cols; k += 2) {
     __m256 w0[2], w1[2];
+    if constexpr (NT == 1) prefetch_ahead(b.tile + k * R * 2);
     widen_bf16_pairs(b.tile + k * R * 2, w0, w1);
     for (int t = 0; t < NT; ++t) {
       uint32_t pair;
@@ -152,6 +156,7 @@ void quant_block(const Block& b) {
         for (int t = 0; t < NT; ++t) dot[h][t] = _mm256_setzero_si256();
       for (int g = 0; g < 8; ++g) {
         __m256i ws[2], wabs[2];
+        if constexpr (NT == 1) prefetch_ahead(q + g * 64);
         for (int h = 0; h < 2; ++h) {
           ws[h] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + g * 64 + h * 32)),
                                    flip);
@@ -172,6 +177,7 @@ void quant_block(const Block& b) {
       }
       for (int g = 0; g < 4; ++g) {
         __m256i lo[2], hi[2];
+        if constexpr (NT == 1) prefetch_ahead(q + g * 64);
         for (int h = 0; h < 2; ++h) {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + g * 64 + h * 32));
           lo[h] = _mm256_and_si256(v, low4);
