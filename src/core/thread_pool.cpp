@@ -102,14 +102,15 @@ int physical_core_count() {
   return cores.empty() ? 1 : static_cast<int>(cores.size());
 }
 
-void parallel_for(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+void parallel_for(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& body,
+                  int chunks_per_thread) {
   if (n <= 0) return;
   if (!pool || pool->size() == 1 || n == 1) {
     body(0, n);
     return;
   }
-  // A few chunks per thread, so that a thread that joins late or runs slowly holds up little.
-  const int64_t n_chunks = std::min<int64_t>(n, 4 * static_cast<int64_t>(pool->size()));
+  const int64_t per = std::max(1, chunks_per_thread);
+  const int64_t n_chunks = std::min<int64_t>(n, per * pool->size());
   pool->run(n_chunks, [&](int64_t c) {
     int64_t begin, end;
     split_range(n, static_cast<int>(c), static_cast<int>(n_chunks), &begin, &end);

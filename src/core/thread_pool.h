@@ -60,8 +60,11 @@ inline void split_range(int64_t n, int index, int count, int64_t* begin, int64_t
   *end = *begin + chunk + (index < extra ? 1 : 0);
 }
 
-// Runs body(begin, end) over [0, n) in contiguous chunks (a few per thread) across the pool (serially when
-// pool is null or n is 1); each index is in exactly one chunk.
-void parallel_for(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& body);
+// Runs body(begin, end) over [0, n) in contiguous chunks, chunks_per_thread per thread, across the pool
+// (serially when pool is null or n is 1); each index is in exactly one chunk. A few chunks per thread keep
+// a thread that joins late or runs slowly from holding up the rest; one each suits work that streams
+// memory, where every chunk boundary restarts the stream.
+void parallel_for(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& body,
+                  int chunks_per_thread = 4);
 
 }  // namespace qwen3

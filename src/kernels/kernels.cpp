@@ -155,6 +155,13 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
   return in;
 }
 
+// A single token's matmul streams its weights once (kDecodePrefetch): one chunk per thread, since each
+// chunk restarts the stream (decode +3 % over four chunks per thread, q4_0 and q8_0, side by side). A prompt
+// computes enough per byte for a few chunks to balance the threads.
+int chunks_per_thread(int64_t n_tok) {
+  return n_tok == 1 ? 1 : 4;
+}
+
 void check_tiled(const Tensor& w) {
   QWEN3_CHECK(w.tiled, "matmul: weight matrix [%lld, %lld] is not tiled", static_cast<long long>(w.rows),
               static_cast<long long>(w.cols));
@@ -167,7 +174,9 @@ void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t 
   check_tiled(w);
   if (n_tok <= 0 || w.rows == 0) return;
   const MatmulInput in = prepare_input(k, w, x, n_tok, pool);
-  parallel_for(pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, ldy); });
+  parallel_for(
+      pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, ldy); },
+      chunks_per_thread(n_tok));
 }
 
 void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool) {
@@ -195,12 +204,15 @@ void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, c
   QWEN3_CHECK(n_mat <= kMaxShared, "matmul_shared_input: %d matrices, at most %d", n_mat, kMaxShared);
   int64_t first[kMaxShared + 1] = {0};
   for (int i = 0; i < n_mat; ++i) first[i + 1] = first[i] + ws[i]->n_tiles();
-  parallel_for(pool, first[n_mat], [&](int64_t g0, int64_t g1) {
-    for (int i = 0; i < n_mat; ++i) {
-      const int64_t a = std::max(g0, first[i]), b = std::min(g1, first[i + 1]);
-      if (a < b) k.matmul_tiles(*ws[i], in, a - first[i], b - first[i], ys[i], ws[i]->rows);
-    }
-  });
+  parallel_for(
+      pool, first[n_mat],
+      [&](int64_t g0, int64_t g1) {
+        for (int i = 0; i < n_mat; ++i) {
+          const int64_t a = std::max(g0, first[i]), b = std::min(g1, first[i + 1]);
+          if (a < b) k.matmul_tiles(*ws[i], in, a - first[i], b - first[i], ys[i], ws[i]->rows);
+        }
+      },
+      chunks_per_thread(n_tok));
 }
 
 void row_to_f32(const Tensor& w, int64_t row, float* out) {
