@@ -252,59 +252,8 @@ void rope_neox(float* x, const float* cos, const float* sin, int head_dim) {
   }
 }
 
-namespace {
-
-// Four floats in GCC/clang vector extensions: this file is compiled for the baseline ISA only (SSE2 on
-// x86-64), where no FMA exists to contract a multiply and an add, so every machine computes the same bits.
-typedef float F4 __attribute__((vector_size(16)));
-typedef int32_t I4 __attribute__((vector_size(16)));
-
-// exp(x) within ~2 ulp: x = n ln2 + r (Cody-Waite, two steps), e^r by Cephes' expf polynomial, times 2^n
-// built in the exponent bits. Inputs are clamped to [-87.3, 88.7]: e^x stays a normal float.
-inline F4 exp4(F4 x) {
-  const F4 hi = {88.7f, 88.7f, 88.7f, 88.7f}, lo = {-87.3f, -87.3f, -87.3f, -87.3f};
-  x = x > hi ? hi : x;
-  x = x < lo ? lo : x;
-  // round(x / ln2) to nearest even: adding 1.5 * 2^23 leaves the integer part in the low mantissa bits
-  const F4 shifter = {12582912.0f, 12582912.0f, 12582912.0f, 12582912.0f};
-  const F4 t = x * 1.44269504088896341f + shifter;
-  const F4 n = t - shifter;
-  F4 r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  F4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  const I4 bits = (__builtin_convertvector(n, I4) + 127) << 23;
-  F4 scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-inline F4 silu_mul4(F4 g, F4 u) {
-  return g / (1.0f + exp4(-g)) * u;
-}
-
-}  // namespace
-
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    F4 g, u;
-    std::memcpy(&g, gate + i, sizeof g);
-    std::memcpy(&u, up + i, sizeof u);
-    const F4 y = silu_mul4(g, u);
-    std::memcpy(out + i, &y, sizeof y);
-  }
-  if (i < n) {  // the same operations on a zero-padded vector
-    F4 g = {}, u = {};
-    std::memcpy(&g, gate + i, (n - i) * sizeof(float));
-    std::memcpy(&u, up + i, (n - i) * sizeof(float));
-    const F4 y = silu_mul4(g, u);
-    std::memcpy(out + i, &y, (n - i) * sizeof(float));
-  }
+  active().silu_mul(gate, up, n, out);
 }
 
 void softmax(float* x, int64_t n) {
