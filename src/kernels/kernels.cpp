@@ -223,33 +223,11 @@ void row_to_f32(const Tensor& w, int64_t row, float* out) {
 }
 
 void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
-  // transformers: variance = hidden_states.pow(2).mean(-1); hidden_states * torch.rsqrt(variance + eps)
-  // Four partial sums (in this fixed order on every ISA: this file is compiled once) so that the adds do not
-  // wait on each other; in double, so the order costs nothing measurable in accuracy. Two lanes per vector
-  // (vector extensions): sums j and j + 1 of each four in one register, the same operations as one by one.
-  typedef double D2 __attribute__((vector_size(16)));
-  D2 part01 = {0, 0}, part23 = {0, 0};
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const D2 x01 = {static_cast<double>(x[i]), static_cast<double>(x[i + 1])};
-    const D2 x23 = {static_cast<double>(x[i + 2]), static_cast<double>(x[i + 3])};
-    part01 += x01 * x01;
-    part23 += x23 * x23;
-  }
-  for (; i < n; ++i) part01[0] += static_cast<double>(x[i]) * x[i];
-  const double sum = (part01[0] + part01[1]) + (part23[0] + part23[1]);
-  float scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
-  for (i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * scale);
+  active().rmsnorm(x, weight, n, eps, out);
 }
 
 void rope_neox(float* x, const float* cos, const float* sin, int head_dim) {
-  // transformers: q * cos + rotate_half(q) * sin, rotate_half(x) = cat(-x2, x1), cos/sin = cat(freqs, freqs)
-  int half = head_dim / 2;
-  for (int i = 0; i < half; ++i) {
-    float x1 = x[i], x2 = x[i + half];
-    x[i] = x1 * cos[i] - x2 * sin[i];
-    x[i + half] = x2 * cos[i] + x1 * sin[i];
-  }
+  active().rope_neox(x, cos, sin, head_dim);
 }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {

@@ -73,8 +73,11 @@ struct KernelTable {
   void (*quantize_row_q8_0)(const float* x, int64_t n, BlockQ8_0* out);
   // One row of n activations quantised for the q8_0/q4_0 kernels: quantize_activations' bits.
   void (*quantize_act)(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs);
-  // out[i] = silu(gate[i]) * up[i] with a polynomial exp (silu_impl.h): the same bits on every ISA.
+  // out[i] = silu(gate[i]) * up[i] with a polynomial exp (elementwise_impl.h): the same bits on every ISA.
   void (*silu_mul)(const float* gate, const float* up, int64_t n, float* out);
+  // rmsnorm and rope_neox below (elementwise_impl.h): the same bits on every ISA.
+  void (*rmsnorm)(const float* x, const float* weight, int64_t n, float eps, float* out);
+  void (*rope_neox)(float* x, const float* cos, const float* sin, int head_dim);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it
