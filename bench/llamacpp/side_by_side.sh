@@ -3,7 +3,8 @@
 #   bench/llamacpp/side_by_side.sh QWEN3_BIN MODEL_BF16_DIR OUT_DIR [ROUNDS]
 # Makes the q8_0/q4_0 directories and the bf16/q8_0/q4_0 GGUF files next to OUT_DIR once (qwen3 quantize),
 # then per round runs `qwen3 bench` and `bench.mjs` (-p 512 -n 128 -r 3 -t 2 --json) for each weight type and
-# writes OUT_DIR/{q,l}-TYPE-ROUND.json; then the same at depth 4096 with q8_0 weights (qwen3: q8_0 cache).
+# writes OUT_DIR/{q,l}-TYPE-ROUND.json; then the same at depth 4096 with q8_0 weights (qwen3: q8_0 cache);
+# then prints the summary table of summarize.py (medians over the rounds, ratios, qwen3's shares of the limits).
 # Time it on a quiet machine only (README.md).
 set -euo pipefail
 bin=$1 src=$2 out=$3 rounds=${4:-3}
@@ -24,3 +25,4 @@ for round in $(seq 1 "$rounds"); do
   "$bin" bench -m "$(dir_of q8_0)" -p 512 -n 128 -d 4096 --kv-type q8_0 -r 3 -t 2 --json >"$out/qd-$round.json"
   node "$here/bench.mjs" -m "$out/model-q8_0.gguf" -p 512 -n 128 -d 4096 -r 3 -t 2 --json >"$out/ld-$round.json"
 done
+python3 "$here/summarize.py" "$out"
