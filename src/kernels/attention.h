@@ -3,7 +3,8 @@
 // One call attends a block of queries that share one KV head's history: n_tok tokens of one sequence, each
 // with `group` query heads (GQA: the query heads h*group .. h*group+group-1 read KV head h), each token
 // seeing cached positions 0..pos[t]. The keys and values of each tile of kAttnTile positions are widened to
-// f32 once per call and read by every query of the block; each query keeps an online softmax (running max,
+// f32 once per call and read by every query of the block (a block of one run of queries, a decode step's,
+// may read f16 rows in place instead: the same values); each query keeps an online softmax (running max,
 // running sum, f32 accumulator), so memory is O(tile), never O(n^2): the same code is decode attention (n_tok
 // = 1) and tiled flash-style prompt attention (n_tok up to a block of tokens).
 //

@@ -102,14 +102,23 @@ struct Ops {
   }
 
   // Runs of up to 4 queries share each k and v load (attention_impl.h); a query's operations are the same in
-  // every run size. (Reading f16/bf16 cache rows in place instead of widening a tile was tried for decode:
-  // faster on a hot cache, 2x slower on the cold one a decode step meets; bench/attention models it.)
+  // every run size.
   static constexpr int kMaxRun = 4;
+  // A block of at most one run (a decode step's GQA group) reads f16 cache rows in place, widened in
+  // registers, rather than widening the tile into scratch first: the same values, so the same bits, and
+  // decode at depth 1024-4096 +8-11 % (side by side); a prompt's block shares one widened tile instead.
+  static constexpr bool kReadsF16Rows = true;
+
+  // One 16-lane chunk of a k or v row: f32 (a widened tile or an f32 cache) or f16 (the cache in place).
+  static __m512 load_row(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static __m512 load_row(const uint16_t* p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  }
 
   // Scores of NQ queries, four keys at a time: per (query, key) an FMA chain over 16-lane chunks, then the
-  // lanes summed in _mm512_reduce_add_ps's order (reduce_add_n: all of them at once).
-  template <int NQ>
-  static void scores_n(const float* const* q, const float* k, int n, int d, float scale, float* const* s) {
+  // lanes summed in _mm512_reduce_add_ps's order (reduce_add_n: all of them at once). T: the rows' type.
+  template <int NQ, class T>
+  static void scores_n(const float* const* q, const T* k, int n, int d, float scale, float* const* s) {
     const __m512 sv = _mm512_set1_ps(scale);
     int j = 0;
     for (; j + 4 <= n; j += 4) {
@@ -120,7 +129,7 @@ struct Ops {
         __m512 qv[NQ];
         for (int r = 0; r < NQ; ++r) qv[r] = _mm512_maskz_loadu_ps(m, q[r] + i);
         for (int u = 0; u < 4; ++u) {
-          const __m512 kv = _mm512_maskz_loadu_ps(m, k + static_cast<size_t>(j + u) * d + i);
+          const __m512 kv = load_row(k + static_cast<size_t>(j + u) * d + i, m);
           for (int r = 0; r < NQ; ++r) a[r * 4 + u] = _mm512_fmadd_ps(qv[r], kv, a[r * 4 + u]);
         }
       }
@@ -134,7 +143,7 @@ struct Ops {
         for (int i = 0; i < d; i += 16) {
           const __mmask16 m = tail_mask(d - i);
           a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q[r] + i),
-                               _mm512_maskz_loadu_ps(m, k + static_cast<size_t>(j) * d + i), a0);
+                               load_row(k + static_cast<size_t>(j) * d + i, m), a0);
         }
         s[r][j] = _mm512_reduce_add_ps(a0) * scale;
       }
@@ -160,8 +169,8 @@ struct Ops {
 
   // acc[q] = acc[q] * c[q] + sum_j p[q][j] * v[j] for NQ queries fed by the same value rows, 64 lanes at a
   // time (c == 1: no rescale).
-  template <int NQ>
-  static void scale_add_n(float* const* acc, const float* c, const float* const* p, const float* v, int n,
+  template <int NQ, class T>
+  static void scale_add_n(float* const* acc, const float* c, const float* const* p, const T* v, int n,
                           int d) {
     for (int i = 0; i < d; i += 64) {
       const __mmask16 m[4] = {tail_mask(d - i), tail_mask(d - i - 16), tail_mask(d - i - 32),
@@ -178,7 +187,7 @@ struct Ops {
         __m512 pj[NQ];
         for (int r = 0; r < NQ; ++r) pj[r] = _mm512_set1_ps(p[r][j]);
         for (int u = 0; u < 4; ++u) {
-          const __m512 w = _mm512_maskz_loadu_ps(m[u], v + static_cast<size_t>(j) * d + i + 16 * u);
+          const __m512 w = load_row(v + static_cast<size_t>(j) * d + i + 16 * u, m[u]);
           for (int r = 0; r < NQ; ++r) a[r][u] = _mm512_fmadd_ps(pj[r], w, a[r][u]);
         }
       }

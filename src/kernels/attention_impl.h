@@ -48,8 +48,14 @@ constexpr bool kHasRuns = requires {
   Ops::kMaxRun;
 };
 
-template <class Ops, int NQ>
-void scores_run(const float* const* q, const float* k, int n, int d, float scale, float* const* s) {
+// Ops that read f16 cache rows in place (scores_n / scale_add_n over uint16_t rows as well as float ones).
+template <class Ops>
+constexpr bool kReadsF16Rows = requires {
+  Ops::kReadsF16Rows;
+};
+
+template <class Ops, int NQ, class T>
+void scores_run(const float* const* q, const T* k, int n, int d, float scale, float* const* s) {
   if constexpr (kHasRuns<Ops>) {
     Ops::template scores_n<NQ>(q, k, n, d, scale, s);
   } else {
@@ -61,8 +67,8 @@ void scores_run(const float* const* q, const float* k, int n, int d, float scale
   }
 }
 
-template <class Ops, int NQ>
-void scale_add_run(float* const* acc, const float* c, const float* const* p, const float* v, int n, int d) {
+template <class Ops, int NQ, class T>
+void scale_add_run(float* const* acc, const float* c, const float* const* p, const T* v, int n, int d) {
   if constexpr (kHasRuns<Ops>) {
     Ops::template scale_add_n<NQ>(acc, c, p, v, n, d);
   } else {
@@ -146,8 +152,9 @@ void attend_tiled(const AttentionArgs& a) {
     run_sum[i] = 0.0f;
   }
 
-  // One run of NQ queries from query i (token-major: i = t * group + g) over `len` positions of the tile.
-  auto run = [&](auto nq_tag, int i, int len, const float* k, const float* v) {
+  // One run of NQ queries from query i (token-major: i = t * group + g) over `len` positions of the tile;
+  // k and v: f32 rows (a widened tile, an f32 cache) or f16 ones (the cache in place, kReadsF16Rows).
+  auto run = [&](auto nq_tag, int i, int len, const auto* k, const auto* v) {
     constexpr int NQ = decltype(nq_tag)::value;
     const float* q[NQ];
     float *sc[NQ], *ac[NQ];
@@ -168,9 +175,20 @@ void attend_tiled(const AttentionArgs& a) {
   const uint8_t* vbase = static_cast<const uint8_t*>(a.values);
   prefetch_tile(kbase, vbase, row_bytes, 0, max_pos);
   prefetch_tile(kbase, vbase, row_bytes, kAttnTile, max_pos);
+  // A block of one run (a decode step) has nobody to share a widened tile with.
+  const bool f16_in_place = kReadsF16Rows<Ops> && a.kv_type == DType::kF16 && nq <= max_run<Ops>();
   for (int j0 = 0; j0 <= max_pos; j0 += kAttnTile) {
     const int n = max_pos + 1 - j0 < kAttnTile ? max_pos + 1 - j0 : kAttnTile;
     prefetch_tile(kbase, vbase, row_bytes, j0 + 2 * kAttnTile, max_pos);
+    if constexpr (kReadsF16Rows<Ops>) {
+      if (f16_in_place) {
+        const uint16_t* k = reinterpret_cast<const uint16_t*>(kbase + j0 * row_bytes);
+        const uint16_t* v = reinterpret_cast<const uint16_t*>(vbase + j0 * row_bytes);
+        for_each_run<max_run<Ops>()>(a, j0, n,
+                                     [&](auto nq_tag, int i, int len) { run(nq_tag, i, len, k, v); });
+        continue;
+      }
+    }
     const float *k, *v;
     if (a.kv_type == DType::kF32) {
       k = reinterpret_cast<const float*>(kbase + j0 * row_bytes);
