@@ -301,11 +301,9 @@ void attend_q8(const AttentionArgs& a) {
 
   const uint8_t* kbase = static_cast<const uint8_t*>(a.keys);
   const uint8_t* vbase = static_cast<const uint8_t*>(a.values);
-  prefetch_tile(kbase, vbase, row_bytes, 0, max_pos);
-  prefetch_tile(kbase, vbase, row_bytes, kAttnTile, max_pos);
+  // No prefetch_tile here: the tile packing's own row loads do better (depth 4096 decode 7 % faster without).
   for (int j0 = 0; j0 <= max_pos; j0 += kAttnTile) {
     const int n = max_pos + 1 - j0 < kAttnTile ? max_pos + 1 - j0 : kAttnTile;
-    prefetch_tile(kbase, vbase, row_bytes, j0 + 2 * kAttnTile, max_pos);
     Q::pack_k(kbase + j0 * row_bytes, row_bytes, n, d, kt, ks);
     Q::pack_v(vbase + j0 * row_bytes, row_bytes, n, d, vt, vs);
     for (int b = 0; b < nb; ++b) {  // prefix max S of the V scales (0 beyond n) -> 32767 / S and S / 32767
