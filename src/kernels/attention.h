@@ -62,17 +62,6 @@ struct AttentionArgs {
 
 size_t attention_scratch_floats(int n_tok, int group, int head_dim);
 
-// Asks the caches for [p, p + bytes) ahead of its use (no fault, no wait). A decode step finds each head's
-// history cold, since the weights streamed through the caches after the previous step, and the loads of the
-// attention loop alone keep too few lines in flight to hide the memory latency.
-inline void prefetch_bytes(const void* p, size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
-  // GCC (12) finds a function of prefetches alone free of side effects and drops the calls to it; an empty
-  // volatile asm statement counts as one.
-  __asm__ __volatile__("");
-}
-
 // Helpers of the q8_0 path, shared by every ISA (one translation unit, so the rounding never depends on it).
 // A query row of d floats -> d int8 (q8_0 rounding, as kv_store_row), the f32 value of each block's f16
 // scale and each block's sum of int8 values.
