@@ -60,14 +60,15 @@ void BM_DecodeAttention(benchmark::State& state, Isa isa, DType t) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 2 * static_cast<int64_t>(rb) * len);
 }
 
-// Prompt attention: a block of 16 tokens (positions len-16 .. len-1) with their GQA group of 2, the unit of
-// work the forward pass hands out. Counter: GFLOP/s of q.k and p.v (4 flops per query, position, lane).
+// Prompt attention: a block of 32 tokens (positions len-32 .. len-1) with their GQA group of 2, the unit of
+// work the forward pass hands out (kAttnBlock in forward.cpp). Counter: GFLOP/s of q.k and p.v (4 flops per
+// query, position, lane).
 void BM_PromptAttention(benchmark::State& state, Isa isa, DType t) {
   if (!isa_supported(isa)) {
     state.SkipWithError("ISA not available");
     return;
   }
-  const int d = 128, group = 2, n_tok = 16, len = static_cast<int>(state.range(0));
+  const int d = 128, group = 2, n_tok = 32, len = static_cast<int>(state.range(0));
   const size_t rb = kv_row_bytes(t, d);
   std::vector<uint8_t> k(rb * len), v(rb * len);
   std::mt19937 rng(2);
@@ -107,7 +108,7 @@ void BM_PromptAttention(benchmark::State& state, Isa isa, DType t) {
   }
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK_CAPTURE(BM_PromptAttention, avx512_f16, Isa::kAvx512, DType::kF16)->Arg(4096);
+BENCHMARK_CAPTURE(BM_PromptAttention, avx512_f16, Isa::kAvx512, DType::kF16)->Arg(256)->Arg(4096);
 BENCHMARK_CAPTURE(BM_PromptAttention, avx512_q8_0, Isa::kAvx512, DType::kQ8_0)->Arg(4096);
 BENCHMARK_CAPTURE(BM_PromptAttention, avx2_f16, Isa::kAvx2, DType::kF16)->Arg(4096);
 

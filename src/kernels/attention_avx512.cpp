@@ -118,13 +118,47 @@ struct Ops {
 
   // Scores of NQ queries, four keys at a time: per (query, key) an FMA chain over 16-lane chunks, then the
   // lanes summed in _mm512_reduce_add_ps's order (reduce_add_n: all of them at once). T: the rows' type.
+  // Lanes 4r..4r+3 of v (r < 4).
+  static __m128 quarter(__m512 v, int r) {
+    switch (r) {
+      case 0:
+        return _mm512_castps512_ps128(v);
+      case 1:
+        return _mm512_extractf32x4_ps(v, 1);
+      case 2:
+        return _mm512_extractf32x4_ps(v, 2);
+      default:
+        return _mm512_extractf32x4_ps(v, 3);
+    }
+  }
+
+  // The primitives below take any head_dim; head_dim 128 (every Qwen3) gets its own instantiation, with the
+  // chunk loops unrolled and no masks to compute: the same operations on the same lanes, so the same bits.
   template <int NQ, class T>
   static void scores_n(const float* const* q, const T* k, int n, int d, float scale, float* const* s) {
+    if (d == 128)
+      scores_d<NQ, 128>(q, k, n, d, scale, s);
+    else
+      scores_d<NQ, 0>(q, k, n, d, scale, s);
+  }
+  template <int NQ, class T>
+  static void scale_add_n(float* const* acc, const float* c, const float* const* p, const T* v, int n,
+                          int d) {
+    if (d == 128)
+      scale_add_d<NQ, 128>(acc, c, p, v, n, d);
+    else
+      scale_add_d<NQ, 0>(acc, c, p, v, n, d);
+  }
+
+  template <int NQ, int D, class T>
+  static void scores_d(const float* const* q, const T* k, int n, int d_any, float scale, float* const* s) {
+    const int d = D ? D : d_any;
     const __m512 sv = _mm512_set1_ps(scale);
     int j = 0;
     for (; j + 4 <= n; j += 4) {
       __m512 a[NQ * 4];
       for (int x = 0; x < NQ * 4; ++x) a[x] = _mm512_setzero_ps();
+#pragma GCC unroll 8
       for (int i = 0; i < d; i += 16) {
         const __mmask16 m = tail_mask(d - i);
         __m512 qv[NQ];
@@ -134,9 +168,10 @@ struct Ops {
           for (int r = 0; r < NQ; ++r) a[r * 4 + u] = _mm512_fmadd_ps(qv[r], kv, a[r * 4 + u]);
         }
       }
-      alignas(64) float out[16];
-      _mm512_store_ps(out, _mm512_mul_ps(reduce_add_n<NQ * 4>(a), sv));
-      for (int r = 0; r < NQ; ++r) std::memcpy(s[r] + j, out + 4 * r, 16);
+      // Query r's four scores sit in lanes 4r..4r+3: stored from the register (a round trip through the
+      // stack stalled on store forwarding).
+      const __m512 res = _mm512_mul_ps(reduce_add_n<NQ * 4>(a), sv);
+      for (int r = 0; r < NQ; ++r) _mm_storeu_ps(s[r] + j, quarter(res, r));
     }
     for (; j < n; ++j)  // the same operations for one key
       for (int r = 0; r < NQ; ++r) {
@@ -170,9 +205,10 @@ struct Ops {
 
   // acc[q] = acc[q] * c[q] + sum_j p[q][j] * v[j] for NQ queries fed by the same value rows, 64 lanes at a
   // time (c == 1: no rescale).
-  template <int NQ, class T>
-  static void scale_add_n(float* const* acc, const float* c, const float* const* p, const T* v, int n,
-                          int d) {
+  template <int NQ, int D, class T>
+  static void scale_add_d(float* const* acc, const float* c, const float* const* p, const T* v, int n,
+                          int d_any) {
+    const int d = D ? D : d_any;
     for (int i = 0; i < d; i += 64) {
       const __mmask16 m[4] = {tail_mask(d - i), tail_mask(d - i - 16), tail_mask(d - i - 32),
                               tail_mask(d - i - 48)};
