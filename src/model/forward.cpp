@@ -111,13 +111,25 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
   const RopeTable& rope = cache.rope();
   trace(o, "embed", -1, a.x, n, D);
 
+  // x += xb2 (a residual), then xb = rmsnorm(x) with `norm` unless it is null: one pass over the tokens on
+  // the pool, while each token's row is in cache.
+  auto residual_norm = [&](bool add, const std::vector<float>* norm) {
+    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* x = a.x.data() + t * D;
+        if (add) {
+          const float* r = a.xb2.data() + t * D;
+          for (int64_t i = 0; i < D; ++i) x[i] += r[i];
+        }
+        if (norm) kernels::rmsnorm(x, norm->data(), D, eps, a.xb.data() + t * D);
+      }
+    });
+  };
+
+  // 1. input_layernorm of layer 0 (each later layer's comes with the previous layer's last residual)
+  if (c.num_hidden_layers > 0) residual_norm(false, &w.layers[0].input_layernorm);
   for (int il = 0; il < c.num_hidden_layers; ++il) {
     const LayerWeights& l = w.layers[il];
-    // 1. input_layernorm
-    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t)
-        kernels::rmsnorm(a.x.data() + t * D, l.input_layernorm.data(), D, eps, a.xb.data() + t * D);
-    });
     trace(o, "attn_norm", il, a.xb, n, D);
     // 2. q_proj, k_proj, v_proj
     {
@@ -158,13 +170,9 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     trace(o, "attn_out", il, a.att, n, H * d);
     // 7. o_proj, residual
     kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
-    for (int64_t i = 0; i < n * D; ++i) a.x[i] += a.xb2[i];
-    trace(o, "attn_residual", il, a.x, n, D);
     // 8. post_attention_layernorm
-    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t)
-        kernels::rmsnorm(a.x.data() + t * D, l.post_attention_layernorm.data(), D, eps, a.xb.data() + t * D);
-    });
+    residual_norm(true, &l.post_attention_layernorm);
+    trace(o, "attn_residual", il, a.x, n, D);
     // 9. mlp: down_proj(silu(gate_proj(x)) * up_proj(x)), residual
     {
       const Tensor* ws[] = {&l.gate_proj, &l.up_proj};
@@ -175,7 +183,8 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
       kernels::silu_mul(a.gate.data() + t0 * F, a.up.data() + t0 * F, (t1 - t0) * F, a.hb.data() + t0 * F);
     });
     kernels::matmul(l.down_proj, a.hb.data(), n, a.xb2.data(), pool);
-    for (int64_t i = 0; i < n * D; ++i) a.x[i] += a.xb2[i];
+    // the residual, and the next layer's input_layernorm (1.)
+    residual_norm(true, il + 1 < c.num_hidden_layers ? &w.layers[il + 1].input_layernorm : nullptr);
     trace(o, "layer_out", il, a.x, n, D);
   }
 
