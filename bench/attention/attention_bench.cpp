@@ -23,14 +23,14 @@ void BM_DecodeAttention(benchmark::State& state, Isa isa, DType t) {
   // As in a decode step, the history comes from memory, not from a cache the previous call warmed: copies
   // of it filling 64 MB (twice the L3), one per call in turn.
   const int copies = static_cast<int>(64e6 / (2.0 * static_cast<double>(rb) * len)) + 1;
-  std::vector<std::vector<uint8_t>> k(copies, std::vector<uint8_t>(rb * len)), v = k;
+  std::vector<std::vector<uint8_t>> k(copies, std::vector<uint8_t>(rb * kv_history_rows(len))), v = k;
   std::mt19937 rng(1);
   std::normal_distribution<float> nd;
   std::vector<float> row(d), q(group * d), out(group * d);
   for (int c = 0; c < copies; ++c)
     for (int j = 0; j < len; ++j) {
       for (auto& x : row) x = nd(rng);
-      kv_store_row(t, row.data(), d, k[c].data() + j * rb);
+      kv_store_key(t, row.data(), d, k[c].data(), j);
       kv_store_row(t, row.data(), d, v[c].data() + j * rb);
     }
   for (auto& x : q) x = nd(rng);
@@ -70,13 +70,13 @@ void BM_PromptAttention(benchmark::State& state, Isa isa, DType t) {
   }
   const int d = 128, group = 2, n_tok = 32, len = static_cast<int>(state.range(0));
   const size_t rb = kv_row_bytes(t, d);
-  std::vector<uint8_t> k(rb * len), v(rb * len);
+  std::vector<uint8_t> k(rb * kv_history_rows(len)), v(rb * kv_history_rows(len));
   std::mt19937 rng(2);
   std::normal_distribution<float> nd;
   std::vector<float> row(d), q(static_cast<size_t>(n_tok) * group * d), out(q.size());
   for (int j = 0; j < len; ++j) {
     for (auto& x : row) x = nd(rng);
-    kv_store_row(t, row.data(), d, k.data() + j * rb);
+    kv_store_key(t, row.data(), d, k.data(), j);
     kv_store_row(t, row.data(), d, v.data() + j * rb);
   }
   for (auto& x : q) x = nd(rng);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -57,6 +58,34 @@ void kv_store_row(DType t, const float* src, int d, void* dst) {
       break;
   }
   throw_error("KV cache type %s is not supported", dtype_name(t));
+}
+
+void kv_store_key(DType t, const float* src, int d, void* keys, int pos) {
+  const size_t rb = kv_row_bytes(t, d);
+  uint8_t* base = static_cast<uint8_t*>(keys);
+  if (!kv_keys_in_tiles(t)) return kv_store_row(t, src, d, base + static_cast<size_t>(pos) * rb);
+  // The row as kv_store_row makes it, then each element to its lane of the tile.
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(rb);
+  uint8_t* row = buf.data();
+  kv_store_row(t, src, d, row);
+  const size_t es = rb / static_cast<size_t>(d);
+  uint8_t* tile = base + static_cast<size_t>(pos - pos % kAttnTile) * rb;
+  for (int i = 0; i < d; ++i)
+    std::memcpy(tile + (static_cast<size_t>(i) * kAttnTile + pos % kAttnTile) * es, row + i * es, es);
+}
+
+void kv_load_key(DType t, const void* keys, int d, int pos, float* dst) {
+  const size_t rb = kv_row_bytes(t, d);
+  const uint8_t* base = static_cast<const uint8_t*>(keys);
+  if (!kv_keys_in_tiles(t)) return kv_load_row(t, base + static_cast<size_t>(pos) * rb, d, dst);
+  std::vector<uint8_t> buf(rb);
+  uint8_t* row = buf.data();
+  const size_t es = rb / static_cast<size_t>(d);
+  const uint8_t* tile = base + static_cast<size_t>(pos - pos % kAttnTile) * rb;
+  for (int i = 0; i < d; ++i)
+    std::memcpy(row + i * es, tile + (static_cast<size_t>(i) * kAttnTile + pos % kAttnTile) * es, es);
+  kv_load_row(t, row, d, dst);
 }
 
 void kv_load_row(DType t, const void* src, int d, float* dst) {
@@ -140,7 +169,7 @@ Q8Layout q8_layout(int nq, int d) {
 
 size_t attention_scratch_floats(int n_tok, int group, int head_dim) {
   size_t nq = static_cast<size_t>(n_tok) * group;
-  size_t f = 2 * static_cast<size_t>(kAttnTile) * head_dim + 4 * kAttnTile + nq * (head_dim + 2);
+  size_t f = 2 * static_cast<size_t>(kAttnTile) * head_dim + 8 * kAttnTile + nq * (head_dim + 2);
   if (head_dim % kQuantBlock == 0) f = std::max(f, q8_layout(n_tok * group, head_dim).total);
   return f;
 }

@@ -24,6 +24,13 @@
 // Row formats (one row = head_dim values of one position): f32, f16 (IEEE), bf16, q8_0 (GGUF blocks of 32
 // int8 with an f16 scale; head_dim must be a multiple of 32). Rows are written by kv_store_row, which gives
 // the same bytes on every ISA (f16 through F16C where the CPU has it, tested against the scalar rule).
+//
+// History layout of one KV head: values are rows, position j at j * row_bytes. Keys of the float formats
+// (f32, f16, bf16) are stored transposed within each tile of kAttnTile positions: the tile of positions
+// 32t..32t+31 fills the same bytes [32t, 32t + 32) * row_bytes as its rows would, holding element i of
+// position j at element i * 32 + j % 32 (one key per lane: q.k is a broadcast and a multiply-add per element,
+// no horizontal sums, for a prompt's block and a decode step alike). q8_0 keys are rows. A history is sized
+// in whole tiles (kv_history_rows); kv_store_key / kv_load_key place and read one position's key.
 #pragma once
 
 #include <cstddef>
@@ -42,14 +49,26 @@ size_t kv_row_bytes(DType t, int head_dim);
 void kv_store_row(DType t, const float* src, int head_dim, void* dst);
 // Widens one cache row to f32 (scalar; for tests and tools).
 void kv_load_row(DType t, const void* src, int head_dim, float* dst);
+// Whether keys of this format are stored transposed within tiles (the float formats; see above).
+inline bool kv_keys_in_tiles(DType t) {
+  return t != DType::kQ8_0;
+}
+// Rows (positions) a history of n positions occupies: n rounded up to whole tiles.
+inline int64_t kv_history_rows(int64_t n) {
+  return (n + kAttnTile - 1) / kAttnTile * kAttnTile;
+}
+// The key of position pos into / out of the key history `keys` of one KV head (layout above); the same bytes
+// as kv_store_row gives the row.
+void kv_store_key(DType t, const float* src, int head_dim, void* keys, int pos);
+void kv_load_key(DType t, const void* keys, int head_dim, int pos, float* dst);
 
 struct AttentionArgs {
   DType kv_type = DType::kF32;
   int head_dim = 0;
   float scale = 1.0f;            // softmax scaling, head_dim^-0.5 for Qwen3
-  const void* keys = nullptr;    // [positions][row] of this KV head and sequence; aligned to
-                                 // 4 bytes (f32) or 2 (others), vector alignment not needed
-  const void* values = nullptr;  // same layout
+  const void* keys = nullptr;    // history of this KV head and sequence (layout above, whole tiles);
+                                 // aligned to 4 bytes (f32) or 2 (others), vector alignment not needed
+  const void* values = nullptr;  // [positions][row], the same alignment
   int n_tok = 0;                 // tokens in the block
   int group = 1;                 // query heads per KV head
   const float* q = nullptr;      // q[t * ldq + g * head_dim + i]

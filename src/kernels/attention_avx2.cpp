@@ -1,5 +1,6 @@
 // AVX2/FMA/F16C attention: the tile loop of attention_impl.h over 8-lane primitives. Any head_dim (masked
-// loads for the tails); keys are reduced four at a time, values accumulated 32 lanes at a time. Tested
+// loads for the tails); scores with one key per lane (the key tile's layout), values accumulated 32 lanes at
+// a time. Tested
 // against the scalar reference in tests/attention/attention_test.cpp.
 #include <immintrin.h>
 
@@ -84,34 +85,48 @@ struct Ops {
     }
   }
 
+  // A key tile (attention.h) to f32, every lane: the same layout, kAttnTile values per element.
+  static void widen_keys(DType t, const uint8_t* src, int d, float* dst) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
+    const int n = d * kAttnTile;
+    if (t == DType::kF16) {
+      for (int i = 0; i < n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+    } else if (t == DType::kBF16) {
+      for (int i = 0; i < n; i += 8) {
+        __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+      }
+    } else {
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+    }
+  }
+
+  // Scores of NQ queries (1 or 2) over a key tile: one key per lane, an FMA chain over the elements per
+  // (query, key), only the lane groups that hold keys < n.
+  template <int NQ>
+  static void scores_t(const float* const* q, const float* k, int n, int d, float scale, float* const* s) {
+    const int groups = (n + 7) / 8;
+    __m256 a[NQ][4];
+    for (int r = 0; r < NQ; ++r)
+      for (int u = 0; u < 4; ++u) a[r][u] = _mm256_setzero_ps();
+    for (int i = 0; i < d; ++i) {
+      const float* ki = k + static_cast<size_t>(i) * kAttnTile;
+      __m256 qb[NQ];
+      for (int r = 0; r < NQ; ++r) qb[r] = _mm256_set1_ps(q[r][i]);
+      for (int u = 0; u < 4; ++u) {
+        if (u >= groups) break;
+        const __m256 kv = _mm256_loadu_ps(ki + 8 * u);
+        for (int r = 0; r < NQ; ++r) a[r][u] = _mm256_fmadd_ps(qb[r], kv, a[r][u]);
+      }
+    }
+    const __m256 sv = _mm256_set1_ps(scale);
+    for (int r = 0; r < NQ; ++r)
+      for (int u = 0; u < groups; ++u)
+        _mm256_maskstore_ps(s[r] + 8 * u, tail_mask(n - 8 * u), _mm256_mul_ps(a[r][u], sv));
+  }
   static void scores(const float* q, const float* k, int n, int d, float scale, float* s) {
-    int j = 0;
-    for (; j + 4 <= n; j += 4) {
-      const float* k0 = k + static_cast<size_t>(j) * d;
-      const float *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int i = 0; i < d; i += 8) {
-        __m256i m = tail_mask(d - i);
-        __m256 qv = _mm256_maskload_ps(q + i, m);
-        a0 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k0 + i, m), a0);
-        a1 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k1 + i, m), a1);
-        a2 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k2 + i, m), a2);
-        a3 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k3 + i, m), a3);
-      }
-      s[j] = hsum(a0) * scale;
-      s[j + 1] = hsum(a1) * scale;
-      s[j + 2] = hsum(a2) * scale;
-      s[j + 3] = hsum(a3) * scale;
-    }
-    for (; j < n; ++j) {  // the same operations for one key
-      const float* k0 = k + static_cast<size_t>(j) * d;
-      __m256 a0 = _mm256_setzero_ps();
-      for (int i = 0; i < d; i += 8) {
-        __m256i m = tail_mask(d - i);
-        a0 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i, m), _mm256_maskload_ps(k0 + i, m), a0);
-      }
-      s[j] = hsum(a0) * scale;
-    }
+    scores_t<1>(&q, k, n, d, scale, &s);
   }
 
   static float max(const float* s, int n) {
@@ -162,8 +177,9 @@ struct Ops {
 
   static void scores2(const float* q0, const float* q1, const float* k, int n, int d, float scale, float* s0,
                       float* s1) {
-    scores(q0, k, n, d, scale, s0);
-    scores(q1, k, n, d, scale, s1);
+    const float* q[2] = {q0, q1};
+    float* s[2] = {s0, s1};
+    scores_t<2>(q, k, n, d, scale, s);
   }
   static void scale_add2(float* acc0, float c0, const float* p0, float* acc1, float c1, const float* p1,
                          const float* v, int n, int d) {

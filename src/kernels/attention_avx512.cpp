@@ -1,6 +1,6 @@
 // AVX-512 attention (F/BW/VL): the tile loop of attention_impl.h over 16-lane primitives. Any head_dim
-// (masked tails); queries in runs of up to 4 sharing every k and v load, the lanes of a run's q.k products
-// summed together, values accumulated 64 lanes at a time. Tested against the scalar reference in
+// (masked tails); queries in runs of up to 8 sharing every key load (one key per lane, no horizontal sums),
+// values accumulated 64 lanes at a time, 4 queries per value load. Tested against the scalar reference in
 // tests/attention/attention_test.cpp.
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics headers once inlined.
@@ -38,36 +38,6 @@ inline __m512 exp512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// Lane sums of v[0..N) (N = 4, 8 or 16), each added in exactly _mm512_reduce_add_ps's order (256-bit
-// halves, then 128-bit halves, then lanes (0, 2) and (1, 3), then those two), all N at once: lane x of the
-// result is the sum of v[x]. A quarter of the shuffles of N separate reductions.
-template <int N>
-inline __m512 reduce_add_n(const __m512* v) {
-  static_assert(N == 4 || N == 8 || N == 16);
-  __m512 u[N / 2];  // u[k]: lanes 0..7 from v[2k], 8..15 from v[2k + 1]
-  for (int k = 0; k < N / 2; ++k)
-    u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
-                         _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
-  __m512 w[N / 4];  // w[k]: 128-bit lane c from v[4k + c]
-  for (int k = 0; k < N / 4; ++k)
-    w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0x88),
-                         _mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0xDD));
-  // Within each 128-bit lane c: z = (w0[0] + w0[2], w0[1] + w0[3], w1[0] + w1[2], w1[1] + w1[3]), then
-  // r = (z0[0] + z0[1], z0[2] + z0[3], z1[0] + z1[1], z1[2] + z1[3]): element e of lane c sums v[4e + c].
-  const __m512 w0 = w[0], w1 = N >= 8 ? w[N / 4 > 1 ? 1 : 0] : w[0];
-  const __m512 z0 = _mm512_add_ps(_mm512_shuffle_ps(w0, w1, _MM_SHUFFLE(1, 0, 1, 0)),
-                                  _mm512_shuffle_ps(w0, w1, _MM_SHUFFLE(3, 2, 3, 2)));
-  __m512 z1 = z0;
-  if constexpr (N == 16)
-    z1 = _mm512_add_ps(_mm512_shuffle_ps(w[2], w[3], _MM_SHUFFLE(1, 0, 1, 0)),
-                       _mm512_shuffle_ps(w[2], w[3], _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(z0, z1, _MM_SHUFFLE(2, 0, 2, 0)),
-                                 _mm512_shuffle_ps(z0, z1, _MM_SHUFFLE(3, 1, 3, 1)));
-  // Sum of v[x] sits at lane 4 * (x % 4) + x / 4.
-  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_ps(idx, r);
-}
-
 struct Ops {
   static void widen(DType t, const uint8_t* src, size_t row_bytes, int n, int d, float* dst) {
     for (int j = 0; j < n; ++j) {
@@ -101,88 +71,93 @@ struct Ops {
     }
   }
 
-  // Runs of up to 4 queries share each k and v load (attention_impl.h); a query's operations are the same in
-  // every run size.
-  static constexpr int kMaxRun = 4;
-  // A block of at most one run (a decode step's GQA group) reads f16 cache rows in place, widened in
+  // Runs of up to 8 queries share each key load, up to 4 each value load (attention_impl.h); a query's
+  // operations are the same in every run size.
+  static constexpr int kMaxRun = 8;
+  // A block of at most one run (a decode step's GQA group) reads an f16 cache in place, widened in
   // registers, rather than widening the tile into scratch first: the same values, so the same bits, and
   // decode at depth 1024-4096 +8-11 % (side by side); a prompt's block shares one widened tile instead. It
   // relies on attend_tiled's prefetch_tile: without it, reading a cold history in place runs at half speed.
   static constexpr bool kReadsF16Rows = true;
 
-  // One 16-lane chunk of a k or v row: f32 (a widened tile or an f32 cache) or f16 (the cache in place).
+  // 16 lanes of a key tile or a value row: f32 (widened, or an f32 cache) or f16 (the cache in place).
   static __m512 load_row(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
   static __m512 load_row(const uint16_t* p, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
   }
+  static __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+  static __m512 load16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
 
-  // Scores of NQ queries, four keys at a time: per (query, key) an FMA chain over 16-lane chunks, then the
-  // lanes summed in _mm512_reduce_add_ps's order (reduce_add_n: all of them at once). T: the rows' type.
-  // Lanes 4r..4r+3 of v (r < 4).
-  static __m128 quarter(__m512 v, int r) {
-    switch (r) {
-      case 0:
-        return _mm512_castps512_ps128(v);
-      case 1:
-        return _mm512_extractf32x4_ps(v, 1);
-      case 2:
-        return _mm512_extractf32x4_ps(v, 2);
-      default:
-        return _mm512_extractf32x4_ps(v, 3);
+  // A key tile (attention.h) to f32, every lane: the same layout.
+  static void widen_keys(DType t, const uint8_t* src, int d, float* dst) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
+    const int n = d * kAttnTile;
+    if (t == DType::kF16) {
+      for (int i = 0; i < n; i += 16) _mm512_storeu_ps(dst + i, load16(h + i));
+    } else if (t == DType::kBF16) {
+      for (int i = 0; i < n; i += 16) {
+        const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i)));
+        _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+      }
+    } else {
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
     }
   }
 
-  // The primitives below take any head_dim; head_dim 128 (every Qwen3) gets its own instantiation, with the
-  // chunk loops unrolled and no masks to compute: the same operations on the same lanes, so the same bits.
+  // Scores of NQ queries over a key tile kt (T: f32, or the f16 cache in place): one key per lane, per
+  // (query, key) an FMA chain over the elements in order, then the scale; no horizontal sums. Only the 16-key
+  // halves that hold keys < n are computed (a lane's arithmetic does not depend on its neighbours).
   template <int NQ, class T>
-  static void scores_n(const float* const* q, const T* k, int n, int d, float scale, float* const* s) {
-    if (d == 128)
-      scores_d<NQ, 128>(q, k, n, d, scale, s);
-    else
-      scores_d<NQ, 0>(q, k, n, d, scale, s);
+  static void scores_n(const float* const* q, const T* kt, int n, int d, float scale, float* const* s) {
+    if (d == 128) {
+      if (n <= 16)
+        scores_t<NQ, 1, 128>(q, kt, n, d, scale, s);
+      else
+        scores_t<NQ, 2, 128>(q, kt, n, d, scale, s);
+    } else {
+      if (n <= 16)
+        scores_t<NQ, 1, 0>(q, kt, n, d, scale, s);
+      else
+        scores_t<NQ, 2, 0>(q, kt, n, d, scale, s);
+    }
   }
+  // head_dim 128 (every Qwen3) gets its own instantiation (D), unrolled; the same operations, so the same
+  // bits.
+  template <int NQ, int H, int D, class T>
+  static void scores_t(const float* const* q, const T* kt, int n, int d_any, float scale, float* const* s) {
+    const int d = D ? D : d_any;
+    __m512 a[NQ][H];
+    for (int r = 0; r < NQ; ++r)
+      for (int h = 0; h < H; ++h) a[r][h] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int i = 0; i < d; ++i) {
+      __m512 k[H];
+      for (int h = 0; h < H; ++h) k[h] = load16(kt + static_cast<size_t>(i) * kAttnTile + 16 * h);
+      for (int r = 0; r < NQ; ++r) {
+        const __m512 qb = _mm512_set1_ps(q[r][i]);
+        for (int h = 0; h < H; ++h) a[r][h] = _mm512_fmadd_ps(qb, k[h], a[r][h]);
+      }
+    }
+    const __m512 sv = _mm512_set1_ps(scale);
+    for (int r = 0; r < NQ; ++r)
+      for (int h = 0; h < H; ++h)
+        _mm512_mask_storeu_ps(s[r] + 16 * h, tail_mask(n - 16 * h), _mm512_mul_ps(a[r][h], sv));
+  }
+
+  // p.v of runs of up to 8 queries, 4 at a time (32 accumulators would not fit the registers).
   template <int NQ, class T>
   static void scale_add_n(float* const* acc, const float* c, const float* const* p, const T* v, int n,
                           int d) {
-    if (d == 128)
+    if constexpr (NQ > 4) {
+      scale_add_n<4>(acc, c, p, v, n, d);
+      scale_add_n<NQ - 4>(acc + 4, c + 4, p + 4, v, n, d);
+    } else if (d == 128) {
       scale_add_d<NQ, 128>(acc, c, p, v, n, d);
-    else
+    } else {
       scale_add_d<NQ, 0>(acc, c, p, v, n, d);
-  }
-
-  template <int NQ, int D, class T>
-  static void scores_d(const float* const* q, const T* k, int n, int d_any, float scale, float* const* s) {
-    const int d = D ? D : d_any;
-    const __m512 sv = _mm512_set1_ps(scale);
-    int j = 0;
-    for (; j + 4 <= n; j += 4) {
-      __m512 a[NQ * 4];
-      for (int x = 0; x < NQ * 4; ++x) a[x] = _mm512_setzero_ps();
-#pragma GCC unroll 8
-      for (int i = 0; i < d; i += 16) {
-        const __mmask16 m = tail_mask(d - i);
-        __m512 qv[NQ];
-        for (int r = 0; r < NQ; ++r) qv[r] = _mm512_maskz_loadu_ps(m, q[r] + i);
-        for (int u = 0; u < 4; ++u) {
-          const __m512 kv = load_row(k + static_cast<size_t>(j + u) * d + i, m);
-          for (int r = 0; r < NQ; ++r) a[r * 4 + u] = _mm512_fmadd_ps(qv[r], kv, a[r * 4 + u]);
-        }
-      }
-      // Query r's four scores sit in lanes 4r..4r+3: stored from the register (a round trip through the
-      // stack stalled on store forwarding).
-      const __m512 res = _mm512_mul_ps(reduce_add_n<NQ * 4>(a), sv);
-      for (int r = 0; r < NQ; ++r) _mm_storeu_ps(s[r] + j, quarter(res, r));
     }
-    for (; j < n; ++j)  // the same operations for one key
-      for (int r = 0; r < NQ; ++r) {
-        __m512 a0 = _mm512_setzero_ps();
-        for (int i = 0; i < d; i += 16) {
-          const __mmask16 m = tail_mask(d - i);
-          a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q[r] + i),
-                               load_row(k + static_cast<size_t>(j) * d + i, m), a0);
-        }
-        s[r][j] = _mm512_reduce_add_ps(a0) * scale;
-      }
   }
 
   static float max(const float* s, int n) {

@@ -1,7 +1,9 @@
 // The tile loop of attention (see attention.h), shared by every ISA. Included only by attention_<isa>.cpp,
 // each of which passes its own Ops type (a distinct type per ISA, so the instantiations never collide):
-//   widen(t, src, row_bytes, n_rows, d, dst)   cache rows -> f32 [n_rows, d]
-//   scores(q, k, n, d, scale, s)               s[j] = (q . k[j]) * scale, j < n
+//   widen(t, src, row_bytes, n_rows, d, dst)   cache rows (values) -> f32 [n_rows, d]
+//   widen_keys(t, src, d, dst)                 a key tile (attention.h: [d][kAttnTile], one key per lane)
+//                                              -> f32 in the same layout, every lane
+//   scores(q, kt, n, d, scale, s)              s[j] = (q . k[j]) * scale, j < n, from a key tile kt
 //   max(s, n)                                  max of s[0..n)
 //   exp_sub(s, n, m) -> sum                    s[j] = exp(s[j] - m); returns the sum of the new s
 //   scale_add(acc, c, p, v, n, d)              acc = acc * c + sum_j p[j] * v[j]   (c == 1: no rescale)
@@ -39,16 +41,16 @@ float online_softmax_update(float& run_max, float& run_sum, float m_tile, float*
   return corr;
 }
 
-// A run of NQ queries (1, 2 or 4) that see the same positions of a tile: every k and v row loaded serves all
-// of them. Ops may offer scores_n / scale_add_n over runs of up to kMaxRun queries; Ops that offer only the
-// pair and single forms (scores2, scale_add2, scores, scale_add) run pairs. k and v: f32 rows of d floats
-// (the widened tile, or an f32 cache).
+// A run of NQ queries (1, 2, 4 or 8) that see the same positions of a tile: every key and value loaded serves
+// all of them. Ops may offer scores_n / scale_add_n over runs of up to kMaxRun queries; Ops that offer only
+// the pair and single forms (scores2, scale_add2, scores, scale_add) run pairs. k: a key tile, v: f32 rows of
+// d floats (widened, or an f32 cache's own).
 template <class Ops>
 constexpr bool kHasRuns = requires {
   Ops::kMaxRun;
 };
 
-// Ops that read f16 cache rows in place (scores_n / scale_add_n over uint16_t rows as well as float ones).
+// Ops that read an f16 cache in place (scores_n / scale_add_n over uint16_t tiles and rows as well as float).
 template <class Ops>
 constexpr bool kReadsF16Rows = requires {
   Ops::kReadsF16Rows;
@@ -88,8 +90,8 @@ constexpr int max_run() {
 }
 
 // Calls run(std::integral_constant<int, NQ>, i, len) for the block's queries (token-major: i = t * group + g)
-// in runs of 4 (when MaxRun allows), 2 or 1 consecutive queries that see the same `len` positions of the tile
-// starting at j0 with n positions (causal: positions <= pos[t]); queries that see none are skipped.
+// in runs of 8 or 4 (when MaxRun allows), 2 or 1 consecutive queries that see the same `len` positions of the
+// tile starting at j0 with n positions (causal: positions <= pos[t]); queries that see none are skipped.
 template <int MaxRun, class Run>
 void for_each_run(const AttentionArgs& a, int j0, int n, Run&& run) {
   const int nq = a.n_tok * a.group;
@@ -105,8 +107,15 @@ void for_each_run(const AttentionArgs& a, int j0, int n, Run&& run) {
     }
     int nr = 1;
     while (nr < MaxRun && i + nr < nq && seen(i + nr) == len) ++nr;
+    if constexpr (MaxRun >= 8) {
+      if (nr == 8) {
+        run(std::integral_constant<int, 8>{}, i, len);
+        i += 8;
+        continue;
+      }
+    }
     if constexpr (MaxRun >= 4) {
-      if (nr == 4) {
+      if (nr >= 4) {
         run(std::integral_constant<int, 4>{}, i, len);
         i += 4;
         continue;
@@ -137,8 +146,8 @@ inline void prefetch_tile(const uint8_t* kbase, const uint8_t* vbase, size_t row
   if (n <= 0) return;
   const size_t begin = static_cast<size_t>(j0) * row_bytes, end = begin + static_cast<size_t>(n) * row_bytes;
   // K first, then V: the order the tile loop reads them in (interleaved requests: decode at depth 4096 9 %
-  // slower).
-  for (size_t off = begin; off < end; off += 64) __builtin_prefetch(kbase + off);
+  // slower). A key tile is read whole (its lanes past n too).
+  for (size_t off = begin; off < begin + kAttnTile * row_bytes; off += 64) __builtin_prefetch(kbase + off);
   for (size_t off = begin; off < end; off += 64) __builtin_prefetch(vbase + off);
   __asm__ __volatile__("");
 }
@@ -151,11 +160,11 @@ void attend_tiled(const AttentionArgs& a) {
   int max_pos = -1;
   for (int t = 0; t < a.n_tok; ++t) max_pos = a.pos[t] > max_pos ? a.pos[t] : max_pos;
 
-  // scratch: K tile [T, d], V tile [T, d], scores [4, T], accumulators [nq, d], running max [nq], sum [nq]
+  // scratch: K tile [d, T], V tile [T, d], scores [8, T], accumulators [nq, d], running max [nq], sum [nq]
   float* ktile = a.scratch;
   float* vtile = ktile + static_cast<size_t>(kAttnTile) * d;
   float* s = vtile + static_cast<size_t>(kAttnTile) * d;
-  float* acc = s + 4 * kAttnTile;
+  float* acc = s + 8 * kAttnTile;
   float* run_max = acc + static_cast<size_t>(nq) * d;
   float* run_sum = run_max + nq;
   for (size_t i = 0; i < static_cast<size_t>(nq) * d; ++i) acc[i] = 0.0f;
@@ -165,7 +174,8 @@ void attend_tiled(const AttentionArgs& a) {
   }
 
   // One run of NQ queries from query i (token-major: i = t * group + g) over `len` positions of the tile;
-  // k and v: f32 rows (a widened tile, an f32 cache) or f16 ones (the cache in place, kReadsF16Rows).
+  // k: a key tile, v: value rows, both f32 (widened, or an f32 cache) or f16 (the cache in place,
+  // kReadsF16Rows).
   auto run = [&](auto nq_tag, int i, int len, const auto* k, const auto* v) {
     constexpr int NQ = decltype(nq_tag)::value;
     const float* q[NQ];
@@ -207,7 +217,7 @@ void attend_tiled(const AttentionArgs& a) {
       k = reinterpret_cast<const float*>(kbase + j0 * row_bytes);
       v = reinterpret_cast<const float*>(vbase + j0 * row_bytes);
     } else {
-      Ops::widen(a.kv_type, kbase + j0 * row_bytes, row_bytes, n, d, ktile);
+      Ops::widen_keys(a.kv_type, kbase + j0 * row_bytes, d, ktile);
       Ops::widen(a.kv_type, vbase + j0 * row_bytes, row_bytes, n, d, vtile);
       k = ktile;
       v = vtile;

@@ -11,15 +11,22 @@ struct Ops {
   static void widen(DType t, const uint8_t* src, size_t row_bytes, int n, int d, float* dst) {
     for (int j = 0; j < n; ++j) kv_load_row(t, src + j * row_bytes, d, dst + static_cast<size_t>(j) * d);
   }
+  static void widen_keys(DType t, const uint8_t* src, int d, float* dst) {
+    // The tile's d * kAttnTile elements, in place: row-major cache rows of kAttnTile values hold them.
+    const size_t es = kv_row_bytes(t, d) / static_cast<size_t>(d);
+    for (int i = 0; i < d; ++i)
+      kv_load_row(t, src + static_cast<size_t>(i) * kAttnTile * es, kAttnTile,
+                  dst + static_cast<size_t>(i) * kAttnTile);
+  }
+  // k: a key tile, element i of key j at k[i * kAttnTile + j].
   static void scores(const float* q, const float* k, int n, int d, float scale, float* s) {
     for (int j = 0; j < n; ++j) {
-      const float* kj = k + static_cast<size_t>(j) * d;
       float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       int i = 0;
       for (; i + 8 <= d; i += 8)
-        for (int l = 0; l < 8; ++l) acc[l] += q[i + l] * kj[i + l];
+        for (int l = 0; l < 8; ++l) acc[l] += q[i + l] * k[static_cast<size_t>(i + l) * kAttnTile + j];
       float tail = 0;
-      for (; i < d; ++i) tail += q[i] * kj[i];
+      for (; i < d; ++i) tail += q[i] * k[static_cast<size_t>(i) * kAttnTile + j];
       s[j] =
           (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail) * scale;
     }

@@ -38,7 +38,9 @@ KvCache::KvCache(const ModelConfig& c, int n_slots, int n_ctx, DType dtype)
       dtype_(dtype) {
   QWEN3_CHECK(n_slots > 0 && n_ctx > 0, "KV cache needs at least one slot and one position");
   row_bytes_ = kernels::kv_row_bytes(dtype, head_dim_);
-  half_bytes_ = static_cast<size_t>(n_layers_) * n_slots_ * n_kv_heads_ * n_ctx_ * row_bytes_;
+  // Whole K/V tiles per head (keys are transposed within tiles: kernels/attention.h).
+  ctx_rows_ = static_cast<int>(kernels::kv_history_rows(n_ctx_));
+  half_bytes_ = static_cast<size_t>(n_layers_) * n_slots_ * n_kv_heads_ * ctx_rows_ * row_bytes_;
   // Anonymous, private, no swap reservation: pages are committed on first write, i.e. as positions fill.
   void* p = ::mmap(nullptr, 2 * half_bytes_, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -52,9 +54,9 @@ KvCache::~KvCache() {
 }
 
 void KvCache::store(int il, int slot, int kv_head, int pos, const float* k, const float* v) {
-  const size_t at = static_cast<size_t>(pos) * row_bytes_;
-  kernels::kv_store_row(dtype_, k, head_dim_, keys(il, slot, kv_head) + at);
-  kernels::kv_store_row(dtype_, v, head_dim_, values(il, slot, kv_head) + at);
+  kernels::kv_store_key(dtype_, k, head_dim_, keys(il, slot, kv_head), pos);
+  kernels::kv_store_row(dtype_, v, head_dim_,
+                        values(il, slot, kv_head) + static_cast<size_t>(pos) * row_bytes_);
 }
 
 DType parse_kv_type(const std::string& name) {

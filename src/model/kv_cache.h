@@ -1,8 +1,8 @@
 // The key/value cache: for each layer, sequence slot and KV head, the keys and values of every cached
-// position, as rows of head_dim values in the cache's dtype (f32, f16, bf16 or q8_0; formats in
-// kernels/attention.h). Layout [layer][slot][kv_head][position][row], so decode attention reads each head's
-// history as one contiguous run. The memory is reserved up front as one anonymous mapping and committed by
-// the kernel page by page as positions fill (a 32k-token context costs address space, not RAM, until used).
+// position, in the cache's dtype (f32, f16, bf16 or q8_0; formats and layout in kernels/attention.h). Layout
+// [layer][slot][kv_head][position][row], so decode attention reads each head's history as one contiguous run.
+// The memory is reserved up front as one anonymous mapping and committed by the kernel page by page as
+// positions fill (a 32k-token context costs address space, not RAM, until used).
 //
 // The cache also holds the RoPE cos/sin table of the positions used so far (RopeTable), since it is the
 // per-context state the forward pass may extend.
@@ -46,7 +46,8 @@ class KvCache {
   DType dtype() const { return dtype_; }
   int head_dim() const { return head_dim_; }
   size_t row_bytes() const { return row_bytes_; }
-  // History of one head: [n_ctx] rows of row_bytes(); position j at + j * row_bytes().
+  // History of one head (layout in kernels/attention.h: values are rows, position j at + j * row_bytes();
+  // keys of the float formats transposed within tiles of 32 positions), n_ctx rounded up to whole tiles.
   uint8_t* keys(int il, int slot, int kv_head) { return base_ + offset(il, slot, kv_head); }
   uint8_t* values(int il, int slot, int kv_head) { return base_ + half_bytes_ + offset(il, slot, kv_head); }
   // Converts and stores the key and value rows (f32 [head_dim]) of one position.
@@ -59,9 +60,10 @@ class KvCache {
 
  private:
   size_t offset(int il, int slot, int kv_head) const {
-    return ((static_cast<size_t>(il) * n_slots_ + slot) * n_kv_heads_ + kv_head) * n_ctx_ * row_bytes_;
+    return ((static_cast<size_t>(il) * n_slots_ + slot) * n_kv_heads_ + kv_head) * ctx_rows_ * row_bytes_;
   }
   int n_layers_, n_slots_, n_ctx_, n_kv_heads_, head_dim_;
+  int ctx_rows_ = 0;  // rows per head: n_ctx in whole tiles
   DType dtype_;
   size_t row_bytes_, half_bytes_;
   uint8_t* base_ = nullptr;  // keys then values

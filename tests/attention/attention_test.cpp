@@ -51,8 +51,9 @@ struct Problem {
   int d, len, group, n_tok;
   DType t;
   std::vector<float> k, v;      // [len, d] f32 as computed
-  std::vector<uint8_t> kc, vc;  // [len] rows in the cache format (+ misalignment padding)
-  size_t misalign = 0;          // bytes the cache rows start after kc.data()
+  std::vector<uint8_t> kc, vc;  // key and value histories in the cache format and layout, whole tiles (+
+                                // misalignment padding)
+  size_t misalign = 0;          // bytes the histories start after kc.data(), vc.data()
   std::vector<float> q;         // [n_tok, group * d] from qoff (1 float when misaligned)
   size_t qoff = 0;
   std::vector<int32_t> pos;  // [n_tok]
@@ -73,10 +74,11 @@ Problem make_problem(int d, int len, int group, int n_tok, DType t, uint32_t see
   size_t rb = kv_row_bytes(t, d);
   // Off the vector alignment, but on the element's (the cache guarantees that much): 4 bytes for f32, 2 else.
   p.misalign = misaligned ? (t == DType::kF32 ? 4 : 2) : 0;
-  p.kc.assign(rb * len + p.misalign + 64, 0);
-  p.vc.assign(rb * len + p.misalign + 64, 0);
+  const size_t rows = static_cast<size_t>(kv_history_rows(len));
+  p.kc.assign(rb * rows + p.misalign + 64, 0);
+  p.vc.assign(rb * rows + p.misalign + 64, 0);
   for (int j = 0; j < len; ++j) {
-    kv_store_row(t, p.k.data() + static_cast<size_t>(j) * d, d, p.kc.data() + p.misalign + j * rb);
+    kv_store_key(t, p.k.data() + static_cast<size_t>(j) * d, d, p.kc.data() + p.misalign, j);
     kv_store_row(t, p.v.data() + static_cast<size_t>(j) * d, d, p.vc.data() + p.misalign + j * rb);
   }
   p.q.resize(static_cast<size_t>(n_tok) * group * d + 1);
@@ -147,11 +149,17 @@ std::vector<double> reference(const Problem& p, const std::vector<float>& k, con
   return out;
 }
 
-std::vector<float> widened(const std::vector<uint8_t>& c, const Problem& p) {
+// The history's rows back in f32 [len, d] (keys: from their tiles).
+std::vector<float> widened(const std::vector<uint8_t>& c, const Problem& p, bool keys) {
   std::vector<float> out(static_cast<size_t>(p.len) * p.d);
   size_t rb = kv_row_bytes(p.t, p.d);
-  for (int j = 0; j < p.len; ++j)
-    kv_load_row(p.t, c.data() + p.misalign + j * rb, p.d, out.data() + static_cast<size_t>(j) * p.d);
+  for (int j = 0; j < p.len; ++j) {
+    float* row = out.data() + static_cast<size_t>(j) * p.d;
+    if (keys)
+      kv_load_key(p.t, c.data() + p.misalign, p.d, j, row);
+    else
+      kv_load_row(p.t, c.data() + p.misalign + j * rb, p.d, row);
+  }
   return out;
 }
 
@@ -219,7 +227,7 @@ TEST_P(AttentionTest, EveryIsaMatchesTheReferences) {
       // Between ISAs p may differ by an ulp (their exp), flipping the int16 rounding of a few terms.
       const double isa_tol = 2 * f32_tol + (q8 ? 8.0 * (1.0 + u) * vmax / 32767.0 : 0.0);
 
-      const auto kw = widened(p.kc, p), vw = widened(p.vc, p);
+      const auto kw = widened(p.kc, p, true), vw = widened(p.vc, p, false);
       const auto exact_widened = reference(p, kw, vw, q8);
       const auto exact_f32 = reference(p, p.k, p.v);
       const auto ref = run(p, Isa::kScalar, mis);
@@ -289,6 +297,43 @@ TEST(KvRows, RoundTripWithinTheDtypesUnit) {
         double bound = t == DType::kQ8_0 ? dtype_unit(t) * amax : dtype_unit(t) * std::abs(x[i]);
         EXPECT_LE(std::abs(x[i] - y[i]), bound) << dtype_name(t) << " element " << i;
       }
+    }
+  }
+}
+
+// Keys of the float formats sit one per lane of their tile (attention.h): element i of position j at
+// element i * 32 + j % 32 of the tile at (j - j % 32) rows; q8_0 keys are rows. Both read back as stored.
+TEST(KvKeys, FloatFormatsTransposeWithinTilesQ8RowsStayRows) {
+  const int d = 48, n = 70;
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0}) {
+    const int dd = t == DType::kQ8_0 ? 64 : d;
+    const size_t rb = kv_row_bytes(t, dd);
+    std::vector<uint8_t> keys(rb * static_cast<size_t>(kv_history_rows(n)), 0);
+    ASSERT_EQ(kv_history_rows(n), 96);
+    std::vector<float> x(dd), y(dd);
+    std::vector<uint8_t> row(rb);
+    for (int j = 0; j < n; ++j) {
+      for (int i = 0; i < dd; ++i) x[i] = static_cast<float>(j * 3 + i) * 0.25f - 7.0f;  // exact in bf16
+      kv_store_key(t, x.data(), dd, keys.data(), j);
+      kv_store_row(t, x.data(), dd, row.data());
+      if (t == DType::kQ8_0) {
+        EXPECT_EQ(0, std::memcmp(row.data(), keys.data() + j * rb, rb)) << "q8_0 position " << j;
+      } else {
+        const size_t es = rb / dd;
+        const uint8_t* tile = keys.data() + static_cast<size_t>(j - j % 32) * rb;
+        for (int i = 0; i < dd; ++i)
+          ASSERT_EQ(0,
+                    std::memcmp(row.data() + i * es, tile + (static_cast<size_t>(i) * 32 + j % 32) * es, es))
+              << dtype_name(t) << " position " << j << " element " << i;
+      }
+    }
+    for (int j = 0; j < n; ++j) {
+      kv_load_key(t, keys.data(), dd, j, y.data());
+      for (int i = 0; i < dd; ++i) x[i] = static_cast<float>(j * 3 + i) * 0.25f - 7.0f;
+      kv_store_row(t, x.data(), dd, row.data());
+      std::vector<float> want(dd);
+      kv_load_row(t, row.data(), dd, want.data());
+      ASSERT_EQ(want, y) << dtype_name(t) << " position " << j;
     }
   }
 }
