@@ -69,10 +69,17 @@ void kv_store_key(DType t, const float* src, int d, void* keys, int pos) {
   buf.resize(rb);
   uint8_t* row = buf.data();
   kv_store_row(t, src, d, row);
-  const size_t es = rb / static_cast<size_t>(d);
   uint8_t* tile = base + static_cast<size_t>(pos - pos % kAttnTile) * rb;
-  for (int i = 0; i < d; ++i)
-    std::memcpy(tile + (static_cast<size_t>(i) * kAttnTile + pos % kAttnTile) * es, row + i * es, es);
+  const int lane = pos % kAttnTile;
+  if (t == DType::kF32) {
+    float* dst = reinterpret_cast<float*>(tile);
+    const float* r = reinterpret_cast<const float*>(row);
+    for (int i = 0; i < d; ++i) dst[i * kAttnTile + lane] = r[i];
+  } else {
+    uint16_t* dst = reinterpret_cast<uint16_t*>(tile);
+    const uint16_t* r = reinterpret_cast<const uint16_t*>(row);
+    for (int i = 0; i < d; ++i) dst[i * kAttnTile + lane] = r[i];
+  }
 }
 
 void kv_load_key(DType t, const void* keys, int d, int pos, float* dst) {
