@@ -34,7 +34,8 @@ namespace qwen3::kernels {
 template <class Ops>
 float online_softmax_update(float& run_max, float& run_sum, float m_tile, float* s, int len) {
   const float m_new = m_tile > run_max ? m_tile : run_max;
-  const float corr = expf(run_max - m_new);
+  // exp(0) = 1 exactly: most tiles of a long history leave the maximum where it was.
+  const float corr = m_new == run_max ? 1.0f : expf(run_max - m_new);
   const float p_sum = Ops::exp_sub(s, len, m_new);
   run_sum = run_sum * corr + p_sum;
   run_max = m_new;
