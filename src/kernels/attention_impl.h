@@ -32,7 +32,8 @@ namespace qwen3::kernels {
 // Online softmax step of one query over a tile: new running max and sum; the tile's scores s become
 // exp(s - max); returns the factor that rescales the accumulator (0 on the first tile: exp(-inf)).
 template <class Ops>
-__attribute__((always_inline)) inline float online_softmax_update(float& run_max, float& run_sum, float m_tile, float* s, int len) {
+__attribute__((always_inline)) inline float online_softmax_update(float& run_max, float& run_sum,
+                                                                  float m_tile, float* s, int len) {
   const float m_new = m_tile > run_max ? m_tile : run_max;
   // exp(0) = 1 exactly: most tiles of a long history leave the maximum where it was.
   const float corr = m_new == run_max ? 1.0f : expf(run_max - m_new);

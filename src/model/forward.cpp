@@ -151,20 +151,14 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
           float* k = a.k.data() + (t * KV + h) * d;
           kernels::rmsnorm(k, l.k_norm.data(), d, eps, k);
           kernels::rope_neox(k, cs, sn, static_cast<int>(d));
+          // 5. append k, v to the cache at the token's (slot, position), in the cache's dtype
+          cache.store(il, b.slots[b0 + t], static_cast<int>(h), b.positions[b0 + t], k,
+                      a.v.data() + (t * KV + h) * d);
         }
       }
     });
     trace(o, "q_rope", il, a.q, n, H * d);
     trace(o, "k_rope", il, a.k, n, KV * d);
-    // 5. append k, v to the cache at each token's (slot, position), converted to the cache's dtype
-    // (a decode step's few rows are not worth a barrier)
-    parallel_for(n * KV >= 64 ? pool : nullptr, n * KV, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t t = p / KV;
-        cache.store(il, b.slots[b0 + t], static_cast<int>(p % KV), b.positions[b0 + t], a.k.data() + p * d,
-                    a.v.data() + p * d);
-      }
-    });
     // 6. softmax(q k^T * scaling) v over each token's own sequence, causal by position
     attention(m, cache, b, b0, n, il, a, pool);
     trace(o, "attn_out", il, a.att, n, H * d);
