@@ -123,7 +123,7 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
   in.n_tok = n_tok;
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd;
-  thread_local std::vector<int32_t> xs;
+  thread_local std::vector<int32_t> xs, xc;
   thread_local std::vector<uint16_t> xb;
   const int64_t n = w.cols;
   if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
@@ -131,17 +131,24 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     xq.resize(static_cast<size_t>(n_tok * n));
     xd.resize(static_cast<size_t>(n_tok * nb));
     xs.resize(static_cast<size_t>(n_tok * nb));
+    xc.resize(static_cast<size_t>(n_tok * nb));
     // Plain pointers: inside the workers' lambda the thread_local names would be the workers' own vectors.
     int8_t* q = xq.data();
     float* d = xd.data();
     int32_t* sums = xs.data();
+    int32_t* corr = xc.data();
+    const int32_t offset = w.dtype == DType::kQ8_0 ? 128 : 8;
     // One token's row is a few microseconds of work: not worth waking the pool for.
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) k.quantize_act(x + t * n, n, q + t * n, d + t * nb, sums + t * nb);
+      for (int64_t t = t0; t < t1; ++t) {
+        k.quantize_act(x + t * n, n, q + t * n, d + t * nb, sums + t * nb);
+        for (int64_t i = t * nb; i < (t + 1) * nb; ++i) corr[i] = -offset * sums[i];
+      }
     });
     in.xq = q;
     in.xd = d;
     in.xs = sums;
+    in.xc = corr;
   } else if (w.dtype == DType::kBF16 && w.bf16_dot) {
     const int64_t ld = n + (n & 1);
     xb.resize(static_cast<size_t>(n_tok * ld));

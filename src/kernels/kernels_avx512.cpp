@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "kernels/elementwise_impl.h"
 #include "kernels/kernels.h"
@@ -35,7 +34,7 @@ struct Block {
   int64_t ldxb;
   const int8_t* xq;   // [NT, cols]
   const float* xd;    // [NT, cols / 32]
-  const int32_t* xc;  // [NT, cols / 32] the weight offset's share of each block's sum: -offset * xs
+  const int32_t* xc;  // [NT, cols / 32] the weight offset's share of each block's sum (MatmulInput)
   float* y;           // y[t * ldy + 16 * r + lane]
   int64_t ldy;
   int last_rows;  // valid rows of the block's last tile (16 unless it is the matrix's last, partial tile)
@@ -242,14 +241,6 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
   b.ldxb = in.ldxb;
   b.ldy = ldy;
   const int64_t nb = w.cols / kQuantBlock;
-  // The weight offset's share of each block's integer sum (stored weight = q + offset), once per call rather
-  // than per tile: it seeds the block's int32 accumulators.
-  thread_local std::vector<int32_t> xc;
-  if constexpr (DT == DType::kQ8_0 || DT == DType::kQ4_0) {
-    constexpr int32_t kOffset = DT == DType::kQ8_0 ? 128 : 8;
-    xc.resize(static_cast<size_t>(in.n_tok * nb));
-    for (int64_t i = 0; i < in.n_tok * nb; ++i) xc[i] = -kOffset * in.xs[i];
-  }
   // Tokens in blocks of kTokBlock so that a block's activations stay in L2 while every tile pair of the range
   // streams past them (weights are re-read once per token block, activations once per tile pair). 128 int8
   // rows of 3072 are 384 KiB; pp512 q8_0 +2-3 % over 48 (a 512-token prompt read its weights 11 times).
@@ -270,7 +261,7 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
         b.xb = in.xb ? in.xb + t0 * in.ldxb : nullptr;
         b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
         b.xd = in.xd ? in.xd + t0 * nb : nullptr;
-        b.xc = xc.data() + (in.xs ? t0 * nb : 0);
+        b.xc = in.xc ? in.xc + t0 * nb : nullptr;
         b.y = y + t0 * ldy + ti * R;
         switch (nr) {
           case 2:
