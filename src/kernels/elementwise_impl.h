@@ -1,5 +1,5 @@
-// The element-wise kernels (silu(gate) * up, RMSNorm, RoPE), N lanes at a time in GCC/clang vector
-// extensions: one definition for every ISA. Each lane runs the same IEEE operations in the same order
+// The element-wise kernels (silu(gate) * up, RMSNorm, RoPE, a residual add), N lanes at a time in GCC/clang
+// vector extensions: one definition for every ISA. Each lane runs the same IEEE operations in the same order
 // whatever N is, and nothing is contracted into an FMA (the ISA files build with -ffp-contract=off; the
 // baseline one has no FMA), so the baseline (N = 4), AVX2 (8) and AVX-512 (16) kernels give the same bits.
 // Included only by kernels_<isa>.cpp; the anonymous namespace keeps each file's instantiations its own.
@@ -48,6 +48,20 @@ struct Lanes {
 
   static F silu_mul(F g, F u) { return g / (1.0f + exp(-g)) * u; }
 };
+
+// x[i] += y[i] (a residual add; GCC's -O2 leaves the plain loop scalar).
+template <int N>
+void add_lanes(float* x, const float* y, int64_t n) {
+  typename Lanes<N>::F a, b;
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    std::memcpy(&a, x + i, sizeof a);
+    std::memcpy(&b, y + i, sizeof b);
+    a = a + b;
+    std::memcpy(x + i, &a, sizeof a);
+  }
+  for (; i < n; ++i) x[i] += y[i];
+}
 
 template <int N>
 void silu_mul_lanes(const float* gate, const float* up, int64_t n, float* out) {

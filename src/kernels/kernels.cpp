@@ -233,6 +233,10 @@ void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* o
   active().rmsnorm(x, weight, n, eps, out);
 }
 
+void add(float* x, const float* y, int64_t n) {
+  active().add(x, y, n);
+}
+
 void rope_neox(float* x, const float* cos, const float* sin, int head_dim) {
   active().rope_neox(x, cos, sin, head_dim);
 }

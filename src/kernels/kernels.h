@@ -80,6 +80,8 @@ struct KernelTable {
   // rmsnorm and rope_neox below (elementwise_impl.h): the same bits on every ISA.
   void (*rmsnorm)(const float* x, const float* weight, int64_t n, float eps, float* out);
   void (*rope_neox)(float* x, const float* cos, const float* sin, int head_dim);
+  // x[i] += y[i], i < n
+  void (*add)(float* x, const float* y, int64_t n);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it
@@ -111,6 +113,9 @@ void rmsnorm(const float* x, const float* weight, int64_t n, float eps, float* o
 
 // NEOX-style rotate-half RoPE on one head: x[i], x[i + d/2] rotated by angle i (cos/sin tables [d/2]).
 void rope_neox(float* x, const float* cos, const float* sin, int head_dim);
+
+// x[i] += y[i] (the active ISA's KernelTable::add)
+void add(float* x, const float* y, int64_t n);
 
 // out[i] = silu(gate[i]) * up[i] (the active ISA's KernelTable::silu_mul)
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);

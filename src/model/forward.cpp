@@ -117,10 +117,7 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         float* x = a.x.data() + t * D;
-        if (add) {
-          const float* r = a.xb2.data() + t * D;
-          for (int64_t i = 0; i < D; ++i) x[i] += r[i];
-        }
+        if (add) kernels::add(x, a.xb2.data() + t * D, D);
         if (norm) kernels::rmsnorm(x, norm->data(), D, eps, a.xb.data() + t * D);
       }
     });

@@ -1,7 +1,8 @@
 // The element-wise kernels (elementwise_impl.h: one definition for every ISA, 4, 8 or 16 lanes at a time):
 // silu_mul (a polynomial exp) against the definition in double precision, over every tail length, the range a
-// model's gate values take and the clamped extremes; RMSNorm and RoPE against theirs; each writes exactly
-// its outputs; and every ISA's kernels give the baseline's bits.
+// model's gate values take and the clamped extremes; RMSNorm and RoPE against theirs; the residual add
+// against the plain float sum; each writes exactly its outputs; and every ISA's kernels give the baseline's
+// bits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -111,6 +112,25 @@ TEST(RmsNorm, MatchesTheDefinitionAndEveryIsaGivesTheBaselineBits) {
       std::vector<float> got(n + 1, 5.0f);
       table_for(isa).rmsnorm(x.data(), w.data(), n, eps, got.data());
       expect_same_bits(want, got, isa_name(isa));
+    }
+  }
+}
+
+TEST(Add, EveryIsaAddsEachElementOnceAndNothingPastN) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  for (int n : {1, 3, 4, 7, 8, 15, 16, 17, 33, 1024}) {
+    std::vector<float> x(n + 1), y(n + 1);
+    for (int i = 0; i <= n; ++i) {
+      x[i] = nd(rng);
+      y[i] = nd(rng);
+    }
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      if (!isa_supported(isa)) continue;
+      std::vector<float> got = x, want = x;
+      for (int i = 0; i < n; ++i) want[i] = x[i] + y[i];
+      table_for(isa).add(got.data(), y.data(), n);
+      expect_same_bits(want, got, isa_name(isa));  // element n is x[n], untouched
     }
   }
 }
