@@ -147,7 +147,6 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     });
     in.xq = q;
     in.xd = d;
-    in.xs = sums;
     in.xc = corr;
   } else if (w.dtype == DType::kBF16 && w.bf16_dot) {
     const int64_t ld = n + (n & 1);

@@ -31,7 +31,7 @@ struct Block {
   int64_t ldxb;
   const int8_t* xq;
   const float* xd;
-  const int32_t* xs;
+  const int32_t* xc;  // the weight offset's share of each block's sum (MatmulInput)
   float* y;
   int64_t ldy;
   int n_rows;  // valid rows of the tile
@@ -173,7 +173,7 @@ void quant_block(const Block& b) {
       }
     } else {
       for (int t = 0; t < NT; ++t) {
-        const __m256i init = _mm256_set1_epi32(-8 * b.xs[t * nb + blk]);
+        const __m256i init = _mm256_set1_epi32(b.xc[t * nb + blk]);
         for (int h = 0; h < 2; ++h) dot[h][t] = init;
       }
       for (int g = 0; g < 4; ++g) {
@@ -242,7 +242,7 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
         b.xb = in.xb ? in.xb + t0 * in.ldxb : nullptr;
         b.xq = in.xq ? in.xq + t0 * w.cols : nullptr;
         b.xd = in.xd ? in.xd + t0 * nb : nullptr;
-        b.xs = in.xs ? in.xs + t0 * nb : nullptr;
+        b.xc = in.xc ? in.xc + t0 * nb : nullptr;
         b.y = y + t0 * ldy + ti * R;
         run_block<DT, NT>(nt, b);
       }
