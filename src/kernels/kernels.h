@@ -38,9 +38,8 @@ bool isa_supported(Isa isa);
 // Activations of one matmul call. For q8_0/q4_0 weights the kernels read the quantised form: xq [n_tok, n_in]
 // int8, xd [n_tok, n_in/32] block scales and xc [n_tok, n_in/32] = -offset * (block sum of xq), the stored
 // weight offset's share of each block's integer dot product (offset 128 for q8_0, 8 for q4_0), which seeds
-// the SIMD kernels' int32 sums. For bf16 weights with
-// bf16_dot they read xb [n_tok, ldxb] bf16 (ldxb = n_in rounded up to even, the pad zero); xb == nullptr
-// selects the exact f32 path.
+// the SIMD kernels' int32 sums. For bf16 weights with bf16_dot they read xb [n_tok, ldxb] bf16 (ldxb = n_in
+// rounded up to even, the pad zero); xb == nullptr selects the exact f32 path.
 struct MatmulInput {
   const float* x = nullptr;  // [n_tok, ldx]
   int64_t ldx = 0;
