@@ -1,7 +1,6 @@
 // AVX2/FMA/F16C attention: the tile loop of attention_impl.h over 8-lane primitives. Any head_dim (masked
 // loads for the tails); scores with one key per lane (the key tile's layout), values accumulated 32 lanes at
-// a time. Tested
-// against the scalar reference in tests/attention/attention_test.cpp.
+// a time. Tested against the scalar reference in tests/attention/attention_test.cpp.
 #include <immintrin.h>
 
 #include <cstring>
@@ -82,23 +81,6 @@ struct Ops {
       } else {
         std::memcpy(o, row, static_cast<size_t>(d) * 4);
       }
-    }
-  }
-
-  // A key tile (attention.h) to f32, every lane: the same layout, kAttnTile values per element.
-  static void widen_keys(DType t, const uint8_t* src, int d, float* dst) {
-    const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
-    const int n = d * kAttnTile;
-    if (t == DType::kF16) {
-      for (int i = 0; i < n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
-    } else if (t == DType::kBF16) {
-      for (int i = 0; i < n; i += 8) {
-        __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
-        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
-      }
-    } else {
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
     }
   }
 

@@ -90,22 +90,6 @@ struct Ops {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
 
-  // A key tile (attention.h) to f32, every lane: the same layout.
-  static void widen_keys(DType t, const uint8_t* src, int d, float* dst) {
-    const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
-    const int n = d * kAttnTile;
-    if (t == DType::kF16) {
-      for (int i = 0; i < n; i += 16) _mm512_storeu_ps(dst + i, load16(h + i));
-    } else if (t == DType::kBF16) {
-      for (int i = 0; i < n; i += 16) {
-        const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i)));
-        _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-      }
-    } else {
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-    }
-  }
-
   // Scores of NQ queries over a key tile kt (T: f32, or the f16 cache in place): one key per lane, per
   // (query, key) an FMA chain over the elements in order, then the scale; no horizontal sums. Only the 16-key
   // halves that hold keys < n are computed (a lane's arithmetic does not depend on its neighbours).

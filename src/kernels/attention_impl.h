@@ -1,8 +1,8 @@
 // The tile loop of attention (see attention.h), shared by every ISA. Included only by attention_<isa>.cpp,
 // each of which passes its own Ops type (a distinct type per ISA, so the instantiations never collide):
-//   widen(t, src, row_bytes, n_rows, d, dst)   cache rows (values) -> f32 [n_rows, d]
-//   widen_keys(t, src, d, dst)                 a key tile (attention.h: [d][kAttnTile], one key per lane)
-//                                              -> f32 in the same layout, every lane
+//   widen(t, src, row_bytes, n_rows, d, dst)   cache rows -> f32 [n_rows, d]; a key tile (attention.h:
+//                                              [d][kAttnTile], one key per lane) is one row of
+//                                              d * kAttnTile elements, widened whole
 //   scores(q, kt, n, d, scale, s)              s[j] = (q . k[j]) * scale, j < n, from a key tile kt
 //   max(s, n)                                  max of s[0..n)
 //   exp_sub(s, n, m) -> sum                    s[j] = exp(s[j] - m); returns the sum of the new s
@@ -219,7 +219,7 @@ void attend_tiled(const AttentionArgs& a) {
       k = reinterpret_cast<const float*>(kbase + j0 * row_bytes);
       v = reinterpret_cast<const float*>(vbase + j0 * row_bytes);
     } else {
-      Ops::widen_keys(a.kv_type, kbase + j0 * row_bytes, d, ktile);
+      Ops::widen(a.kv_type, kbase + j0 * row_bytes, 0, 1, d * kAttnTile, ktile);
       Ops::widen(a.kv_type, vbase + j0 * row_bytes, row_bytes, n, d, vtile);
       k = ktile;
       v = vtile;

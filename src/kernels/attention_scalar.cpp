@@ -11,13 +11,6 @@ struct Ops {
   static void widen(DType t, const uint8_t* src, size_t row_bytes, int n, int d, float* dst) {
     for (int j = 0; j < n; ++j) kv_load_row(t, src + j * row_bytes, d, dst + static_cast<size_t>(j) * d);
   }
-  static void widen_keys(DType t, const uint8_t* src, int d, float* dst) {
-    // The tile's d * kAttnTile elements, in place: row-major cache rows of kAttnTile values hold them.
-    const size_t es = kv_row_bytes(t, d) / static_cast<size_t>(d);
-    for (int i = 0; i < d; ++i)
-      kv_load_row(t, src + static_cast<size_t>(i) * kAttnTile * es, kAttnTile,
-                  dst + static_cast<size_t>(i) * kAttnTile);
-  }
   // k: a key tile, element i of key j at k[i * kAttnTile + j].
   static void scores(const float* q, const float* k, int n, int d, float scale, float* s) {
     for (int j = 0; j < n; ++j) {
