@@ -31,7 +31,7 @@ void BM_DecodeAttention(benchmark::State& state, Isa isa, DType t) {
     for (int j = 0; j < len; ++j) {
       for (auto& x : row) x = nd(rng);
       kv_store_key(t, row.data(), d, k[c].data(), j);
-      kv_store_row(t, row.data(), d, v[c].data() + j * rb);
+      kv_store_value(t, row.data(), d, v[c].data(), j);
     }
   for (auto& x : q) x = nd(rng);
   std::vector<float> scratch(attention_scratch_floats(1, group, d));
@@ -77,7 +77,7 @@ void BM_PromptAttention(benchmark::State& state, Isa isa, DType t) {
   for (int j = 0; j < len; ++j) {
     for (auto& x : row) x = nd(rng);
     kv_store_key(t, row.data(), d, k.data(), j);
-    kv_store_row(t, row.data(), d, v.data() + j * rb);
+    kv_store_value(t, row.data(), d, v.data(), j);
   }
   for (auto& x : q) x = nd(rng);
   std::vector<float> scratch(attention_scratch_floats(n_tok, group, d));
@@ -109,6 +109,7 @@ void BM_PromptAttention(benchmark::State& state, Isa isa, DType t) {
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK_CAPTURE(BM_PromptAttention, avx512_f16, Isa::kAvx512, DType::kF16)->Arg(256)->Arg(4096);
+BENCHMARK_CAPTURE(BM_PromptAttention, avx512_bf16, Isa::kAvx512, DType::kBF16)->Arg(256)->Arg(4096);
 BENCHMARK_CAPTURE(BM_PromptAttention, avx512_q8_0, Isa::kAvx512, DType::kQ8_0)->Arg(4096);
 BENCHMARK_CAPTURE(BM_PromptAttention, avx2_f16, Isa::kAvx2, DType::kF16)->Arg(4096);
 

@@ -15,8 +15,9 @@ size_t kv_row_bytes(DType t, int head_dim) {
   switch (t) {
     case DType::kF32:
     case DType::kF16:
-    case DType::kBF16:
       return dtype_row_bytes(t, head_dim);
+    case DType::kBF16:  // padded to whole element pairs (attention.h)
+      return dtype_row_bytes(t, head_dim + head_dim % 2);
     case DType::kQ8_0:
       QWEN3_CHECK(head_dim % kQuantBlock == 0,
                   "a q8_0 KV cache needs head_dim to be a multiple of %d (this model has %d)", kQuantBlock,
@@ -36,9 +37,10 @@ void kv_store_row(DType t, const float* src, int d, void* dst) {
     case DType::kF16:  // F16C where the CPU has it; the same bits as f32_to_f16 (tests/kernels)
       active().to_f16(src, d, static_cast<uint16_t*>(dst));
       return;
-    case DType::kBF16: {
+    case DType::kBF16: {  // nearest even, denormals to zero (as the bf16 path reads them), every ISA alike
       uint16_t* p = static_cast<uint16_t*>(dst);
-      for (int i = 0; i < d; ++i) p[i] = f32_to_bf16(src[i]);
+      active().round_bf16(src, d, p);
+      if (d % 2) p[d] = 0;
       return;
     }
     case DType::kQ8_0: {
@@ -64,21 +66,20 @@ void kv_store_key(DType t, const float* src, int d, void* keys, int pos) {
   const size_t rb = kv_row_bytes(t, d);
   uint8_t* base = static_cast<uint8_t*>(keys);
   if (!kv_keys_in_tiles(t)) return kv_store_row(t, src, d, base + static_cast<size_t>(pos) * rb);
-  // The row as kv_store_row makes it, then each element to its lane of the tile.
+  // The row as kv_store_row makes it, then each element (bf16: element pair) to its lane of the tile.
   thread_local std::vector<uint8_t> buf;
   buf.resize(rb);
-  uint8_t* row = buf.data();
-  kv_store_row(t, src, d, row);
+  kv_store_row(t, src, d, buf.data());
   uint8_t* tile = base + static_cast<size_t>(pos - pos % kAttnTile) * rb;
-  const int lane = pos % kAttnTile;
+  const int jt = pos % kAttnTile;
   if (t == DType::kF32) {
-    float* dst = reinterpret_cast<float*>(tile);
-    const float* r = reinterpret_cast<const float*>(row);
-    for (int i = 0; i < d; ++i) dst[i * kAttnTile + lane] = r[i];
+    const float* r = reinterpret_cast<const float*>(buf.data());
+    for (int i = 0; i < d; ++i) reinterpret_cast<float*>(tile)[i * kAttnTile + jt] = r[i];
+  } else if (t == DType::kF16) {
+    const uint16_t* r = reinterpret_cast<const uint16_t*>(buf.data());
+    for (int i = 0; i < d; ++i) reinterpret_cast<uint16_t*>(tile)[i * kAttnTile + jt] = r[i];
   } else {
-    uint16_t* dst = reinterpret_cast<uint16_t*>(tile);
-    const uint16_t* r = reinterpret_cast<const uint16_t*>(row);
-    for (int i = 0; i < d; ++i) dst[i * kAttnTile + lane] = r[i];
+    for (int p = 0; p < (d + 1) / 2; ++p) std::memcpy(tile + (p * kAttnTile + jt) * 4, buf.data() + p * 4, 4);
   }
 }
 
@@ -86,13 +87,41 @@ void kv_load_key(DType t, const void* keys, int d, int pos, float* dst) {
   const size_t rb = kv_row_bytes(t, d);
   const uint8_t* base = static_cast<const uint8_t*>(keys);
   if (!kv_keys_in_tiles(t)) return kv_load_row(t, base + static_cast<size_t>(pos) * rb, d, dst);
-  std::vector<uint8_t> buf(rb);
-  uint8_t* row = buf.data();
-  const size_t es = rb / static_cast<size_t>(d);
+  std::vector<uint8_t> row(rb);
   const uint8_t* tile = base + static_cast<size_t>(pos - pos % kAttnTile) * rb;
-  for (int i = 0; i < d; ++i)
-    std::memcpy(row + i * es, tile + (static_cast<size_t>(i) * kAttnTile + pos % kAttnTile) * es, es);
-  kv_load_row(t, row, d, dst);
+  const int jt = pos % kAttnTile;
+  for (int i = 0; i < d; ++i) {
+    const size_t at = t == DType::kBF16 ? (static_cast<size_t>(i / 2) * kAttnTile + jt) * 2 + i % 2
+                                        : static_cast<size_t>(i) * kAttnTile + jt;
+    const size_t es = t == DType::kF32 ? 4 : 2;
+    std::memcpy(row.data() + i * es, tile + at * es, es);
+  }
+  kv_load_row(t, row.data(), d, dst);
+}
+
+void kv_store_value(DType t, const float* src, int d, void* values, int pos) {
+  const size_t rb = kv_row_bytes(t, d);
+  uint8_t* base = static_cast<uint8_t*>(values);
+  if (t != DType::kBF16) return kv_store_row(t, src, d, base + static_cast<size_t>(pos) * rb);
+  thread_local std::vector<uint16_t> buf;
+  buf.resize(rb / 2);
+  kv_store_row(t, src, d, buf.data());
+  // Element i of the tile's position pair jt / 2 at (jt / 2 * dp + i) * 2 + jt % 2.
+  uint16_t* pair = reinterpret_cast<uint16_t*>(base + static_cast<size_t>(pos - pos % kAttnTile) * rb) +
+                   static_cast<size_t>(pos % kAttnTile / 2) * (rb / 2) * 2 + pos % 2;
+  for (size_t i = 0; i < rb / 2; ++i) pair[2 * i] = buf[i];
+}
+
+void kv_load_value(DType t, const void* values, int d, int pos, float* dst) {
+  const size_t rb = kv_row_bytes(t, d);
+  const uint8_t* base = static_cast<const uint8_t*>(values);
+  if (t != DType::kBF16) return kv_load_row(t, base + static_cast<size_t>(pos) * rb, d, dst);
+  std::vector<uint16_t> row(rb / 2);
+  const uint16_t* pair =
+      reinterpret_cast<const uint16_t*>(base + static_cast<size_t>(pos - pos % kAttnTile) * rb) +
+      static_cast<size_t>(pos % kAttnTile / 2) * (rb / 2) * 2 + pos % 2;
+  for (size_t i = 0; i < rb / 2; ++i) row[i] = pair[2 * i];
+  kv_load_row(t, row.data(), d, dst);
 }
 
 void kv_load_row(DType t, const void* src, int d, float* dst) {
@@ -174,11 +203,30 @@ Q8Layout q8_layout(int nq, int d) {
   return l;
 }
 
+Bf16Layout bf16_layout(int nq, int d) {
+  const size_t n = static_cast<size_t>(nq), T = kAttnTile;
+  size_t at = 0;
+  auto take = [&at](size_t floats) {
+    size_t off = at;
+    at += (floats + 15) / 16 * 16;
+    return off;
+  };
+  Bf16Layout l;
+  l.qb = take(n * static_cast<size_t>(d + d % 2) / 2);
+  l.s = take(8 * T);
+  l.pb = take(8 * T / 2);
+  l.acc = take(n * d);
+  l.run_max = take(n);
+  l.run_sum = take(n);
+  l.total = at;
+  return l;
+}
+
 size_t attention_scratch_floats(int n_tok, int group, int head_dim) {
   size_t nq = static_cast<size_t>(n_tok) * group;
   size_t f = 2 * static_cast<size_t>(kAttnTile) * head_dim + 8 * kAttnTile + nq * (head_dim + 2);
   if (head_dim % kQuantBlock == 0) f = std::max(f, q8_layout(n_tok * group, head_dim).total);
-  return f;
+  return std::max(f, bf16_layout(n_tok * group, head_dim).total);
 }
 
 const AttentionTable& attention_table_for(Isa isa) {

@@ -4,7 +4,7 @@
 // with `group` query heads (GQA: the query heads h*group .. h*group+group-1 read KV head h), each token
 // seeing cached positions 0..pos[t]. The keys and values of each tile of kAttnTile positions are widened to
 // f32 once per call and read by every query of the block (a block of one run of queries, a decode step's,
-// may read f16 rows in place instead: the same values); each query keeps an online softmax (running max,
+// may read f16 rows in place instead: the same values; bf16 tiles are read as stored); each query keeps an online softmax (running max,
 // running sum, f32 accumulator), so memory is O(tile), never O(n^2): the same code is decode attention (n_tok
 // = 1) and tiled flash-style prompt attention (n_tok up to a block of tokens).
 //
@@ -21,16 +21,28 @@
 // have no rounding order, so register blocking never changes a bit; the extra rounding (q to q8_0, p to
 // int16) is below the cache's own (tests/attention/attention_test.cpp bounds it).
 //
-// Row formats (one row = head_dim values of one position): f32, f16 (IEEE), bf16, q8_0 (GGUF blocks of 32
-// int8 with an f16 scale; head_dim must be a multiple of 32). Rows are written by kv_store_row, which gives
-// the same bytes on every ISA (f16 through F16C where the CPU has it, tested against the scalar rule).
+// bf16 caches take a bf16 path (attend_bf16 in attention_impl.h), as transformers computes attention for the
+// bf16 checkpoint: each query is rounded to bf16 once (nearest even, |x| < 2^-126 to zero, as the bf16
+// matmuls), s[j] = scale * S with S the chain over element pairs p = 0, 1, ... of S = fma(k[2p+1], q[2p+1],
+// S); S = fma(k[2p], q[2p], S) (bf16 x bf16 products are exact in f32: what vdpbf16ps computes), the softmax
+// in f32, p rounded to bf16, and per position pair m: acc = fma(v[2m+1], p[2m+1], acc); acc = fma(v[2m],
+// p[2m], acc) (an odd count's last pair with p = v = 0). Twice the multiply-adds per instruction of f32, and
+// nothing to widen: the cache is read as stored.
 //
-// History layout of one KV head: values are rows, position j at j * row_bytes. Keys of the float formats
-// (f32, f16, bf16) are stored transposed within each tile of kAttnTile positions: the tile of positions
-// 32t..32t+31 fills the same bytes [32t, 32t + 32) * row_bytes as its rows would, holding element i of
-// position j at element i * 32 + j % 32 (one key per lane: q.k is a broadcast and a multiply-add per element,
-// no horizontal sums, for a prompt's block and a decode step alike). q8_0 keys are rows. A history is sized
-// in whole tiles (kv_history_rows); kv_store_key / kv_load_key place and read one position's key.
+// Row formats (one row = head_dim values of one position): f32, f16 (IEEE), bf16 (a row of odd head_dim
+// padded with one zero), q8_0 (GGUF blocks of 32 int8 with an f16 scale; head_dim must be a multiple of 32).
+// Rows are written by kv_store_row, which gives the same bytes on every ISA (f16 through F16C where the CPU
+// has it, tested against the scalar rule).
+//
+// History layout of one KV head, in tiles of kAttnTile positions: the tile of positions 32t..32t+31 fills the
+// bytes [32t, 32t + 32) * row_bytes its rows would. Keys of f32 and f16 are transposed within the tile:
+// element i of position j at element i * 32 + j % 32 (one key per lane: q.k is a broadcast and a multiply-add
+// per element, no horizontal sums, for a prompt's block and a decode step alike); bf16 keys likewise by
+// element pairs: element i of position j at element (i / 2 * 32 + j % 32) * 2 + i % 2. Values are rows, but
+// bf16 values are interleaved by position pairs: element i of position j at element (j % 32 / 2 * dp + i) * 2
+// + j % 2 (dp: head_dim rounded up to even), so one 32-bit lane holds a dimension of two positions. q8_0 keys
+// and values are rows. A history is sized in whole tiles (kv_history_rows); kv_store_key / kv_load_key and
+// kv_store_value / kv_load_value place and read one position's key and value.
 #pragma once
 
 #include <cstddef>
@@ -61,6 +73,9 @@ inline int64_t kv_history_rows(int64_t n) {
 // as kv_store_row gives the row.
 void kv_store_key(DType t, const float* src, int head_dim, void* keys, int pos);
 void kv_load_key(DType t, const void* keys, int head_dim, int pos, float* dst);
+// The value of position pos into / out of the value history `values` of one KV head.
+void kv_store_value(DType t, const float* src, int head_dim, void* values, int pos);
+void kv_load_value(DType t, const void* values, int head_dim, int pos, float* dst);
 
 struct AttentionArgs {
   DType kv_type = DType::kF32;
@@ -97,6 +112,14 @@ struct Q8Layout {
   size_t acc, run_max, run_sum, total;
 };
 Q8Layout q8_layout(int nq, int d);
+
+// Offsets in floats (each 64-B aligned relative to the scratch) of the bf16 path's scratch regions.
+struct Bf16Layout {
+  size_t qb;     // queries rounded to bf16: [nq][head_dim rounded up to even] uint16
+  size_t s, pb;  // scores [8][kAttnTile] f32, p rounded to bf16 [8][kAttnTile] uint16
+  size_t acc, run_max, run_sum, total;
+};
+Bf16Layout bf16_layout(int nq, int d);
 
 struct AttentionTable {
   void (*attend)(const AttentionArgs& a);

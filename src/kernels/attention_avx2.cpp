@@ -280,6 +280,8 @@ struct Q8 : Q8Generic<Ops> {
 void attend(const AttentionArgs& a) {
   if (a.kv_type == DType::kQ8_0)
     attend_q8<Ops, Q8>(a);
+  else if (a.kv_type == DType::kBF16)
+    attend_bf16<Ops, Bf16Generic<Ops>>(a);
   else
     attend_tiled<Ops>(a);
 }

@@ -201,6 +201,118 @@ struct Ops {
   }
 };
 
+// bf16 caches: the bf16 path of attention_impl.h (Bf16Generic defines the arithmetic) with vdpbf16ps on the
+// cache as stored (attention.h): element pair p of 16 keys fills a register (one key per lane, no horizontal
+// sums), and so does dimension i of a position pair's 16 values. Each instruction is one pair step of
+// Bf16Generic's chains (odd product first, each rounded once), so a query's bits do not depend on the run.
+struct Bf16 {
+  static constexpr int kMaxRun = 8;  // queries per key load, as Ops
+
+  template <int NQ>
+  static void scores(const uint16_t* const* qb, const uint16_t* kt, int len, int d, float scale,
+                     float* const* s) {
+    if (d == 128) {
+      if (len <= 16)
+        scores_t<NQ, 1, 64>(qb, kt, len, d, scale, s);
+      else
+        scores_t<NQ, 2, 64>(qb, kt, len, d, scale, s);
+    } else {
+      if (len <= 16)
+        scores_t<NQ, 1, 0>(qb, kt, len, d, scale, s);
+      else
+        scores_t<NQ, 2, 0>(qb, kt, len, d, scale, s);
+    }
+  }
+  // H halves of 16 keys; P element pairs (0: (d + 1) / 2 at run time). Only the halves that hold keys < len.
+  template <int NQ, int H, int P>
+  static void scores_t(const uint16_t* const* qb, const uint16_t* kt, int len, int d, float scale,
+                       float* const* s) {
+    const int np = P ? P : (d + 1) / 2;
+    __m512 a[NQ][H];
+    for (int r = 0; r < NQ; ++r)
+      for (int h = 0; h < H; ++h) a[r][h] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int p = 0; p < np; ++p) {
+      __m512bh k[H];
+      for (int h = 0; h < H; ++h)
+        k[h] = reinterpret_cast<__m512bh>(
+            _mm512_loadu_si512(kt + (static_cast<size_t>(p) * kAttnTile + 16 * h) * 2));
+      for (int r = 0; r < NQ; ++r) {
+        uint32_t pair;
+        std::memcpy(&pair, qb[r] + 2 * p, 4);
+        const __m512bh qv = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+        for (int h = 0; h < H; ++h) a[r][h] = _mm512_dpbf16_ps(a[r][h], k[h], qv);
+      }
+    }
+    const __m512 sv = _mm512_set1_ps(scale);
+    for (int r = 0; r < NQ; ++r)
+      for (int h = 0; h < H; ++h)
+        _mm512_mask_storeu_ps(s[r] + 16 * h, tail_mask(len - 16 * h), _mm512_mul_ps(a[r][h], sv));
+  }
+
+  // vcvtneps2bf16: nearest even, denormals to signed zero (scalar::round_bf16's rule); the pad to an even
+  // count is a zero.
+  static void round_bf16(const float* p, int len, uint16_t* pb) {
+    const int padded = len + len % 2;
+    for (int j = 0; j < padded; j += 16) {
+      const __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(tail_mask(len - j), p + j));
+      _mm256_mask_storeu_epi16(pb + j, tail_mask(padded - j), reinterpret_cast<__m256i>(h));
+    }
+  }
+
+  // p.v of runs of up to 8 queries, 4 at a time (as Ops::scale_add_n).
+  template <int NQ>
+  static void pv(const uint16_t* const* pb, int len, const uint16_t* vt, int d, const float* corr,
+                 float* const* acc) {
+    if constexpr (NQ > 4) {
+      pv<4>(pb, len, vt, d, corr, acc);
+      pv<NQ - 4>(pb + 4, len, vt, d, corr + 4, acc + 4);
+    } else if (d == 128) {
+      pv_d<NQ, 128>(pb, len, vt, d, corr, acc);
+    } else {
+      pv_d<NQ, 0>(pb, len, vt, d, corr, acc);
+    }
+  }
+  template <int NQ, int D>
+  static void pv_d(const uint16_t* const* pb, int len, const uint16_t* vt, int d_any, const float* corr,
+                   float* const* acc) {
+    const int d = D ? D : d_any, dp = d + d % 2;
+    for (int i = 0; i < d; i += 64) {
+      const __mmask16 m[4] = {tail_mask(d - i), tail_mask(d - i - 16), tail_mask(d - i - 32),
+                              tail_mask(d - i - 48)};
+      __m512 a[NQ][4];
+      for (int r = 0; r < NQ; ++r) {
+        const __m512 cv = _mm512_set1_ps(corr[r]);
+        for (int u = 0; u < 4; ++u) {
+          a[r][u] = _mm512_maskz_loadu_ps(m[u], acc[r] + i + 16 * u);
+          if (corr[r] != 1.0f) a[r][u] = _mm512_mul_ps(a[r][u], cv);
+        }
+      }
+      // One position pair: its p pair broadcast per query; `keep` clears the odd position of a last,
+      // half-filled pair (its p is zero, and so must its value be, whatever the cache holds there).
+      auto pair_step = [&](int mm, __m512i keep) {
+        __m512bh pj[NQ];
+        for (int r = 0; r < NQ; ++r) {
+          uint32_t pair;
+          std::memcpy(&pair, pb[r] + 2 * mm, 4);
+          pj[r] = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+        }
+        for (int u = 0; u < 4; ++u) {
+          const __m512i w = _mm512_and_si512(
+              _mm512_maskz_loadu_epi32(m[u], vt + (static_cast<size_t>(mm) * dp + i + 16 * u) * 2), keep);
+          for (int r = 0; r < NQ; ++r)
+            a[r][u] = _mm512_dpbf16_ps(a[r][u], reinterpret_cast<__m512bh>(w), pj[r]);
+        }
+      };
+      const __m512i all = _mm512_set1_epi32(-1);
+      for (int mm = 0; mm < len / 2; ++mm) pair_step(mm, all);
+      if (len % 2) pair_step(len / 2, _mm512_set1_epi32(0xffff));
+      for (int r = 0; r < NQ; ++r)
+        for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(acc[r] + i + 16 * u, m[u], a[r][u]);
+    }
+  }
+};
+
 // q8_0 caches: the integer path of attention_impl.h (Q8Generic defines the arithmetic) with VNNI.
 //   K tile: bytes [b][r][j][4] = k[j][32b + 4r .. 4r + 3] + 128 (unsigned for vpdpbusd, the 128 * sum(q)
 //           it adds is taken off at the start), so 16 positions' 4-value groups fill one register;
@@ -431,6 +543,8 @@ struct Q8 {
 void attend(const AttentionArgs& a) {
   if (a.kv_type == DType::kQ8_0)
     attend_q8<Ops, Q8>(a);
+  else if (a.kv_type == DType::kBF16)
+    attend_bf16<Ops, Bf16>(a);
   else
     attend_tiled<Ops>(a);
 }

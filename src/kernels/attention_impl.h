@@ -16,6 +16,13 @@
 //   scores<NQ>(qi, qs, qsum, kt, ks, len, d, scale, s)   NQ queries' scores s[k][j], j < len
 //   pv<NQ>(p, len, vs, pw, ps, vt, d, corr, acc, p16)    acc[k] = acc[k] * corr[k] + p[k] . v (see below)
 // Q8Generic (below) is the plain-loop version: the scalar reference, and the AVX2 one (compiled with AVX2).
+// bf16 caches go through attend_bf16 with a type B of bf16 primitives reading the cache in place:
+//   scores<NQ>(qb, kt, len, d, scale, s)     NQ queries (bf16, [dp]) over a key tile: s[k][j], j < len
+//   round_bf16(x, n, xb)                     xb[j] = bf16(x[j]) for j < n, xb[n] = 0 when n is odd (the
+//                                            queries, and p)
+//   pv<NQ>(pb, len, vt, d, corr, acc)        acc[k] = acc[k] * corr[k] (corr != 1), then += p . v over the
+//                                            value tile's position pairs (attention.h)
+// Bf16Generic (below) is the plain-loop version (scalar and AVX2).
 // Every query runs the same operations in the same order whatever else is in the block (batch invariance).
 // No std:: algorithm templates here: this file is compiled with different ISA flags per including TU, and a
 // non-inlined instantiation of such a template would be shared by the linker across ISAs.
@@ -25,7 +32,9 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/half.h"
 #include "kernels/attention.h"
+#include "kernels/kernels.h"
 
 namespace qwen3::kernels {
 
@@ -231,6 +240,112 @@ void attend_tiled(const AttentionArgs& a) {
       const int i = t * a.group + g;
       Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i], d, a.out + t * a.ldo + g * d);
     }
+}
+
+// bf16 as the bf16 path reads it: vdpbf16ps takes denormal inputs as zero.
+inline float bf16_operand(uint16_t h) {
+  return (h & 0x7f80u) == 0 ? 0.0f : bf16_to_f32(h);
+}
+
+// The bf16 path's arithmetic (attention.h) in plain loops. Tag makes the type distinct per ISA unit.
+template <class Tag>
+struct Bf16Generic {
+  template <int NQ>
+  static void scores(const uint16_t* const* qb, const uint16_t* kt, int len, int d, float scale,
+                     float* const* s) {
+    for (int r = 0; r < NQ; ++r)
+      for (int j = 0; j < len; ++j) {
+        float acc = 0.0f;
+        for (int p = 0; p < (d + 1) / 2; ++p) {
+          const uint16_t* k = kt + (static_cast<size_t>(p) * kAttnTile + j) * 2;
+          acc = fmaf(bf16_operand(k[1]), bf16_operand(qb[r][2 * p + 1]), acc);
+          acc = fmaf(bf16_operand(k[0]), bf16_operand(qb[r][2 * p]), acc);
+        }
+        s[r][j] = acc * scale;
+      }
+  }
+  static void round_bf16(const float* p, int len, uint16_t* pb) {
+    scalar::round_bf16(p, len, pb);
+    if (len % 2) pb[len] = 0;
+  }
+  template <int NQ>
+  static void pv(const uint16_t* const* pb, int len, const uint16_t* vt, int d, const float* corr,
+                 float* const* acc) {
+    const int dp = d + d % 2;
+    for (int r = 0; r < NQ; ++r) {
+      float* a = acc[r];
+      if (corr[r] != 1.0f)
+        for (int i = 0; i < d; ++i) a[i] *= corr[r];
+      for (int m = 0; 2 * m < len; ++m) {
+        const float p1 = bf16_operand(pb[r][2 * m + 1]), p0 = bf16_operand(pb[r][2 * m]);
+        const bool has1 = 2 * m + 1 < len;
+        for (int i = 0; i < d; ++i) {
+          const uint16_t* v = vt + (static_cast<size_t>(m) * dp + i) * 2;
+          a[i] = fmaf(has1 ? bf16_operand(v[1]) : 0.0f, p1, a[i]);
+          a[i] = fmaf(bf16_operand(v[0]), p0, a[i]);
+        }
+      }
+    }
+  }
+};
+
+// The tile loop for bf16 caches: the queries rounded to bf16 once, then each tile's keys and values read in
+// place by runs of queries that see the same positions (for_each_run), as in attend_tiled.
+template <class Ops, class B>
+void attend_bf16(const AttentionArgs& a) {
+  const int d = a.head_dim, dp = d + d % 2, nq = a.n_tok * a.group;
+  if (nq <= 0) return;
+  const size_t row_bytes = kv_row_bytes(DType::kBF16, d);
+  int max_pos = -1;
+  for (int t = 0; t < a.n_tok; ++t) max_pos = a.pos[t] > max_pos ? a.pos[t] : max_pos;
+
+  const Bf16Layout l = bf16_layout(nq, d);
+  uint16_t* qb = reinterpret_cast<uint16_t*>(a.scratch + l.qb);
+  float* s = a.scratch + l.s;
+  uint16_t* pb = reinterpret_cast<uint16_t*>(a.scratch + l.pb);
+  float *acc = a.scratch + l.acc, *run_max = a.scratch + l.run_max, *run_sum = a.scratch + l.run_sum;
+  for (int i = 0; i < nq; ++i) {
+    const float* q = a.q + (i / a.group) * a.ldq + (i % a.group) * d;
+    B::round_bf16(q, d, qb + static_cast<size_t>(i) * dp);
+    run_max[i] = -std::numeric_limits<float>::infinity();
+    run_sum[i] = 0.0f;
+  }
+  for (size_t i = 0; i < static_cast<size_t>(nq) * d; ++i) acc[i] = 0.0f;
+
+  const uint8_t* kbase = static_cast<const uint8_t*>(a.keys);
+  const uint8_t* vbase = static_cast<const uint8_t*>(a.values);
+  prefetch_tile(kbase, vbase, row_bytes, 0, max_pos);
+  prefetch_tile(kbase, vbase, row_bytes, kAttnTile, max_pos);
+  for (int j0 = 0; j0 <= max_pos; j0 += kAttnTile) {
+    const int n = tile_rows(j0, max_pos);
+    prefetch_tile(kbase, vbase, row_bytes, j0 + 2 * kAttnTile, max_pos);
+    const uint16_t* kt = reinterpret_cast<const uint16_t*>(kbase + j0 * row_bytes);
+    const uint16_t* vt = reinterpret_cast<const uint16_t*>(vbase + j0 * row_bytes);
+    auto run = [&](auto nq_tag, int i, int len) {
+      constexpr int NQ = decltype(nq_tag)::value;
+      const uint16_t *qp[NQ], *pp[NQ];
+      float *sp[NQ], *ap[NQ];
+      float corr[NQ];
+      for (int r = 0; r < NQ; ++r) {
+        qp[r] = qb + static_cast<size_t>(i + r) * dp;
+        sp[r] = s + r * kAttnTile;
+        pp[r] = pb + r * kAttnTile;
+        ap[r] = acc + static_cast<size_t>(i + r) * d;
+      }
+      B::template scores<NQ>(qp, kt, len, d, a.scale, sp);
+      for (int r = 0; r < NQ; ++r) {
+        corr[r] =
+            online_softmax_update<Ops>(run_max[i + r], run_sum[i + r], Ops::max(sp[r], len), sp[r], len);
+        B::round_bf16(sp[r], len, pb + r * kAttnTile);
+      }
+      B::template pv<NQ>(pp, len, vt, d, corr, ap);
+    };
+    for_each_run<max_run<B>()>(a, j0, n, run);
+  }
+  for (int i = 0; i < nq; ++i) {
+    const int t = i / a.group, g = i % a.group;
+    Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i], d, a.out + t * a.ldo + g * d);
+  }
 }
 
 // The definition of the q8_0 path's arithmetic, per query (attention.h): with qi, ki the int8 values and

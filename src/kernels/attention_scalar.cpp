@@ -63,6 +63,8 @@ struct Ops {
 void attend(const AttentionArgs& a) {
   if (a.kv_type == DType::kQ8_0)
     attend_q8<Ops, Q8Generic<Ops>>(a);
+  else if (a.kv_type == DType::kBF16)
+    attend_bf16<Ops, Bf16Generic<Ops>>(a);
   else
     attend_tiled<Ops>(a);
 }

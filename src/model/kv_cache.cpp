@@ -55,8 +55,7 @@ KvCache::~KvCache() {
 
 void KvCache::store(int il, int slot, int kv_head, int pos, const float* k, const float* v) {
   kernels::kv_store_key(dtype_, k, head_dim_, keys(il, slot, kv_head), pos);
-  kernels::kv_store_row(dtype_, v, head_dim_,
-                        values(il, slot, kv_head) + static_cast<size_t>(pos) * row_bytes_);
+  kernels::kv_store_value(dtype_, v, head_dim_, values(il, slot, kv_head), pos);
 }
 
 DType parse_kv_type(const std::string& name) {

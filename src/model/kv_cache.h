@@ -46,8 +46,8 @@ class KvCache {
   DType dtype() const { return dtype_; }
   int head_dim() const { return head_dim_; }
   size_t row_bytes() const { return row_bytes_; }
-  // History of one head (layout in kernels/attention.h: values are rows, position j at + j * row_bytes();
-  // keys of the float formats transposed within tiles of 32 positions), n_ctx rounded up to whole tiles.
+  // History of one head (layout in kernels/attention.h: tiles of 32 positions, keys transposed within
+  // them), n_ctx rounded up to whole tiles.
   uint8_t* keys(int il, int slot, int kv_head) { return base_ + offset(il, slot, kv_head); }
   uint8_t* values(int il, int slot, int kv_head) { return base_ + half_bytes_ + offset(il, slot, kv_head); }
   // Converts and stores the key and value rows (f32 [head_dim]) of one position.

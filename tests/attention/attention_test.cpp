@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "kernels/attention.h"
+#include "kernels/kernels.h"
 
 namespace qwen3::kernels {
 namespace {
@@ -75,11 +77,13 @@ Problem make_problem(int d, int len, int group, int n_tok, DType t, uint32_t see
   // Off the vector alignment, but on the element's (the cache guarantees that much): 4 bytes for f32, 2 else.
   p.misalign = misaligned ? (t == DType::kF32 ? 4 : 2) : 0;
   const size_t rows = static_cast<size_t>(kv_history_rows(len));
-  p.kc.assign(rb * rows + p.misalign + 64, 0);
-  p.vc.assign(rb * rows + p.misalign + 64, 0);
+  // Positions past len hold NaN bytes: no kernel may let them reach a result (a lane, a pair half or a row
+  // beyond a query's positions).
+  p.kc.assign(rb * rows + p.misalign + 64, 0xff);
+  p.vc.assign(rb * rows + p.misalign + 64, 0xff);
   for (int j = 0; j < len; ++j) {
     kv_store_key(t, p.k.data() + static_cast<size_t>(j) * d, d, p.kc.data() + p.misalign, j);
-    kv_store_row(t, p.v.data() + static_cast<size_t>(j) * d, d, p.vc.data() + p.misalign + j * rb);
+    kv_store_value(t, p.v.data() + static_cast<size_t>(j) * d, d, p.vc.data() + p.misalign, j);
   }
   p.q.resize(static_cast<size_t>(n_tok) * group * d + 1);
   for (auto& x : p.q) x = nd(rng);
@@ -114,7 +118,7 @@ std::vector<float> run(const Problem& p, Isa isa, bool misaligned, int tok_begin
 }
 
 // float64 attention of every query over rows k, v ([len, d], already in f32); with round_q, each query
-// first rounded to q8_0 as the q8_0 path does.
+// first rounded as the q8_0 or bf16 path does (to the cache's dtype).
 std::vector<double> reference(const Problem& p, const std::vector<float>& k, const std::vector<float>& v,
                               bool round_q = false) {
   const int d = p.d;
@@ -125,7 +129,12 @@ std::vector<double> reference(const Problem& p, const std::vector<float>& k, con
     for (int g = 0; g < p.group; ++g) {
       const float* q = p.q.data() + p.qoff + t * ld + g * d;
       std::vector<float> qr(d);
-      if (round_q) {
+      if (round_q && p.t == DType::kBF16) {
+        std::vector<uint16_t> qb(d);
+        scalar::round_bf16(q, d, qb.data());
+        for (int i = 0; i < d; ++i) qr[i] = bf16_to_f32(qb[i]);
+        q = qr.data();
+      } else if (round_q) {
         std::vector<uint8_t> row(kv_row_bytes(DType::kQ8_0, d));
         kv_store_row(DType::kQ8_0, q, d, row.data());
         kv_load_row(DType::kQ8_0, row.data(), d, qr.data());
@@ -152,13 +161,12 @@ std::vector<double> reference(const Problem& p, const std::vector<float>& k, con
 // The history's rows back in f32 [len, d] (keys: from their tiles).
 std::vector<float> widened(const std::vector<uint8_t>& c, const Problem& p, bool keys) {
   std::vector<float> out(static_cast<size_t>(p.len) * p.d);
-  size_t rb = kv_row_bytes(p.t, p.d);
   for (int j = 0; j < p.len; ++j) {
     float* row = out.data() + static_cast<size_t>(j) * p.d;
     if (keys)
       kv_load_key(p.t, c.data() + p.misalign, p.d, j, row);
     else
-      kv_load_row(p.t, c.data() + p.misalign + j * rb, p.d, row);
+      kv_load_value(p.t, c.data() + p.misalign, p.d, j, row);
   }
   return out;
 }
@@ -219,16 +227,18 @@ TEST_P(AttentionTest, EveryIsaMatchesTheReferences) {
       double qmax = 0, kmax = 0;
       for (float x : p.q) qmax = std::max(qmax, static_cast<double>(std::abs(x)));
       for (float x : p.k) kmax = std::max(kmax, static_cast<double>(std::abs(x)));
-      const bool q8 = t == DType::kQ8_0;
-      const double ds = (q8 ? 2 : 1) * u * kmax * qmax * s.d / std::sqrt(static_cast<double>(s.d));
-      // p rounded to int16: each term off by at most half a step of max|v| / 32767, the softmax sum is >= 1.
-      const double p_tol = q8 ? 0.5 * s.len * (1.0 + u) * vmax / 32767.0 : 0.0;
+      const bool q8 = t == DType::kQ8_0, b16 = t == DType::kBF16;  // the paths that round q (and p)
+      const double ds = (q8 || b16 ? 2 : 1) * u * kmax * qmax * s.d / std::sqrt(static_cast<double>(s.d));
+      // p rounded to int16: each term off by at most half a step of max|v| / 32767, the softmax sum is >= 1;
+      // to bf16: each term by u of itself, so the weighted mean by u * max|v|.
+      const double p_tol = q8 ? 0.5 * s.len * (1.0 + u) * vmax / 32767.0 : b16 ? u * vmax : 0.0;
       const double dtype_tol = (2.0 * ds * std::exp(2.0 * ds) + u) * vmax + f32_tol + p_tol;
-      // Between ISAs p may differ by an ulp (their exp), flipping the int16 rounding of a few terms.
-      const double isa_tol = 2 * f32_tol + (q8 ? 8.0 * (1.0 + u) * vmax / 32767.0 : 0.0);
+      // Between ISAs p may differ by an ulp (their exp), flipping the int16 or bf16 rounding of a few terms.
+      const double isa_tol =
+          2 * f32_tol + (q8 ? 8.0 * (1.0 + u) * vmax / 32767.0 : 0.0) + (b16 ? 2.0 * u * vmax : 0.0);
 
       const auto kw = widened(p.kc, p, true), vw = widened(p.vc, p, false);
-      const auto exact_widened = reference(p, kw, vw, q8);
+      const auto exact_widened = reference(p, kw, vw, q8 || b16);
       const auto exact_f32 = reference(p, p.k, p.v);
       const auto ref = run(p, Isa::kScalar, mis);
       const double e_ref = max_diff(ref, exact_widened);
@@ -301,39 +311,56 @@ TEST(KvRows, RoundTripWithinTheDtypesUnit) {
   }
 }
 
-// Keys of the float formats sit one per lane of their tile (attention.h): element i of position j at
-// element i * 32 + j % 32 of the tile at (j - j % 32) rows; q8_0 keys are rows. Both read back as stored.
-TEST(KvKeys, FloatFormatsTransposeWithinTilesQ8RowsStayRows) {
-  const int d = 48, n = 70;
+// The history layout (attention.h): keys of f32/f16 one per lane of their tile (element i of position j at
+// element i * 32 + j % 32 of the tile at (j - j % 32) rows), bf16 keys by element pairs ((i / 2 * 32 + j %
+// 32)
+// * 2 + i % 2), bf16 values by position pairs ((j % 32 / 2 * dp + i) * 2 + j % 2); other values and q8_0 keys
+// are rows. Everything reads back as stored.
+TEST(KvKeys, HistoriesFollowTheTileLayouts) {
+  const int n = 70;
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0}) {
-    const int dd = t == DType::kQ8_0 ? 64 : d;
-    const size_t rb = kv_row_bytes(t, dd);
-    std::vector<uint8_t> keys(rb * static_cast<size_t>(kv_history_rows(n)), 0);
-    ASSERT_EQ(kv_history_rows(n), 96);
-    std::vector<float> x(dd), y(dd);
-    std::vector<uint8_t> row(rb);
-    for (int j = 0; j < n; ++j) {
-      for (int i = 0; i < dd; ++i) x[i] = static_cast<float>(j * 3 + i) * 0.25f - 7.0f;  // exact in bf16
-      kv_store_key(t, x.data(), dd, keys.data(), j);
-      kv_store_row(t, x.data(), dd, row.data());
-      if (t == DType::kQ8_0) {
-        EXPECT_EQ(0, std::memcmp(row.data(), keys.data() + j * rb, rb)) << "q8_0 position " << j;
-      } else {
-        const size_t es = rb / dd;
-        const uint8_t* tile = keys.data() + static_cast<size_t>(j - j % 32) * rb;
-        for (int i = 0; i < dd; ++i)
-          ASSERT_EQ(0,
-                    std::memcmp(row.data() + i * es, tile + (static_cast<size_t>(i) * 32 + j % 32) * es, es))
-              << dtype_name(t) << " position " << j << " element " << i;
+    for (int d : {48, 7}) {
+      const int dd = t == DType::kQ8_0 ? 64 : d, dp = dd + dd % 2;
+      const size_t rb = kv_row_bytes(t, dd);
+      std::vector<uint8_t> keys(rb * static_cast<size_t>(kv_history_rows(n)), 0);
+      std::vector<uint8_t> values(keys.size(), 0);
+      ASSERT_EQ(kv_history_rows(n), 96);
+      std::vector<float> x(dd), y(dd);
+      std::vector<uint8_t> row(rb);
+      auto fill = [&](int j) {
+        for (int i = 0; i < dd; ++i) x[i] = static_cast<float>(j * 3 + i) * 0.25f - 7.0f;  // exact in bf16
+      };
+      for (int j = 0; j < n; ++j) {
+        fill(j);
+        kv_store_key(t, x.data(), dd, keys.data(), j);
+        kv_store_value(t, x.data(), dd, values.data(), j);
+        kv_store_row(t, x.data(), dd, row.data());
+        if (t == DType::kQ8_0) {
+          EXPECT_EQ(0, std::memcmp(row.data(), keys.data() + j * rb, rb)) << "q8_0 position " << j;
+          EXPECT_EQ(0, std::memcmp(row.data(), values.data() + j * rb, rb)) << "q8_0 position " << j;
+          continue;
+        }
+        const size_t es = t == DType::kF32 ? 4 : 2;
+        const size_t tile = static_cast<size_t>(j - j % 32) * rb, jt = static_cast<size_t>(j % 32);
+        for (int i = 0; i < dd; ++i) {
+          const size_t k_at = t == DType::kBF16 ? (i / 2 * 32 + jt) * 2 + i % 2 : i * 32 + jt;
+          const size_t v_at = t == DType::kBF16 ? (jt / 2 * dp + i) * 2 + jt % 2 : jt * dd + i;
+          ASSERT_EQ(0, std::memcmp(row.data() + i * es, keys.data() + tile + k_at * es, es))
+              << dtype_name(t) << " d=" << dd << " key of position " << j << " element " << i;
+          ASSERT_EQ(0, std::memcmp(row.data() + i * es, values.data() + tile + v_at * es, es))
+              << dtype_name(t) << " d=" << dd << " value of position " << j << " element " << i;
+        }
       }
-    }
-    for (int j = 0; j < n; ++j) {
-      kv_load_key(t, keys.data(), dd, j, y.data());
-      for (int i = 0; i < dd; ++i) x[i] = static_cast<float>(j * 3 + i) * 0.25f - 7.0f;
-      kv_store_row(t, x.data(), dd, row.data());
-      std::vector<float> want(dd);
-      kv_load_row(t, row.data(), dd, want.data());
-      ASSERT_EQ(want, y) << dtype_name(t) << " position " << j;
+      for (int j = 0; j < n; ++j) {
+        fill(j);
+        kv_store_row(t, x.data(), dd, row.data());
+        std::vector<float> want(dd);
+        kv_load_row(t, row.data(), dd, want.data());
+        kv_load_key(t, keys.data(), dd, j, y.data());
+        ASSERT_EQ(want, y) << dtype_name(t) << " d=" << dd << " key of position " << j;
+        kv_load_value(t, values.data(), dd, j, y.data());
+        ASSERT_EQ(want, y) << dtype_name(t) << " d=" << dd << " value of position " << j;
+      }
     }
   }
 }
