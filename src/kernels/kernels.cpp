@@ -112,11 +112,27 @@ void round_activations_bf16(const KernelTable& k, const float* x, int64_t n_tok,
 
 namespace {
 
+// Row t of the activations: x's own, or silu(x[t]) * up[t] in this thread's row buffer.
+const float* activation_row(const KernelTable& k, const float* x, const float* up, int64_t n, int64_t t) {
+  if (!up) return x + t * n;
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(n));
+  k.silu_mul(x + t * n, up + t * n, n, row.data());
+  return row.data();
+}
+
+// Whether the kernels for w read their activations converted (quantised or rounded to bf16) rather than as
+// the f32 rows.
+bool converts_input(const Tensor& w) {
+  return w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0 || (w.dtype == DType::kBF16 && w.bf16_dot);
+}
+
 // The activations of one matmul call in the form the weight dtype's kernels read: quantised for q8_0/q4_0,
-// rounded to bf16 for bf16_dot. The caller's thread owns the buffers (thread_local, reused across calls);
-// the workers only read them.
+// rounded to bf16 for bf16_dot. With `up`, activation row t is silu(x[t]) * up[t], formed a row at a time
+// in a small buffer just before its conversion (converts_input(w) only). The caller's thread owns the
+// buffers (thread_local, reused across calls); the workers only read them.
 MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok,
-                          ThreadPool* pool) {
+                          ThreadPool* pool, const float* up = nullptr) {
   MatmulInput in;
   in.x = x;
   in.ldx = w.cols;
@@ -141,7 +157,7 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     // One token's row is a few microseconds of work: not worth waking the pool for.
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
-        k.quantize_act(x + t * n, n, q + t * n, d + t * nb, sums + t * nb);
+        k.quantize_act(activation_row(k, x, up, n, t), n, q + t * n, d + t * nb, sums + t * nb);
         for (int64_t i = t * nb; i < (t + 1) * nb; ++i) corr[i] = -offset * sums[i];
       }
     });
@@ -153,7 +169,8 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     xb.resize(static_cast<size_t>(n_tok * ld));
     uint16_t* b = xb.data();
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
-      round_activations_bf16(k, x + t0 * n, t1 - t0, n, b + t0 * ld);
+      for (int64_t t = t0; t < t1; ++t)
+        round_activations_bf16(k, activation_row(k, x, up, n, t), 1, n, b + t * ld);
     });
     in.xb = b;
     in.ldxb = ld;
@@ -175,18 +192,40 @@ void check_tiled(const Tensor& w) {
 
 }  // namespace
 
-void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
-                 ThreadPool* pool) {
+namespace {
+
+// y = x W^T with x as prepare_input(..., up) gives it.
+void matmul_input(const KernelTable& k, const Tensor& w, const float* x, const float* up, int64_t n_tok,
+                  float* y, int64_t ldy, ThreadPool* pool) {
   check_tiled(w);
   if (n_tok <= 0 || w.rows == 0) return;
-  const MatmulInput in = prepare_input(k, w, x, n_tok, pool);
+  const MatmulInput in = prepare_input(k, w, x, n_tok, pool, up);
   parallel_for(
       pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, ldy); },
       chunks_per_thread(n_tok));
 }
 
+}  // namespace
+
+void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
+                 ThreadPool* pool) {
+  matmul_input(k, w, x, nullptr, n_tok, y, ldy, pool);
+}
+
 void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool) {
   matmul_with(active(), w, x, n_tok, y, w.rows, pool);
+}
+
+void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_t n_tok, float* y, float* h,
+                     ThreadPool* pool) {
+  const KernelTable& k = active();
+  if (converts_input(w)) return matmul_input(k, w, gate, up, n_tok, y, w.rows, pool);
+  // The f32 kernels read whole rows: form them all first.
+  const int64_t n = w.cols;
+  parallel_for(pool, n_tok, [&](int64_t t0, int64_t t1) {
+    k.silu_mul(gate + t0 * n, up + t0 * n, (t1 - t0) * n, h + t0 * n);
+  });
+  matmul_input(k, w, h, nullptr, n_tok, y, w.rows, pool);
 }
 
 void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, const float* x, int64_t n_tok,

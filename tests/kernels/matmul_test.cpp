@@ -349,6 +349,27 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
   }
 }
 
+// The down projection's fused input (silu(gate) * up formed a row at a time before its conversion) gives
+// the bits of silu_mul then matmul, for every dtype form; h is only written where the kernels read f32 rows.
+TEST(Matmul, SiluMulInputEqualsSiluMulThenMatmul) {
+  ThreadPool pool(2);
+  for (Variant v : kVariants) {
+    SCOPED_TRACE(variant_name(v));
+    TestMatrix m = make_matrix(v.t, 40, 96, 4);
+    m.w.bf16_dot = v.bf16_dot;
+    for (int64_t n_tok : {1, 7}) {
+      const std::vector<float> gate = random_activations(n_tok * 96, 9),
+                               up = random_activations(n_tok * 96, 10);
+      std::vector<float> h(n_tok * 96), got(n_tok * 40), want(n_tok * 40);
+      matmul_silu_mul(m.w, gate.data(), up.data(), n_tok, got.data(), h.data(), &pool);
+      std::vector<float> act(n_tok * 96);
+      silu_mul(gate.data(), up.data(), n_tok * 96, act.data());
+      matmul(m.w, act.data(), n_tok, want.data(), nullptr);
+      EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4)) << n_tok << " tokens";
+    }
+  }
+}
+
 TEST(Quantize, ActivationsRoundToNearestEven) {
   std::vector<float> x(32, 0.0f);
   x[0] = 127.0f;
