@@ -217,7 +217,7 @@ Bf16Layout bf16_layout(int nq, int d) {
   l.pb = take(8 * T / 2);
   l.acc = take(n * d);
   l.run_max = take(n);
-  l.run_sum = take(n);
+  l.run_sum = take(16 * n);
   l.total = at;
   return l;
 }

@@ -4,9 +4,10 @@
 // with `group` query heads (GQA: the query heads h*group .. h*group+group-1 read KV head h), each token
 // seeing cached positions 0..pos[t]. The keys and values of each tile of kAttnTile positions are widened to
 // f32 once per call and read by every query of the block (a block of one run of queries, a decode step's,
-// may read f16 rows in place instead: the same values; bf16 tiles are read as stored); each query keeps an online softmax (running max,
-// running sum, f32 accumulator), so memory is O(tile), never O(n^2): the same code is decode attention (n_tok
-// = 1) and tiled flash-style prompt attention (n_tok up to a block of tokens).
+// may read f16 rows in place instead: the same values; bf16 tiles are read as stored); each query keeps an
+// online softmax (running max, running sum, f32 accumulator), so memory is O(tile), never O(n^2): the same
+// code is decode attention (n_tok = 1) and tiled flash-style prompt attention (n_tok up to a block of
+// tokens).
 //
 // Batch invariance: a query's arithmetic depends only on its own q, its position and the cache: tiles always
 // start at multiples of kAttnTile, and within a tile every query runs the same sequence of operations whether
@@ -115,9 +116,10 @@ Q8Layout q8_layout(int nq, int d);
 
 // Offsets in floats (each 64-B aligned relative to the scratch) of the bf16 path's scratch regions.
 struct Bf16Layout {
-  size_t qb;     // queries rounded to bf16: [nq][head_dim rounded up to even] uint16
-  size_t s, pb;  // scores [8][kAttnTile] f32, p rounded to bf16 [8][kAttnTile] uint16
-  size_t acc, run_max, run_sum, total;
+  size_t qb;              // queries rounded to bf16: [nq][head_dim rounded up to even] uint16
+  size_t s, pb;           // scores [8][kAttnTile] f32, p rounded to bf16 [8][kAttnTile] uint16
+  size_t acc, run_max;    // [nq][d], [nq]
+  size_t run_sum, total;  // [nq][16] (the ISA's form of a running sum, attention_impl.h)
 };
 Bf16Layout bf16_layout(int nq, int d);
 

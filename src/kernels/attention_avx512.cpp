@@ -250,6 +250,90 @@ struct Bf16 {
         _mm512_mask_storeu_ps(s[r] + 16 * h, tail_mask(len - 16 * h), _mm512_mul_ps(a[r][h], sv));
   }
 
+  // Scores, the online softmax step and p in bf16 for a run, each query's scores kept in registers from the
+  // dot products to p (no store and reload of s or of partly written p, which cost a third of the prompt
+  // block's time). The arithmetic of Bf16Generic::scores_p with this ISA's Ops but for the running sum, kept
+  // as 16 lane sums (the tile's p added lane by lane, the lanes summed once by total()): the tile max (a lane
+  // above the running max is tested first: when none is, the max stays and needs no reduction), exp512 of
+  // the lanes below len, p rounded by vcvtneps2bf16.
+  template <int NQ>
+  static void scores_p(const uint16_t* const* qb, const uint16_t* kt, const int* lens, int len, int d,
+                       float scale, float* run_max, float* run_sum, float* corr, uint16_t* const* pb) {
+    if (d == 128) {
+      if (len <= 16)
+        scores_p_t<NQ, 1, 64>(qb, kt, lens, d, scale, run_max, run_sum, corr, pb);
+      else
+        scores_p_t<NQ, 2, 64>(qb, kt, lens, d, scale, run_max, run_sum, corr, pb);
+    } else {
+      if (len <= 16)
+        scores_p_t<NQ, 1, 0>(qb, kt, lens, d, scale, run_max, run_sum, corr, pb);
+      else
+        scores_p_t<NQ, 2, 0>(qb, kt, lens, d, scale, run_max, run_sum, corr, pb);
+    }
+  }
+  template <int NQ, int H, int P>
+  static void scores_p_t(const uint16_t* const* qb, const uint16_t* kt, const int* lens, int d, float scale,
+                         float* run_max, float* run_sum, float* corr, uint16_t* const* pb) {
+    const int np = P ? P : (d + 1) / 2;
+    __m512 a[NQ][H];
+    for (int r = 0; r < NQ; ++r)
+      for (int h = 0; h < H; ++h) a[r][h] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int p = 0; p < np; ++p) {
+      __m512bh k[H];
+      for (int h = 0; h < H; ++h)
+        k[h] = reinterpret_cast<__m512bh>(
+            _mm512_loadu_si512(kt + (static_cast<size_t>(p) * kAttnTile + 16 * h) * 2));
+      for (int r = 0; r < NQ; ++r) {
+        uint32_t pair;
+        std::memcpy(&pair, qb[r] + 2 * p, 4);
+        const __m512bh qv = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+        for (int h = 0; h < H; ++h) a[r][h] = _mm512_dpbf16_ps(a[r][h], k[h], qv);
+      }
+    }
+    const __m512 sv = _mm512_set1_ps(scale);
+    for (int r = 0; r < NQ; ++r) {
+      const __mmask16 m[2] = {tail_mask(lens[r]), tail_mask(lens[r] - 16)};
+      __m512 s[H];
+      __mmask16 above = 0;
+      const __m512 old_max = _mm512_set1_ps(run_max[r]);
+      for (int h = 0; h < H; ++h) {
+        s[h] = _mm512_mul_ps(a[r][h], sv);
+        above |= _mm512_mask_cmp_ps_mask(m[h], s[h], old_max, _CMP_GT_OQ);
+      }
+      float m_new = run_max[r];
+      if (above) {
+        __m512 mx = _mm512_set1_ps(-__builtin_huge_valf());
+        for (int h = 0; h < H; ++h) mx = _mm512_mask_max_ps(mx, m[h], mx, s[h]);
+        const float m_tile = _mm512_reduce_max_ps(mx);
+        m_new = m_tile > m_new ? m_tile : m_new;
+      }
+      corr[r] = m_new == run_max[r] ? 1.0f : expf(run_max[r] - m_new);
+      const __m512 mv = _mm512_set1_ps(m_new);
+      __m512 sum = _mm512_setzero_ps();
+      __m256bh p16[2];
+      for (int h = 0; h < 2; ++h) {
+        __m512 e = _mm512_setzero_ps();
+        if (h < H) {
+          e = _mm512_maskz_mov_ps(m[h], exp512(_mm512_sub_ps(s[h < H ? h : 0], mv)));
+          sum = _mm512_mask_add_ps(sum, m[h], sum, e);
+        }
+        p16[h] = _mm512_cvtneps_pbh(e);
+      }
+      // The running sum as 16 lane sums, reduced once at the end (total): no horizontal add per tile.
+      __m512 rs = _mm512_loadu_ps(run_sum + 16 * r);
+      if (corr[r] != 1.0f) rs = _mm512_mul_ps(rs, _mm512_set1_ps(corr[r]));
+      _mm512_storeu_ps(run_sum + 16 * r, _mm512_add_ps(rs, sum));
+      run_max[r] = m_new;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb[r]), reinterpret_cast<__m256i>(p16[0]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb[r] + 16), reinterpret_cast<__m256i>(p16[1]));
+    }
+  }
+
+  static float total(const float* run_sum) {
+    return _mm512_reduce_add_ps(_mm512_loadu_ps(run_sum));
+  }
+
   // vcvtneps2bf16: nearest even, denormals to signed zero (scalar::round_bf16's rule); the pad to an even
   // count is a zero.
   static void round_bf16(const float* p, int len, uint16_t* pb) {
@@ -262,11 +346,11 @@ struct Bf16 {
 
   // p.v of runs of up to 8 queries, 4 at a time (as Ops::scale_add_n).
   template <int NQ>
-  static void pv(const uint16_t* const* pb, int len, const uint16_t* vt, int d, const float* corr,
-                 float* const* acc) {
+  static void pv(const uint16_t* const* pb, const int* lens, int len, const uint16_t* vt, int d,
+                 const float* corr, float* const* acc) {
     if constexpr (NQ > 4) {
-      pv<4>(pb, len, vt, d, corr, acc);
-      pv<NQ - 4>(pb + 4, len, vt, d, corr + 4, acc + 4);
+      pv<4>(pb, lens, len, vt, d, corr, acc);
+      pv<NQ - 4>(pb + 4, lens + 4, len, vt, d, corr + 4, acc + 4);
     } else if (d == 128) {
       pv_d<NQ, 128>(pb, len, vt, d, corr, acc);
     } else {

@@ -17,11 +17,17 @@
 //   pv<NQ>(p, len, vs, pw, ps, vt, d, corr, acc, p16)    acc[k] = acc[k] * corr[k] + p[k] . v (see below)
 // Q8Generic (below) is the plain-loop version: the scalar reference, and the AVX2 one (compiled with AVX2).
 // bf16 caches go through attend_bf16 with a type B of bf16 primitives reading the cache in place:
-//   scores<NQ>(qb, kt, len, d, scale, s)     NQ queries (bf16, [dp]) over a key tile: s[k][j], j < len
-//   round_bf16(x, n, xb)                     xb[j] = bf16(x[j]) for j < n, xb[n] = 0 when n is odd (the
-//                                            queries, and p)
-//   pv<NQ>(pb, len, vt, d, corr, acc)        acc[k] = acc[k] * corr[k] (corr != 1), then += p . v over the
-//                                            value tile's position pairs (attention.h)
+//   scores_p<NQ>(qb, kt, lens, len, d, scale, run_max, run_sum, corr, pb)
+//                                            NQ queries (bf16, [dp]) over a key tile, query k seeing lens[k]
+//                                            positions (len: the largest): their scores, the online softmax
+//                                            step (online_softmax_update's), corr[k] and p rounded to bf16
+//                                            into pb[k][0, kAttnTile) (zeros from lens[k] on);
+//                                            query k's running sum is run_sum[16 k .. 16 k + 15], in a form
+//                                            of B's own that
+//   total(run_sum) -> sum                    turns into the softmax denominator
+//   round_bf16(x, n, xb)                     xb[j] = bf16(x[j]) for j < n, xb[n] = 0 when n is odd
+//   pv<NQ>(pb, lens, len, vt, d, corr, acc)  acc[k] = acc[k] * corr[k] (corr != 1), then += p . v over the
+//                                            value tile's position pairs up to lens[k] (attention.h)
 // Bf16Generic (below) is the plain-loop version (scalar and AVX2).
 // Every query runs the same operations in the same order whatever else is in the block (batch invariance).
 // No std:: algorithm templates here: this file is compiled with different ISA flags per including TU, and a
@@ -102,8 +108,9 @@ constexpr int max_run() {
 
 // Calls run(std::integral_constant<int, NQ>, i, len) for the block's queries (token-major: i = t * group + g)
 // in runs of 8 or 4 (when MaxRun allows), 2 or 1 consecutive queries that see the same `len` positions of the
-// tile starting at j0 with n positions (causal: positions <= pos[t]); queries that see none are skipped.
-template <int MaxRun, class Run>
+// tile starting at j0 with n positions (causal: positions <= pos[t]); queries that see none are skipped. With
+// Mixed, a run's queries may see different counts (each its own seen(i)), len being the run's largest.
+template <int MaxRun, bool Mixed = false, class Run>
 void for_each_run(const AttentionArgs& a, int j0, int n, Run&& run) {
   const int nq = a.n_tok * a.group;
   auto seen = [&](int i) {
@@ -117,26 +124,31 @@ void for_each_run(const AttentionArgs& a, int j0, int n, Run&& run) {
       continue;
     }
     int nr = 1;
-    while (nr < MaxRun && i + nr < nq && seen(i + nr) == len) ++nr;
+    while (nr < MaxRun && i + nr < nq && (Mixed ? seen(i + nr) > 0 : seen(i + nr) == len)) ++nr;
+    int len_run = len;
+    if constexpr (Mixed) {  // the largest count of the run taken below
+      const int take = nr >= 8 ? 8 : nr >= 4 ? 4 : nr >= 2 ? 2 : 1;
+      for (int r = 1; r < take; ++r) len_run = seen(i + r) > len_run ? seen(i + r) : len_run;
+    }
     if constexpr (MaxRun >= 8) {
       if (nr == 8) {
-        run(std::integral_constant<int, 8>{}, i, len);
+        run(std::integral_constant<int, 8>{}, i, len_run);
         i += 8;
         continue;
       }
     }
     if constexpr (MaxRun >= 4) {
       if (nr >= 4) {
-        run(std::integral_constant<int, 4>{}, i, len);
+        run(std::integral_constant<int, 4>{}, i, len_run);
         i += 4;
         continue;
       }
     }
     if (nr >= 2) {
-      run(std::integral_constant<int, 2>{}, i, len);
+      run(std::integral_constant<int, 2>{}, i, len_run);
       i += 2;
     } else {
-      run(std::integral_constant<int, 1>{}, i, len);
+      run(std::integral_constant<int, 1>{}, i, len_run);
       i += 1;
     }
   }
@@ -269,11 +281,27 @@ struct Bf16Generic {
     if (len % 2) pb[len] = 0;
   }
   template <int NQ>
-  static void pv(const uint16_t* const* pb, int len, const uint16_t* vt, int d, const float* corr,
-                 float* const* acc) {
+  static void scores_p(const uint16_t* const* qb, const uint16_t* kt, const int* lens, int len, int d,
+                       float scale, float* run_max, float* run_sum, float* corr, uint16_t* const* pb) {
+    float s[NQ][kAttnTile];
+    float* sp[NQ];
+    for (int r = 0; r < NQ; ++r) sp[r] = s[r];
+    scores<NQ>(qb, kt, len, d, scale, sp);
+    for (int r = 0; r < NQ; ++r) {
+      const int n = lens[r];
+      corr[r] = online_softmax_update<Tag>(run_max[r], run_sum[16 * r], Tag::max(s[r], n), s[r], n);
+      round_bf16(s[r], n, pb[r]);
+      for (int j = n + n % 2; j < kAttnTile; ++j) pb[r][j] = 0;
+    }
+  }
+  static float total(const float* run_sum) { return run_sum[0]; }  // a plain running sum, in lane 0
+  template <int NQ>
+  static void pv(const uint16_t* const* pb, const int* lens, int /*len*/, const uint16_t* vt, int d,
+                 const float* corr, float* const* acc) {
     const int dp = d + d % 2;
     for (int r = 0; r < NQ; ++r) {
       float* a = acc[r];
+      const int len = lens[r];
       if (corr[r] != 1.0f)
         for (int i = 0; i < d; ++i) a[i] *= corr[r];
       for (int m = 0; 2 * m < len; ++m) {
@@ -301,14 +329,13 @@ void attend_bf16(const AttentionArgs& a) {
 
   const Bf16Layout l = bf16_layout(nq, d);
   uint16_t* qb = reinterpret_cast<uint16_t*>(a.scratch + l.qb);
-  float* s = a.scratch + l.s;
   uint16_t* pb = reinterpret_cast<uint16_t*>(a.scratch + l.pb);
   float *acc = a.scratch + l.acc, *run_max = a.scratch + l.run_max, *run_sum = a.scratch + l.run_sum;
   for (int i = 0; i < nq; ++i) {
     const float* q = a.q + (i / a.group) * a.ldq + (i % a.group) * d;
     B::round_bf16(q, d, qb + static_cast<size_t>(i) * dp);
     run_max[i] = -std::numeric_limits<float>::infinity();
-    run_sum[i] = 0.0f;
+    for (int l = 0; l < 16; ++l) run_sum[16 * i + l] = 0.0f;
   }
   for (size_t i = 0; i < static_cast<size_t>(nq) * d; ++i) acc[i] = 0.0f;
 
@@ -323,28 +350,29 @@ void attend_bf16(const AttentionArgs& a) {
     const uint16_t* vt = reinterpret_cast<const uint16_t*>(vbase + j0 * row_bytes);
     auto run = [&](auto nq_tag, int i, int len) {
       constexpr int NQ = decltype(nq_tag)::value;
-      const uint16_t *qp[NQ], *pp[NQ];
-      float *sp[NQ], *ap[NQ];
+      const uint16_t* qp[NQ];
+      uint16_t* pp[NQ];
+      float* ap[NQ];
       float corr[NQ];
+      int lens[NQ];
       for (int r = 0; r < NQ; ++r) {
         qp[r] = qb + static_cast<size_t>(i + r) * dp;
-        sp[r] = s + r * kAttnTile;
         pp[r] = pb + r * kAttnTile;
         ap[r] = acc + static_cast<size_t>(i + r) * d;
+        const int seen = a.pos[(i + r) / a.group] + 1 - j0;
+        lens[r] = seen < n ? seen : n;
       }
-      B::template scores<NQ>(qp, kt, len, d, a.scale, sp);
-      for (int r = 0; r < NQ; ++r) {
-        corr[r] =
-            online_softmax_update<Ops>(run_max[i + r], run_sum[i + r], Ops::max(sp[r], len), sp[r], len);
-        B::round_bf16(sp[r], len, pb + r * kAttnTile);
-      }
-      B::template pv<NQ>(pp, len, vt, d, corr, ap);
+      B::template scores_p<NQ>(qp, kt, lens, len, d, a.scale, run_max + i, run_sum + 16 * i, corr, pp);
+      B::template pv<NQ>(pp, lens, len, vt, d, corr, ap);
     };
-    for_each_run<max_run<B>()>(a, j0, n, run);
+    // A run's queries may see different counts of the tile (the causal diagonal: Mixed); each query's
+    // arithmetic is that of its own count (p is zero past it), so it is the same in any run.
+    for_each_run<max_run<B>(), true>(a, j0, n, run);
   }
   for (int i = 0; i < nq; ++i) {
     const int t = i / a.group, g = i % a.group;
-    Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i], d, a.out + t * a.ldo + g * d);
+    Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / B::total(run_sum + 16 * i), d,
+                a.out + t * a.ldo + g * d);
   }
 }
 
