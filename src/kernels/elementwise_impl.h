@@ -84,46 +84,39 @@ void silu_mul_lanes(const float* gate, const float* up, int64_t n, float* out) {
   }
 }
 
-// transformers' Qwen3RMSNorm: variance = hidden_states.pow(2).mean(-1); hidden_states * rsqrt(variance +
-// eps), times the weight. The sum of squares in double as sixteen partial sums, in this order on every ISA:
-// element i into lane i % 4 of accumulator (i / 4) % 4 (4-double vectors; two SSE2 registers each on the
-// baseline), the elements past the last whole group of 4 into lane 0 of the first; then the accumulators
-// as (a0 + a1) + (a2 + a3) and its lanes as (l0 + l1) + (l2 + l3). Four accumulators keep four adds in
-// flight: one chain of vector adds made the norms of a 0.6B prompt wait on add latency (~2.5 % of pp512).
+// transformers' Qwen3RMSNorm: variance = hidden_states.pow(2).mean(-1) in f32; hidden_states * rsqrt(variance
+// + eps), times the weight. The sum of squares in f32 as thirty-two partial sums, in this order on every ISA:
+// element i into lane i % 16 of accumulator (i / 16) % 2 (16-float vectors: one AVX-512 register, two AVX2
+// ones, four SSE2 ones; a last partial vector zero-padded); then acc0 + acc1, its halves added (lane l +
+// lane l + 8, then + 4) and (l0 + l2) + (l1 + l3). Two accumulators keep two adds in flight.
 template <int N>
 void rmsnorm_lanes(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  typedef float F16 __attribute__((vector_size(64)));
+  typedef float F8 __attribute__((vector_size(32)));
   typedef float F4 __attribute__((vector_size(16)));
-  typedef double D4 __attribute__((vector_size(32)));
-  D4 a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
-  auto add_sq = [&](D4& acc, int64_t at) {  // by reference: a returned 32-byte vector is not baseline ABI
-    F4 v;
-    std::memcpy(&v, x + at, sizeof v);
-    const D4 d = __builtin_convertvector(v, D4);
-    acc += d * d;
-  };
+  F16 a0{}, a1{}, v;
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    add_sq(a0, i);
-    add_sq(a1, i + 4);
-    add_sq(a2, i + 8);
-    add_sq(a3, i + 12);
+  for (; i + 32 <= n; i += 32) {
+    std::memcpy(&v, x + i, sizeof v);
+    a0 += v * v;
+    std::memcpy(&v, x + i + 16, sizeof v);
+    a1 += v * v;
   }
-  if (i + 4 <= n) {
-    add_sq(a0, i);
-    i += 4;
-    if (i + 4 <= n) {
-      add_sq(a1, i);
-      i += 4;
-      if (i + 4 <= n) {
-        add_sq(a2, i);
-        i += 4;
-      }
-    }
+  for (; i < n; i += 16) {  // whole or zero-padded vectors, into the accumulator the rule names
+    v = F16{};
+    std::memcpy(&v, x + i, (n - i < 16 ? n - i : 16) * sizeof(float));
+    if ((i / 16) % 2)
+      a1 += v * v;
+    else
+      a0 += v * v;
   }
-  for (; i < n; ++i) a0[0] += static_cast<double>(x[i]) * x[i];
-  const D4 part = (a0 + a1) + (a2 + a3);
-  const double sum = (part[0] + part[1]) + (part[2] + part[3]);
-  const float scale = static_cast<float>(1.0 / __builtin_sqrt(sum / static_cast<double>(n) + eps));
+  const F16 a = a0 + a1;
+  const F8 h8 = __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7) +
+                __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15);
+  const F4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
+  const float sum = (h4[0] + h4[2]) + (h4[1] + h4[3]);
+  const float scale =
+      static_cast<float>(1.0 / __builtin_sqrt(static_cast<double>(sum) / static_cast<double>(n) + eps));
   using L = Lanes<N>;
   typename L::F xv, wv, y;
   for (i = 0; i + N <= n; i += N) {
