@@ -180,6 +180,11 @@ TEST(Matmul, EveryIsaAndDtypeMatchesScalarAcrossSizes) {
       for (int64_t cols : cols_list)
         for (int64_t n_tok : {1, 7}) check_one(v, rows, cols, n_tok, rows % 2 ? &pool : nullptr);
     for (int64_t n_tok : {2, 4, 5, 6, 9, 13, 16, 53}) check_one(v, 40, is_quant(t) ? 64 : 48, n_tok, &pool);
+    // Rows as long as the 0.6B model's down projection's (3072) and an odd number of blocks (65), over
+    // whole and partial last tiles: tile pairs larger than L1.
+    if (is_quant(t))
+      for (int64_t cols : {2080, 3072})
+        for (int64_t rows : {33, 40}) check_one(v, rows, cols, 9, &pool);
   }
 }
 
