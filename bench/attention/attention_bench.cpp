@@ -112,12 +112,14 @@ BENCHMARK_CAPTURE(BM_PromptAttention, avx512_f16, Isa::kAvx512, DType::kF16)->Ar
 BENCHMARK_CAPTURE(BM_PromptAttention, avx512_bf16, Isa::kAvx512, DType::kBF16)->Arg(256)->Arg(4096);
 BENCHMARK_CAPTURE(BM_PromptAttention, avx512_q8_0, Isa::kAvx512, DType::kQ8_0)->Arg(4096);
 BENCHMARK_CAPTURE(BM_PromptAttention, avx2_f16, Isa::kAvx2, DType::kF16)->Arg(4096);
+BENCHMARK_CAPTURE(BM_PromptAttention, avx2_bf16, Isa::kAvx2, DType::kBF16)->Arg(4096);
 
 #define QWEN3_ATTN_BENCH(isa, t, name) \
   BENCHMARK_CAPTURE(BM_DecodeAttention, name, Isa::isa, DType::t)->Arg(64)->Arg(512)->Arg(4096);
 
 QWEN3_ATTN_BENCH(kScalar, kF16, scalar_f16)
 QWEN3_ATTN_BENCH(kAvx2, kF16, avx2_f16)
+QWEN3_ATTN_BENCH(kAvx2, kBF16, avx2_bf16)
 QWEN3_ATTN_BENCH(kAvx512, kF32, avx512_f32)
 QWEN3_ATTN_BENCH(kAvx512, kF16, avx512_f16)
 QWEN3_ATTN_BENCH(kAvx512, kBF16, avx512_bf16)

@@ -277,11 +277,97 @@ struct Q8 : Q8Generic<Ops> {
   }
 };
 
+// bf16 caches: the bf16 path of attention_impl.h (Bf16Generic's arithmetic) without vdpbf16ps: a 32-bit lane
+// of a key tile (element pair p of one key) or of a value tile (dimension i of a position pair) is widened
+// into its two f32 halves by a shift and a mask, then two FMAs, odd half first, as vdpbf16ps's two steps
+// (denormal halves are not flushed: within the ISA tolerance of tests/attention). Scores with one key per
+// lane, values 32 lanes at a time.
+struct Bf16 {
+  static __m256 even(__m256i x) { return _mm256_castsi256_ps(_mm256_slli_epi32(x, 16)); }
+  static __m256 odd(__m256i x) { return _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(-65536))); }
+  static __m256i pair(const uint16_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+
+  template <int NQ>
+  static void scores(const uint16_t* const* qb, const uint16_t* kt, int len, int d, float scale,
+                     float* const* s) {
+    const int groups = (len + 7) / 8;
+    __m256 a[NQ][4];
+    for (int r = 0; r < NQ; ++r)
+      for (int u = 0; u < 4; ++u) a[r][u] = _mm256_setzero_ps();
+    for (int p = 0; p < (d + 1) / 2; ++p) {
+      __m256 q1[NQ], q0[NQ];
+      for (int r = 0; r < NQ; ++r) {
+        const __m256i qp = pair(qb[r] + 2 * p);
+        q1[r] = odd(qp);
+        q0[r] = even(qp);
+      }
+      for (int u = 0; u < 4; ++u) {
+        if (u >= groups) break;
+        const __m256i k =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kt + (p * kAttnTile + 8 * u) * 2));
+        const __m256 k1 = odd(k), k0 = even(k);
+        for (int r = 0; r < NQ; ++r)
+          a[r][u] = _mm256_fmadd_ps(k0, q0[r], _mm256_fmadd_ps(k1, q1[r], a[r][u]));
+      }
+    }
+    const __m256 sv = _mm256_set1_ps(scale);
+    for (int r = 0; r < NQ; ++r)
+      for (int u = 0; u < groups; ++u)
+        _mm256_maskstore_ps(s[r] + 8 * u, tail_mask(len - 8 * u), _mm256_mul_ps(a[r][u], sv));
+  }
+
+  template <int NQ>
+  static void scores_p(const uint16_t* const* qb, const uint16_t* kt, const int* lens, int len, int d,
+                       float scale, float* run_max, float* run_sum, float* corr, uint16_t* const* pb) {
+    bf16_scores_p<Ops, Bf16, NQ>(qb, kt, lens, len, d, scale, run_max, run_sum, corr, pb);
+  }
+  static void round_bf16(const float* p, int len, uint16_t* pb) { Bf16Generic<Ops>::round_bf16(p, len, pb); }
+  static float total(const float* run_sum) { return run_sum[0]; }
+
+  // p.v over the value tile's position pairs, 32 dimensions at a time; a last half-filled pair's odd
+  // position reads as zero (its p is zero, and so must its value be, whatever the cache holds there).
+  template <int NQ>
+  static void pv(const uint16_t* const* pb, const int* lens, int len, const uint16_t* vt, int d,
+                 const float* corr, float* const* acc) {
+    const int dp = d + d % 2;
+    for (int r = 0; r < NQ; ++r) {
+      const int n = lens[r];
+      for (int i = 0; i < d; i += 32) {
+        const __m256i m[4] = {tail_mask(d - i), tail_mask(d - i - 8), tail_mask(d - i - 16),
+                              tail_mask(d - i - 24)};
+        __m256 a[4];
+        for (int u = 0; u < 4; ++u) {
+          a[u] = _mm256_maskload_ps(acc[r] + i + 8 * u, m[u]);
+          if (corr[r] != 1.0f) a[u] = _mm256_mul_ps(a[u], _mm256_set1_ps(corr[r]));
+        }
+        for (int mm = 0; 2 * mm < n; ++mm) {
+          const __m256i pp = pair(pb[r] + 2 * mm);
+          const __m256 p1 = odd(pp), p0 = even(pp);
+          const __m256i keep = 2 * mm + 1 < n ? _mm256_set1_epi32(-1) : _mm256_set1_epi32(0xffff);
+          for (int u = 0; u < 4; ++u) {
+            const __m256i v = _mm256_and_si256(
+                _mm256_maskload_epi32(
+                    reinterpret_cast<const int*>(vt + (static_cast<size_t>(mm) * dp + i + 8 * u) * 2), m[u]),
+                keep);
+            a[u] = _mm256_fmadd_ps(even(v), p0, _mm256_fmadd_ps(odd(v), p1, a[u]));
+          }
+        }
+        for (int u = 0; u < 4; ++u) _mm256_maskstore_ps(acc[r] + i + 8 * u, m[u], a[u]);
+      }
+    }
+    (void)len;
+  }
+};
+
 void attend(const AttentionArgs& a) {
   if (a.kv_type == DType::kQ8_0)
     attend_q8<Ops, Q8>(a);
   else if (a.kv_type == DType::kBF16)
-    attend_bf16<Ops, Bf16Generic<Ops>>(a);
+    attend_bf16<Ops, Bf16>(a);
   else
     attend_tiled<Ops>(a);
 }

@@ -254,6 +254,23 @@ void attend_tiled(const AttentionArgs& a) {
     }
 }
 
+// scores_p of the bf16 path (see below) from B's scores<NQ> and round_bf16 and Ops' softmax primitives: the
+// running sum plain, in lane 0 of each query's 16 (B::total reads it there).
+template <class Ops, class B, int NQ>
+void bf16_scores_p(const uint16_t* const* qb, const uint16_t* kt, const int* lens, int len, int d,
+                   float scale, float* run_max, float* run_sum, float* corr, uint16_t* const* pb) {
+  float s[NQ][kAttnTile];
+  float* sp[NQ];
+  for (int r = 0; r < NQ; ++r) sp[r] = s[r];
+  B::template scores<NQ>(qb, kt, len, d, scale, sp);
+  for (int r = 0; r < NQ; ++r) {
+    const int n = lens[r];
+    corr[r] = online_softmax_update<Ops>(run_max[r], run_sum[16 * r], Ops::max(s[r], n), s[r], n);
+    B::round_bf16(s[r], n, pb[r]);
+    for (int j = n + n % 2; j < kAttnTile; ++j) pb[r][j] = 0;
+  }
+}
+
 // bf16 as the bf16 path reads it: vdpbf16ps takes denormal inputs as zero.
 inline float bf16_operand(uint16_t h) {
   return (h & 0x7f80u) == 0 ? 0.0f : bf16_to_f32(h);
@@ -283,16 +300,7 @@ struct Bf16Generic {
   template <int NQ>
   static void scores_p(const uint16_t* const* qb, const uint16_t* kt, const int* lens, int len, int d,
                        float scale, float* run_max, float* run_sum, float* corr, uint16_t* const* pb) {
-    float s[NQ][kAttnTile];
-    float* sp[NQ];
-    for (int r = 0; r < NQ; ++r) sp[r] = s[r];
-    scores<NQ>(qb, kt, len, d, scale, sp);
-    for (int r = 0; r < NQ; ++r) {
-      const int n = lens[r];
-      corr[r] = online_softmax_update<Tag>(run_max[r], run_sum[16 * r], Tag::max(s[r], n), s[r], n);
-      round_bf16(s[r], n, pb[r]);
-      for (int j = n + n % 2; j < kAttnTile; ++j) pb[r][j] = 0;
-    }
+    bf16_scores_p<Tag, Bf16Generic, NQ>(qb, kt, lens, len, d, scale, run_max, run_sum, corr, pb);
   }
   static float total(const float* run_sum) { return run_sum[0]; }  // a plain running sum, in lane 0
   template <int NQ>
