@@ -310,9 +310,11 @@ TEST(ToF16, EveryIsaMatchesTheScalarRule) {
 }
 
 // Every ISA's activation quantiser gives quantize_activations' bytes: random rows of several magnitudes, a
-// zero block, ties at half steps.
-TEST(Quantize, EveryIsaQuantisesActivationsLikeTheScalarCode) {
-  const int64_t n = 1024, nb = n / kQuantBlock;
+// zero block, ties at half steps; rows of whole groups of 16 blocks (the AVX-512 form's unit), with a
+// remainder, and shorter than a group.
+class QuantizeActivations : public ::testing::TestWithParam<int64_t> {};
+TEST_P(QuantizeActivations, EveryIsaQuantisesLikeTheScalarCode) {
+  const int64_t n = GetParam(), nb = n / kQuantBlock;
   std::vector<float> x = random_activations(n, 21);
   for (int64_t i = 0; i < n; ++i) x[i] *= std::ldexp(1.0f, static_cast<int>(i / 97) - 5);
   for (int j = 0; j < kQuantBlock; ++j) x[64 + j] = 0.0f;                                // zero block
@@ -329,6 +331,7 @@ TEST(Quantize, EveryIsaQuantisesActivationsLikeTheScalarCode) {
     EXPECT_EQ(sums, s_ref) << isa_name(isa);
   }
 }
+INSTANTIATE_TEST_SUITE_P(RowLengths, QuantizeActivations, ::testing::Values(1024, 1120, 480));
 
 // Matrices sharing one input in one call give each matrix's own matmul() bits, for every dtype form.
 TEST(Matmul, SharedInputEqualsSeparateCalls) {
