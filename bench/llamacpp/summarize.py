@@ -44,6 +44,9 @@ def row(label, q_runs, l_runs, depth, prompt):
     share = pct([r.get("limit_share") for r in q])
     adj = "-" if prompt else pct([r.get("adjacent_share_median") for r in q])
     ratio = statistics.median(qt) / statistics.median(lt)
+    kv = q[0].get("type_k", "f16")
+    if kv != "f16" and depth == 0:
+        label += f" (qwen3 {kv} cache)"
     print(f"| {label} | {fmt(qt)} | {fmt(lt)} | {ratio:.2f}x | {share} | {adj} |")
 
 
