@@ -89,6 +89,9 @@ struct AttentionArgs {
   int group = 1;                 // query heads per KV head
   const float* q = nullptr;      // q[t * ldq + g * head_dim + i]
   int64_t ldq = 0;               //
+  const uint16_t* qb = nullptr;  // bf16 caches (optional): the queries already rounded to bf16 by
+  int64_t ldqb = 0;              // round_bf16's rule, qb[t * ldqb + g * head_dim + i] (even head_dim), read
+                                 // instead of q
   const int32_t* pos = nullptr;  // [n_tok] last position each token attends to (inclusive)
   float* out = nullptr;          // out[t * ldo + g * head_dim + i]
   int64_t ldo = 0;               //

@@ -339,9 +339,15 @@ void attend_bf16(const AttentionArgs& a) {
   uint16_t* qb = reinterpret_cast<uint16_t*>(a.scratch + l.qb);
   uint16_t* pb = reinterpret_cast<uint16_t*>(a.scratch + l.pb);
   float *acc = a.scratch + l.acc, *run_max = a.scratch + l.run_max, *run_sum = a.scratch + l.run_sum;
+  // The queries in bf16: the caller's (AttentionArgs::qb) or rounded here into the scratch.
+  const bool own_q = a.qb == nullptr || d % 2 != 0;
+  auto q_of = [&](int i) -> const uint16_t* {
+    if (own_q) return qb + static_cast<size_t>(i) * dp;
+    return a.qb + (i / a.group) * a.ldqb + (i % a.group) * d;
+  };
   for (int i = 0; i < nq; ++i) {
     const float* q = a.q + (i / a.group) * a.ldq + (i % a.group) * d;
-    B::round_bf16(q, d, qb + static_cast<size_t>(i) * dp);
+    if (own_q) B::round_bf16(q, d, qb + static_cast<size_t>(i) * dp);
     run_max[i] = -std::numeric_limits<float>::infinity();
     for (int l = 0; l < 16; ++l) run_sum[16 * i + l] = 0.0f;
   }
@@ -364,7 +370,7 @@ void attend_bf16(const AttentionArgs& a) {
       float corr[NQ];
       int lens[NQ];
       for (int r = 0; r < NQ; ++r) {
-        qp[r] = qb + static_cast<size_t>(i + r) * dp;
+        qp[r] = q_of(i + r);
         pp[r] = pb + r * kAttnTile;
         ap[r] = acc + static_cast<size_t>(i + r) * d;
         const int seen = a.pos[(i + r) / a.group] + 1 - j0;

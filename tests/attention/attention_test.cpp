@@ -11,6 +11,7 @@
 // unit roundoff.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -93,7 +94,9 @@ Problem make_problem(int d, int len, int group, int n_tok, DType t, uint32_t see
   return p;
 }
 
-std::vector<float> run(const Problem& p, Isa isa, bool misaligned, int tok_begin = 0, int tok_count = -1) {
+// With qb, the queries given already rounded to bf16 (AttentionArgs::qb) as well as in f32.
+std::vector<float> run(const Problem& p, Isa isa, bool misaligned, int tok_begin = 0, int tok_count = -1,
+                       const std::vector<uint16_t>* qb = nullptr) {
   if (tok_count < 0) tok_count = p.n_tok;
   const int64_t ld = static_cast<int64_t>(p.group) * p.d;
   const size_t off = misaligned ? 1 : 0;
@@ -113,6 +116,10 @@ std::vector<float> run(const Problem& p, Isa isa, bool misaligned, int tok_begin
   a.out = out.data() + off + tok_begin * ld;
   a.ldo = ld;
   a.scratch = scratch.data() + off;
+  if (qb) {
+    a.qb = qb->data() + tok_begin * ld;
+    a.ldqb = ld;
+  }
   attention_table_for(isa).attend(a);
   return std::vector<float>(out.begin() + static_cast<int64_t>(off), out.end() - (misaligned ? 0 : 1));
 }
@@ -283,6 +290,27 @@ TEST_P(AttentionTest, BlockEqualsTokensAloneBitForBit) {
         }
     }
   }
+}
+
+// A bf16 cache's attention given its queries already rounded (AttentionArgs::qb, as the forward pass does)
+// gives the bits it gives rounding them itself, alone and in blocks.
+TEST(AttentionBf16, PreRoundedQueriesGiveTheSameBits) {
+  for (Isa isa : isas())
+    for (int len : {5, 40, 97}) {
+      Problem p = make_problem(64, len, 2, 4, DType::kBF16, 500u + len, false);
+      std::vector<uint16_t> qb(p.q.size() - 1);
+      scalar::round_bf16(p.q.data() + p.qoff, static_cast<int64_t>(qb.size()), qb.data());
+      const auto own = run(p, isa, false);
+      Problem nan_q = p;  // the f32 queries must not be read at all
+      std::fill(nan_q.q.begin(), nan_q.q.end(), std::nanf(""));
+      const auto given = run(nan_q, isa, false, 0, -1, &qb);
+      EXPECT_EQ(0, std::memcmp(own.data(), given.data(), own.size() * sizeof(float)))
+          << isa_name(isa) << " len " << len;
+      const auto alone = run(nan_q, isa, false, 2, 1, &qb);
+      const size_t w = 2 * 64;
+      EXPECT_EQ(0, std::memcmp(own.data() + 2 * w, alone.data() + 2 * w, w * sizeof(float)))
+          << isa_name(isa) << " len " << len << " token 2 alone";
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, AttentionTest,
