@@ -190,10 +190,6 @@ void check_tiled(const Tensor& w) {
               static_cast<long long>(w.cols));
 }
 
-}  // namespace
-
-namespace {
-
 // y = x W^T with x as prepare_input(..., up) gives it.
 void matmul_input(const KernelTable& k, const Tensor& w, const float* x, const float* up, int64_t n_tok,
                   float* y, int64_t ldy, ThreadPool* pool) {
@@ -216,12 +212,15 @@ void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool
   matmul_with(active(), w, x, n_tok, y, w.rows, pool);
 }
 
-void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_t n_tok, float* y, float* h,
+void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_t n_tok, float* y,
                      ThreadPool* pool) {
   const KernelTable& k = active();
   if (converts_input(w)) return matmul_input(k, w, gate, up, n_tok, y, w.rows, pool);
-  // The f32 kernels read whole rows: form them all first.
+  // The f32 kernels read whole rows: form them all first (the caller's thread owns the buffer).
   const int64_t n = w.cols;
+  thread_local std::vector<float> rows;
+  rows.resize(static_cast<size_t>(n_tok * n));
+  float* h = rows.data();
   parallel_for(pool, n_tok, [&](int64_t t0, int64_t t1) {
     k.silu_mul(gate + t0 * n, up + t0 * n, (t1 - t0) * n, h + t0 * n);
   });

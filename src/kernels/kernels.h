@@ -96,8 +96,9 @@ void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, c
                          ThreadPool* pool);
 // y = (silu(gate) * up) W^T (the MLP's down projection), the same bits as silu_mul then matmul. Where w's
 // kernels read converted activations (q8_0/q4_0, bf16 with bf16_dot) each product row is formed just before
-// its conversion and never stored whole; otherwise the rows are formed into h [n_tok, w.cols] first.
-void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_t n_tok, float* y, float* h,
+// its conversion and never stored whole; otherwise the rows are formed in a buffer of the caller's thread
+// first.
+void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_t n_tok, float* y,
                      ThreadPool* pool);
 // The same with a chosen kernel table and output stride (tests, benchmarks).
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,

@@ -22,15 +22,15 @@ size_t Batch::n_outputs() const {
 namespace {
 
 struct Activations {
-  std::vector<float> x;     // [n, D] residual stream
-  std::vector<float> xb;    // [n, D] normed input of a block
-  std::vector<float> xb2;   // [n, D] output of a block, added to x
-  std::vector<float> q;     // [n, H*d]
-  std::vector<float> k, v;  // [n, KV*d]
-  std::vector<float> att;   // [n, H*d] attention output
-  std::vector<float> gate;  // [n, F]
-  std::vector<float> up;    // [n, F]
-  std::vector<float> hb;    // [n, F] silu(gate) * up
+  std::vector<float> x;      // [n, D] residual stream
+  std::vector<float> xb;     // [n, D] normed input of a block
+  std::vector<float> xb2;    // [n, D] output of a block, added to x
+  std::vector<float> q;      // [n, H*d]
+  std::vector<float> k, v;   // [n, KV*d]
+  std::vector<float> att;    // [n, H*d] attention output
+  std::vector<float> gate;   // [n, F]
+  std::vector<float> up;     // [n, F]
+  std::vector<uint16_t> qb;  // [n, H*d] q rounded to bf16 for a bf16 cache's attention
 };
 
 void trace(const ForwardOptions& o, const char* name, int il, const std::vector<float>& buf, int64_t n,
@@ -76,6 +76,10 @@ void attention(const Model& m, KvCache& cache, const Batch& b, size_t b0, int64_
       args.group = group;
       args.q = a.q.data() + t0 * H * d + kvh * group * d;
       args.ldq = static_cast<int64_t>(H) * d;
+      if (!a.qb.empty()) {
+        args.qb = a.qb.data() + t0 * H * d + kvh * group * d;
+        args.ldqb = static_cast<int64_t>(H) * d;
+      }
       args.pos = b.positions.data() + b0 + t0;
       args.out = a.att.data() + t0 * H * d + kvh * group * d;
       args.ldo = static_cast<int64_t>(H) * d;
@@ -104,7 +108,6 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
   a.att.resize(n * H * d);
   a.gate.resize(n * F);
   a.up.resize(n * F);
-  a.hb.resize(n * F);
 
   // 0. embed_tokens (the rotary cos/sin come from the cache's table, extended by forward())
   for (int64_t t = 0; t < n; ++t) kernels::row_to_f32(w.embed_tokens, b.tokens[b0 + t], a.x.data() + t * D);
@@ -134,15 +137,23 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
       float* ys[] = {a.q.data(), a.k.data(), a.v.data()};
       kernels::matmul_shared_input(ws, ys, 3, a.xb.data(), n, pool);
     }
-    // 3. q_norm / k_norm per head (RMSNorm over head_dim), before RoPE; 4. RoPE (rotate-half)
+    // 3. q_norm / k_norm per head (RMSNorm over head_dim), before RoPE; 4. RoPE (rotate-half). For a bf16
+    // cache's attention, q goes straight to bf16 (the rounding attention would do: the same bits, half the
+    // bytes to write and to read back); the f32 q only for a trace.
+    const bool q_bf16 = cache.dtype() == DType::kBF16 && d % 2 == 0;
+    if (q_bf16) a.qb.resize(n * H * d);
     parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+      thread_local std::vector<float> head;
+      head.resize(d);
       for (int64_t t = t0; t < t1; ++t) {
         const float* cs = rope.cos(b.positions[b0 + t]);
         const float* sn = rope.sin(b.positions[b0 + t]);
         for (int64_t h = 0; h < H; ++h) {
           float* q = a.q.data() + (t * H + h) * d;
-          kernels::rmsnorm(q, l.q_norm.data(), d, eps, q);
-          kernels::rope_neox(q, cs, sn, static_cast<int>(d));
+          float* out = q_bf16 && !o.trace ? head.data() : q;
+          kernels::rmsnorm(q, l.q_norm.data(), d, eps, out);
+          kernels::rope_neox(out, cs, sn, static_cast<int>(d));
+          if (q_bf16) kernels::active().round_bf16(out, d, a.qb.data() + (t * H + h) * d);
         }
         for (int64_t h = 0; h < KV; ++h) {
           float* k = a.k.data() + (t * KV + h) * d;
@@ -170,10 +181,7 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
       float* ys[] = {a.gate.data(), a.up.data()};
       kernels::matmul_shared_input(ws, ys, 2, a.xb.data(), n, pool);
     }
-    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
-      kernels::silu_mul(a.gate.data() + t0 * F, a.up.data() + t0 * F, (t1 - t0) * F, a.hb.data() + t0 * F);
-    });
-    kernels::matmul(l.down_proj, a.hb.data(), n, a.xb2.data(), pool);
+    kernels::matmul_silu_mul(l.down_proj, a.gate.data(), a.up.data(), n, a.xb2.data(), pool);
     // the residual, and the next layer's input_layernorm (1.)
     residual_norm(true, il + 1 < c.num_hidden_layers ? &w.layers[il + 1].input_layernorm : nullptr);
     trace(o, "layer_out", il, a.x, n, D);
