@@ -213,7 +213,6 @@ Bf16Layout bf16_layout(int nq, int d) {
   };
   Bf16Layout l;
   l.qb = take(n * static_cast<size_t>(d + d % 2) / 2);
-  l.s = take(8 * T);
   l.pb = take(8 * T / 2);
   l.acc = take(n * d);
   l.run_max = take(n);

@@ -33,7 +33,7 @@
 // Row formats (one row = head_dim values of one position): f32, f16 (IEEE), bf16 (a row of odd head_dim
 // padded with one zero), q8_0 (GGUF blocks of 32 int8 with an f16 scale; head_dim must be a multiple of 32).
 // Rows are written by kv_store_row, which gives the same bytes on every ISA (f16 through F16C where the CPU
-// has it, tested against the scalar rule).
+// has it, bf16 through the ISA's round_bf16, both tested against the scalar rule).
 //
 // History layout of one KV head, in tiles of kAttnTile positions: the tile of positions 32t..32t+31 fills the
 // bytes [32t, 32t + 32) * row_bytes its rows would. Keys of f32 and f16 are transposed within the tile:
@@ -120,7 +120,7 @@ Q8Layout q8_layout(int nq, int d);
 // Offsets in floats (each 64-B aligned relative to the scratch) of the bf16 path's scratch regions.
 struct Bf16Layout {
   size_t qb;              // queries rounded to bf16: [nq][head_dim rounded up to even] uint16
-  size_t s, pb;           // scores [8][kAttnTile] f32, p rounded to bf16 [8][kAttnTile] uint16
+  size_t pb;              // p rounded to bf16 [8][kAttnTile] uint16
   size_t acc, run_max;    // [nq][d], [nq]
   size_t run_sum, total;  // [nq][16] (the ISA's form of a running sum, attention_impl.h)
 };

@@ -208,48 +208,6 @@ struct Ops {
 struct Bf16 {
   static constexpr int kMaxRun = 8;  // queries per key load, as Ops
 
-  template <int NQ>
-  static void scores(const uint16_t* const* qb, const uint16_t* kt, int len, int d, float scale,
-                     float* const* s) {
-    if (d == 128) {
-      if (len <= 16)
-        scores_t<NQ, 1, 64>(qb, kt, len, d, scale, s);
-      else
-        scores_t<NQ, 2, 64>(qb, kt, len, d, scale, s);
-    } else {
-      if (len <= 16)
-        scores_t<NQ, 1, 0>(qb, kt, len, d, scale, s);
-      else
-        scores_t<NQ, 2, 0>(qb, kt, len, d, scale, s);
-    }
-  }
-  // H halves of 16 keys; P element pairs (0: (d + 1) / 2 at run time). Only the halves that hold keys < len.
-  template <int NQ, int H, int P>
-  static void scores_t(const uint16_t* const* qb, const uint16_t* kt, int len, int d, float scale,
-                       float* const* s) {
-    const int np = P ? P : (d + 1) / 2;
-    __m512 a[NQ][H];
-    for (int r = 0; r < NQ; ++r)
-      for (int h = 0; h < H; ++h) a[r][h] = _mm512_setzero_ps();
-#pragma GCC unroll 4
-    for (int p = 0; p < np; ++p) {
-      __m512bh k[H];
-      for (int h = 0; h < H; ++h)
-        k[h] = reinterpret_cast<__m512bh>(
-            _mm512_loadu_si512(kt + (static_cast<size_t>(p) * kAttnTile + 16 * h) * 2));
-      for (int r = 0; r < NQ; ++r) {
-        uint32_t pair;
-        std::memcpy(&pair, qb[r] + 2 * p, 4);
-        const __m512bh qv = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
-        for (int h = 0; h < H; ++h) a[r][h] = _mm512_dpbf16_ps(a[r][h], k[h], qv);
-      }
-    }
-    const __m512 sv = _mm512_set1_ps(scale);
-    for (int r = 0; r < NQ; ++r)
-      for (int h = 0; h < H; ++h)
-        _mm512_mask_storeu_ps(s[r] + 16 * h, tail_mask(len - 16 * h), _mm512_mul_ps(a[r][h], sv));
-  }
-
   // Scores, the online softmax step and p in bf16 for a run, each query's scores kept in registers from the
   // dot products to p (no store and reload of s or of partly written p, which cost a third of the prompt
   // block's time). The arithmetic of Bf16Generic::scores_p with this ISA's Ops but for the running sum, kept

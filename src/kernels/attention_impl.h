@@ -28,7 +28,7 @@
 //   round_bf16(x, n, xb)                     xb[j] = bf16(x[j]) for j < n, xb[n] = 0 when n is odd
 //   pv<NQ>(pb, lens, len, vt, d, corr, acc)  acc[k] = acc[k] * corr[k] (corr != 1), then += p . v over the
 //                                            value tile's position pairs up to lens[k] (attention.h)
-// Bf16Generic (below) is the plain-loop version (scalar and AVX2).
+// Bf16Generic (below) is the plain-loop version, the scalar reference (AVX2's widens the pairs in registers).
 // Every query runs the same operations in the same order whatever else is in the block (batch invariance).
 // No std:: algorithm templates here: this file is compiled with different ISA flags per including TU, and a
 // non-inlined instantiation of such a template would be shared by the linker across ISAs.
@@ -325,8 +325,9 @@ struct Bf16Generic {
   }
 };
 
-// The tile loop for bf16 caches: the queries rounded to bf16 once, then each tile's keys and values read in
-// place by runs of queries that see the same positions (for_each_run), as in attend_tiled.
+// The tile loop for bf16 caches: the queries rounded to bf16 once (or given so), then each tile's keys and
+// values read in place by runs of up to max_run<B>() queries (for_each_run, Mixed: the causal diagonal's
+// queries share a run, each with its own count).
 template <class Ops, class B>
 void attend_bf16(const AttentionArgs& a) {
   const int d = a.head_dim, dp = d + d % 2, nq = a.n_tok * a.group;
@@ -346,8 +347,8 @@ void attend_bf16(const AttentionArgs& a) {
     return a.qb + (i / a.group) * a.ldqb + (i % a.group) * d;
   };
   for (int i = 0; i < nq; ++i) {
-    const float* q = a.q + (i / a.group) * a.ldq + (i % a.group) * d;
-    if (own_q) B::round_bf16(q, d, qb + static_cast<size_t>(i) * dp);
+    if (own_q)
+      B::round_bf16(a.q + (i / a.group) * a.ldq + (i % a.group) * d, d, qb + static_cast<size_t>(i) * dp);
     run_max[i] = -std::numeric_limits<float>::infinity();
     for (int l = 0; l < 16; ++l) run_sum[16 * i + l] = 0.0f;
   }
