@@ -176,14 +176,24 @@ void kv_q8_split_row(const void* row, int d, int8_t* qi, float* scales, int scal
   }
 }
 
-Q8Layout q8_layout(int nq, int d) {
-  const size_t nb = static_cast<size_t>(d / kQuantBlock), n = static_cast<size_t>(nq), T = kAttnTile;
+namespace {
+
+// Carves a scratch into regions, each starting 64-B aligned relative to it: take(floats) -> offset.
+struct ScratchCarver {
   size_t at = 0;
-  auto take = [&at](size_t floats) {
-    size_t off = at;
+  size_t take(size_t floats) {
+    const size_t off = at;
     at += (floats + 15) / 16 * 16;
     return off;
-  };
+  }
+};
+
+}  // namespace
+
+Q8Layout q8_layout(int nq, int d) {
+  const size_t nb = static_cast<size_t>(d / kQuantBlock), n = static_cast<size_t>(nq), T = kAttnTile;
+  ScratchCarver c;
+  auto take = [&c](size_t floats) { return c.take(floats); };
   Q8Layout l;
   l.qi = take(n * d / 4);
   l.qs = take(n * nb);
@@ -199,25 +209,20 @@ Q8Layout q8_layout(int nq, int d) {
   l.acc = take(n * d);
   l.run_max = take(n);
   l.run_sum = take(n);
-  l.total = at;
+  l.total = c.at;
   return l;
 }
 
 Bf16Layout bf16_layout(int nq, int d) {
   const size_t n = static_cast<size_t>(nq), T = kAttnTile;
-  size_t at = 0;
-  auto take = [&at](size_t floats) {
-    size_t off = at;
-    at += (floats + 15) / 16 * 16;
-    return off;
-  };
+  ScratchCarver c;
   Bf16Layout l;
-  l.qb = take(n * static_cast<size_t>(d + d % 2) / 2);
-  l.pb = take(8 * T / 2);
-  l.acc = take(n * d);
-  l.run_max = take(n);
-  l.run_sum = take(16 * n);
-  l.total = at;
+  l.qb = c.take(n * static_cast<size_t>(d + d % 2) / 2);
+  l.pb = c.take(8 * T / 2);
+  l.acc = c.take(n * d);
+  l.run_max = c.take(n);
+  l.run_sum = c.take(16 * n);
+  l.total = c.at;
   return l;
 }
 
