@@ -66,20 +66,19 @@ void kv_store_key(DType t, const float* src, int d, void* keys, int pos) {
   const size_t rb = kv_row_bytes(t, d);
   uint8_t* base = static_cast<uint8_t*>(keys);
   if (!kv_keys_in_tiles(t)) return kv_store_row(t, src, d, base + static_cast<size_t>(pos) * rb);
-  // The row as kv_store_row makes it, then each element (bf16: element pair) to its lane of the tile.
+  uint8_t* tile = base + static_cast<size_t>(pos - pos % kAttnTile) * rb;
+  const int jt = pos % kAttnTile;
+  if (t == DType::kBF16) return attention_active().store_key_bf16(src, d, tile, jt);
+  // The row as kv_store_row makes it, then each element to its lane of the tile.
   thread_local std::vector<uint8_t> buf;
   buf.resize(rb);
   kv_store_row(t, src, d, buf.data());
-  uint8_t* tile = base + static_cast<size_t>(pos - pos % kAttnTile) * rb;
-  const int jt = pos % kAttnTile;
   if (t == DType::kF32) {
     const float* r = reinterpret_cast<const float*>(buf.data());
     for (int i = 0; i < d; ++i) reinterpret_cast<float*>(tile)[i * kAttnTile + jt] = r[i];
-  } else if (t == DType::kF16) {
+  } else {
     const uint16_t* r = reinterpret_cast<const uint16_t*>(buf.data());
     for (int i = 0; i < d; ++i) reinterpret_cast<uint16_t*>(tile)[i * kAttnTile + jt] = r[i];
-  } else {
-    for (int p = 0; p < (d + 1) / 2; ++p) std::memcpy(tile + (p * kAttnTile + jt) * 4, buf.data() + p * 4, 4);
   }
 }
 
@@ -103,13 +102,8 @@ void kv_store_value(DType t, const float* src, int d, void* values, int pos) {
   const size_t rb = kv_row_bytes(t, d);
   uint8_t* base = static_cast<uint8_t*>(values);
   if (t != DType::kBF16) return kv_store_row(t, src, d, base + static_cast<size_t>(pos) * rb);
-  thread_local std::vector<uint16_t> buf;
-  buf.resize(rb / 2);
-  kv_store_row(t, src, d, buf.data());
-  // Element i of the tile's position pair jt / 2 at (jt / 2 * dp + i) * 2 + jt % 2.
-  uint16_t* pair = reinterpret_cast<uint16_t*>(base + static_cast<size_t>(pos - pos % kAttnTile) * rb) +
-                   static_cast<size_t>(pos % kAttnTile / 2) * (rb / 2) * 2 + pos % 2;
-  for (size_t i = 0; i < rb / 2; ++i) pair[2 * i] = buf[i];
+  attention_active().store_value_bf16(src, d, base + static_cast<size_t>(pos - pos % kAttnTile) * rb,
+                                      pos % kAttnTile);
 }
 
 void kv_load_value(DType t, const void* values, int d, int pos, float* dst) {

@@ -128,6 +128,11 @@ Bf16Layout bf16_layout(int nq, int d);
 
 struct AttentionTable {
   void (*attend)(const AttentionArgs& a);
+  // One position's key / value into a bf16 cache's tile (the tile of its 32 positions; layouts above): the
+  // key at lane jt, the value in position pair jt / 2, half jt % 2. kv_store_row's bf16 bytes, placed; the
+  // scalar forms (attention_scalar.cpp) are the rule, and every ISA writes the same bytes.
+  void (*store_key_bf16)(const float* src, int head_dim, uint8_t* tile, int jt);
+  void (*store_value_bf16)(const float* src, int head_dim, uint8_t* tile, int jt);
 };
 
 const AttentionTable& attention_table_for(Isa isa);  // throws when the CPU lacks it
@@ -135,7 +140,9 @@ const AttentionTable& attention_active();
 
 namespace scalar {
 extern const AttentionTable kAttentionTable;
-}
+void store_key_bf16(const float* src, int head_dim, uint8_t* tile, int jt);
+void store_value_bf16(const float* src, int head_dim, uint8_t* tile, int jt);
+}  // namespace scalar
 namespace avx2 {
 extern const AttentionTable kAttentionTable;
 }

@@ -374,6 +374,7 @@ void attend(const AttentionArgs& a) {
 
 }  // namespace
 
-const AttentionTable kAttentionTable = {attend};
+// The bf16 cache's stores: the scalar rule (round_bf16 has no AVX2 form either).
+const AttentionTable kAttentionTable = {attend, scalar::store_key_bf16, scalar::store_value_bf16};
 
 }  // namespace qwen3::kernels::avx2

@@ -598,8 +598,42 @@ void attend(const AttentionArgs& a) {
     attend_tiled<Ops>(a);
 }
 
+// A bf16 cache's key: 32 elements rounded at once (vcvtne2ps2bf16: round_bf16's rule, as the ISA's
+// round_bf16), their 16 element pairs scattered to lane jt of 16 rows of the tile. Zero-masked loads give an
+// odd head_dim's pad half.
+void store_key_bf16(const float* src, int d, uint8_t* tile, int jt) {
+  const __m512i lanes = _mm512_add_epi32(
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(kAttnTile)),
+      _mm512_set1_epi32(jt));
+  for (int i = 0; i < d; i += 32) {
+    const int n = d - i;
+    const __m512 lo = _mm512_maskz_loadu_ps(tail_mask(n), src + i);
+    const __m512 hi = _mm512_maskz_loadu_ps(tail_mask(n - 16), src + i + 16);
+    const __m512i pairs = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+    _mm512_mask_i32scatter_epi32(tile + static_cast<size_t>(i / 2) * kAttnTile * 4, tail_mask((n + 1) / 2),
+                                 lanes, pairs, 4);
+  }
+}
+
+// A bf16 cache's value: 16 elements rounded at once, each in its own 32-bit lane (shifted to the high half
+// for an odd position), stored into the halves of the position pair that are the position's.
+void store_value_bf16(const float* src, int d, uint8_t* tile, int jt) {
+  const int dp = d + d % 2;
+  uint16_t* at = reinterpret_cast<uint16_t*>(tile) + static_cast<size_t>(jt / 2) * dp * 2;
+  const __mmask32 half = jt % 2 ? 0xAAAAAAAAu : 0x55555555u;
+  for (int i = 0; i < dp; i += 16) {
+    const int m = dp - i;  // elements of the (padded) row left
+    const __m512 x = _mm512_maskz_loadu_ps(tail_mask(d - i), src + i);
+    __m512i w = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x)));
+    if (jt % 2) w = _mm512_slli_epi32(w, 16);
+    const __mmask32 rows = m >= 16 ? 0xFFFFFFFFu : static_cast<__mmask32>((1u << (2 * m)) - 1);
+    _mm512_mask_storeu_epi16(at + 2 * i, half & rows, w);
+  }
+}
+
 }  // namespace
 
-const AttentionTable kAttentionTable = {attend};
+const AttentionTable kAttentionTable = {attend, store_key_bf16, store_value_bf16};
 
 }  // namespace qwen3::kernels::avx512

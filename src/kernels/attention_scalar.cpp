@@ -1,6 +1,8 @@
 // Scalar reference attention: the definition the SIMD versions are tested against
 // (tests/attention/attention_test.cpp). Dots use 8 fixed partial sums.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "kernels/attention_impl.h"
 
@@ -71,6 +73,31 @@ void attend(const AttentionArgs& a) {
 
 }  // namespace
 
-const AttentionTable kAttentionTable = {attend};
+// The bf16 cache's rule (attention.h): each element rounded as kv_store_row does (round_bf16; an odd
+// head_dim's pad element zero), placed by the tile layout. A chunk of 32 elements at a time, rounded at once.
+void store_key_bf16(const float* src, int d, uint8_t* tile, int jt) {
+  uint16_t b[32];
+  for (int i = 0; i < d; i += 32) {
+    const int n = std::min(32, d - i);
+    if (n % 2) b[n] = 0;  // the pad half of an odd head_dim's last pair
+    round_bf16(src + i, n, b);
+    for (int p = 0; p < (n + 1) / 2; ++p)
+      std::memcpy(tile + (static_cast<size_t>(i / 2 + p) * kAttnTile + jt) * 4, b + 2 * p, 4);
+  }
+}
+
+void store_value_bf16(const float* src, int d, uint8_t* tile, int jt) {
+  const int dp = d + d % 2;
+  uint16_t* at = reinterpret_cast<uint16_t*>(tile) + static_cast<size_t>(jt / 2) * dp * 2 + jt % 2;
+  uint16_t b[32];
+  for (int i = 0; i < dp; i += 32) {
+    const int n = std::min(32, d - i), m = std::min(32, dp - i);
+    b[m - 1] = 0;  // the pad element of an odd head_dim (overwritten by the rounding otherwise)
+    round_bf16(src + i, n, b);
+    for (int e = 0; e < m; ++e) at[2 * (i + e)] = b[e];
+  }
+}
+
+const AttentionTable kAttentionTable = {attend, store_key_bf16, store_value_bf16};
 
 }  // namespace qwen3::kernels::scalar

@@ -393,6 +393,46 @@ TEST(KvKeys, HistoriesFollowTheTileLayouts) {
   }
 }
 
+// Each ISA's bf16 cache stores (AttentionTable::store_key_bf16 / store_value_bf16) write the scalar rule's
+// bytes, and nothing outside the position's own lanes: head dims with and without 32- and 16-element tails
+// and odd ones, every lane of a tile, values that round up, ties, denormals (to zero), infinities and NaN;
+// the tile starts poisoned and the bytes of other positions must stay so.
+TEST(KvKeys, Bf16StoresOfEveryIsaGiveTheRulesBytes) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  const float specials[] = {1e-40f,      -1e-40f,  0.0f,      -0.0f, 1.00390625f,
+                            1.01171875f, INFINITY, -INFINITY, NAN,   3.0e38f};
+  for (int d : {128, 64, 48, 40, 18, 7, 1, 130}) {
+    const size_t rb = kv_row_bytes(DType::kBF16, d), tile_bytes = rb * kAttnTile;
+    std::vector<float> x(d);
+    for (int jt = 0; jt < kAttnTile; ++jt) {
+      for (int i = 0; i < d; ++i) x[i] = i % 5 == 4 ? specials[(i / 5 + jt) % 10] : nd(rng);
+      std::vector<uint8_t> want_k(tile_bytes, 0xA5), want_v(tile_bytes, 0xA5);
+      scalar::store_key_bf16(x.data(), d, want_k.data(), jt);
+      scalar::store_value_bf16(x.data(), d, want_v.data(), jt);
+      // the rule against kv_store_row's bytes, read back through the layout
+      std::vector<uint16_t> row(rb / 2);
+      kv_store_row(DType::kBF16, x.data(), d, row.data());
+      const int dp = d + d % 2;
+      for (int i = 0; i < dp; ++i) {
+        uint16_t k, v;
+        std::memcpy(&k, want_k.data() + ((i / 2 * kAttnTile + jt) * 2 + i % 2) * 2, 2);
+        std::memcpy(&v, want_v.data() + ((jt / 2 * dp + i) * 2 + jt % 2) * 2, 2);
+        ASSERT_EQ(row[i], k) << "d=" << d << " lane " << jt << " element " << i;
+        ASSERT_EQ(row[i], v) << "d=" << d << " lane " << jt << " element " << i;
+      }
+      for (Isa isa : isas()) {
+        const AttentionTable& at = attention_table_for(isa);
+        std::vector<uint8_t> k(tile_bytes, 0xA5), v(tile_bytes, 0xA5);
+        at.store_key_bf16(x.data(), d, k.data(), jt);
+        at.store_value_bf16(x.data(), d, v.data(), jt);
+        ASSERT_EQ(want_k, k) << isa_name(isa) << " d=" << d << " lane " << jt;
+        ASSERT_EQ(want_v, v) << isa_name(isa) << " d=" << d << " lane " << jt;
+      }
+    }
+  }
+}
+
 TEST(KvRows, RejectsFormatsThatCannotHoldTheRow) {
   EXPECT_THROW(kv_row_bytes(DType::kQ8_0, 48), Error);
   EXPECT_THROW(kv_row_bytes(DType::kQ4_0, 128), Error);
