@@ -96,6 +96,14 @@ struct AttentionArgs {
   float* out = nullptr;          // out[t * ldo + g * head_dim + i]
   int64_t ldo = 0;               //
   float* scratch = nullptr;      // attention_scratch_floats(n_tok, group, head_dim) floats, 64-B aligned
+  // Optional, instead of out: each output row as the int8 input of a matmul with weights of dtype
+  // oq_weight (o_proj; kernels.h quantize_input_row, head_dim a multiple of 32): the values at
+  // oq[t * ldo + g * head_dim + i], block scales and corrections at od / oc[(t * ldo + g * head_dim) / 32 +
+  // b].
+  int8_t* oq = nullptr;
+  float* od = nullptr;
+  int32_t* oc = nullptr;
+  DType oq_weight = DType::kQ8_0;
 };
 
 size_t attention_scratch_floats(int n_tok, int group, int head_dim);

@@ -58,6 +58,17 @@ __attribute__((always_inline)) inline float online_softmax_update(float& run_max
   return corr;
 }
 
+// Query (t, g)'s output row from its accumulator: acc * inv into out, or, with a.oq (attention.h), acc * inv
+// in place, then quantised into the int8 input of the matmul that reads it.
+template <class Ops>
+void write_out(const AttentionArgs& a, int t, int g, float* acc, float inv) {
+  const int d = a.head_dim;
+  const int64_t at = t * a.ldo + static_cast<int64_t>(g) * d;
+  if (!a.oq) return Ops::finish(acc, inv, d, a.out + at);
+  Ops::finish(acc, inv, d, acc);
+  quantize_input_row(a.oq_weight, acc, d, a.oq + at, a.od + at / kQuantBlock, a.oc + at / kQuantBlock);
+}
+
 // A run of NQ queries (1, 2, 4 or 8) that see the same positions of a tile: every key and value loaded serves
 // all of them. Ops may offer scores_n / scale_add_n over runs of up to kMaxRun queries; Ops that offer only
 // the pair and single forms (scores2, scale_add2, scores, scale_add) run pairs. k: a key tile, v: f32 rows of
@@ -250,7 +261,7 @@ void attend_tiled(const AttentionArgs& a) {
   for (int t = 0; t < a.n_tok; ++t)
     for (int g = 0; g < a.group; ++g) {
       const int i = t * a.group + g;
-      Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i], d, a.out + t * a.ldo + g * d);
+      write_out<Ops>(a, t, g, acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i]);
     }
 }
 
@@ -386,8 +397,7 @@ void attend_bf16(const AttentionArgs& a) {
   }
   for (int i = 0; i < nq; ++i) {
     const int t = i / a.group, g = i % a.group;
-    Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / B::total(run_sum + 16 * i), d,
-                a.out + t * a.ldo + g * d);
+    write_out<Ops>(a, t, g, acc + static_cast<size_t>(i) * d, 1.0f / B::total(run_sum + 16 * i));
   }
 }
 
@@ -532,7 +542,7 @@ void attend_q8(const AttentionArgs& a) {
   }
   for (int i = 0; i < nq; ++i) {
     const int t = i / a.group, g = i % a.group;
-    Ops::finish(acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i], d, a.out + t * a.ldo + g * d);
+    write_out<Ops>(a, t, g, acc + static_cast<size_t>(i) * d, 1.0f / run_sum[i]);
   }
 }
 

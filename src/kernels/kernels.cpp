@@ -121,6 +121,12 @@ const float* activation_row(const KernelTable& k, const float* x, const float* u
   return row.data();
 }
 
+// The offset stored with each int8 weight (q8_0 as uint8 q + 128, q4_0 nibbles q + 8): the kernels' unsigned
+// x signed dot products count it once per activation, and the corrections -offset * block sum cancel it.
+int32_t int8_offset(DType w) {
+  return w == DType::kQ8_0 ? 128 : 8;
+}
+
 // Whether the kernels for w read their activations converted (quantised or rounded to bf16) rather than as
 // the f32 rows.
 bool converts_input(const Tensor& w) {
@@ -153,7 +159,7 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     float* d = xd.data();
     int32_t* sums = xs.data();
     int32_t* corr = xc.data();
-    const int32_t offset = w.dtype == DType::kQ8_0 ? 128 : 8;
+    const int32_t offset = int8_offset(w.dtype);
     // One token's row is a few microseconds of work: not worth waking the pool for.
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
@@ -202,6 +208,25 @@ void matmul_input(const KernelTable& k, const Tensor& w, const float* x, const f
 }
 
 }  // namespace
+
+bool reads_int8_input(const Tensor& w) {
+  return w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0;
+}
+
+void quantize_input_row(DType w, const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xc) {
+  active().quantize_act(x, n, xq, xd, xc);
+  const int32_t offset = int8_offset(w);
+  for (int64_t b = 0; b < n / kQuantBlock; ++b) xc[b] *= -offset;
+}
+
+void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPool* pool) {
+  check_tiled(w);
+  if (in.n_tok <= 0 || w.rows == 0) return;
+  const KernelTable& k = active();
+  parallel_for(
+      pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, w.rows); },
+      chunks_per_thread(in.n_tok));
+}
 
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
                  ThreadPool* pool) {

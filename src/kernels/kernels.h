@@ -100,6 +100,13 @@ void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, c
 // first.
 void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_t n_tok, float* y,
                      ThreadPool* pool);
+// For a producer that writes a matmul's input in the converted form directly (attention writes o_proj's):
+// whether w's kernels read int8 activations (q8_0/q4_0 weights); one row segment of n values (a multiple of
+// 32, starting on a block boundary) in that form (MatmulInput: int8 values, block scales, and the
+// corrections -offset * block sum for w's dtype), prepare_input's bits; and y = x W^T from such an input.
+bool reads_int8_input(const Tensor& w);
+void quantize_input_row(DType w, const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xc);
+void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPool* pool);
 // The same with a chosen kernel table and output stride (tests, benchmarks).
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
                  ThreadPool* pool);

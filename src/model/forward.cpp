@@ -31,6 +31,11 @@ struct Activations {
   std::vector<float> gate;   // [n, F]
   std::vector<float> up;     // [n, F]
   std::vector<uint16_t> qb;  // [n, H*d] q rounded to bf16 for a bf16 cache's attention
+  // attention's output as o_proj's int8 input (instead of att) where o_proj reads one: [n, H*d] values,
+  // [n, H*d/32] block scales and corrections (kernels.h quantize_input_row)
+  std::vector<int8_t> att_q;
+  std::vector<float> att_d;
+  std::vector<int32_t> att_c;
 };
 
 void trace(const ForwardOptions& o, const char* name, int il, const std::vector<float>& buf, int64_t n,
@@ -83,6 +88,12 @@ void attention(const Model& m, KvCache& cache, const Batch& b, size_t b0, int64_
       args.pos = b.positions.data() + b0 + t0;
       args.out = a.att.data() + t0 * H * d + kvh * group * d;
       args.ldo = static_cast<int64_t>(H) * d;
+      if (!a.att_q.empty()) {
+        args.oq = a.att_q.data() + t0 * H * d + kvh * group * d;
+        args.od = a.att_d.data() + (t0 * H * d + kvh * group * d) / kQuantBlock;
+        args.oc = a.att_c.data() + (t0 * H * d + kvh * group * d) / kQuantBlock;
+        args.oq_weight = m.weights.layers[il].o_proj.dtype;
+      }
       args.scratch = scratch.data();
       kern.attend(args);
     }
@@ -167,11 +178,32 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     });
     trace(o, "q_rope", il, a.q, n, H * d);
     trace(o, "k_rope", il, a.k, n, KV * d);
-    // 6. softmax(q k^T * scaling) v over each token's own sequence, causal by position
+    // 6. softmax(q k^T * scaling) v over each token's own sequence, causal by position. Where o_proj reads
+    // int8 activations, attention writes them (each head's row quantised while in cache: o_proj's 32-blocks
+    // never straddle two heads), not the f32 rows (kept for a trace).
+    const bool att_int8 = kernels::reads_int8_input(l.o_proj) && d % kQuantBlock == 0 && !o.trace;
+    if (att_int8) {
+      a.att_q.resize(n * H * d);
+      a.att_d.resize(n * H * d / kQuantBlock);
+      a.att_c.resize(n * H * d / kQuantBlock);
+    } else {
+      a.att_q.clear();
+    }
     attention(m, cache, b, b0, n, il, a, pool);
     trace(o, "attn_out", il, a.att, n, H * d);
     // 7. o_proj, residual
-    kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
+    if (att_int8) {
+      kernels::MatmulInput in;
+      in.x = a.att.data();  // not read
+      in.ldx = H * d;
+      in.n_tok = n;
+      in.xq = a.att_q.data();
+      in.xd = a.att_d.data();
+      in.xc = a.att_c.data();
+      kernels::matmul_prepared(l.o_proj, in, a.xb2.data(), pool);
+    } else {
+      kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
+    }
     // 8. post_attention_layernorm
     residual_norm(true, &l.post_attention_layernorm);
     trace(o, "attn_residual", il, a.x, n, D);

@@ -94,9 +94,18 @@ Problem make_problem(int d, int len, int group, int n_tok, DType t, uint32_t see
   return p;
 }
 
-// With qb, the queries given already rounded to bf16 (AttentionArgs::qb) as well as in f32.
+// Attention's output as a matmul's int8 input (AttentionArgs::oq) for weights of dtype `weight`.
+struct Int8Out {
+  DType weight;
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  std::vector<int32_t> c;
+};
+
+// With qb, the queries given already rounded to bf16 (AttentionArgs::qb) as well as in f32; with int8, the
+// output written there instead.
 std::vector<float> run(const Problem& p, Isa isa, bool misaligned, int tok_begin = 0, int tok_count = -1,
-                       const std::vector<uint16_t>* qb = nullptr) {
+                       const std::vector<uint16_t>* qb = nullptr, Int8Out* int8 = nullptr) {
   if (tok_count < 0) tok_count = p.n_tok;
   const int64_t ld = static_cast<int64_t>(p.group) * p.d;
   const size_t off = misaligned ? 1 : 0;
@@ -119,6 +128,16 @@ std::vector<float> run(const Problem& p, Isa isa, bool misaligned, int tok_begin
   if (qb) {
     a.qb = qb->data() + tok_begin * ld;
     a.ldqb = ld;
+  }
+  if (int8) {
+    const size_t n = static_cast<size_t>(p.n_tok * ld);
+    int8->q.assign(n, 0x55);
+    int8->d.assign(n / kQuantBlock, std::nanf(""));
+    int8->c.assign(n / kQuantBlock, 0x5555);
+    a.oq = int8->q.data() + tok_begin * ld;
+    a.od = int8->d.data() + tok_begin * ld / kQuantBlock;
+    a.oc = int8->c.data() + tok_begin * ld / kQuantBlock;
+    a.oq_weight = int8->weight;
   }
   attention_table_for(isa).attend(a);
   return std::vector<float>(out.begin() + static_cast<int64_t>(off), out.end() - (misaligned ? 0 : 1));
@@ -311,6 +330,32 @@ TEST(AttentionBf16, PreRoundedQueriesGiveTheSameBits) {
       EXPECT_EQ(0, std::memcmp(own.data() + 2 * w, alone.data() + 2 * w, w * sizeof(float)))
           << isa_name(isa) << " len " << len << " token 2 alone";
     }
+}
+
+// With AttentionArgs::oq, every ISA writes no f32 output but the int8 input of a q8_0 or q4_0 matmul, the
+// bytes quantize_input_row gives for the f32 output's rows.
+TEST_P(AttentionTest, Int8OutputIsTheQuantisedRows) {
+  const DType t = GetParam();
+  for (Isa isa : isas())
+    for (DType weight : {DType::kQ8_0, DType::kQ4_0})
+      for (int d : {64, 128}) {
+        const Problem p = make_problem(d, 70, 2, 5, t, 900u + d, false);
+        const auto f32 = run(p, isa, false);
+        Int8Out got{weight, {}, {}, {}};
+        const auto out = run(p, isa, false, 0, -1, nullptr, &got);
+        for (float x : out) ASSERT_TRUE(std::isnan(x)) << "the f32 output was written";
+        const size_t n = f32.size(), nb = n / kQuantBlock;
+        std::vector<int8_t> q(n);
+        std::vector<float> sd(nb);
+        std::vector<int32_t> c(nb);
+        for (size_t r = 0; r < n; r += static_cast<size_t>(d))
+          quantize_input_row(weight, f32.data() + r, d, q.data() + r, sd.data() + r / kQuantBlock,
+                             c.data() + r / kQuantBlock);
+        EXPECT_EQ(q, got.q) << isa_name(isa) << " " << dtype_name(weight) << " d=" << d;
+        EXPECT_EQ(0, std::memcmp(sd.data(), got.d.data(), nb * sizeof(float)))
+            << isa_name(isa) << " " << dtype_name(weight) << " d=" << d;
+        EXPECT_EQ(c, got.c) << isa_name(isa) << " " << dtype_name(weight) << " d=" << d;
+      }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, AttentionTest,

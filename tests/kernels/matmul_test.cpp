@@ -378,6 +378,43 @@ TEST(Matmul, SiluMulInputEqualsSiluMulThenMatmul) {
   }
 }
 
+// A producer's int8 input (quantize_input_row, in row segments of 32-block multiples, as attention writes
+// o_proj's) multiplied by matmul_prepared: the same bits as matmul on the f32 rows, and the same integers
+// and scales as quantize_activations, the corrections -offset * block sum.
+TEST(Matmul, PreparedInt8InputEqualsMatmul) {
+  ThreadPool pool(2);
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    SCOPED_TRACE(dtype_name(t));
+    TestMatrix m = make_matrix(t, 40, 128, 4);
+    ASSERT_TRUE(reads_int8_input(m.w));
+    for (int64_t n_tok : {1, 7}) {
+      const std::vector<float> x = random_activations(n_tok * 128, 11);
+      std::vector<int8_t> xq(n_tok * 128), want_q(n_tok * 128);
+      std::vector<float> xd(n_tok * 4), want_d(n_tok * 4);
+      std::vector<int32_t> xc(n_tok * 4), want_s(n_tok * 4);
+      for (int64_t r = 0; r < n_tok * 128; r += 64)  // two segments per row
+        quantize_input_row(t, x.data() + r, 64, xq.data() + r, xd.data() + r / 32, xc.data() + r / 32);
+      quantize_activations(x.data(), n_tok, 128, want_q.data(), want_d.data(), want_s.data());
+      EXPECT_EQ(want_q, xq);
+      EXPECT_EQ(want_d, xd);
+      for (size_t b = 0; b < xc.size(); ++b) EXPECT_EQ(-(t == DType::kQ8_0 ? 128 : 8) * want_s[b], xc[b]);
+      MatmulInput in;
+      in.x = x.data();
+      in.ldx = 128;
+      in.n_tok = n_tok;
+      in.xq = xq.data();
+      in.xd = xd.data();
+      in.xc = xc.data();
+      std::vector<float> got(n_tok * 40), want(n_tok * 40);
+      matmul_prepared(m.w, in, got.data(), &pool);
+      matmul(m.w, x.data(), n_tok, want.data(), nullptr);
+      EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4)) << n_tok << " tokens";
+    }
+  }
+  TestMatrix f = make_matrix(DType::kF32, 40, 128, 4);
+  EXPECT_FALSE(reads_int8_input(f.w));
+}
+
 TEST(Quantize, ActivationsRoundToNearestEven) {
   std::vector<float> x(32, 0.0f);
   x[0] = 127.0f;
