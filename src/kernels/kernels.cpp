@@ -266,13 +266,22 @@ void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, c
     return;
   }
   if (n_tok <= 0 || n_mat == 0) return;
-  const MatmulInput in = prepare_input(k, *ws[0], x, n_tok, pool);
+  matmul_shared_prepared(ws, ys, n_mat, prepare_input(k, *ws[0], x, n_tok, pool), pool);
+}
+
+void matmul_shared_prepared(const Tensor* const* ws, float* const* ys, int n_mat, const MatmulInput& in,
+                            ThreadPool* pool) {
+  if (in.n_tok <= 0 || n_mat == 0) return;
+  const KernelTable& k = active();
   // Tiles of all matrices in one range [0, total): tile g is tile g - first[i] of matrix i. (A fixed array:
   // this runs twice per layer of every decode step.)
   constexpr int kMaxShared = 8;
   QWEN3_CHECK(n_mat <= kMaxShared, "matmul_shared_input: %d matrices, at most %d", n_mat, kMaxShared);
   int64_t first[kMaxShared + 1] = {0};
-  for (int i = 0; i < n_mat; ++i) first[i + 1] = first[i] + ws[i]->n_tiles();
+  for (int i = 0; i < n_mat; ++i) {
+    check_tiled(*ws[i]);
+    first[i + 1] = first[i] + ws[i]->n_tiles();
+  }
   parallel_for(
       pool, first[n_mat],
       [&](int64_t g0, int64_t g1) {
@@ -281,7 +290,7 @@ void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, c
           if (a < b) k.matmul_tiles(*ws[i], in, a - first[i], b - first[i], ys[i], ws[i]->rows);
         }
       },
-      chunks_per_thread(n_tok));
+      chunks_per_thread(in.n_tok));
 }
 
 void row_to_f32(const Tensor& w, int64_t row, float* out) {

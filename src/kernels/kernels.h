@@ -107,6 +107,9 @@ void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_
 bool reads_int8_input(const Tensor& w);
 void quantize_input_row(DType w, const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xc);
 void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPool* pool);
+// matmul_shared_input's form of it: matrices of one dtype and width sharing a prepared input.
+void matmul_shared_prepared(const Tensor* const* ws, float* const* ys, int n_mat, const MatmulInput& in,
+                            ThreadPool* pool);
 // The same with a chosen kernel table and output stride (tests, benchmarks).
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
                  ThreadPool* pool);

@@ -36,6 +36,11 @@ struct Activations {
   std::vector<int8_t> att_q;
   std::vector<float> att_d;
   std::vector<int32_t> att_c;
+  // a norm's output as the int8 input of the matrices that share it (instead of xb) where they read one:
+  // [n, D], [n, D/32], [n, D/32]
+  std::vector<int8_t> xb_q;
+  std::vector<float> xb_d;
+  std::vector<int32_t> xb_c;
 };
 
 void trace(const ForwardOptions& o, const char* name, int il, const std::vector<float>& buf, int64_t n,
@@ -125,20 +130,59 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
   const RopeTable& rope = cache.rope();
   trace(o, "embed", -1, a.x, n, D);
 
-  // x += xb2 (a residual), then xb = rmsnorm(x) with `norm` unless it is null: one pass over the tokens on
-  // the pool, while each token's row is in cache.
-  auto residual_norm = [&](bool add, const std::vector<float>* norm) {
+  // Whether the matrices that share a norm's output read it as int8 of one dtype (kernels.h): then the norm
+  // writes that form (xb_q, xb_d, xb_c) while each row is in cache, not the f32 xb (kept for a trace).
+  auto int8_input = [&](std::initializer_list<const Tensor*> ws) {
+    if (o.trace || D % kQuantBlock) return false;
+    for (const Tensor* t : ws)
+      if (!kernels::reads_int8_input(*t) || t->dtype != (*ws.begin())->dtype || t->cols != D) return false;
+    return true;
+  };
+  auto qkv_int8 = [&](int il) {
+    const LayerWeights& l = w.layers[il];
+    return int8_input({&l.q_proj, &l.k_proj, &l.v_proj});
+  };
+  auto mlp_int8 = [&](int il) {
+    const LayerWeights& l = w.layers[il];
+    return int8_input({&l.gate_proj, &l.up_proj});
+  };
+  if (!o.trace && D % kQuantBlock == 0) {
+    a.xb_q.resize(n * D);
+    a.xb_d.resize(n * D / kQuantBlock);
+    a.xb_c.resize(n * D / kQuantBlock);
+  }
+  kernels::MatmulInput xb_int8;  // the int8 form as the matmuls read it
+  xb_int8.x = a.xb.data();       // not read
+  xb_int8.ldx = D;
+  xb_int8.n_tok = n;
+  xb_int8.xq = a.xb_q.data();
+  xb_int8.xd = a.xb_d.data();
+  xb_int8.xc = a.xb_c.data();
+
+  // x += xb2 (a residual), then xb = rmsnorm(x) with `norm` unless it is null, or with `int8_for` that in the
+  // int8 form for its dtype: one pass over the tokens on the pool, while each token's row is in cache.
+  auto residual_norm = [&](bool add, const std::vector<float>* norm, const Tensor* int8_for) {
     parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+      thread_local std::vector<float> row;
+      row.resize(D);
       for (int64_t t = t0; t < t1; ++t) {
         float* x = a.x.data() + t * D;
         if (add) kernels::add(x, a.xb2.data() + t * D, D);
-        if (norm) kernels::rmsnorm(x, norm->data(), D, eps, a.xb.data() + t * D);
+        if (!norm) continue;
+        if (!int8_for) {
+          kernels::rmsnorm(x, norm->data(), D, eps, a.xb.data() + t * D);
+          continue;
+        }
+        kernels::rmsnorm(x, norm->data(), D, eps, row.data());
+        kernels::quantize_input_row(int8_for->dtype, row.data(), D, a.xb_q.data() + t * D,
+                                    a.xb_d.data() + t * D / kQuantBlock, a.xb_c.data() + t * D / kQuantBlock);
       }
     });
   };
 
   // 1. input_layernorm of layer 0 (each later layer's comes with the previous layer's last residual)
-  if (c.num_hidden_layers > 0) residual_norm(false, &w.layers[0].input_layernorm);
+  if (c.num_hidden_layers > 0)
+    residual_norm(false, &w.layers[0].input_layernorm, qkv_int8(0) ? &w.layers[0].q_proj : nullptr);
   for (int il = 0; il < c.num_hidden_layers; ++il) {
     const LayerWeights& l = w.layers[il];
     trace(o, "attn_norm", il, a.xb, n, D);
@@ -146,7 +190,10 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     {
       const Tensor* ws[] = {&l.q_proj, &l.k_proj, &l.v_proj};
       float* ys[] = {a.q.data(), a.k.data(), a.v.data()};
-      kernels::matmul_shared_input(ws, ys, 3, a.xb.data(), n, pool);
+      if (qkv_int8(il))
+        kernels::matmul_shared_prepared(ws, ys, 3, xb_int8, pool);
+      else
+        kernels::matmul_shared_input(ws, ys, 3, a.xb.data(), n, pool);
     }
     // 3. q_norm / k_norm per head (RMSNorm over head_dim), before RoPE; 4. RoPE (rotate-half). For a bf16
     // cache's attention, q goes straight to bf16 (the rounding attention would do: the same bits, half the
@@ -205,17 +252,23 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
       kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
     }
     // 8. post_attention_layernorm
-    residual_norm(true, &l.post_attention_layernorm);
+    const bool mlp_in_int8 = mlp_int8(il);
+    residual_norm(true, &l.post_attention_layernorm, mlp_in_int8 ? &l.gate_proj : nullptr);
     trace(o, "attn_residual", il, a.x, n, D);
     // 9. mlp: down_proj(silu(gate_proj(x)) * up_proj(x)), residual
     {
       const Tensor* ws[] = {&l.gate_proj, &l.up_proj};
       float* ys[] = {a.gate.data(), a.up.data()};
-      kernels::matmul_shared_input(ws, ys, 2, a.xb.data(), n, pool);
+      if (mlp_in_int8)
+        kernels::matmul_shared_prepared(ws, ys, 2, xb_int8, pool);
+      else
+        kernels::matmul_shared_input(ws, ys, 2, a.xb.data(), n, pool);
     }
     kernels::matmul_silu_mul(l.down_proj, a.gate.data(), a.up.data(), n, a.xb2.data(), pool);
     // the residual, and the next layer's input_layernorm (1.)
-    residual_norm(true, il + 1 < c.num_hidden_layers ? &w.layers[il + 1].input_layernorm : nullptr);
+    const bool next = il + 1 < c.num_hidden_layers;
+    residual_norm(true, next ? &w.layers[il + 1].input_layernorm : nullptr,
+                  next && qkv_int8(il + 1) ? &w.layers[il + 1].q_proj : nullptr);
     trace(o, "layer_out", il, a.x, n, D);
   }
 

@@ -124,11 +124,12 @@ TEST(Batching, ThreadCountDoesNotChangeLogits) {
 
 // Logits of `ids` prefilled in chunks of `chunk` tokens (0 = one batch; 1 = token by token), every position.
 std::vector<float> prefill_logits(const Model& m, const std::vector<int32_t>& ids, int chunk, DType kv,
-                                  ThreadPool* pool) {
+                                  ThreadPool* pool, bool traced = false) {
   const size_t V = static_cast<size_t>(m.config.vocab_size);
   KvCache cache(m.config, 1, static_cast<int>(ids.size()), kv);
   ForwardOptions fo;
   fo.pool = pool;
+  if (traced) fo.trace = [](const char*, int, const float*, int64_t, int64_t) {};
   std::vector<float> out(ids.size() * V);
   const size_t step = chunk > 0 ? static_cast<size_t>(chunk) : ids.size();
   for (size_t b0 = 0; b0 < ids.size(); b0 += step) {
@@ -154,6 +155,24 @@ TEST(Batching, PromptChunkingAndThreadsDoNotChangeABit) {
         << dtype_name(kv) << " chunks of 7, 3 threads";
     EXPECT_EQ(whole, prefill_logits(*model, ids, 0, kv, nullptr)) << dtype_name(kv) << " one thread";
   }
+}
+
+// Where the matrices read int8 activations (q8_0/q4_0 weights), the norms and attention write that form
+// directly (forward.cpp); a trace turns that off (it needs the f32 rows), so a traced run quantises the f32
+// rows inside each matmul instead: the same bits. The 0.6B shape (head_dim 128) takes both producers, the
+// small one (head_dim 48) the norms only.
+TEST(Batching, Int8InputsWrittenByTheirProducersChangeNoBit) {
+  ThreadPool pool(2);
+  for (const char* name : {"small-bf16", "qwen3-0.6b-bf16"})
+    for (DType wt : {DType::kQ8_0, DType::kQ4_0}) {
+      LoadOptions lo;
+      lo.dtype = wt;
+      auto model = load_model(synth_model(name), lo);
+      auto ids = some_ids(40, 7);
+      for (DType kv : {DType::kF32, DType::kBF16})
+        EXPECT_EQ(prefill_logits(*model, ids, 0, kv, &pool, true), prefill_logits(*model, ids, 0, kv, &pool))
+            << name << " " << dtype_name(wt) << " weights, " << dtype_name(kv) << " cache";
+    }
 }
 
 // A server's decode step: one token from each of 16 sequences at different depths, in one batch, must give
