@@ -54,7 +54,8 @@ class ChatApp {
     pool_ = make_pool(a_.model);
     tok_ = std::make_unique<Tokenizer>(Tokenizer::load(model_->dir));
     tmpl_ = std::make_unique<ChatTemplate>(ChatTemplate::load(model_->dir));
-    session_ = std::make_unique<Session>(*model_, *tok_, context_size(a_.gen, *model_), pool_.get());
+    session_ = std::make_unique<Session>(*model_, *tok_, context_size(a_.gen, *model_), pool_.get(),
+                                         kv_type_for(a_.model.kv_type, model_->config));
     if (tty_in_) {
       std::fprintf(
           stderr, "qwen3 chat: %s (%d layers, %s weights), loaded in %.1f s, context %d tokens, %d threads\n",
@@ -212,6 +213,7 @@ void add_chat_command(CLI::App& app) {
   auto a = std::make_shared<ChatArgs>();
   CLI::App* cmd = app.add_subcommand("chat", "chat with the model in the terminal");
   add_model_options(cmd, a->model);
+  add_kv_type_option(cmd, a->model.kv_type);
   add_generation_options(cmd, a->gen);
   cmd->add_option("--system", a->system, "system prompt");
   cmd->add_flag("--think", a->think, "thinking mode (enable_thinking=true; the template's default)");

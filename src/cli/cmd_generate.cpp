@@ -72,7 +72,8 @@ void run(const GenerateArgs& a) {
   auto pool = make_pool(a.model);
   Tokenizer tok = Tokenizer::load(model->dir);
   t_load = now_seconds() - t_load;
-  Session session(*model, tok, context_size(a.gen, *model), pool.get());
+  Session session(*model, tok, context_size(a.gen, *model), pool.get(),
+                  kv_type_for(a.model.kv_type, model->config));
   const bool tty_err = ::isatty(STDERR_FILENO);
   auto show_reasoning = [&](const std::string& s) {
     if (a.hide_thinking || a.json || s.empty()) return;
@@ -158,6 +159,7 @@ void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "generate one answer to a prompt");
   add_model_options(cmd, a->model);
+  add_kv_type_option(cmd, a->model.kv_type);
   add_generation_options(cmd, a->gen);
   cmd->add_option("-p,--prompt", a->prompt, "the user's message (or the raw text with --raw)");
   cmd->add_option("--messages", a->messages_file,

@@ -24,6 +24,7 @@ void run_serve(const ServeArgs& a) {
   const ModelConfig config = load_model_config(resolve_model_dir(a.model.model));
   QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= config.max_position_embeddings,
               "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx, config.max_position_embeddings);
+  opt.kv_type = kv_type_for(a.model.kv_type, config);
   std::unique_ptr<ThreadPool> pool = make_pool(a.model);
   server::run_server(
       [&] {
@@ -42,6 +43,7 @@ void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
   add_model_options(cmd, a->model);
+  add_kv_type_option(cmd, a->model.kv_type);
   cmd->add_option("--host", a->server.host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", a->server.port, "port (0: any free port, printed on stderr)")
       ->capture_default_str();

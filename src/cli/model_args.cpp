@@ -6,7 +6,9 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "kernels/attention.h"
 #include "model/gguf_reader.h"
+#include "model/kv_cache.h"
 
 namespace qwen3::cli {
 
@@ -30,6 +32,20 @@ void add_exact_bf16_option(CLI::App* cmd, bool& exact) {
   cmd->add_flag("--exact-bf16", exact,
                 "bf16 weights: multiply f32 activations (the exact computation; about half the prompt speed) "
                 "instead of bf16-rounded ones, as transformers and llama.cpp do");
+}
+
+void add_kv_type_option(CLI::App* cmd, std::string& kv_type) {
+  cmd->add_option(
+      "--kv-type", kv_type,
+      "KV cache type: f16 (default, as llama.cpp), bf16 (half the bytes of f32 like f16; the dtype "
+      "transformers keeps this model's cache in; the fastest prompts), q8_0 (half again, for long "
+      "contexts) or f32 (exact)");
+}
+
+DType kv_type_for(const std::string& kv_type, const ModelConfig& config) {
+  const DType t = parse_kv_type(kv_type);
+  (void)kernels::kv_row_bytes(t, config.head_dim);  // throws when the head size does not fit the format
+  return t;
 }
 
 std::string resolve_model_dir(const std::string& model) {

@@ -17,11 +17,16 @@ struct ModelArgs {
   std::string dtype;  // empty = as stored
   int threads = 0;    // 0 = physical cores
   bool mmap = false;
-  bool exact_bf16 = false;  // bf16 weights take f32 activations (LoadOptions::bf16_dot = false)
+  bool exact_bf16 = false;      // bf16 weights take f32 activations (LoadOptions::bf16_dot = false)
+  std::string kv_type = "f16";  // the KV cache (commands that keep one: add_kv_type_option)
 };
 
 void add_model_options(CLI::App* cmd, ModelArgs& args);
 void add_exact_bf16_option(CLI::App* cmd, bool& exact);
+// --kv-type for the commands that keep a KV cache (chat, generate, serve): f16 by default, as llama.cpp.
+void add_kv_type_option(CLI::App* cmd, std::string& kv_type);
+// The KV cache dtype of --kv-type, checked against the model's head_dim (a clear error before any work).
+DType kv_type_for(const std::string& kv_type, const ModelConfig& config);
 
 // A directory path for MODEL; throws a clear error when it cannot be found.
 std::string resolve_model_dir(const std::string& model);

@@ -22,7 +22,7 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
     : model_(model),
       tokenizer_(tokenizer),
       opt_(options),
-      cache_(model.config, options.n_parallel, options.n_ctx),
+      cache_(model.config, options.n_parallel, options.n_ctx, options.kv_type),
       slots_(options.n_parallel) {
   QWEN3_CHECK(opt_.n_parallel >= 1, "--parallel %d: must be at least 1", opt_.n_parallel);
   QWEN3_CHECK(opt_.max_batch_tokens >= opt_.n_parallel, "the batch must hold a token per slot");

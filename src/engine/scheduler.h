@@ -27,10 +27,11 @@
 namespace qwen3 {
 
 struct SchedulerOptions {
-  int n_parallel = 4;          // KV-cache slots = sequences decoded together
-  int n_ctx = 4096;            // positions per slot
-  int max_queue = 64;          // sequences waiting for a slot
-  int max_batch_tokens = 256;  // tokens per forward call (decode tokens first, then prompt chunks)
+  int n_parallel = 4;           // KV-cache slots = sequences decoded together
+  int n_ctx = 4096;             // positions per slot
+  DType kv_type = DType::kF32;  // the KV cache's dtype (model/kv_cache.h)
+  int max_queue = 64;           // sequences waiting for a slot
+  int max_batch_tokens = 256;   // tokens per forward call (decode tokens first, then prompt chunks)
   ThreadPool* pool = nullptr;
 };
 

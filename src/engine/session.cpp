@@ -25,8 +25,8 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-Session::Session(const Model& model, const Tokenizer& tokenizer, int n_ctx, ThreadPool* pool)
-    : model_(model), tokenizer_(tokenizer), cache_(model.config, 1, n_ctx) {
+Session::Session(const Model& model, const Tokenizer& tokenizer, int n_ctx, ThreadPool* pool, DType kv_type)
+    : model_(model), tokenizer_(tokenizer), cache_(model.config, 1, n_ctx, kv_type) {
   forward_options_.pool = pool;
 }
 

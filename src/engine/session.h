@@ -58,7 +58,9 @@ extern const char* const kThinkingBudgetText;
 
 class Session {
  public:
-  Session(const Model& model, const Tokenizer& tokenizer, int n_ctx, ThreadPool* pool);
+  // kv_type: the KV cache's dtype (model/kv_cache.h; f32 exact, the library's default).
+  Session(const Model& model, const Tokenizer& tokenizer, int n_ctx, ThreadPool* pool,
+          DType kv_type = DType::kF32);
 
   GenerationResult generate(const std::vector<int32_t>& prompt, const GenerationParams& params,
                             const TokenCallback& on_token = nullptr);

@@ -312,14 +312,16 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
   SchedulerOptions so;
   so.n_parallel = opt.n_parallel;
   so.n_ctx = opt.n_ctx;
+  so.kv_type = opt.kv_type;
   so.max_queue = opt.max_queue;
   so.max_batch_tokens = std::max(opt.max_batch_tokens, opt.n_parallel);
   so.pool = pool;
   Scheduler scheduler(*m.model, *m.tokenizer, so);
   server.start(&scheduler);
-  std::fprintf(stderr, "qwen3 serve: %s on http://%s:%d/v1 (%d slots of %d tokens, queue %d%s)\n",
-               served.id.c_str(), opt.host.c_str(), port, opt.n_parallel, opt.n_ctx, opt.max_queue,
-               opt.api_key.empty() ? "" : ", API key required");
+  std::fprintf(stderr,
+               "qwen3 serve: %s on http://%s:%d/v1 (%d slots of %d tokens, %s KV cache, queue %d%s)\n",
+               served.id.c_str(), opt.host.c_str(), port, opt.n_parallel, opt.n_ctx, dtype_name(opt.kv_type),
+               opt.max_queue, opt.api_key.empty() ? "" : ", API key required");
   std::fflush(stderr);
   join_threads();  // until a signal stops the server
   std::fprintf(stderr, "qwen3 serve: stopped\n");

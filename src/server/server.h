@@ -17,6 +17,7 @@ struct ServerOptions {
   std::string api_key;  // empty: no authentication
   int n_parallel = 4;
   int n_ctx = 4096;
+  DType kv_type = DType::kF16;
   int max_queue = 64;
   int max_batch_tokens = 256;
   size_t max_body_bytes = 8 << 20;

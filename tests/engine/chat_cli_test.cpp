@@ -159,6 +159,24 @@ TEST(GenerateCli, JsonResultAndPlainOutputAgree) {
   EXPECT_EQ(bad.err, "error: --top-p 7: choose a value in (0, 1]\n");
 }
 
+// --kv-type picks the KV cache of generate (as of chat and serve); formats the model cannot take are clear
+// errors before any work.
+TEST(GenerateCli, KvTypeOption) {
+  const std::string base =
+      test::qwen3_binary() + " generate -m " + test::synth_model("small-bf16") + " -p 'Hi there' -n 4 --json";
+  for (const char* kv : {"f32", "f16", "bf16"}) {
+    auto r = test::run_command(base + " --kv-type " + kv);
+    ASSERT_EQ(r.exit_code, 0) << kv << ": " << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"]["generated"], 4) << kv;
+  }
+  auto q8 = test::run_command(base + " --kv-type q8_0");
+  EXPECT_EQ(q8.exit_code, 1);
+  EXPECT_EQ(q8.err, "error: a q8_0 KV cache needs head_dim to be a multiple of 32 (this model has 48)\n");
+  auto bad = test::run_command(base + " --kv-type q5");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.err, "error: KV cache type 'q5': choose f32, f16, bf16 or q8_0\n");
+}
+
 }  // namespace
 }  // namespace qwen3
 

@@ -156,6 +156,32 @@ TEST(Session, SecondTurnReusesTheCachedPrefix) {
   EXPECT_EQ(t2.generation.tokens, t2_fresh.generation.tokens);
 }
 
+// A session keeps its cache in the dtype asked for: its prompt logits are the forward pass's with a cache of
+// that dtype, bit for bit (and not the f32 cache's); a dtype the head size cannot take is a clear error.
+TEST(Session, KeepsItsCacheInTheDtypeAskedFor) {
+  auto model = load_model(test::synth_model("small-f32"));
+  Tokenizer tok = Tokenizer::load(test::synth_model("small-f32"));
+  const std::vector<int32_t> prompt = {151644, 872, 198, 9707, 11, 1879};
+  GenerationParams p;
+  p.sampling.temperature = 0;
+  p.max_tokens = 1;
+  std::vector<float> f32_logits;
+  for (DType kv : {DType::kF32, DType::kF16, DType::kBF16}) {
+    Session s(*model, tok, 64, &fx().pool, kv);
+    s.generate(prompt, p);
+    ForwardOptions fo;
+    fo.pool = &fx().pool;
+    fo.kv_type = kv;
+    EXPECT_EQ(s.prompt_logits(), generate_greedy(*model, prompt, 0, fo, true).prompt_logits)
+        << dtype_name(kv);
+    if (kv == DType::kF32)
+      f32_logits = s.prompt_logits();
+    else
+      EXPECT_NE(s.prompt_logits(), f32_logits) << dtype_name(kv);
+  }
+  EXPECT_THROW(Session(*model, tok, 64, &fx().pool, DType::kQ8_0), Error);  // head_dim 48
+}
+
 TEST(ChatTurn, SoftSwitchesPickTheSamplingMode) {
   ChatRequest r;
   r.messages = {{{"role", "user"}, {"content", "hi /no_think"}}};
