@@ -21,6 +21,38 @@ size_t Batch::n_outputs() const {
 
 namespace {
 
+// Activations in the int8 form the q8_0/q4_0 matmuls read (kernels.h MatmulInput: values, block scales,
+// corrections), written by their producer row segment by row segment (kernels::quantize_input_row).
+struct Int8Rows {
+  std::vector<int8_t> q;   // [n, width]
+  std::vector<float> d;    // [n, width / 32]
+  std::vector<int32_t> c;  // [n, width / 32]
+  int64_t width = 0;
+
+  void resize(int64_t n, int64_t w) {
+    width = w;
+    q.resize(n * w);
+    d.resize(n * w / kQuantBlock);
+    c.resize(n * w / kQuantBlock);
+  }
+  // Quantises n values (whole blocks) for weights of dtype `weight` into the rows from element e = t * width
+  // + column on.
+  void quantize(DType weight, const float* x, int64_t n, int64_t e) {
+    kernels::quantize_input_row(weight, x, n, q.data() + e, d.data() + e / kQuantBlock,
+                                c.data() + e / kQuantBlock);
+  }
+  kernels::MatmulInput input(int64_t n_tok, const float* unread_x) const {
+    kernels::MatmulInput in;
+    in.x = unread_x;  // the f32 rows it replaces: never read, a valid pointer for the kernels' arithmetic
+    in.ldx = width;
+    in.n_tok = n_tok;
+    in.xq = q.data();
+    in.xd = d.data();
+    in.xc = c.data();
+    return in;
+  }
+};
+
 struct Activations {
   std::vector<float> x;      // [n, D] residual stream
   std::vector<float> xb;     // [n, D] normed input of a block
@@ -31,16 +63,8 @@ struct Activations {
   std::vector<float> gate;   // [n, F]
   std::vector<float> up;     // [n, F]
   std::vector<uint16_t> qb;  // [n, H*d] q rounded to bf16 for a bf16 cache's attention
-  // attention's output as o_proj's int8 input (instead of att) where o_proj reads one: [n, H*d] values,
-  // [n, H*d/32] block scales and corrections (kernels.h quantize_input_row)
-  std::vector<int8_t> att_q;
-  std::vector<float> att_d;
-  std::vector<int32_t> att_c;
-  // a norm's output as the int8 input of the matrices that share it (instead of xb) where they read one:
-  // [n, D], [n, D/32], [n, D/32]
-  std::vector<int8_t> xb_q;
-  std::vector<float> xb_d;
-  std::vector<int32_t> xb_c;
+  Int8Rows att8;  // attention's output as o_proj's int8 input (instead of att) where o_proj reads one
+  Int8Rows xb8;   // a norm's output as the int8 input of the matrices sharing it (instead of xb), likewise
 };
 
 void trace(const ForwardOptions& o, const char* name, int il, const std::vector<float>& buf, int64_t n,
@@ -55,8 +79,9 @@ void trace(const ForwardOptions& o, const char* name, int il, const std::vector<
 // group of 2) per widened K/V tile: pp512 q8_0 +1-4 % over 16, +4 % at depth 2048; 64 no better.
 constexpr int kAttnBlock = 32;
 
+// With out8, the outputs go to a.att8 as o_proj's int8 input instead of a.att.
 void attention(const Model& m, KvCache& cache, const Batch& b, size_t b0, int64_t n, int il, Activations& a,
-               ThreadPool* pool) {
+               bool out8, ThreadPool* pool) {
   const ModelConfig& c = m.config;
   const int H = c.num_attention_heads, KV = c.num_key_value_heads, d = c.head_dim, group = H / KV;
   std::vector<std::pair<int64_t, int>> blocks;  // (first token, n_tok)
@@ -91,12 +116,13 @@ void attention(const Model& m, KvCache& cache, const Batch& b, size_t b0, int64_
         args.ldqb = static_cast<int64_t>(H) * d;
       }
       args.pos = b.positions.data() + b0 + t0;
-      args.out = a.att.data() + t0 * H * d + kvh * group * d;
+      const int64_t at = t0 * H * d + kvh * group * d;
+      args.out = a.att.data() + at;
       args.ldo = static_cast<int64_t>(H) * d;
-      if (!a.att_q.empty()) {
-        args.oq = a.att_q.data() + t0 * H * d + kvh * group * d;
-        args.od = a.att_d.data() + (t0 * H * d + kvh * group * d) / kQuantBlock;
-        args.oc = a.att_c.data() + (t0 * H * d + kvh * group * d) / kQuantBlock;
+      if (out8) {
+        args.oq = a.att8.q.data() + at;
+        args.od = a.att8.d.data() + at / kQuantBlock;
+        args.oc = a.att8.c.data() + at / kQuantBlock;
         args.oq_weight = m.weights.layers[il].o_proj.dtype;
       }
       args.scratch = scratch.data();
@@ -131,7 +157,7 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
   trace(o, "embed", -1, a.x, n, D);
 
   // Whether the matrices that share a norm's output read it as int8 of one dtype (kernels.h): then the norm
-  // writes that form (xb_q, xb_d, xb_c) while each row is in cache, not the f32 xb (kept for a trace).
+  // writes that form (xb8) while each row is in cache, not the f32 xb (kept for a trace).
   auto int8_input = [&](std::initializer_list<const Tensor*> ws) {
     if (o.trace || D % kQuantBlock) return false;
     for (const Tensor* t : ws)
@@ -146,18 +172,7 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     const LayerWeights& l = w.layers[il];
     return int8_input({&l.gate_proj, &l.up_proj});
   };
-  if (!o.trace && D % kQuantBlock == 0) {
-    a.xb_q.resize(n * D);
-    a.xb_d.resize(n * D / kQuantBlock);
-    a.xb_c.resize(n * D / kQuantBlock);
-  }
-  kernels::MatmulInput xb_int8;  // the int8 form as the matmuls read it
-  xb_int8.x = a.xb.data();       // not read
-  xb_int8.ldx = D;
-  xb_int8.n_tok = n;
-  xb_int8.xq = a.xb_q.data();
-  xb_int8.xd = a.xb_d.data();
-  xb_int8.xc = a.xb_c.data();
+  if (!o.trace && D % kQuantBlock == 0) a.xb8.resize(n, D);
 
   // x += xb2 (a residual), then xb = rmsnorm(x) with `norm` unless it is null, or with `int8_for` that in the
   // int8 form for its dtype: one pass over the tokens on the pool, while each token's row is in cache.
@@ -174,8 +189,7 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
           continue;
         }
         kernels::rmsnorm(x, norm->data(), D, eps, row.data());
-        kernels::quantize_input_row(int8_for->dtype, row.data(), D, a.xb_q.data() + t * D,
-                                    a.xb_d.data() + t * D / kQuantBlock, a.xb_c.data() + t * D / kQuantBlock);
+        a.xb8.quantize(int8_for->dtype, row.data(), D, t * D);
       }
     });
   };
@@ -191,7 +205,7 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
       const Tensor* ws[] = {&l.q_proj, &l.k_proj, &l.v_proj};
       float* ys[] = {a.q.data(), a.k.data(), a.v.data()};
       if (qkv_int8(il))
-        kernels::matmul_shared_prepared(ws, ys, 3, xb_int8, pool);
+        kernels::matmul_shared_prepared(ws, ys, 3, a.xb8.input(n, a.xb.data()), pool);
       else
         kernels::matmul_shared_input(ws, ys, 3, a.xb.data(), n, pool);
     }
@@ -229,28 +243,14 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     // int8 activations, attention writes them (each head's row quantised while in cache: o_proj's 32-blocks
     // never straddle two heads), not the f32 rows (kept for a trace).
     const bool att_int8 = kernels::reads_int8_input(l.o_proj) && d % kQuantBlock == 0 && !o.trace;
-    if (att_int8) {
-      a.att_q.resize(n * H * d);
-      a.att_d.resize(n * H * d / kQuantBlock);
-      a.att_c.resize(n * H * d / kQuantBlock);
-    } else {
-      a.att_q.clear();
-    }
-    attention(m, cache, b, b0, n, il, a, pool);
+    if (att_int8) a.att8.resize(n, H * d);
+    attention(m, cache, b, b0, n, il, a, att_int8, pool);
     trace(o, "attn_out", il, a.att, n, H * d);
     // 7. o_proj, residual
-    if (att_int8) {
-      kernels::MatmulInput in;
-      in.x = a.att.data();  // not read
-      in.ldx = H * d;
-      in.n_tok = n;
-      in.xq = a.att_q.data();
-      in.xd = a.att_d.data();
-      in.xc = a.att_c.data();
-      kernels::matmul_prepared(l.o_proj, in, a.xb2.data(), pool);
-    } else {
+    if (att_int8)
+      kernels::matmul_prepared(l.o_proj, a.att8.input(n, a.att.data()), a.xb2.data(), pool);
+    else
       kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
-    }
     // 8. post_attention_layernorm
     const bool mlp_in_int8 = mlp_int8(il);
     residual_norm(true, &l.post_attention_layernorm, mlp_in_int8 ? &l.gate_proj : nullptr);
@@ -260,7 +260,7 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
       const Tensor* ws[] = {&l.gate_proj, &l.up_proj};
       float* ys[] = {a.gate.data(), a.up.data()};
       if (mlp_in_int8)
-        kernels::matmul_shared_prepared(ws, ys, 2, xb_int8, pool);
+        kernels::matmul_shared_prepared(ws, ys, 2, a.xb8.input(n, a.xb.data()), pool);
       else
         kernels::matmul_shared_input(ws, ys, 2, a.xb.data(), n, pool);
     }
