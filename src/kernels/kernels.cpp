@@ -127,6 +127,15 @@ int32_t int8_offset(DType w) {
   return w == DType::kQ8_0 ? 128 : 8;
 }
 
+// One row segment in the int8 form (quantize_input_row): the block sums quantize_act writes into xc become
+// the corrections in place.
+void quantize_row_int8(const KernelTable& k, DType w, const float* x, int64_t n, int8_t* xq, float* xd,
+                       int32_t* xc) {
+  k.quantize_act(x, n, xq, xd, xc);
+  const int32_t offset = int8_offset(w);
+  for (int64_t b = 0; b < n / kQuantBlock; ++b) xc[b] *= -offset;
+}
+
 // Whether the kernels for w read their activations converted (quantised or rounded to bf16) rather than as
 // the f32 rows.
 bool converts_input(const Tensor& w) {
@@ -145,27 +154,23 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
   in.n_tok = n_tok;
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd;
-  thread_local std::vector<int32_t> xs, xc;
+  thread_local std::vector<int32_t> xc;
   thread_local std::vector<uint16_t> xb;
   const int64_t n = w.cols;
   if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
     const int64_t nb = n / kQuantBlock;
     xq.resize(static_cast<size_t>(n_tok * n));
     xd.resize(static_cast<size_t>(n_tok * nb));
-    xs.resize(static_cast<size_t>(n_tok * nb));
     xc.resize(static_cast<size_t>(n_tok * nb));
     // Plain pointers: inside the workers' lambda the thread_local names would be the workers' own vectors.
     int8_t* q = xq.data();
     float* d = xd.data();
-    int32_t* sums = xs.data();
     int32_t* corr = xc.data();
-    const int32_t offset = int8_offset(w.dtype);
     // One token's row is a few microseconds of work: not worth waking the pool for.
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        k.quantize_act(activation_row(k, x, up, n, t), n, q + t * n, d + t * nb, sums + t * nb);
-        for (int64_t i = t * nb; i < (t + 1) * nb; ++i) corr[i] = -offset * sums[i];
-      }
+      for (int64_t t = t0; t < t1; ++t)
+        quantize_row_int8(k, w.dtype, activation_row(k, x, up, n, t), n, q + t * n, d + t * nb,
+                          corr + t * nb);
     });
     in.xq = q;
     in.xd = d;
@@ -214,9 +219,7 @@ bool reads_int8_input(const Tensor& w) {
 }
 
 void quantize_input_row(DType w, const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xc) {
-  active().quantize_act(x, n, xq, xd, xc);
-  const int32_t offset = int8_offset(w);
-  for (int64_t b = 0; b < n / kQuantBlock; ++b) xc[b] *= -offset;
+  quantize_row_int8(active(), w, x, n, xq, xd, xc);
 }
 
 void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPool* pool) {
