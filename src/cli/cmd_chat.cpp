@@ -58,9 +58,11 @@ class ChatApp {
                                          kv_type_for(a_.model.kv_type, model_->config));
     if (tty_in_) {
       std::fprintf(
-          stderr, "qwen3 chat: %s (%d layers, %s weights), loaded in %.1f s, context %d tokens, %d threads\n",
+          stderr,
+          "qwen3 chat: %s (%d layers, %s weights), loaded in %.1f s, context %d tokens (%s KV cache), %d "
+          "threads\n",
           model_->dir.c_str(), model_->config.num_hidden_layers, dtype_name(model_->matrix_dtype()),
-          now_seconds() - t0, session_->n_ctx(), pool_->size());
+          now_seconds() - t0, session_->n_ctx(), dtype_name(session_->kv_type()), pool_->size());
       std::fprintf(stderr, "%s", kHelp);
     }
     if (model_->synthetic())

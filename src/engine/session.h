@@ -67,6 +67,7 @@ class Session {
   void reset() { cached_.clear(); }
   const std::vector<int32_t>& cached_tokens() const { return cached_; }
   int n_ctx() const { return cache_.n_ctx(); }
+  DType kv_type() const { return cache_.dtype(); }
   const Model& model() const { return model_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
   // The logits after the last prompt token of the latest generate() (for tests and logprobs).
