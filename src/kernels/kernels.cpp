@@ -112,15 +112,6 @@ void round_activations_bf16(const KernelTable& k, const float* x, int64_t n_tok,
 
 namespace {
 
-// Row t of the activations: x's own, or silu(x[t]) * up[t] in this thread's row buffer.
-const float* activation_row(const KernelTable& k, const float* x, const float* up, int64_t n, int64_t t) {
-  if (!up) return x + t * n;
-  thread_local std::vector<float> row;
-  row.resize(static_cast<size_t>(n));
-  k.silu_mul(x + t * n, up + t * n, n, row.data());
-  return row.data();
-}
-
 // The offset stored with each int8 weight (q8_0 as uint8 q + 128, q4_0 nibbles q + 8): the kernels' unsigned
 // x signed dot products count it once per activation, and the corrections -offset * block sum cancel it.
 int32_t int8_offset(DType w) {
@@ -136,18 +127,11 @@ void quantize_row_int8(const KernelTable& k, DType w, const float* x, int64_t n,
   for (int64_t b = 0; b < n / kQuantBlock; ++b) xc[b] *= -offset;
 }
 
-// Whether the kernels for w read their activations converted (quantised or rounded to bf16) rather than as
-// the f32 rows.
-bool converts_input(const Tensor& w) {
-  return w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0 || (w.dtype == DType::kBF16 && w.bf16_dot);
-}
-
 // The activations of one matmul call in the form the weight dtype's kernels read: quantised for q8_0/q4_0,
-// rounded to bf16 for bf16_dot. With `up`, activation row t is silu(x[t]) * up[t], formed a row at a time
-// in a small buffer just before its conversion (converts_input(w) only). The caller's thread owns the
-// buffers (thread_local, reused across calls); the workers only read them.
+// rounded to bf16 for bf16_dot. The caller's thread owns the buffers (thread_local, reused across calls); the
+// workers only read them.
 MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok,
-                          ThreadPool* pool, const float* up = nullptr) {
+                          ThreadPool* pool) {
   MatmulInput in;
   in.x = x;
   in.ldx = w.cols;
@@ -169,8 +153,7 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     // One token's row is a few microseconds of work: not worth waking the pool for.
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t)
-        quantize_row_int8(k, w.dtype, activation_row(k, x, up, n, t), n, q + t * n, d + t * nb,
-                          corr + t * nb);
+        quantize_row_int8(k, w.dtype, x + t * n, n, q + t * n, d + t * nb, corr + t * nb);
     });
     in.xq = q;
     in.xd = d;
@@ -180,8 +163,7 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     xb.resize(static_cast<size_t>(n_tok * ld));
     uint16_t* b = xb.data();
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t)
-        round_activations_bf16(k, activation_row(k, x, up, n, t), 1, n, b + t * ld);
+      for (int64_t t = t0; t < t1; ++t) round_activations_bf16(k, x + t * n, 1, n, b + t * ld);
     });
     in.xb = b;
     in.ldxb = ld;
@@ -201,12 +183,62 @@ void check_tiled(const Tensor& w) {
               static_cast<long long>(w.cols));
 }
 
-// y = x W^T with x as prepare_input(..., up) gives it.
-void matmul_input(const KernelTable& k, const Tensor& w, const float* x, const float* up, int64_t n_tok,
-                  float* y, int64_t ldy, ThreadPool* pool) {
+// The tiles of matrices sharing one prepared input in one range [0, total) over the pool: tile g is tile g -
+// first[i] of matrix i.
+void shared_tiles(const KernelTable& k, const Tensor* const* ws, float* const* ys, int n_mat,
+                  const MatmulInput& in, ThreadPool* pool) {
+  if (in.n_tok <= 0 || n_mat == 0) return;
+  constexpr int kMaxShared = 8;  // a fixed array: this runs twice per layer of every decode step
+  QWEN3_CHECK(n_mat <= kMaxShared, "matmul_shared_input: %d matrices, at most %d", n_mat, kMaxShared);
+  int64_t first[kMaxShared + 1] = {0};
+  for (int i = 0; i < n_mat; ++i) {
+    check_tiled(*ws[i]);
+    first[i + 1] = first[i] + ws[i]->n_tiles();
+  }
+  parallel_for(
+      pool, first[n_mat],
+      [&](int64_t g0, int64_t g1) {
+        for (int i = 0; i < n_mat; ++i) {
+          const int64_t a = std::max(g0, first[i]), b = std::min(g1, first[i + 1]);
+          if (a < b) k.matmul_tiles(*ws[i], in, a - first[i], b - first[i], ys[i], ws[i]->rows);
+        }
+      },
+      chunks_per_thread(in.n_tok));
+}
+
+void gate_up_silu(const KernelTable& k, const Tensor& gate, const Tensor& up, const MatmulInput& in, float* h,
+                  float* up_buf, ThreadPool* pool) {
+  check_tiled(gate);
+  check_tiled(up);
+  QWEN3_CHECK(
+      gate.dtype == up.dtype && gate.rows == up.rows && gate.cols == up.cols && gate.bf16_dot == up.bf16_dot,
+      "matmul_gate_up_silu: gate [%lld, %lld] and up [%lld, %lld] differ", static_cast<long long>(gate.rows),
+      static_cast<long long>(gate.cols), static_cast<long long>(up.rows), static_cast<long long>(up.cols));
+  if (in.n_tok <= 0 || gate.rows == 0) return;
+  // A single token (decode) reads each weight once: one stream per thread, as shared_tiles gives it, rather
+  // than gate's and up's side by side (kernels_avx512.cpp's matmul_dtype).
+  if (k.matmul_silu_tiles && in.n_tok > 1) {
+    parallel_for(
+        pool, gate.n_tiles(),
+        [&](int64_t t0, int64_t t1) { k.matmul_silu_tiles(gate, up, in, t0, t1, h, gate.rows); },
+        chunks_per_thread(in.n_tok));
+    return;
+  }
+  const Tensor* ws[] = {&gate, &up};
+  float* ys[] = {h, up_buf};
+  shared_tiles(k, ws, ys, 2, in, pool);
+  const int64_t n = gate.rows;
+  parallel_for(in.n_tok > 1 ? pool : nullptr, in.n_tok, [&](int64_t t0, int64_t t1) {
+    k.silu_mul(h + t0 * n, up_buf + t0 * n, (t1 - t0) * n, h + t0 * n);
+  });
+}
+
+// y = x W^T with x as prepare_input gives it.
+void matmul_input(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
+                  ThreadPool* pool) {
   check_tiled(w);
   if (n_tok <= 0 || w.rows == 0) return;
-  const MatmulInput in = prepare_input(k, w, x, n_tok, pool, up);
+  const MatmulInput in = prepare_input(k, w, x, n_tok, pool);
   parallel_for(
       pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, ldy); },
       chunks_per_thread(n_tok));
@@ -233,26 +265,11 @@ void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPoo
 
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
                  ThreadPool* pool) {
-  matmul_input(k, w, x, nullptr, n_tok, y, ldy, pool);
+  matmul_input(k, w, x, n_tok, y, ldy, pool);
 }
 
 void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool) {
   matmul_with(active(), w, x, n_tok, y, w.rows, pool);
-}
-
-void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_t n_tok, float* y,
-                     ThreadPool* pool) {
-  const KernelTable& k = active();
-  if (converts_input(w)) return matmul_input(k, w, gate, up, n_tok, y, w.rows, pool);
-  // The f32 kernels read whole rows: form them all first (the caller's thread owns the buffer).
-  const int64_t n = w.cols;
-  thread_local std::vector<float> rows;
-  rows.resize(static_cast<size_t>(n_tok * n));
-  float* h = rows.data();
-  parallel_for(pool, n_tok, [&](int64_t t0, int64_t t1) {
-    k.silu_mul(gate + t0 * n, up + t0 * n, (t1 - t0) * n, h + t0 * n);
-  });
-  matmul_input(k, w, h, nullptr, n_tok, y, w.rows, pool);
 }
 
 void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, const float* x, int64_t n_tok,
@@ -274,26 +291,23 @@ void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, c
 
 void matmul_shared_prepared(const Tensor* const* ws, float* const* ys, int n_mat, const MatmulInput& in,
                             ThreadPool* pool) {
-  if (in.n_tok <= 0 || n_mat == 0) return;
-  const KernelTable& k = active();
-  // Tiles of all matrices in one range [0, total): tile g is tile g - first[i] of matrix i. (A fixed array:
-  // this runs twice per layer of every decode step.)
-  constexpr int kMaxShared = 8;
-  QWEN3_CHECK(n_mat <= kMaxShared, "matmul_shared_input: %d matrices, at most %d", n_mat, kMaxShared);
-  int64_t first[kMaxShared + 1] = {0};
-  for (int i = 0; i < n_mat; ++i) {
-    check_tiled(*ws[i]);
-    first[i + 1] = first[i] + ws[i]->n_tiles();
-  }
-  parallel_for(
-      pool, first[n_mat],
-      [&](int64_t g0, int64_t g1) {
-        for (int i = 0; i < n_mat; ++i) {
-          const int64_t a = std::max(g0, first[i]), b = std::min(g1, first[i + 1]);
-          if (a < b) k.matmul_tiles(*ws[i], in, a - first[i], b - first[i], ys[i], ws[i]->rows);
-        }
-      },
-      chunks_per_thread(in.n_tok));
+  shared_tiles(active(), ws, ys, n_mat, in, pool);
+}
+
+void matmul_gate_up_silu(const Tensor& gate, const Tensor& up, const float* x, int64_t n_tok, float* h,
+                         float* up_buf, ThreadPool* pool) {
+  matmul_gate_up_silu_with(active(), gate, up, x, n_tok, h, up_buf, pool);
+}
+
+void matmul_gate_up_silu_with(const KernelTable& k, const Tensor& gate, const Tensor& up, const float* x,
+                              int64_t n_tok, float* h, float* up_buf, ThreadPool* pool) {
+  check_tiled(gate);
+  gate_up_silu(k, gate, up, prepare_input(k, gate, x, n_tok, pool), h, up_buf, pool);
+}
+
+void matmul_gate_up_silu_prepared(const Tensor& gate, const Tensor& up, const MatmulInput& in, float* h,
+                                  float* up_buf, ThreadPool* pool) {
+  gate_up_silu(active(), gate, up, in, h, up_buf, pool);
 }
 
 void row_to_f32(const Tensor& w, int64_t row, float* out) {

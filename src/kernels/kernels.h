@@ -65,6 +65,12 @@ struct KernelTable {
   // y[t * ldy + o] for t < n_tok and rows o of tiles [tile_begin, tile_end) of the tiled matrix w.
   void (*matmul_tiles)(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
                        int64_t ldy);
+  // h[t * ldh + o] = silu(gate) * up of the same (t, o) (silu_mul's bits), rows o of tiles [tile_begin,
+  // tile_end) of gate and up (the same shape and dtype), each pair of tiles one register block: the MLP's
+  // gate and up projections without storing either. nullptr where the ISA has none (matmul_gate_up_silu
+  // then runs both and silu_mul).
+  void (*matmul_silu_tiles)(const Tensor& gate, const Tensor& up, const MatmulInput& in, int64_t tile_begin,
+                            int64_t tile_end, float* h, int64_t ldh);
   // out[i] = x[i] rounded to bf16 for the bf16 kernels (round_activations_bf16's rule), i < n.
   void (*round_bf16)(const float* x, int64_t n, uint16_t* out);
   // out[i] = x[i] as IEEE f16, nearest even (f32_to_f16's bits; F16C where the ISA has it), i < n.
@@ -94,12 +100,6 @@ void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool
 // instead of one per matrix. Each output is the same bits as matmul() gives.
 void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, const float* x, int64_t n_tok,
                          ThreadPool* pool);
-// y = (silu(gate) * up) W^T (the MLP's down projection), the same bits as silu_mul then matmul. Where w's
-// kernels read converted activations (q8_0/q4_0, bf16 with bf16_dot) each product row is formed just before
-// its conversion and never stored whole; otherwise the rows are formed in a buffer of the caller's thread
-// first.
-void matmul_silu_mul(const Tensor& w, const float* gate, const float* up, int64_t n_tok, float* y,
-                     ThreadPool* pool);
 // For a producer that writes a matmul's input in the converted form directly (attention writes o_proj's):
 // whether w's kernels read int8 activations (q8_0/q4_0 weights); one row segment of n values (a multiple of
 // 32, starting on a block boundary) in that form (MatmulInput: int8 values, block scales, and the
@@ -110,6 +110,18 @@ void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPoo
 // matmul_shared_input's form of it: matrices of one dtype and width sharing a prepared input.
 void matmul_shared_prepared(const Tensor* const* ws, float* const* ys, int n_mat, const MatmulInput& in,
                             ThreadPool* pool);
+// The MLP's h = silu(x gate^T) * (x up^T) for a prompt ([n_tok, gate.rows] into h): where the ISA has
+// matmul_silu_tiles (AVX-512), gate and up are computed side by side and only h is stored; otherwise both are
+// computed (up into up_buf [n_tok, up.rows]) and combined by silu_mul. The same bits either way, and as
+// matmul_shared_input then silu_mul. gate and up: one dtype and shape. The second form takes an input already
+// prepared (matmul_shared_prepared's).
+void matmul_gate_up_silu(const Tensor& gate, const Tensor& up, const float* x, int64_t n_tok, float* h,
+                         float* up_buf, ThreadPool* pool);
+void matmul_gate_up_silu_prepared(const Tensor& gate, const Tensor& up, const MatmulInput& in, float* h,
+                                  float* up_buf, ThreadPool* pool);
+// The first form with a chosen kernel table (tests).
+void matmul_gate_up_silu_with(const KernelTable& k, const Tensor& gate, const Tensor& up, const float* x,
+                              int64_t n_tok, float* h, float* up_buf, ThreadPool* pool);
 // The same with a chosen kernel table and output stride (tests, benchmarks).
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
                  ThreadPool* pool);

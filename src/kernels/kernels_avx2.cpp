@@ -311,8 +311,10 @@ void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
 }
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles,      scalar::round_bf16,   to_f16,
-                            quantize_row_q8_0, scalar::quantize_act, silu_mul_lanes<8>,
-                            rmsnorm_lanes<8>,  rope_neox_lanes<8>,   add_lanes<8>};
+const KernelTable kTable = {matmul_tiles,       nullptr,
+                            scalar::round_bf16, to_f16,
+                            quantize_row_q8_0,  scalar::quantize_act,
+                            silu_mul_lanes<8>,  rmsnorm_lanes<8>,
+                            rope_neox_lanes<8>, add_lanes<8>};
 
 }  // namespace qwen3::kernels::avx2

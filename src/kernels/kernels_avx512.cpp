@@ -23,9 +23,11 @@ namespace {
 
 constexpr int R = kTileRows;
 
-// One register block: NR consecutive tiles starting at `tile`, NT consecutive tokens starting at x / xq.
+// One register block: NR tiles (`tile`, then `tile2`: the next tile of the matrix, or the up projection's
+// tile of the same rows for the fused SiLU below), NT consecutive tokens starting at x / xq.
 struct Block {
   const uint8_t* tile;
+  const uint8_t* tile2;
   size_t tile_bytes;
   int64_t cols;
   const float* x;
@@ -38,10 +40,30 @@ struct Block {
   float* y;           // y[t * ldy + 16 * r + lane]
   int64_t ldy;
   int last_rows;  // valid rows of the block's last tile (16 unless it is the matrix's last, partial tile)
+  bool silu;      // tile2 is up's: store silu(gate) * up (elementwise_impl.h) of the two, at the gate's rows
 };
+
+inline const uint8_t* tile_at(const Block& b, int r) {
+  return r ? b.tile2 : b.tile;
+}
 
 template <int NR, int NT>
 inline void store(const Block& b, const __m512 (&acc)[NR][NT]) {
+  if constexpr (NR == 2) {
+    if (b.silu) {
+      const __mmask16 rows = static_cast<__mmask16>((1u << b.last_rows) - 1);
+      for (int t = 0; t < NT; ++t) {
+        Lanes<16>::F g, u;
+        std::memcpy(&g, &acc[0][t], sizeof g);
+        std::memcpy(&u, &acc[1][t], sizeof u);
+        const Lanes<16>::F h = Lanes<16>::silu_mul(g, u);
+        __m512 hv;
+        std::memcpy(&hv, &h, sizeof hv);
+        _mm512_mask_storeu_ps(b.y + t * b.ldy, rows, hv);
+      }
+      return;
+    }
+  }
   for (int t = 0; t < NT; ++t)
     for (int r = 0; r < NR; ++r) {
       float* out = b.y + t * b.ldy + r * R;
@@ -65,8 +87,8 @@ void float_block(const Block& b) {
     for (; k + 2 <= K; k += 2) {
       __m512 w0[NR], w1[NR];
       for (int r = 0; r < NR; ++r) {
-        if constexpr (NT == 1) prefetch_ahead(b.tile + r * b.tile_bytes + k * R * 2);
-        __m512i v = _mm512_loadu_si512(b.tile + r * b.tile_bytes + k * R * 2);
+        if constexpr (NT == 1) prefetch_ahead(tile_at(b, r) + k * R * 2);
+        __m512i v = _mm512_loadu_si512(tile_at(b, r) + k * R * 2);
         w0[r] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
         w1[r] = _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask));
       }
@@ -80,8 +102,7 @@ void float_block(const Block& b) {
     if (k < K) {  // odd cols: the last pair has only its even column
       __m512 w0[NR];
       for (int r = 0; r < NR; ++r)
-        w0[r] = _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_loadu_si512(b.tile + r * b.tile_bytes + k * R * 2), 16));
+        w0[r] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(tile_at(b, r) + k * R * 2), 16));
       for (int t = 0; t < NT; ++t) {
         const __m512 x0 = _mm512_set1_ps(b.x[t * b.ldx + k]);
         for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(w0[r], x0, acc[r][t]);
@@ -91,7 +112,7 @@ void float_block(const Block& b) {
     for (int64_t k = 0; k < K; ++k) {
       __m512 w[NR];
       for (int r = 0; r < NR; ++r) {
-        const uint8_t* p = b.tile + r * b.tile_bytes;
+        const uint8_t* p = tile_at(b, r);
         constexpr int64_t kColBytes = DT == DType::kF32 ? 4 * R : 2 * R;  // f16: a line per two columns
         if (NT == 1 && (DT == DType::kF32 || (k & 1) == 0)) prefetch_ahead(p + k * kColBytes);
         if constexpr (DT == DType::kF32)
@@ -119,8 +140,8 @@ void bf16_dot_block(const Block& b) {
   for (int64_t k = 0; k < b.cols; k += 2) {
     __m512bh w[NR];
     for (int r = 0; r < NR; ++r) {
-      if constexpr (NT == 1) prefetch_ahead(b.tile + r * b.tile_bytes + k * R * 2);
-      w[r] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(b.tile + r * b.tile_bytes + k * R * 2));
+      if constexpr (NT == 1) prefetch_ahead(tile_at(b, r) + k * R * 2);
+      w[r] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(tile_at(b, r) + k * R * 2));
     }
     for (int t = 0; t < NT; ++t) {
       uint32_t pair;
@@ -152,7 +173,7 @@ void quant_block(const Block& b) {
       const __m512i init = _mm512_set1_epi32(b.xc[t * nb + blk]);
       for (int r = 0; r < NR; ++r) dot[r][t] = init;
     }
-    const uint8_t* q = b.tile + blk * kBlockBytes + 2 * R;
+    const size_t q = blk * kBlockBytes + 2 * R;  // this block's quants in each tile
     const int8_t* xq = b.xq + blk * kQuantBlock;
     if constexpr (DT == DType::kQ8_0) {
       // Two chains of four per (tile, token), the odd groups' from zero, added at the end: half the
@@ -163,8 +184,8 @@ void quant_block(const Block& b) {
       auto group = [&](int g, __m512i(&d)[NR][NT]) {
         __m512i w[NR];
         for (int r = 0; r < NR; ++r) {
-          if constexpr (NT == 1) prefetch_ahead(q + r * b.tile_bytes + g * 64);
-          w[r] = _mm512_loadu_si512(q + r * b.tile_bytes + g * 64);
+          if constexpr (NT == 1) prefetch_ahead(tile_at(b, r) + q + g * 64);
+          w[r] = _mm512_loadu_si512(tile_at(b, r) + q + g * 64);
         }
         for (int t = 0; t < NT; ++t) {
           const __m512i xv = bcast4(xq + t * b.cols + 4 * g);
@@ -184,8 +205,8 @@ void quant_block(const Block& b) {
       for (int g = 0; g < 4; ++g) {
         __m512i lo[NR], hi[NR];
         for (int r = 0; r < NR; ++r) {
-          if constexpr (NT == 1) prefetch_ahead(q + r * b.tile_bytes + g * 64);
-          const __m512i v = _mm512_loadu_si512(q + r * b.tile_bytes + g * 64);
+          if constexpr (NT == 1) prefetch_ahead(tile_at(b, r) + q + g * 64);
+          const __m512i v = _mm512_loadu_si512(tile_at(b, r) + q + g * 64);
           lo[r] = _mm512_and_si512(v, low4);
           hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
@@ -201,8 +222,8 @@ void quant_block(const Block& b) {
         for (int t = 0; t < NT; ++t) dot[r][t] = _mm512_add_epi32(dot[r][t], odd[r][t]);
     }
     for (int r = 0; r < NR; ++r) {
-      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(
-          reinterpret_cast<const __m256i*>(b.tile + r * b.tile_bytes + blk * kBlockBytes)));
+      const __m512 dw = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile_at(b, r) + blk * kBlockBytes)));
       for (int t = 0; t < NT; ++t) {
         const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(b.xd[t * nb + blk]));
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][t]), scale, acc[r][t]);
@@ -230,11 +251,13 @@ void run_block(int nt, const Block& b) {
 template <DType DT>
 constexpr int kMaxTok = DT == DType::kQ8_0 || DT == DType::kQ4_0 ? 4 : 6;
 
+// With `up`, tile ti of w (gate) and of up form each register block and y gets silu(gate) * up.
 template <DType DT>
-void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
-                  int64_t ldy) {
+void matmul_dtype(const Tensor& w, const Tensor* up, const MatmulInput& in, int64_t tile_begin,
+                  int64_t tile_end, float* y, int64_t ldy) {
   constexpr int NT = kMaxTok<DT>;
   Block b;
+  b.silu = up != nullptr;
   b.tile_bytes = dtype_tile_bytes(w.dtype, w.cols);
   b.cols = w.cols;
   b.ldx = in.ldx;
@@ -250,11 +273,12 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
     // A single token (decode): one tile at a time, so that each thread reads one sequential stream
     // (prefetch_ahead in kernels.h; four tiles side by side, four streams 9-17 KiB apart, read 30 % slower
     // for q4_0 and 10 % for q8_0, compute or not). The grouping of tiles changes no lane's operations.
-    const int max_nr = te - tb == 1 ? 1 : 2;
+    const int max_nr = te - tb == 1 || up ? 1 : 2;  // tiles of w per register block
     for (int64_t ti = tile_begin; ti < tile_end; ti += max_nr) {
-      const int nr = static_cast<int>(std::min<int64_t>(max_nr, tile_end - ti));
+      const int nr = up ? 2 : static_cast<int>(std::min<int64_t>(max_nr, tile_end - ti));
       b.tile = w.tile(ti);
-      b.last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - (ti + nr - 1) * R));
+      b.tile2 = up ? up->tile(ti) : b.tile + b.tile_bytes;  // (not read when nr is 1)
+      b.last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - (ti + (up ? 0 : nr - 1)) * R));
       for (int64_t t0 = tb; t0 < te; t0 += NT) {
         const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
         b.x = in.x + t0 * in.ldx;
@@ -275,20 +299,30 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
   }
 }
 
-void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
-                  int64_t ldy) {
+void matmul_pair(const Tensor& w, const Tensor* up, const MatmulInput& in, int64_t tile_begin,
+                 int64_t tile_end, float* y, int64_t ldy) {
   switch (w.dtype) {
     case DType::kF32:
-      return matmul_dtype<DType::kF32>(w, in, tile_begin, tile_end, y, ldy);
+      return matmul_dtype<DType::kF32>(w, up, in, tile_begin, tile_end, y, ldy);
     case DType::kF16:
-      return matmul_dtype<DType::kF16>(w, in, tile_begin, tile_end, y, ldy);
+      return matmul_dtype<DType::kF16>(w, up, in, tile_begin, tile_end, y, ldy);
     case DType::kBF16:
-      return matmul_dtype<DType::kBF16>(w, in, tile_begin, tile_end, y, ldy);
+      return matmul_dtype<DType::kBF16>(w, up, in, tile_begin, tile_end, y, ldy);
     case DType::kQ8_0:
-      return matmul_dtype<DType::kQ8_0>(w, in, tile_begin, tile_end, y, ldy);
+      return matmul_dtype<DType::kQ8_0>(w, up, in, tile_begin, tile_end, y, ldy);
     case DType::kQ4_0:
-      return matmul_dtype<DType::kQ4_0>(w, in, tile_begin, tile_end, y, ldy);
+      return matmul_dtype<DType::kQ4_0>(w, up, in, tile_begin, tile_end, y, ldy);
   }
+}
+
+void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                  int64_t ldy) {
+  matmul_pair(w, nullptr, in, tile_begin, tile_end, y, ldy);
+}
+
+void matmul_silu_tiles(const Tensor& gate, const Tensor& up, const MatmulInput& in, int64_t tile_begin,
+                       int64_t tile_end, float* h, int64_t ldh) {
+  matmul_pair(gate, &up, in, tile_begin, tile_end, h, ldh);
 }
 
 // vcvtneps2bf16 rounds to nearest even, reads denormals as signed zeros and keeps NaN quiet: the scalar
@@ -423,8 +457,8 @@ void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs)
 
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles,      round_bf16,          to_f16,
-                            quantize_row_q8_0, quantize_act,        silu_mul_lanes<16>,
-                            rmsnorm_lanes<16>, rope_neox_lanes<16>, add_lanes<16>};
+const KernelTable kTable = {matmul_tiles,        matmul_silu_tiles, round_bf16,         to_f16,
+                            quantize_row_q8_0,   quantize_act,      silu_mul_lanes<16>, rmsnorm_lanes<16>,
+                            rope_neox_lanes<16>, add_lanes<16>};
 
 }  // namespace qwen3::kernels::avx512

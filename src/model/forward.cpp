@@ -255,16 +255,13 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     const bool mlp_in_int8 = mlp_int8(il);
     residual_norm(true, &l.post_attention_layernorm, mlp_in_int8 ? &l.gate_proj : nullptr);
     trace(o, "attn_residual", il, a.x, n, D);
-    // 9. mlp: down_proj(silu(gate_proj(x)) * up_proj(x)), residual
-    {
-      const Tensor* ws[] = {&l.gate_proj, &l.up_proj};
-      float* ys[] = {a.gate.data(), a.up.data()};
-      if (mlp_in_int8)
-        kernels::matmul_shared_prepared(ws, ys, 2, a.xb8.input(n, a.xb.data()), pool);
-      else
-        kernels::matmul_shared_input(ws, ys, 2, a.xb.data(), n, pool);
-    }
-    kernels::matmul_silu_mul(l.down_proj, a.gate.data(), a.up.data(), n, a.xb2.data(), pool);
+    // 9. mlp: down_proj(silu(gate_proj(x)) * up_proj(x)), residual; h = silu(gate) * up into a.gate
+    if (mlp_in_int8)
+      kernels::matmul_gate_up_silu_prepared(l.gate_proj, l.up_proj, a.xb8.input(n, a.xb.data()),
+                                            a.gate.data(), a.up.data(), pool);
+    else
+      kernels::matmul_gate_up_silu(l.gate_proj, l.up_proj, a.xb.data(), n, a.gate.data(), a.up.data(), pool);
+    kernels::matmul(l.down_proj, a.gate.data(), n, a.xb2.data(), pool);
     // the residual, and the next layer's input_layernorm (1.)
     const bool next = il + 1 < c.num_hidden_layers;
     residual_norm(true, next ? &w.layers[il + 1].input_layernorm : nullptr,

@@ -359,23 +359,29 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
 
 // The down projection's fused input (silu(gate) * up formed a row at a time before its conversion) gives
 // the bits of silu_mul then matmul, for every dtype form.
-TEST(Matmul, SiluMulInputEqualsSiluMulThenMatmul) {
+// The MLP's gate/up with SiLU (matmul_gate_up_silu: on AVX-512 one register block per pair of gate and up
+// tiles, only h stored; elsewhere both matmuls and silu_mul) on every ISA: the bits of silu_mul over the two
+// matmuls, for a single token and for prompts, with a partial last tile (40 rows) and a token count that
+// leaves a partial register block.
+TEST(Matmul, GateUpSiluEqualsSiluMulOfTheTwoMatmuls) {
   ThreadPool pool(2);
-  for (Variant v : kVariants) {
-    SCOPED_TRACE(variant_name(v));
-    TestMatrix m = make_matrix(v.t, 40, 96, 4);
-    m.w.bf16_dot = v.bf16_dot;
-    for (int64_t n_tok : {1, 7}) {
-      const std::vector<float> gate = random_activations(n_tok * 96, 9),
-                               up = random_activations(n_tok * 96, 10);
-      std::vector<float> got(n_tok * 40), want(n_tok * 40);
-      matmul_silu_mul(m.w, gate.data(), up.data(), n_tok, got.data(), &pool);
-      std::vector<float> act(n_tok * 96);
-      silu_mul(gate.data(), up.data(), n_tok * 96, act.data());
-      matmul(m.w, act.data(), n_tok, want.data(), nullptr);
-      EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4)) << n_tok << " tokens";
+  for (Isa isa : isas())
+    for (Variant v : kVariants) {
+      SCOPED_TRACE(::testing::Message() << isa_name(isa) << " " << variant_name(v));
+      const KernelTable& k = table_for(isa);
+      TestMatrix gate = make_matrix(v.t, 40, 96, 4), up = make_matrix(v.t, 40, 96, 5);
+      gate.w.bf16_dot = up.w.bf16_dot = v.bf16_dot;
+      for (int64_t n_tok : {1, 7, 33}) {
+        const std::vector<float> x = random_activations(n_tok * 96, 9);
+        std::vector<float> g(n_tok * 40), u(n_tok * 40), want(n_tok * 40);
+        matmul_with(k, gate.w, x.data(), n_tok, g.data(), 40, nullptr);
+        matmul_with(k, up.w, x.data(), n_tok, u.data(), 40, nullptr);
+        k.silu_mul(g.data(), u.data(), n_tok * 40, want.data());
+        std::vector<float> h(n_tok * 40, std::nanf("")), up_buf(n_tok * 40);
+        matmul_gate_up_silu_with(k, gate.w, up.w, x.data(), n_tok, h.data(), up_buf.data(), &pool);
+        EXPECT_EQ(0, std::memcmp(want.data(), h.data(), want.size() * 4)) << n_tok << " tokens";
+      }
     }
-  }
 }
 
 // A producer's int8 input (quantize_input_row, in row segments of 32-block multiples, as attention writes
