@@ -28,7 +28,6 @@ constexpr int R = kTileRows;
 struct Block {
   const uint8_t* tile;
   const uint8_t* tile2;
-  size_t tile_bytes;
   int64_t cols;
   const float* x;
   int64_t ldx;
@@ -258,7 +257,7 @@ void matmul_dtype(const Tensor& w, const Tensor* up, const MatmulInput& in, int6
   constexpr int NT = kMaxTok<DT>;
   Block b;
   b.silu = up != nullptr;
-  b.tile_bytes = dtype_tile_bytes(w.dtype, w.cols);
+  const size_t tile_bytes = dtype_tile_bytes(w.dtype, w.cols);
   b.cols = w.cols;
   b.ldx = in.ldx;
   b.ldxb = in.ldxb;
@@ -277,7 +276,7 @@ void matmul_dtype(const Tensor& w, const Tensor* up, const MatmulInput& in, int6
     for (int64_t ti = tile_begin; ti < tile_end; ti += max_nr) {
       const int nr = up ? 2 : static_cast<int>(std::min<int64_t>(max_nr, tile_end - ti));
       b.tile = w.tile(ti);
-      b.tile2 = up ? up->tile(ti) : b.tile + b.tile_bytes;  // (not read when nr is 1)
+      b.tile2 = up ? up->tile(ti) : b.tile + tile_bytes;  // (not read when nr is 1)
       b.last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - (ti + (up ? 0 : nr - 1)) * R));
       for (int64_t t0 = tb; t0 < te; t0 += NT) {
         const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
