@@ -233,15 +233,14 @@ void gate_up_silu(const KernelTable& k, const Tensor& gate, const Tensor& up, co
   });
 }
 
-// y = x W^T with x as prepare_input gives it.
-void matmul_input(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
-                  ThreadPool* pool) {
+// y = x W^T from an input as prepare_input gives it, every tile of w over the pool.
+void prepared_tiles(const KernelTable& k, const Tensor& w, const MatmulInput& in, float* y, int64_t ldy,
+                    ThreadPool* pool) {
   check_tiled(w);
-  if (n_tok <= 0 || w.rows == 0) return;
-  const MatmulInput in = prepare_input(k, w, x, n_tok, pool);
+  if (in.n_tok <= 0 || w.rows == 0) return;
   parallel_for(
       pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, ldy); },
-      chunks_per_thread(n_tok));
+      chunks_per_thread(in.n_tok));
 }
 
 }  // namespace
@@ -255,17 +254,14 @@ void quantize_input_row(DType w, const float* x, int64_t n, int8_t* xq, float* x
 }
 
 void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPool* pool) {
-  check_tiled(w);
-  if (in.n_tok <= 0 || w.rows == 0) return;
-  const KernelTable& k = active();
-  parallel_for(
-      pool, w.n_tiles(), [&](int64_t t0, int64_t t1) { k.matmul_tiles(w, in, t0, t1, y, w.rows); },
-      chunks_per_thread(in.n_tok));
+  prepared_tiles(active(), w, in, y, w.rows, pool);
 }
 
 void matmul_with(const KernelTable& k, const Tensor& w, const float* x, int64_t n_tok, float* y, int64_t ldy,
                  ThreadPool* pool) {
-  matmul_input(k, w, x, n_tok, y, ldy, pool);
+  check_tiled(w);
+  if (n_tok <= 0 || w.rows == 0) return;
+  prepared_tiles(k, w, prepare_input(k, w, x, n_tok, pool), y, ldy, pool);
 }
 
 void matmul(const Tensor& w, const float* x, int64_t n_tok, float* y, ThreadPool* pool) {
@@ -276,11 +272,9 @@ void matmul_shared_input(const Tensor* const* ws, float* const* ys, int n_mat, c
                          ThreadPool* pool) {
   const KernelTable& k = active();
   bool same_form = true;
-  for (int i = 0; i < n_mat; ++i) {
-    check_tiled(*ws[i]);
+  for (int i = 0; i < n_mat; ++i)  // (both calls below check that the matrices are tiled)
     same_form = same_form && ws[i]->dtype == ws[0]->dtype && ws[i]->cols == ws[0]->cols &&
                 ws[i]->bf16_dot == ws[0]->bf16_dot;
-  }
   if (!same_form) {  // a model with mixed dtypes: one call each
     for (int i = 0; i < n_mat; ++i) matmul_with(k, *ws[i], x, n_tok, ys[i], ws[i]->rows, pool);
     return;
@@ -301,7 +295,6 @@ void matmul_gate_up_silu(const Tensor& gate, const Tensor& up, const float* x, i
 
 void matmul_gate_up_silu_with(const KernelTable& k, const Tensor& gate, const Tensor& up, const float* x,
                               int64_t n_tok, float* h, float* up_buf, ThreadPool* pool) {
-  check_tiled(gate);
   gate_up_silu(k, gate, up, prepare_input(k, gate, x, n_tok, pool), h, up_buf, pool);
 }
 
