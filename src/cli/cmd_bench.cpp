@@ -11,8 +11,7 @@
 #include "cli/commands.h"
 #include "cli/model_args.h"
 #include "core/error.h"
-#include "kernels/attention.h"
-#include "model/kv_cache.h"
+#include "kernels/kernels.h"
 
 namespace qwen3::cli {
 
@@ -72,7 +71,6 @@ void run(const BenchArgs& a) {
   p.n_gen = a.n_gen;
   p.n_depth = a.n_depth;
   p.reps = a.reps;
-  p.kv_type = parse_kv_type(a.kv_type);
   QWEN3_CHECK(a.depth_fill == "model" || a.depth_fill == "synthetic",
               "--depth-fill %s: choose model or synthetic", a.depth_fill.c_str());
   p.synthetic_depth = a.depth_fill == "synthetic";
@@ -83,7 +81,7 @@ void run(const BenchArgs& a) {
   ma.mmap = a.mmap;
   ma.exact_bf16 = a.exact_bf16;
   ModelConfig config = load_model_config(resolve_model_dir(a.model));
-  (void)kernels::kv_row_bytes(p.kv_type, config.head_dim);  // a clear error before any work
+  p.kv_type = kv_type_for(a.kv_type, config);  // a clear error before any work
   // The limits first: the bandwidth probe's buffer is freed before the model is loaded, so it never adds to
   // the peak RSS of the benchmark.
   bench::Limits l;
@@ -187,7 +185,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-r,--repetitions", a->reps, "repetitions of each test (default 5)");
   cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
   cmd->add_option("--dtype", a->dtype, "convert weights at load (default: as stored)");
-  cmd->add_option("--kv-type", a->kv_type, "KV cache type: f32, f16 (default), bf16 or q8_0");
+  add_kv_type_option(cmd, a->kv_type);
   cmd->add_option("--depth-fill", a->depth_fill,
                   "how -d positions are filled: model (run the model, as llama-bench; default) or synthetic "
                   "(random keys/values written directly: same timed work, no long prefill)");
