@@ -58,6 +58,14 @@ __attribute__((always_inline)) inline float online_softmax_update(float& run_max
   return corr;
 }
 
+// The last position any token of the block sees (-1 for none). Always inlined: this header is compiled with
+// each ISA's flags, and an out-of-line copy could be shared by the linker across them.
+__attribute__((always_inline)) inline int last_position(const AttentionArgs& a) {
+  int max_pos = -1;
+  for (int t = 0; t < a.n_tok; ++t) max_pos = a.pos[t] > max_pos ? a.pos[t] : max_pos;
+  return max_pos;
+}
+
 // Query (t, g)'s output row from its accumulator: acc * inv into out, or, with a.oq (attention.h), acc * inv
 // in place, then quantised into the int8 input of the matmul that reads it.
 template <class Ops>
@@ -191,8 +199,7 @@ void attend_tiled(const AttentionArgs& a) {
   const int d = a.head_dim, nq = a.n_tok * a.group;
   if (nq <= 0) return;
   const size_t row_bytes = kv_row_bytes(a.kv_type, d);
-  int max_pos = -1;
-  for (int t = 0; t < a.n_tok; ++t) max_pos = a.pos[t] > max_pos ? a.pos[t] : max_pos;
+  const int max_pos = last_position(a);
 
   // scratch: K tile [d, T], V tile [T, d], scores [8, T], accumulators [nq, d], running max [nq], sum [nq]
   float* ktile = a.scratch;
@@ -344,8 +351,7 @@ void attend_bf16(const AttentionArgs& a) {
   const int d = a.head_dim, dp = d + d % 2, nq = a.n_tok * a.group;
   if (nq <= 0) return;
   const size_t row_bytes = kv_row_bytes(DType::kBF16, d);
-  int max_pos = -1;
-  for (int t = 0; t < a.n_tok; ++t) max_pos = a.pos[t] > max_pos ? a.pos[t] : max_pos;
+  const int max_pos = last_position(a);
 
   const Bf16Layout l = bf16_layout(nq, d);
   uint16_t* qb = reinterpret_cast<uint16_t*>(a.scratch + l.qb);
@@ -471,8 +477,7 @@ void attend_q8(const AttentionArgs& a) {
   const int d = a.head_dim, nb = d / kQuantBlock, nq = a.n_tok * a.group;
   if (nq <= 0) return;
   const size_t row_bytes = kv_row_bytes(DType::kQ8_0, d);
-  int max_pos = -1;
-  for (int t = 0; t < a.n_tok; ++t) max_pos = a.pos[t] > max_pos ? a.pos[t] : max_pos;
+  const int max_pos = last_position(a);
 
   const Q8Layout l = q8_layout(nq, d);
   int8_t* qi = reinterpret_cast<int8_t*>(a.scratch + l.qi);
