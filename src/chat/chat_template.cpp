@@ -6,7 +6,7 @@
 #include "chat/jinja_eval.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "model/gguf_reader.h"
+#include "formats/gguf_reader.h"
 
 namespace qwen3 {
 

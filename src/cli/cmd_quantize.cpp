@@ -13,11 +13,11 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/timer.h"
+#include "formats/safetensors.h"
+#include "formats/safetensors_writer.h"
 #include "kernels/pack.h"
 #include "model/config.h"
 #include "model/gguf_export.h"
-#include "model/safetensors.h"
-#include "model/safetensors_writer.h"
 #include "model/weights.h"
 #include "tokenizer/gguf_vocab.h"
 

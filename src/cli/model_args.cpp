@@ -6,8 +6,8 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "formats/gguf_reader.h"
 #include "kernels/attention.h"
-#include "model/gguf_reader.h"
 #include "model/kv_cache.h"
 
 namespace qwen3::cli {

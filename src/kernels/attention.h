@@ -49,8 +49,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/dtype.h"
 #include "kernels/kernels.h"
-#include "model/tensor.h"
 
 namespace qwen3::kernels {
 

@@ -24,7 +24,7 @@
 #include <cstdint>
 
 #include "core/thread_pool.h"
-#include "model/tensor.h"
+#include "kernels/tensor.h"
 
 namespace qwen3::kernels {
 

@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "model/tensor.h"
+#include "kernels/tensor.h"
 
 namespace qwen3::kernels {
 

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "model/gguf_reader.h"
+#include "model/gguf_model.h"
 
 namespace qwen3 {
 

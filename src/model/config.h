@@ -40,7 +40,7 @@ struct GenerationConfig {
 
 // Parses config.json text; `path` names the file in error messages.
 ModelConfig parse_model_config(const std::string& text, const std::string& path);
-// config.json of a model directory, or the config a .gguf file's keys give (model/gguf_reader.h).
+// config.json of a model directory, or the config a .gguf file's keys give (model/gguf_model.h).
 ModelConfig load_model_config(const std::string& model_dir);
 // A missing generation_config.json gives the defaults (plus the config's EOS ids).
 GenerationConfig load_generation_config(const std::string& model_dir, const ModelConfig& config);

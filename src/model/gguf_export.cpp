@@ -4,9 +4,10 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "formats/gguf_writer.h"
+#include "formats/safetensors.h"
 #include "kernels/pack.h"
-#include "model/gguf_writer.h"
-#include "model/safetensors.h"
+#include "model/gguf_model.h"
 #include "model/weights.h"
 
 namespace qwen3 {

@@ -6,9 +6,9 @@
 #include <functional>
 #include <string>
 
+#include "core/dtype.h"
+#include "formats/gguf.h"
 #include "model/config.h"
-#include "model/gguf.h"
-#include "model/tensor.h"
 
 namespace qwen3 {
 

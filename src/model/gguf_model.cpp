@@ -1,15 +1,92 @@
 // A GGUF file as a Model: config from the qwen3.* keys, the generation settings, and each tensor bound under
-// its Hugging Face name (model/gguf.h's mapping), so that weights.cpp checks and tiles it exactly as it does
-// a safetensors tensor. docs/DESIGN.md ("GGUF").
+// its Hugging Face name (tensor_name_from_hf below), so that weights.cpp checks and tiles it exactly as it
+// does a safetensors tensor. docs/DESIGN.md ("GGUF").
+#include "model/gguf_model.h"
+
 #include <algorithm>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
-#include "model/gguf_reader.h"
 #include "model/model.h"
 #include "model/weights.h"
 
 namespace qwen3 {
+
+namespace gguf {
+
+ModelConfig read_config(const File& f) {
+  const std::string& arch = f.get_str("general.architecture");
+  QWEN3_CHECK(arch == "qwen3", "%s: general.architecture is \"%s\"; this engine runs dense \"qwen3\" models",
+              f.path.c_str(), arch.c_str());
+  const std::string a = "qwen3.";
+  const uint32_t hidden = f.get_u32(a + "embedding_length"), heads = f.get_u32(a + "attention.head_count");
+  const uint32_t head_dim = f.get_u32(a + "attention.key_length", heads ? hidden / heads : 0);
+  QWEN3_CHECK(f.get_u32(a + "attention.value_length", head_dim) == head_dim,
+              "%s: %sattention.value_length differs from key_length (unsupported)", f.path.c_str(),
+              a.c_str());
+  QWEN3_CHECK(
+      f.get_u32(a + "rope.dimension_count", head_dim) == head_dim,
+      "%s: %srope.dimension_count is not the head size %u (partial rotary embeddings are unsupported)",
+      f.path.c_str(), a.c_str(), head_dim);
+  const std::string scaling = f.has(a + "rope.scaling.type") ? f.get_str(a + "rope.scaling.type") : "none";
+  QWEN3_CHECK(scaling == "none", "%s: unsupported %srope.scaling.type \"%s\"", f.path.c_str(), a.c_str(),
+              scaling.c_str());
+  const TensorInfo* embd = nullptr;
+  bool has_output = false;
+  for (const TensorInfo& t : f.tensors) {
+    if (t.name == "token_embd.weight") embd = &t;
+    has_output = has_output || t.name == "output.weight";
+  }
+  QWEN3_CHECK(embd && embd->ne.size() == 2, "%s: no 2-D tensor token_embd.weight", f.path.c_str());
+  // The fields of config.json, checked by the same parser as a Hugging Face model's.
+  nlohmann::json c = {
+      {"model_type", "qwen3"},
+      {"hidden_size", hidden},
+      {"intermediate_size", f.get_u32(a + "feed_forward_length")},
+      {"num_hidden_layers", f.get_u32(a + "block_count")},
+      {"num_attention_heads", heads},
+      {"num_key_value_heads", f.get_u32(a + "attention.head_count_kv", heads)},
+      {"head_dim", head_dim},
+      {"vocab_size", embd->ne[1]},
+      {"max_position_embeddings", f.get_u32(a + "context_length")},
+      {"rms_norm_eps", f.get_f64(a + "attention.layer_norm_rms_epsilon", -1)},
+      {"rope_theta", f.get_f64(a + "rope.freq_base", 10000.0)},
+      {"tie_word_embeddings", !has_output},
+  };
+  QWEN3_CHECK(c["rms_norm_eps"].get<double>() > 0, "%s: missing key %sattention.layer_norm_rms_epsilon",
+              f.path.c_str(), a.c_str());
+  if (f.has("tokenizer.ggml.bos_token_id")) c["bos_token_id"] = f.get_u32("tokenizer.ggml.bos_token_id");
+  if (f.has("tokenizer.ggml.eos_token_id")) c["eos_token_id"] = f.get_u32("tokenizer.ggml.eos_token_id");
+  return parse_model_config(c.dump(), f.path);
+}
+
+std::string tensor_name_from_hf(const std::string& hf) {
+  if (hf == "model.embed_tokens.weight") return "token_embd.weight";
+  if (hf == "model.norm.weight") return "output_norm.weight";
+  if (hf == "lm_head.weight") return "output.weight";
+  static const std::pair<const char*, const char*> kLayer[] = {
+      {"input_layernorm", "attn_norm"},    {"self_attn.q_proj", "attn_q"},
+      {"self_attn.k_proj", "attn_k"},      {"self_attn.v_proj", "attn_v"},
+      {"self_attn.o_proj", "attn_output"}, {"self_attn.q_norm", "attn_q_norm"},
+      {"self_attn.k_norm", "attn_k_norm"}, {"post_attention_layernorm", "ffn_norm"},
+      {"mlp.gate_proj", "ffn_gate"},       {"mlp.up_proj", "ffn_up"},
+      {"mlp.down_proj", "ffn_down"}};
+  const std::string prefix = "model.layers.";
+  if (hf.starts_with(prefix)) {
+    size_t dot = hf.find('.', prefix.size());
+    if (dot != std::string::npos && dot > prefix.size()) {
+      std::string il = hf.substr(prefix.size(), dot - prefix.size());
+      std::string rest = hf.substr(dot + 1);
+      for (auto [from, to] : kLayer)
+        if (rest == std::string(from) + ".weight") return "blk." + il + "." + to + ".weight";
+    }
+  }
+  throw_error("tensor '%s' has no GGUF name (not part of a Qwen3 model)", hf.c_str());
+}
+
+}  // namespace gguf
 
 static GenerationConfig generation_from_gguf(const gguf::File& f, const gguf::Vocab& v) {
   // GGUF has no generation_config.json: Qwen3's own (sampling on, T 0.6, top-k 20, top-p 0.95) unless the

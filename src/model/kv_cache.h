@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "model/config.h"
-#include "model/tensor.h"
 
 namespace qwen3 {
 

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
-#include "model/gguf_reader.h"
+#include "formats/gguf_reader.h"
 #include "model/weights.h"
 
 namespace qwen3 {

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "core/file.h"
+#include "formats/safetensors.h"
+#include "kernels/tensor.h"
 #include "model/config.h"
-#include "model/safetensors.h"
-#include "model/tensor.h"
 
 namespace qwen3 {
 

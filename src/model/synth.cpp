@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
-#include "model/safetensors_writer.h"
+#include "formats/safetensors_writer.h"
 #include "model/weights.h"
 
 namespace qwen3 {

@@ -1,10 +1,11 @@
-// The tokenizer between its Hugging Face files and GGUF's tokenizer.ggml.* form (model/gguf.h, gguf::Vocab),
-// entry for entry as llama.cpp's convert_hf_to_gguf.py makes it for Qwen models. Tests: tests/gguf/.
+// The tokenizer between its Hugging Face files and GGUF's tokenizer.ggml.* form (formats/gguf.h,
+// gguf::Vocab), entry for entry as llama.cpp's convert_hf_to_gguf.py makes it for Qwen models. Tests:
+// tests/gguf/.
 #pragma once
 
 #include <string>
 
-#include "model/gguf.h"
+#include "formats/gguf.h"
 
 namespace qwen3::tok {
 

@@ -4,7 +4,7 @@
 #include <atomic>
 
 #include "core/error.h"
-#include "model/gguf.h"
+#include "formats/gguf.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_data.h"
 #include "tokenizer/unicode.h"

@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
-#include "model/gguf_reader.h"
+#include "formats/gguf_reader.h"
 #include "tokenizer/split.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_data.h"

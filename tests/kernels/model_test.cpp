@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "formats/safetensors_writer.h"
 #include "kernels/kernels.h"
 #include "model/forward.h"
-#include "model/safetensors_writer.h"
 #include "model/weights.h"
 #include "test_util.h"
 

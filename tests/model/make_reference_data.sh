@@ -6,7 +6,7 @@ set -euo pipefail
 bin=$1 src=$2 out=$3
 py=/usr/bin/python3
 stamp=$(cat "$0" "$src/tools/reference/qwen3_ref.py" "$src/tools/reference/make_prompts.py" \
-  "$src/src/model/synth.cpp" "$src/src/model/safetensors_writer.cpp" | sha256sum | cut -c1-16)
+  "$src/src/model/synth.cpp" "$src/src/formats/safetensors_writer.cpp" | sha256sum | cut -c1-16)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ]; then
   echo "reference data up to date in $out"
   exit 0

@@ -1,4 +1,4 @@
-// Reading GGUF files (model/gguf.h has the layout) with every structural check the format allows: magic and
+// Reading GGUF files (formats/gguf.h has the layout) with every structural check the format allows: magic and
 // version, each string, value and array inside the file, known value types, tensor dimensions, offsets
 // aligned and tensor data inside the file, no tensor named twice. Every failure is one qwen3::Error line
 // naming the file and the problem ("x.gguf: truncated: …"). Tests: tests/gguf/.
@@ -11,8 +11,7 @@
 #include <vector>
 
 #include "core/file.h"
-#include "model/config.h"
-#include "model/gguf.h"
+#include "formats/gguf.h"
 
 namespace qwen3::gguf {
 
@@ -49,9 +48,5 @@ File read_file(const std::string& path, MapMode mode = MapMode::kMmap,
 
 // The tokenizer.ggml.* entries; an error when the file has none this engine can use.
 Vocab read_vocab(const File& f);
-
-// config.json's fields from the qwen3.* keys (general.architecture must be "qwen3"); vocab_size from
-// token_embd.weight, tie_word_embeddings from the absence of output.weight.
-ModelConfig read_config(const File& f);
 
 }  // namespace qwen3::gguf

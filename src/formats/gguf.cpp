@@ -1,4 +1,4 @@
-#include "model/gguf.h"
+#include "formats/gguf.h"
 
 #include "core/error.h"
 
@@ -139,30 +139,6 @@ Value Value::i32_array(const std::vector<int32_t>& v) {
   x.elem = ValueType::kI32;
   x.ints.assign(v.begin(), v.end());
   return x;
-}
-
-std::string tensor_name_from_hf(const std::string& hf) {
-  if (hf == "model.embed_tokens.weight") return "token_embd.weight";
-  if (hf == "model.norm.weight") return "output_norm.weight";
-  if (hf == "lm_head.weight") return "output.weight";
-  static const std::pair<const char*, const char*> kLayer[] = {
-      {"input_layernorm", "attn_norm"},    {"self_attn.q_proj", "attn_q"},
-      {"self_attn.k_proj", "attn_k"},      {"self_attn.v_proj", "attn_v"},
-      {"self_attn.o_proj", "attn_output"}, {"self_attn.q_norm", "attn_q_norm"},
-      {"self_attn.k_norm", "attn_k_norm"}, {"post_attention_layernorm", "ffn_norm"},
-      {"mlp.gate_proj", "ffn_gate"},       {"mlp.up_proj", "ffn_up"},
-      {"mlp.down_proj", "ffn_down"}};
-  const std::string prefix = "model.layers.";
-  if (hf.starts_with(prefix)) {
-    size_t dot = hf.find('.', prefix.size());
-    if (dot != std::string::npos && dot > prefix.size()) {
-      std::string il = hf.substr(prefix.size(), dot - prefix.size());
-      std::string rest = hf.substr(dot + 1);
-      for (auto [from, to] : kLayer)
-        if (rest == std::string(from) + ".weight") return "blk." + il + "." + to + ".weight";
-    }
-  }
-  throw_error("tensor '%s' has no GGUF name (not part of a Qwen3 model)", hf.c_str());
 }
 
 }  // namespace qwen3::gguf

@@ -1,4 +1,4 @@
-#include "model/tensor.h"
+#include "core/dtype.h"
 
 namespace qwen3 {
 
@@ -32,11 +32,6 @@ size_t dtype_row_bytes(DType t, int64_t cols) {
       return n / kQuantBlock * sizeof(BlockQ4_0);
   }
   return 0;
-}
-
-size_t dtype_tile_bytes(DType t, int64_t cols) {
-  if (t == DType::kBF16) cols += cols & 1;  // bf16 tiles hold column pairs
-  return dtype_row_bytes(t, cols) * kTileRows;
 }
 
 }  // namespace qwen3

@@ -1,6 +1,7 @@
 // GGUF, the file format of ggml and llama.cpp (version 3, little-endian): the constants, value and tensor
-// types and the Qwen3 names shared by the writer (gguf_writer.h, `qwen3 quantize -o OUT.gguf`) and the
-// reader. Layout of a file:
+// types and the tokenizer form shared by the writer (gguf_writer.h, `qwen3 quantize -o OUT.gguf`) and the
+// reader (gguf_reader.h); what a Qwen3 model's keys and tensor names mean is the model's
+// (model/gguf_model.h). Layout of a file:
 //   "GGUF"  u32 version = 3  u64 n_tensors  u64 n_kv
 //   n_kv      x  string key, u32 value type, value      (string = u64 byte length + UTF-8, no NUL;
 //                                                       array = u32 element type, u64 count, elements)
@@ -16,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/tensor.h"
+#include "core/dtype.h"
 
 namespace qwen3::gguf {
 
@@ -94,10 +95,5 @@ struct Vocab {
   std::optional<bool> add_bos, add_eos;
   std::string chat_template;  // empty: none
 };
-
-// The GGUF name of a Hugging Face tensor name (model.layers.3.self_attn.q_proj.weight -> blk.3.attn_q.weight,
-// model.embed_tokens.weight -> token_embd.weight, …, as llama.cpp's qwen3 architecture names them); throws
-// for a name outside the Qwen3 weight table.
-std::string tensor_name_from_hf(const std::string& hf_name);
 
 }  // namespace qwen3::gguf

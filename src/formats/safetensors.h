@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/file.h"
-#include "model/tensor.h"
 
 namespace qwen3 {
 

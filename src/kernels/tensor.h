@@ -1,39 +1,25 @@
-// A weight tensor: a runtime dtype tag over a plain buffer. Matrices are row-major [rows, cols] with rows the
-// output dimension, as PyTorch's nn.Linear stores them ([out_features, in_features]).
+// A weight tensor: a runtime dtype tag (core/dtype.h) over a plain buffer, the operand of the matmul kernels.
+// Matrices are row-major [rows, cols] with rows the output dimension, as PyTorch's nn.Linear stores them
+// ([out_features, in_features]), until the loader repacks them into the kernels' tiles (kernels/pack.h).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
-#include <vector>
+
+#include "core/dtype.h"
 
 namespace qwen3 {
-
-enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
-
-// GGUF-compatible block quantisation: 32 values per block, one f16 scale.
-constexpr int kQuantBlock = 32;
-struct BlockQ8_0 {
-  uint16_t scale;  // f16
-  int8_t q[kQuantBlock];
-};
-struct BlockQ4_0 {
-  uint16_t scale;  // f16
-  uint8_t
-      q[kQuantBlock / 2];  // low nibbles: values 0..15, high nibbles: values 16..31; value = (nibble-8)*scale
-};
-static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18);
 
 // Matrices are repacked at load into tiles of kTileRows rows (kernels/pack.cpp describes the layouts) so that
 // the matmul kernels stream each tile once and keep one accumulator lane per output row.
 constexpr int kTileRows = 16;
 
-const char* dtype_name(DType t);
-// Bytes taken by one row of `cols` values (cols must be a multiple of 32 for the block types).
-size_t dtype_row_bytes(DType t, int64_t cols);
-
-// Bytes of one tile of kTileRows rows in the tiled layout (bf16 pads an odd cols by one zero).
-size_t dtype_tile_bytes(DType t, int64_t cols);
+// Bytes of one tile of kTileRows rows in the tiled layout (bf16 pads an odd cols by one zero: its tiles hold
+// column pairs).
+inline size_t dtype_tile_bytes(DType t, int64_t cols) {
+  if (t == DType::kBF16) cols += cols & 1;
+  return dtype_row_bytes(t, cols) * kTileRows;
+}
 
 struct Tensor {
   DType dtype = DType::kF32;

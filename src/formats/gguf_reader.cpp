@@ -1,12 +1,10 @@
-#include "model/gguf_reader.h"
+#include "formats/gguf_reader.h"
 
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
-
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
@@ -329,52 +327,6 @@ Vocab read_vocab(const File& f) {
   flag("tokenizer.ggml.add_eos_token", v.add_eos);
   if (f.has("tokenizer.chat_template")) v.chat_template = f.get_str("tokenizer.chat_template");
   return v;
-}
-
-ModelConfig read_config(const File& f) {
-  const std::string& arch = f.get_str("general.architecture");
-  QWEN3_CHECK(arch == "qwen3", "%s: general.architecture is \"%s\"; this engine runs dense \"qwen3\" models",
-              f.path.c_str(), arch.c_str());
-  const std::string a = "qwen3.";
-  const uint32_t hidden = f.get_u32(a + "embedding_length"), heads = f.get_u32(a + "attention.head_count");
-  const uint32_t head_dim = f.get_u32(a + "attention.key_length", heads ? hidden / heads : 0);
-  QWEN3_CHECK(f.get_u32(a + "attention.value_length", head_dim) == head_dim,
-              "%s: %sattention.value_length differs from key_length (unsupported)", f.path.c_str(),
-              a.c_str());
-  QWEN3_CHECK(
-      f.get_u32(a + "rope.dimension_count", head_dim) == head_dim,
-      "%s: %srope.dimension_count is not the head size %u (partial rotary embeddings are unsupported)",
-      f.path.c_str(), a.c_str(), head_dim);
-  const std::string scaling = f.has(a + "rope.scaling.type") ? f.get_str(a + "rope.scaling.type") : "none";
-  QWEN3_CHECK(scaling == "none", "%s: unsupported %srope.scaling.type \"%s\"", f.path.c_str(), a.c_str(),
-              scaling.c_str());
-  const TensorInfo* embd = nullptr;
-  bool has_output = false;
-  for (const TensorInfo& t : f.tensors) {
-    if (t.name == "token_embd.weight") embd = &t;
-    has_output = has_output || t.name == "output.weight";
-  }
-  QWEN3_CHECK(embd && embd->ne.size() == 2, "%s: no 2-D tensor token_embd.weight", f.path.c_str());
-  // The fields of config.json, checked by the same parser as a Hugging Face model's.
-  nlohmann::json c = {
-      {"model_type", "qwen3"},
-      {"hidden_size", hidden},
-      {"intermediate_size", f.get_u32(a + "feed_forward_length")},
-      {"num_hidden_layers", f.get_u32(a + "block_count")},
-      {"num_attention_heads", heads},
-      {"num_key_value_heads", f.get_u32(a + "attention.head_count_kv", heads)},
-      {"head_dim", head_dim},
-      {"vocab_size", embd->ne[1]},
-      {"max_position_embeddings", f.get_u32(a + "context_length")},
-      {"rms_norm_eps", f.get_f64(a + "attention.layer_norm_rms_epsilon", -1)},
-      {"rope_theta", f.get_f64(a + "rope.freq_base", 10000.0)},
-      {"tie_word_embeddings", !has_output},
-  };
-  QWEN3_CHECK(c["rms_norm_eps"].get<double>() > 0, "%s: missing key %sattention.layer_norm_rms_epsilon",
-              f.path.c_str(), a.c_str());
-  if (f.has("tokenizer.ggml.bos_token_id")) c["bos_token_id"] = f.get_u32("tokenizer.ggml.bos_token_id");
-  if (f.has("tokenizer.ggml.eos_token_id")) c["eos_token_id"] = f.get_u32("tokenizer.ggml.eos_token_id");
-  return parse_model_config(c.dump(), f.path);
 }
 
 }  // namespace qwen3::gguf

@@ -1,4 +1,4 @@
-// Writing GGUF files (model/gguf.h has the layout), streaming: the header, metadata and tensor infos are
+// Writing GGUF files (formats/gguf.h has the layout), streaming: the header, metadata and tensor infos are
 // written from names, types and shapes, then each tensor's bytes are produced by a callback in order, so a
 // model never sits whole in memory. Tests: tests/gguf/ (an independent parser reads what this writes).
 #pragma once
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "model/gguf.h"
+#include "formats/gguf.h"
 
 namespace qwen3::gguf {
 
