@@ -7,6 +7,7 @@
 
 #include "chat/jinja_value.h"
 #include "core/error.h"
+#include "core/json.h"
 
 namespace qwen3 {
 
@@ -70,9 +71,11 @@ void OutputParser::restore_as_content(const std::string& raw, ParsedDelta& d) {
 void OutputParser::close_tool_call(ParsedDelta& d) {
   std::string raw = std::string(kToolOpen) + tool_buf_ + kToolClose;
   std::string why;
-  auto j = nlohmann::ordered_json::parse(tool_buf_, nullptr, /*allow_exceptions=*/false);
+  // The model's text is as untrusted as a request body: bounded depth, linear-time objects.
+  nlohmann::ordered_json j;
+  bool parsed = try_parse_json(tool_buf_, j, nullptr, JsonLimits{64});
   std::string name, args;
-  if (j.is_discarded()) {
+  if (!parsed) {
     why = "invalid JSON";
   } else if (!j.is_object() || !j.contains("name") || !j["name"].is_string() ||
              j["name"].get<std::string>().empty()) {
