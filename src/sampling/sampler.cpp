@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "core/error.h"
@@ -17,15 +18,44 @@ SamplingParams qwen3_recommended(bool thinking) {
   return p;
 }
 
+float to_sampling_float(double x) {
+  constexpr double max = std::numeric_limits<float>::max();
+  if (x > max) return std::numeric_limits<float>::infinity();
+  if (x < -max) return -std::numeric_limits<float>::infinity();
+  return static_cast<float>(x);  // in range (or NaN): rounds to nearest, tiny values to ±0
+}
+
+std::optional<SamplingParamError> check_sampling_params(const SamplingParams& p, int n_vocab_tokens) {
+  // Each test is written so that NaN fails it.
+  auto out_of = [](const char* name, float v, const char* range) {
+    return SamplingParamError{name, strfmt("'%s' is %g as a 32-bit float: it must be %s", name, v, range)};
+  };
+  if (!std::isfinite(p.temperature)) return out_of("temperature", p.temperature, "a finite number");
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return out_of("top_p", p.top_p, "in (0, 1]");
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return out_of("min_p", p.min_p, "in [0, 1]");
+  if (!(p.repetition_penalty >= kMinRepetitionPenalty && p.repetition_penalty <= kMaxRepetitionPenalty))
+    return out_of("repetition_penalty", p.repetition_penalty, "in [1e-6, 1e6]");
+  if (!(std::fabs(p.presence_penalty) <= kMaxPenalty))
+    return out_of("presence_penalty", p.presence_penalty, "in [-1e6, 1e6]");
+  if (!(std::fabs(p.frequency_penalty) <= kMaxPenalty))
+    return out_of("frequency_penalty", p.frequency_penalty, "in [-1e6, 1e6]");
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id < 0 || id >= n_vocab_tokens)
+      return SamplingParamError{
+          "logit_bias",
+          strfmt("logit_bias: token id %d is outside the vocabulary (ids 0 to %d)", id, n_vocab_tokens - 1)};
+    if (!(std::fabs(bias) <= kMaxLogitBias || bias == -std::numeric_limits<float>::infinity()))
+      return SamplingParamError{
+          "logit_bias",
+          strfmt("logit_bias[%d] is %g as a 32-bit float: it must be in [-1e6, 1e6]", id, bias)};
+  }
+  return std::nullopt;
+}
+
 Sampler::Sampler(const SamplingParams& params, int n_vocab_tokens)
     : params_(params), n_vocab_(n_vocab_tokens), state_(params.seed ^ 0x5851f42d4c957f2dull) {
   QWEN3_CHECK(n_vocab_tokens > 0, "sampler needs a vocabulary");
-  QWEN3_CHECK(std::isfinite(params.temperature), "temperature must be a finite number");
-  QWEN3_CHECK(params.top_p > 0.0f, "top_p must be > 0");
-  QWEN3_CHECK(params.min_p >= 0.0f && params.min_p <= 1.0f, "min_p must be in [0, 1]");
-  QWEN3_CHECK(params.repetition_penalty > 0.0f, "repetition_penalty must be > 0");
-  for (auto& [id, bias] : params.logit_bias)
-    QWEN3_CHECK(id >= 0 && id < n_vocab_tokens, "logit_bias: token id %d is outside the vocabulary", id);
+  if (auto e = check_sampling_params(params, n_vocab_tokens)) throw Error(e->message);
 }
 
 double Sampler::next_uniform() {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <random>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -28,14 +29,29 @@ const ojson* field(const ojson& body, const char* key) {
   return it == body.end() || it->is_null() ? nullptr : &*it;
 }
 
-std::optional<double> number(const ojson& body, const char* key, double lo, double hi) {
+// A finite number, within [lo, hi] when they are given (the sampling fields are judged afterwards, as the
+// floats the sampler computes with, by check_sampling_params).
+std::optional<double> number(const ojson& body, const char* key, double lo = -HUGE_VAL,
+                             double hi = HUGE_VAL) {
   const ojson* v = field(body, key);
   if (!v) return std::nullopt;
   if (!v->is_number()) bad(key, strfmt("'%s' must be a number, got %s", key, type_name(*v)), "invalid_type");
   double x = v->get<double>();
-  if (!std::isfinite(x) || x < lo || x > hi)
-    bad(key, strfmt("'%s' is %g: it must be in [%g, %g]", key, x, lo, hi));
+  if (!std::isfinite(x)) bad(key, strfmt("'%s' must be a finite number", key));
+  if (x < lo || x > hi) bad(key, strfmt("'%s' is %g: it must be in [%g, %g]", key, x, lo, hi));
   return x;
+}
+
+// A logit_bias key: a token id written as plain decimal digits (no sign, space or exponent), below n_vocab.
+std::optional<int32_t> token_id_key(const std::string& key, int n_vocab) {
+  if (key.empty() || key.size() > 9) return std::nullopt;  // 9 digits cannot overflow int32
+  int32_t id = 0;
+  for (char ch : key) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    id = id * 10 + (ch - '0');
+  }
+  if (id >= n_vocab) return std::nullopt;
+  return id;
 }
 
 std::optional<int64_t> integer(const ojson& body, const char* key, int64_t lo, int64_t hi) {
@@ -87,22 +103,18 @@ void parse_generation(const ojson& b, const ServedModel& served, bool thinking, 
   } else {
     s = qwen3_recommended(false);
   }
-  if (auto v = number(b, "temperature", 0, 2)) s.temperature = static_cast<float>(*v);
-  if (auto v = number(b, "top_p", 0, 1)) {
-    if (*v <= 0) bad("top_p", "'top_p' must be greater than 0");
-    s.top_p = static_cast<float>(*v);
-  }
+  // The ranges are the sampler's (check_sampling_params, below), judged on the float each value becomes:
+  // 1e-320 passes (0, 1] as a double but is 0 as a float. Only temperature and logit_bias have narrower
+  // ranges, OpenAI's. OpenAI documents [-2, 2] for presence/frequency_penalty; like llama.cpp, a wider range
+  // is accepted (a large presence penalty makes every token appear at most once, which the tests use to force
+  // token sequences with logit_bias).
+  if (auto v = number(b, "temperature", 0, 2)) s.temperature = to_sampling_float(*v);
+  if (auto v = number(b, "top_p")) s.top_p = to_sampling_float(*v);
   if (auto v = integer(b, "top_k", -1, 1 << 30)) s.top_k = static_cast<int>(*v);
-  if (auto v = number(b, "min_p", 0, 1)) s.min_p = static_cast<float>(*v);
-  // OpenAI documents -2..2 for the penalties; like llama.cpp, wider values are accepted (a large presence
-  // penalty makes every token appear at most once, which the tests use to force token sequences with
-  // logit_bias).
-  if (auto v = number(b, "presence_penalty", -1e6, 1e6)) s.presence_penalty = static_cast<float>(*v);
-  if (auto v = number(b, "frequency_penalty", -1e6, 1e6)) s.frequency_penalty = static_cast<float>(*v);
-  if (auto v = number(b, "repetition_penalty", 0, 1e9)) {
-    if (*v <= 0) bad("repetition_penalty", "'repetition_penalty' must be greater than 0");
-    s.repetition_penalty = static_cast<float>(*v);
-  }
+  if (auto v = number(b, "min_p")) s.min_p = to_sampling_float(*v);
+  if (auto v = number(b, "presence_penalty")) s.presence_penalty = to_sampling_float(*v);
+  if (auto v = number(b, "frequency_penalty")) s.frequency_penalty = to_sampling_float(*v);
+  if (auto v = number(b, "repetition_penalty")) s.repetition_penalty = to_sampling_float(*v);
   if (auto v = integer(b, "seed", INT64_MIN, INT64_MAX)) {
     s.seed = static_cast<uint64_t>(*v);
     r.seed_given = true;
@@ -112,17 +124,33 @@ void parse_generation(const ojson& b, const ServedModel& served, bool thinking, 
   if (const ojson* lb = field(b, "logit_bias")) {
     if (!lb->is_object())
       bad("logit_bias", "'logit_bias' must be an object of token id → bias", "invalid_type");
+    // Linear in the number of keys (a whole-vocabulary bias is 151,936 of them). An id given twice ("5" and
+    // "05") keeps the last value.
+    std::unordered_map<int32_t, size_t> index;  // id → its entry in s.logit_bias
+    index.reserve(lb->size());
+    s.logit_bias.reserve(lb->size());
     for (auto& [key, val] : lb->items()) {
-      char* end = nullptr;
-      long id = std::strtol(key.c_str(), &end, 10);
-      if (key.empty() || *end != '\0' || id < 0 || id >= served.model->n_vocab_tokens)
+      std::optional<int32_t> id = token_id_key(key, served.model->n_vocab_tokens);
+      if (!id)
+        bad("logit_bias", strfmt("logit_bias: '%s' is not a token id (decimal digits) below %d", key.c_str(),
+                                 served.model->n_vocab_tokens));
+      if (!val.is_number())
         bad("logit_bias",
-            strfmt("logit_bias: '%s' is not a token id below %d", key.c_str(), served.model->n_vocab_tokens));
-      if (!val.is_number() || val.get<double>() < -100 || val.get<double>() > 100)
-        bad("logit_bias", strfmt("logit_bias[%s]: the bias must be a number in [-100, 100]", key.c_str()));
-      s.logit_bias.emplace_back(static_cast<int32_t>(id), val.get<float>());
+            strfmt("logit_bias[%s]: the bias must be a number, got %s", key.c_str(), type_name(val)),
+            "invalid_type");
+      float bias = to_sampling_float(val.get<double>());
+      if (!(bias >= -100 && bias <= 100))  // OpenAI's range (the sampler's is wider)
+        bad("logit_bias", strfmt("logit_bias[%s] is %g: it must be in [-100, 100]", key.c_str(), bias));
+      auto [it, added] = index.try_emplace(*id, s.logit_bias.size());
+      if (added)
+        s.logit_bias.emplace_back(*id, bias);
+      else
+        s.logit_bias[it->second].second = bias;
     }
   }
+  // Every sampling value as the sampler will see it, by the sampler's own rules (defaults included: in
+  // thinking mode they come from the model's generation_config.json).
+  if (auto e = check_sampling_params(s, served.model->n_vocab_tokens)) bad(e->param, e->message);
   std::optional<int64_t> max_tokens = integer(b, "max_completion_tokens", 1, INT32_MAX);
   if (!max_tokens) max_tokens = integer(b, "max_tokens", 1, INT32_MAX);
   p.max_tokens = max_tokens ? static_cast<int>(*max_tokens) : -1;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
@@ -179,6 +180,119 @@ TEST(Sampler, QwenRecommendations) {
   EXPECT_FLOAT_EQ(n.top_p, 0.8f);
   EXPECT_EQ(n.top_k, 20);
   EXPECT_FLOAT_EQ(n.min_p, 0.0f);
+}
+
+// Every field is judged as the float the sampler computes with: values that pass as doubles but underflow to
+// 0 (1e-320, 1e-46), overflow to infinity (1e39, 1e300) or are NaN/infinite are refused, naming the field, by
+// check_sampling_params and by the Sampler's constructor alike (the server calls the former, the scheduler
+// builds the latter: one rule for both).
+TEST(SamplingParams, EachFieldIsCheckedAsAFloat) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float zero_1e320 = to_sampling_float(1e-320), zero_1e46 = to_sampling_float(1e-46);
+  const float big = to_sampling_float(1e39), huge = to_sampling_float(1e300);
+  EXPECT_EQ(zero_1e320, 0.0f);
+  EXPECT_EQ(zero_1e46, 0.0f);
+  EXPECT_EQ(big, inf);
+  EXPECT_EQ(huge, inf);
+  EXPECT_EQ(to_sampling_float(-1e300), -inf);
+  EXPECT_TRUE(std::isnan(to_sampling_float(std::nan(""))));
+  EXPECT_EQ(to_sampling_float(0.25), 0.25f);
+
+  struct Case {
+    const char* param;
+    void (*set)(SamplingParams&, float);
+    std::vector<float> bad, good;
+  };
+  const std::vector<Case> cases = {
+      {"temperature",
+       [](SamplingParams& p, float v) { p.temperature = v; },
+       {nan, inf, -inf, big},
+       {0, 1e-30f, 2, -1}},
+      {"top_p",
+       [](SamplingParams& p, float v) { p.top_p = v; },
+       {zero_1e320, zero_1e46, 0, -0.5f, 1.0001f, nan, inf, big},
+       {1e-40f, 0.5f, 1}},
+      {"min_p",
+       [](SamplingParams& p, float v) { p.min_p = v; },
+       {-1e-30f, 1.5f, nan, inf, big},
+       {zero_1e320, 0, 0.5f, 1}},
+      {"repetition_penalty",
+       [](SamplingParams& p, float v) { p.repetition_penalty = v; },
+       {zero_1e320, zero_1e46, 0, -1, 1e-7f, 2e6f, nan, inf, huge},
+       {1e-6f, 1, 1.3f, 1e6f}},
+      {"presence_penalty",
+       [](SamplingParams& p, float v) { p.presence_penalty = v; },
+       {nan, inf, -inf, huge, 2e6f, -2e6f},
+       {zero_1e320, -2, 2, 1000, 1e6f, -1e6f}},
+      {"frequency_penalty",
+       [](SamplingParams& p, float v) { p.frequency_penalty = v; },
+       {nan, inf, -inf, huge, 2e6f, -2e6f},
+       {zero_1e46, -2, 2, 1e6f, -1e6f}},
+      {"logit_bias",
+       [](SamplingParams& p, float v) {
+         p.logit_bias = {{1, 0.5f}, {3, v}};
+       },
+       {nan, inf, big, 1.5e6f, -2e6f},
+       {zero_1e320, 100, -100, 1e6f, -inf}},  // -infinity bans the token
+  };
+  for (const Case& c : cases) {
+    for (float v : c.bad) {
+      SamplingParams p;
+      c.set(p, v);
+      auto e = check_sampling_params(p, 8);
+      ASSERT_TRUE(e) << c.param << " = " << v;
+      EXPECT_EQ(e->param, c.param) << v;
+      EXPECT_NE(e->message.find(c.param), std::string::npos) << e->message;
+      try {
+        Sampler s(p, 8);
+        ADD_FAILURE() << "Sampler accepted " << c.param << " = " << v;
+      } catch (const Error& err) {
+        EXPECT_EQ(err.what(), e->message);
+      }
+    }
+    for (float v : c.good) {
+      SamplingParams p;
+      c.set(p, v);
+      auto e = check_sampling_params(p, 8);
+      EXPECT_FALSE(e) << c.param << " = " << v << ": " << e->message;
+      EXPECT_NO_THROW(Sampler(p, 8)) << c.param << " = " << v;
+    }
+  }
+}
+
+TEST(SamplingParams, LogitBiasIdsAreInTheVocabulary) {
+  for (int32_t id : {-1, 8, 1 << 30}) {
+    SamplingParams p;
+    p.logit_bias = {{0, 1.0f}, {id, 1.0f}};
+    auto e = check_sampling_params(p, 8);
+    ASSERT_TRUE(e) << id;
+    EXPECT_EQ(e->param, "logit_bias");
+    EXPECT_THROW(Sampler(p, 8), Error);
+  }
+  SamplingParams p;
+  p.logit_bias = {{0, 1.0f}, {7, -1.0f}};
+  EXPECT_FALSE(check_sampling_params(p, 8));
+  EXPECT_TRUE(check_sampling_params(SamplingParams{}, 8) == std::nullopt);
+}
+
+// Within the accepted ranges every logit stays finite, so sampling never meets a NaN or an all-banned row.
+TEST(SamplingParams, ExtremesKeepTheLogitsFinite) {
+  SamplingParams p;
+  p.repetition_penalty = kMinRepetitionPenalty;
+  p.frequency_penalty = -kMaxPenalty;
+  p.presence_penalty = -kMaxPenalty;
+  p.logit_bias = {{0, kMaxLogitBias}};
+  Sampler s(p, 4);
+  std::vector<float> l = {1000, -1000, 3, 4};
+  std::vector<int32_t> prompt = {0, 1}, output(1000, 0);
+  s.apply_bias_and_penalties(l, prompt, output);
+  for (float x : l) EXPECT_TRUE(std::isfinite(x)) << x;
+  p.repetition_penalty = kMaxRepetitionPenalty;
+  p.frequency_penalty = kMaxPenalty;
+  Sampler t(p, 4);
+  l = {1000, -1000, 3, 4};
+  t.apply_bias_and_penalties(l, prompt, output);
+  for (float x : l) EXPECT_TRUE(std::isfinite(x)) << x;
 }
 
 }  // namespace

@@ -167,3 +167,29 @@ test('model still loading: 503, then served', async () => {
     assert.equal(await loading.stop(), 0);
   }
 });
+
+test('sampling values that are 0 or infinite as 32-bit floats: 400 naming the field, then still serving', async () => {
+  // 1e-320 is a double inside (0, 1] but 0 as the float the sampler computes with; such a request used to fail
+  // inside the scheduler, never to be answered, and to leak its slot (issue 23). The bodies are sent raw, so
+  // the numbers arrive as written.
+  const cases = [['top_p', '1e-320'], ['top_p', '1e-46'], ['repetition_penalty', '1e-320'], ['presence_penalty', '1e39']];
+  const send = (body) => fetch(`${server.base}/v1/chat/completions`,
+    { method: 'POST', headers: auth, body, signal: AbortSignal.timeout(30000) });
+  for (const [param, value] of cases) {
+    const body = `{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1, "${param}": ${value}}`;
+    const res = await send(body);
+    assert.equal(res.status, 400, body);
+    const json = await res.json();
+    assertErrorShape(json);
+    assert.equal(json.error.param, param, body);
+  }
+  const res = await send('{"messages": [{"role": "user", "content": "hi"}], "logit_bias": {" 5": 1}}');
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error.param, 'logit_bias');
+  // --parallel 1: a leaked slot would leave these waiting for ever.
+  for (let i = 0; i < 2; ++i) {
+    const r = await client.chat.completions.create(
+      { model: 'any', messages: [{ role: 'user', content: 'still there?' }], max_tokens: 2 }, { timeout: 60000 });
+    assert.equal(r.usage.completion_tokens, 2);
+  }
+});
