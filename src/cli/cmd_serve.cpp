@@ -19,6 +19,10 @@ struct ServeArgs {
 void run_serve(const ServeArgs& a) {
   server::ServerOptions opt = a.server;
   QWEN3_CHECK(a.max_body_kib >= 1, "--max-body-kib must be at least 1");
+  QWEN3_CHECK(opt.port >= 0 && opt.port <= 65535, "--port %d: choose 0..65535 (0: any free port)", opt.port);
+  QWEN3_CHECK(opt.max_connections >= 1, "--max-connections %d: must be at least 1", opt.max_connections);
+  QWEN3_CHECK(opt.header_timeout_s > 0, "--header-timeout must be > 0 seconds");
+  QWEN3_CHECK(opt.drain_timeout_s >= 0, "--drain-timeout must be >= 0 seconds");
   opt.max_body_bytes = a.max_body_kib * 1024;
   // Arguments are checked before the port is bound (config.json only), so a bad one fails at once.
   const ModelConfig config = load_model_config(resolve_model_dir(a.model.model));
@@ -57,7 +61,16 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--batch", a->server.max_batch_tokens,
                   "most tokens per forward step (prompt chunks + decode)")
       ->capture_default_str();
-  cmd->add_option("--max-body-kib", a->max_body_kib, "largest request body in KiB (larger: 413)")
+  cmd->add_option("--max-body-kib", a->max_body_kib, "largest request body in KiB, chunked or not (larger: 413)")
+      ->capture_default_str();
+  cmd->add_option("--max-connections", a->server.max_connections,
+                  "connections open at once (beyond: 503 at once)")
+      ->capture_default_str();
+  cmd->add_option("--header-timeout", a->server.header_timeout_s,
+                  "seconds a request's whole head may take to arrive (slower clients are cut off)")
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", a->server.drain_timeout_s,
+                  "on SIGTERM/SIGINT: seconds running requests may finish before they are aborted")
       ->capture_default_str();
   cmd->callback([a] { run_serve(*a); });
 }

@@ -12,8 +12,16 @@ void metric(std::string& out, const char* name, const char* type, const char* he
 
 }  // namespace
 
-std::string prometheus_text(const HttpCounters& h, const SchedulerStats& s) {
+std::string prometheus_text(const HttpCounters& h, const ConnectionCounters& c, const SchedulerStats& s) {
   std::string o;
+  metric(o, "qwen3_connections_total", "counter", "TCP connections accepted", c.connections.load());
+  metric(o, "qwen3_connections_rejected_total", "counter", "connections refused with 503 at the connection limit",
+         c.rejected_connections.load());
+  metric(o, "qwen3_connections_open", "gauge", "connections open", c.open_connections.load());
+  metric(o, "qwen3_http_timeouts_total", "counter", "connections closed for a late request head, body or write",
+         c.timeouts.load());
+  metric(o, "qwen3_http_oversize_total", "counter", "requests refused for an oversize head or body",
+         c.oversize.load());
   metric(o, "qwen3_requests_total", "counter", "HTTP requests received", h.requests.load());
   metric(o, "qwen3_requests_ok_total", "counter", "completion requests answered successfully",
          h.completions_ok.load());

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/scheduler.h"
+#include "server/http.h"
 
 namespace qwen3::server {
 
@@ -18,6 +19,6 @@ struct HttpCounters {
   std::atomic<int> in_flight{0};            // completion requests being answered
 };
 
-std::string prometheus_text(const HttpCounters& http, const SchedulerStats& s);
+std::string prometheus_text(const HttpCounters& http, const ConnectionCounters& conn, const SchedulerStats& s);
 
 }  // namespace qwen3::server

@@ -1,10 +1,9 @@
-// The HTTP glue: routes, authentication, errors in OpenAI's shape, and the bridge between a handler thread
-// and the scheduler thread (a Channel of bytes the scheduler's callbacks fill and the chunked content
-// provider drains). A write that fails means the client left: the request's cancel flag is set and the
-// scheduler frees its slot at the next step.
+// The OpenAI glue over the HTTP layer (server/http.h): routes, authentication, errors in OpenAI's shape, the
+// bridge from the scheduler thread's callbacks to a streamed response, and the server's lifecycle (load with
+// 503s, serve, drain on SIGTERM, stop). A write to a client that left fails: the request's cancel flag is set
+// and the scheduler frees its slot at the next step.
 #include "server/server.h"
 
-#include <httplib.h>
 #include <signal.h>
 
 #include <atomic>
@@ -19,42 +18,20 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "server/http.h"
 #include "server/metrics.h"
 
 namespace qwen3::server {
 
 namespace {
 
-struct Channel {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::string pending;
-  bool closed = false;
-  void push(std::string s) {
-    if (s.empty()) return;
-    {
-      std::lock_guard lock(mu);
-      pending += s;
-    }
-    cv.notify_one();
-  }
-  void close(std::string s) {
-    {
-      std::lock_guard lock(mu);
-      pending += s;
-      closed = true;
-    }
-    cv.notify_one();
-  }
-};
-
-// Everything one completion request owns; shared by the handler, the content provider and the scheduler's
-// callbacks.
+// Everything one completion request owns; shared by the handler and the scheduler's callbacks.
 struct Job {
   ApiRequest request;
   std::unique_ptr<ResponseBuilder> builder;
-  Channel channel;
+  std::shared_ptr<Exchange> exchange;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  std::mutex mu;  // the builder is fed from the scheduler thread only; this guards the end of the answer
 };
 
 std::string random_id() {
@@ -64,125 +41,145 @@ std::string random_id() {
   return strfmt("%016llx", static_cast<unsigned long long>(rng()));
 }
 
+const char* kJson = "application/json";
+
 class Server {
  public:
   Server(const ServedModel& served, const ServerOptions& opt) : served_(served), opt_(opt) {}
 
   // The model is loaded: requests are served from now on (before, they get 503).
   void start(Scheduler* scheduler) {
-    scheduler_ = scheduler;
+    scheduler_.store(scheduler, std::memory_order_release);
     ready_.store(true, std::memory_order_release);
   }
+  void begin_drain() { draining_.store(true, std::memory_order_release); }
+  void detach_scheduler() { scheduler_.store(nullptr, std::memory_order_release); }
+  int in_flight() const { return http_.in_flight.load(); }
+  int in_handlers() const { return in_handlers_.load(); }
 
-  void setup(httplib::Server& svr) {
-    size_t n_threads = static_cast<size_t>(opt_.n_parallel + opt_.max_queue + 16);
-    svr.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
-    svr.set_payload_max_length(opt_.max_body_bytes);
-    // httplib waits for idle keep-alive connections to time out before a stop returns: 5 s (its default, as
-    // llama-server) bounds how long SIGTERM takes with idle clients connected.
-    svr.set_keep_alive_timeout(5);
-    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  void setup(HttpServer& svr) {
+    http_server_ = &svr;
+    svr.error_body([](int status, const std::string& message, const std::string& code) {
+      return error_body(ApiError{status, message, status >= 500 ? "server_error" : "invalid_request_error", "",
+                                 code});
+    });
+    svr.before([this](const HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
       ++http_.requests;
+      bool health = req.path == "/health" || req.path == "/health/ready";
       if (!ready_.load(std::memory_order_acquire)) {
-        if (req.path == "/health") {
-          res.status = 503;
-          res.set_content(dump({{"status", "loading"}}), "application/json");
+        if (health) {
+          ex->respond(503, kJson, dump({{"status", "loading"}}));
         } else {
-          fail(res, ApiError{503, "Loading model", "server_error", "", "model_loading"});
+          fail(ex, ApiError{503, "Loading model", "server_error", "", "model_loading"}, {{"Retry-After", "1"}});
         }
-        return httplib::Server::HandlerResponse::Handled;
+        return true;
       }
-      if (opt_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-      if (req.get_header_value("Authorization") == "Bearer " + opt_.api_key)
-        return httplib::Server::HandlerResponse::Unhandled;
-      fail(res, ApiError{401, "Incorrect API key provided.", "invalid_request_error", "", "invalid_api_key"});
-      return httplib::Server::HandlerResponse::Handled;
+      if (draining_.load(std::memory_order_acquire) && req.path != "/health" && req.path != "/metrics") {
+        if (req.path == "/health/ready")
+          ex->respond(503, kJson, dump({{"status", "shutting_down"}}));
+        else
+          fail(ex, ApiError{503, "The server is shutting down", "server_error", "", "shutting_down"},
+               {{"Retry-After", "1"}});
+        return true;
+      }
+      if (opt_.api_key.empty() || health) return false;
+      if (req.header("authorization") == "Bearer " + opt_.api_key) return false;
+      fail(ex, ApiError{401, "Incorrect API key provided.", "invalid_request_error", "", "invalid_api_key"});
+      return true;
     });
-    // Statuses the library answers itself (404 no route, 413 body too large, 400 bad request line) get a
-    // body.
-    svr.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return;
-      ApiError e{res.status, strfmt("HTTP %d", res.status), "invalid_request_error", "", ""};
-      if (res.status == 404)
-        e.message = strfmt("Unknown request URL: %s %s", req.method.c_str(), req.path.c_str()),
-        e.code = "unknown_url";
-      if (res.status == 413)
-        e.message = strfmt("The request body exceeds the limit of %zu bytes.", opt_.max_body_bytes),
-        e.code = "request_too_large";
-      fail(res, e);
+    svr.fallback([this](const HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+      fail(ex, ApiError{404, strfmt("Unknown request URL: %s %s", req.method.c_str(), req.path.c_str()),
+                        "invalid_request_error", "", "unknown_url"});
     });
-    svr.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-      fail(res, ApiError{500, "internal server error", "server_error", "", ""});
+    // The operator routes and the model list run on the I/O thread: answered however busy the workers are.
+    svr.route("GET", "/health", [this](const HttpRequest&, const std::shared_ptr<Exchange>& ex) {
+      SchedulerStats s = scheduler_.load()->stats();
+      ex->respond(200, kJson,
+                  dump({{"status", "ok"},
+                        {"slots_idle", s.n_parallel - s.active},
+                        {"slots_busy", s.active},
+                        {"queue_depth", s.queue_depth}}));
+    }, true);
+    svr.route("GET", "/health/ready", [](const HttpRequest&, const std::shared_ptr<Exchange>& ex) {
+      ex->respond(200, kJson, dump({{"status", "ready"}}));
+    }, true);
+    svr.route("GET", "/metrics", [this](const HttpRequest&, const std::shared_ptr<Exchange>& ex) {
+      ex->respond(200, "text/plain; version=0.0.4",
+                  prometheus_text(http_, http_server_->counters(), scheduler_.load()->stats()));
+    }, true);
+    svr.route("GET", "/v1/models", [this](const HttpRequest&, const std::shared_ptr<Exchange>& ex) {
+      ex->respond(200, kJson, dump({{"object", "list"}, {"data", ojson::array({model_object()})}}));
+    }, true);
+    svr.route("GET", "/v1/models/", [this](const HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+      std::string id = req.path.substr(std::string("/v1/models/").size());
+      if (id != served_.id)
+        return fail(ex, ApiError{404, strfmt("The model '%s' does not exist", id.c_str()),
+                                 "invalid_request_error", "model", "model_not_found"});
+      ex->respond(200, kJson, dump(model_object()));
+    }, true);
+    svr.route("POST", "/v1/chat/completions", [this](const HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+      guarded(ex, [&] { completion(req, ex, true); });
     });
-    svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      SchedulerStats s = scheduler_->stats();
-      res.set_content(dump({{"status", "ok"},
-                            {"slots_idle", s.n_parallel - s.active},
-                            {"slots_busy", s.active},
-                            {"queue_depth", s.queue_depth}}),
-                      "application/json");
-    });
-    svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(prometheus_text(http_, scheduler_->stats()), "text/plain; version=0.0.4");
-    });
-    auto models = [this](const httplib::Request&, httplib::Response& res) {
-      ojson m = {{"id", served_.id}, {"object", "model"}, {"created", created_}, {"owned_by", "qwen3.cpp"}};
-      res.set_content(dump({{"object", "list"}, {"data", ojson::array({m})}}), "application/json");
-    };
-    svr.Get("/v1/models", models);
-    svr.Get("/v1/models/(.+)", [this](const httplib::Request& req, httplib::Response& res) {
-      if (req.matches[1] != served_.id)
-        return fail(res, ApiError{404, strfmt("The model '%s' does not exist", req.matches[1].str().c_str()),
-                                  "invalid_request_error", "model", "model_not_found"});
-      res.set_content(
-          dump({{"id", served_.id}, {"object", "model"}, {"created", created_}, {"owned_by", "qwen3.cpp"}}),
-          "application/json");
-    });
-    svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      guarded(res, [&] { completion(req, res, true); });
-    });
-    svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      guarded(res, [&] { completion(req, res, false); });
+    svr.route("POST", "/v1/completions", [this](const HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+      guarded(ex, [&] { completion(req, ex, false); });
     });
   }
 
  private:
-  void fail(httplib::Response& res, const ApiError& e) {
+  ojson model_object() const {
+    return {{"id", served_.id}, {"object", "model"}, {"created", created_}, {"owned_by", "qwen3.cpp"}};
+  }
+
+  void fail(const std::shared_ptr<Exchange>& ex, const ApiError& e,
+            std::vector<std::pair<std::string, std::string>> headers = {}) {
     if (e.status == 429 || e.status == 503)
       ++http_.rejected_busy;
     else if (e.status < 500)
       ++http_.client_errors;
-    res.status = e.status;
-    res.set_content(error_body(e), "application/json");
+    ex->respond(e.status, kJson, error_body(e), std::move(headers));
   }
 
   // The one place a request's failure becomes an HTTP error.
   template <class F>
-  void guarded(httplib::Response& res, F&& f) {
+  void guarded(const std::shared_ptr<Exchange>& ex, F&& f) {
     try {
       f();
     } catch (const ApiError& e) {
-      fail(res, e);
+      fail(ex, e);
     } catch (const SchedulerStopped& e) {
-      fail(res, ApiError{503, e.what(), "server_error", "", "service_unavailable"});
+      fail(ex, ApiError{503, e.what(), "server_error", "", "shutting_down"}, {{"Retry-After", "1"}});
     } catch (const QueueFull& e) {
-      fail(res, ApiError{429, e.what(), "rate_limit_error", "", "queue_full"});
+      fail(ex, ApiError{429, e.what(), "rate_limit_error", "", "queue_full"}, {{"Retry-After", "1"}});
     } catch (const Error& e) {
-      fail(res, ApiError{400, e.what(), "invalid_request_error", "", ""});
+      fail(ex, ApiError{400, e.what(), "invalid_request_error", "", ""});
     } catch (const nlohmann::json::exception& e) {
-      fail(res, ApiError{400, e.what(), "invalid_request_error", "", ""});
+      fail(ex, ApiError{400, e.what(), "invalid_request_error", "", ""});
     } catch (const std::bad_alloc&) {
-      fail(res, ApiError{503, "out of memory for this request", "server_error", "", ""});
+      fail(ex, ApiError{503, "out of memory for this request", "server_error", "", ""});
     }
   }
 
-  void completion(const httplib::Request& req, httplib::Response& res, bool chat) {
+  void completion(const HttpRequest& req, const std::shared_ptr<Exchange>& ex, bool chat) {
+    // Counted so that a stop waits for handlers holding the scheduler pointer before destroying it.
+    ++in_handlers_;
+    struct Leave {
+      std::atomic<int>& n;
+      ~Leave() { --n; }
+    } leave{in_handlers_};
+    Scheduler* scheduler = scheduler_.load(std::memory_order_acquire);
+    if (!scheduler) throw SchedulerStopped("the server is shutting down");
     auto job = std::make_shared<Job>();
+    job->exchange = ex;
     job->request = chat ? parse_chat_request(req.body, served_) : parse_completion_request(req.body, served_);
     const ApiRequest& r = job->request;
     job->builder = std::make_unique<ResponseBuilder>(r, served_, (chat ? "chatcmpl-" : "cmpl-") + random_id(),
                                                      static_cast<int64_t>(std::time(nullptr)));
-    job->channel.push(job->builder->start());
+    // Nothing is sent before this handler returns: an exception below still turns into an error response.
+    // While nothing else is written for a second, a keep-alive goes out (SSE comments and leading JSON
+    // whitespace are ignored by clients); a failed write is how a client that left is noticed.
+    ex->begin_stream(200, r.stream ? "text/event-stream" : kJson, r.stream ? ": keep-alive\n\n" : " ",
+                     {{"Cache-Control", "no-cache"}});
+    ex->write(job->builder->start());
     std::vector<SequenceRequest> seqs;
     for (int i = 0; i < r.n; ++i) {
       SequenceRequest s;
@@ -193,114 +190,92 @@ class Server {
       s.cancel = job->cancel;
       Job* j = job.get();
       s.on_token = [j, i](int32_t id, std::string_view text, const TokenLogprob* lp) {
-        j->channel.push(j->builder->on_token(i, id, text, lp));
+        std::string out = j->builder->on_token(i, id, text, lp);
+        if (!out.empty()) j->exchange->write(out);
         return !j->cancel->load();
       };
       // The callback keeps the job alive until the scheduler is done with it.
-      s.on_done = [job, i](SequenceOutcome& out) {
+      s.on_done = [this, job, i](SequenceOutcome& out) {
         std::string tail = job->builder->on_done(i, out);
-        if (!tail.empty()) job->channel.close(std::move(tail));
+        if (tail.empty()) return;
+        bool delivered = job->exchange->write(tail);
+        job->exchange->end();
+        --http_.in_flight;
+        if (delivered && !job->cancel->load())
+          ++http_.completions_ok;
+        else
+          ++http_.disconnects;
       };
       seqs.push_back(std::move(s));
     }
-    scheduler_->submit(std::move(seqs));
+    ex->on_close([cancel = job->cancel] { cancel->store(true); });
     ++http_.in_flight;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        r.stream ? "text/event-stream" : "application/json",
-        [this, job](size_t, httplib::DataSink& sink) {
-          std::unique_lock lock(job->channel.mu);
-          bool ready = job->channel.cv.wait_for(lock, std::chrono::seconds(1), [&] {
-            return !job->channel.pending.empty() || job->channel.closed;
-          });
-          std::string out;
-          out.swap(job->channel.pending);
-          bool closed = job->channel.closed;
-          lock.unlock();
-          // Nothing for a second (queued, or a long prefill): a keep-alive that is also how a client that
-          // left is noticed. SSE comments and leading JSON whitespace are ignored by clients.
-          if (!ready) out = job->request.stream ? ": keep-alive\n\n" : " ";
-          if (!out.empty() && !sink.write(out.data(), out.size())) {
-            job->cancel->store(true);
-            return false;
-          }
-          if (closed) sink.done();
-          return true;
-        },
-        [this, job](bool success) {
-          --http_.in_flight;
-          bool closed;
-          {
-            std::lock_guard lock(job->channel.mu);
-            closed = job->channel.closed;
-          }
-          if (!success || !closed) {
-            job->cancel->store(true);
-            ++http_.disconnects;
-          } else {
-            ++http_.completions_ok;
-          }
-        });
+    try {
+      scheduler->submit(std::move(seqs));
+    } catch (...) {
+      --http_.in_flight;
+      throw;
+    }
   }
 
   const ServedModel& served_;  // filled in before start()
-  Scheduler* scheduler_ = nullptr;
-  std::atomic<bool> ready_{false};
+  std::atomic<Scheduler*> scheduler_{nullptr};
+  std::atomic<bool> ready_{false}, draining_{false};
+  std::atomic<int> in_handlers_{0};
   ServerOptions opt_;
   HttpCounters http_;
+  HttpServer* http_server_ = nullptr;
   int64_t created_ = static_cast<int64_t>(std::time(nullptr));
 };
+
+// Waits on a condition with a deadline, polling (the conditions are counters the other threads change).
+template <class Pred>
+bool wait_until(Pred pred, double seconds) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 }  // namespace
 
 void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, const ServerOptions& opt) {
   QWEN3_CHECK(opt.n_parallel >= 1 && opt.n_parallel <= 256, "--parallel %d: choose 1..256", opt.n_parallel);
   QWEN3_CHECK(opt.max_queue >= 0, "--queue %d: must be >= 0", opt.max_queue);
-  // SIGINT/SIGTERM are handled by one thread (sigwait) that stops the server; SIGPIPE from a closed socket is
-  // ignored (the failed write is how a disconnect is seen).
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  QWEN3_CHECK(opt.port >= 0 && opt.port <= 65535, "--port %d: choose 0..65535 (0: any free port)", opt.port);
+  // SIGINT/SIGTERM reach the HTTP layer's I/O thread through Asio's signal_set (its handler only wakes that
+  // thread); SIGPIPE from a closed socket is ignored (the failed write is how a disconnect is seen).
   signal(SIGPIPE, SIG_IGN);
 
   ServedModel served;
-  httplib::Server svr;
+  HttpLimits limits;
+  limits.max_body_bytes = opt.max_body_bytes;
+  limits.header_timeout_s = opt.header_timeout_s;
+  limits.max_connections = opt.max_connections;
+  limits.n_workers = std::clamp(opt.n_parallel, 2, 8);
+  limits.max_pending = opt.max_queue + opt.n_parallel + 16;
+  HttpServer http(limits);
   Server server(served, opt);
-  server.setup(svr);
-  int port = opt.port;
-  if (port == 0) {
-    port = svr.bind_to_any_port(opt.host);
-    QWEN3_CHECK(port > 0, "cannot listen on %s (any port)", opt.host.c_str());
-  } else {
-    QWEN3_CHECK(svr.bind_to_port(opt.host, port),
-                "cannot listen on %s:%d (in use, or not an address of this host)", opt.host.c_str(), port);
-  }
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (sig != 0) svr.stop();
+  server.setup(http);
+
+  std::atomic<int> n_signals{0};
+  std::atomic<bool> loaded{false};
+  http.on_signal([&](int n) {
+    n_signals.store(n);
+    if (!loaded.load()) {  // nothing to drain while the model loads
+      std::fprintf(stderr, "qwen3 serve: stopped while loading the model\n");
+      std::fflush(stderr);
+      std::_Exit(0);
+    }
   });
-  std::thread listener([&] { svr.listen_after_bind(); });
-  // Both threads end once the listener stops (a signal, or a failed load below).
-  auto join_threads = [&] {
-    listener.join();
-    pthread_kill(signals.native_handle(), SIGTERM);
-    signals.join();
-  };
+  int port = http.start(opt.host, opt.port);
   std::fprintf(stderr,
                "qwen3 serve: listening on %s:%d, loading the model (requests get 503 until it is ready)\n",
                opt.host.c_str(), port);
   std::fflush(stderr);
-  LoadedModel m;
-  try {
-    m = load();
-  } catch (...) {
-    svr.stop();
-    join_threads();
-    throw;
-  }
+  LoadedModel m = load();
   served.model = m.model.get();
   served.tokenizer = m.tokenizer.get();
   served.chat_template = m.chat_template.get();
@@ -316,15 +291,35 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
   so.max_queue = opt.max_queue;
   so.max_batch_tokens = std::max(opt.max_batch_tokens, opt.n_parallel);
   so.pool = pool;
-  Scheduler scheduler(*m.model, *m.tokenizer, so);
-  server.start(&scheduler);
+  auto scheduler = std::make_unique<Scheduler>(*m.model, *m.tokenizer, so);
+  server.start(scheduler.get());
+  loaded.store(true);
   std::fprintf(stderr,
                "qwen3 serve: %s on http://%s:%d/v1 (%d slots of %d tokens, %s KV cache, queue %d%s)\n",
                served.id.c_str(), opt.host.c_str(), port, opt.n_parallel, opt.n_ctx, dtype_name(opt.kv_type),
                opt.max_queue, opt.api_key.empty() ? "" : ", API key required");
   std::fflush(stderr);
-  join_threads();  // until a signal stops the server
-  std::fprintf(stderr, "qwen3 serve: stopped\n");
+
+  // Serve until a signal; then drain: no new requests (503 shutting_down, readiness 503, liveness 200), the
+  // running ones finish for up to drain_timeout_s, then whatever still runs ends with finish_reason "abort".
+  while (n_signals.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  server.begin_drain();
+  http.stop_accepting();
+  int draining = server.in_flight();
+  if (draining > 0) {
+    std::fprintf(stderr, "qwen3 serve: draining %d request(s), up to %g s (a second signal stops at once)\n",
+                 draining, opt.drain_timeout_s);
+    std::fflush(stderr);
+  }
+  wait_until([&] { return server.in_flight() == 0 || n_signals.load() >= 2; }, opt.drain_timeout_s);
+  int aborted = server.in_flight();
+  server.detach_scheduler();
+  wait_until([&] { return server.in_handlers() == 0; }, 60);
+  scheduler.reset();  // sequences still running end as aborted; their final chunks are queued
+  wait_until([&] { return http.counters().active_exchanges.load() == 0; }, n_signals.load() >= 2 ? 0.2 : 2.0);
+  http.stop();
+  std::fprintf(stderr, "qwen3 serve: stopped (%d request(s) drained, %d aborted)\n", draining - aborted,
+               aborted);
 }
 
 }  // namespace qwen3::server

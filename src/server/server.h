@@ -21,6 +21,9 @@ struct ServerOptions {
   int max_queue = 64;
   int max_batch_tokens = 256;
   size_t max_body_bytes = 8 << 20;
+  double header_timeout_s = 10;  // a request's whole head must arrive within this
+  int max_connections = 512;     // open at once; beyond, 503 at once
+  double drain_timeout_s = 30;   // on SIGTERM: how long running requests may finish
 };
 
 // What the server loads before it can answer.
@@ -32,8 +35,10 @@ struct LoadedModel {
 
 // Binds the address first, then calls load(); until it returns, every request gets 503 (as llama-server
 // answers while loading; /health says "loading"), so clients and health checks can tell "starting" from
-// "down". Then serves until SIGINT/SIGTERM. Throws qwen3::Error when the address cannot be bound, and what
-// load() throws.
+// "down". Then serves until SIGINT/SIGTERM, and drains: new requests get 503 shutting_down, /health/ready
+// 503 (/health stays 200), running requests finish for up to drain_timeout_s, then end with finish_reason
+// "abort"; a second signal skips the wait. Throws qwen3::Error when the address cannot be bound (a busy port
+// is an error), and what load() throws.
 void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, const ServerOptions& options);
 
 }  // namespace qwen3::server
