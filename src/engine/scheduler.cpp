@@ -7,6 +7,26 @@
 
 namespace qwen3 {
 
+namespace {
+
+// Runs one sequence's own work (building its generator, a sampling step, its callbacks): an exception becomes
+// that sequence's failure instead of unwinding the scheduler thread. Returns false when f threw.
+template <class S, class F>
+bool guarded(S& s, F&& f) {
+  try {
+    f();
+    return true;
+  } catch (const std::exception& e) {
+    s.error = e.what();
+  } catch (...) {
+    s.error = "unknown exception";
+  }
+  QWEN3_LOG_WARN("a sequence failed: %s", s.error->c_str());
+  return false;
+}
+
+}  // namespace
+
 struct Scheduler::Seq {
   SequenceRequest req;
   std::unique_ptr<SequenceGenerator> gen;
@@ -14,6 +34,7 @@ struct Scheduler::Seq {
   size_t n_fed_prompt = 0;       // prompt tokens in the cache so far
   std::vector<int32_t> to_feed;  // decode phase: tokens to feed this step
   double t_submit = 0, t_admit = 0, t_first = 0, t_prompt_done = 0;
+  std::optional<std::string> error;  // this sequence failed: it ends as kError at the next finish point
   bool prefilling() const { return n_fed_prompt < req.prompt.size(); }
   bool cancelled() const { return req.cancel && req.cancel->load(std::memory_order_relaxed); }
 };
@@ -49,6 +70,9 @@ void Scheduler::submit(std::vector<SequenceRequest> requests) {
     QWEN3_CHECK(static_cast<int>(r.prompt.size()) < opt_.n_ctx,
                 "the prompt has %zu tokens but the context window holds %d (and one new token needs room)",
                 r.prompt.size(), opt_.n_ctx);
+    for (int32_t id : r.prompt)  // checked here: the forward pass would fail every sequence batched with it
+      QWEN3_CHECK(id >= 0 && id < model_.config.vocab_size,
+                  "prompt token id %d is outside the vocabulary (%d)", id, model_.config.vocab_size);
     auto s = std::make_unique<Seq>();
     s->req = std::move(r);
     s->t_submit = now;
@@ -95,6 +119,16 @@ void Scheduler::admit() {
     if (best < 0) break;
     std::unique_ptr<Seq> seq = std::move(queue_.front());
     queue_.pop_front();
+    seq->t_admit = now_seconds();
+    // The generator checks the sequence's settings (the Sampler's check_sampling_params): one that fails ends
+    // this sequence alone, at the next step, before it takes the slot.
+    if (!guarded(*seq, [&] {
+          seq->gen = std::make_unique<SequenceGenerator>(model_, tokenizer_, seq->req.params, seq->req.prompt,
+                                                         seq->req.top_logprobs);
+        })) {
+      active_.push_back(std::move(seq));
+      continue;
+    }
     // At least the last prompt token is recomputed, for its logits.
     best_common = std::min(best_common, seq->req.prompt.size() - 1);
     Slot& slot = slots_[best];
@@ -102,9 +136,6 @@ void Scheduler::admit() {
     slot.seq = seq.get();
     seq->slot = best;
     seq->n_fed_prompt = best_common;
-    seq->t_admit = now_seconds();
-    seq->gen = std::make_unique<SequenceGenerator>(model_, tokenizer_, seq->req.params, seq->req.prompt,
-                                                   seq->req.top_logprobs);
     seq->gen->result().n_reused = static_cast<int>(best_common);
     seq->gen->result().n_prefilled = static_cast<int>(seq->req.prompt.size() - best_common);
     stats_.prompt_tokens_reused += best_common;
@@ -113,41 +144,60 @@ void Scheduler::admit() {
   stats_.queue_depth = static_cast<int>(queue_.size());
 }
 
-void Scheduler::finish(Seq& s, bool cancelled) {
+void Scheduler::finish(Seq& s, std::optional<FinishReason> end, const std::string& why) {
   SequenceOutcome out;
+  out.generation.n_prompt = static_cast<int>(s.req.prompt.size());
   if (s.gen) {
-    if (cancelled) s.gen->cancel();
-    auto& req = s.req;
-    s.gen->finish([&](int32_t id, std::string_view text) {
-      return req.on_token ? req.on_token(id, text, nullptr) : true;
-    });
+    // Held-back text is released, except a failed sequence's (its callback may be what failed).
+    if (!s.error) {
+      auto& req = s.req;
+      guarded(s, [&] {
+        s.gen->finish([&](int32_t id, std::string_view text) {
+          return req.on_token ? req.on_token(id, text, nullptr) : true;
+        });
+      });
+    }
     out.generation = std::move(s.gen->result());
     out.logprobs = s.gen->logprobs();
-  } else {
-    out.generation.finish = FinishReason::kCancelled;
-    out.generation.n_prompt = static_cast<int>(s.req.prompt.size());
   }
+  if (end) out.generation.finish = *end;
+  if (end == FinishReason::kAborted) out.error = why;
+  if (s.error) out.generation.finish = FinishReason::kError, out.error = *s.error;
   double now = now_seconds();
   out.queue_seconds = (s.t_admit > 0 ? s.t_admit : now) - s.t_submit;
   out.first_token_seconds = s.t_first > 0 ? s.t_first - s.t_submit : 0;
   if (s.t_prompt_done > 0) out.generation.decode_seconds = now - s.t_prompt_done;
-  if (s.slot >= 0) slots_[s.slot].seq = nullptr;
+  if (s.slot >= 0 && slots_[s.slot].seq == &s) slots_[s.slot].seq = nullptr;
   {
     std::lock_guard lock(mu_);
-    if (out.generation.finish == FinishReason::kCancelled)
-      ++stats_.sequences_cancelled;
-    else
-      ++stats_.sequences_done;
+    switch (out.generation.finish) {
+      case FinishReason::kCancelled:
+      case FinishReason::kAborted:
+        ++stats_.sequences_cancelled;
+        break;
+      case FinishReason::kError:
+        ++stats_.sequences_failed;
+        break;
+      default:
+        ++stats_.sequences_done;
+    }
   }
-  if (s.req.on_done) s.req.on_done(out);
+  if (!s.req.on_done) return;
+  try {
+    s.req.on_done(out);
+  } catch (const std::exception& e) {
+    QWEN3_LOG_WARN("a sequence's on_done failed: %s", e.what());
+  } catch (...) {
+    QWEN3_LOG_WARN("a sequence's on_done failed");
+  }
 }
 
 // One forward call for every active sequence. Returns false when there was nothing to do.
 bool Scheduler::step() {
   admit();
-  // Cancelled sequences leave before the step; their slots are free for the next admission.
+  // Failed and cancelled sequences leave before the step; their slots are free for the next admission.
   for (auto& s : active_)
-    if (!s->gen || s->cancelled()) finish(*s, true), s.reset();
+    if (s->error || !s->gen || s->cancelled()) finish(*s, FinishReason::kCancelled), s.reset();
   std::erase(active_, nullptr);
   if (active_.empty()) return false;
 
@@ -197,11 +247,15 @@ bool Scheduler::step() {
     std::span<float> row(logits_.data() + r * vocab, vocab);
     int room = opt_.n_ctx - static_cast<int>(slots_[s.slot].cached.size());
     size_t before = s.gen->result().tokens.size();
-    s.to_feed = s.gen->step(row, room, [&](int32_t id, std::string_view text) {
-      const auto& lps = s.gen->logprobs();
-      const TokenLogprob* lp = id >= 0 && !lps.empty() ? &lps.back() : nullptr;
-      return s.req.on_token ? s.req.on_token(id, text, lp) : true;
-    });
+    // Sampling and the callbacks are this sequence's alone: a failure ends it (below), not the step.
+    if (!guarded(s, [&] {
+          s.to_feed = s.gen->step(row, room, [&](int32_t id, std::string_view text) {
+            const auto& lps = s.gen->logprobs();
+            const TokenLogprob* lp = id >= 0 && !lps.empty() ? &lps.back() : nullptr;
+            return s.req.on_token ? s.req.on_token(id, text, lp) : true;
+          });
+        }))
+      s.to_feed.clear();
     n_generated += static_cast<int>(s.gen->result().tokens.size() - before);
     if (s.t_first == 0) {
       s.t_first = now_seconds();
@@ -227,7 +281,7 @@ bool Scheduler::step() {
     if (n_decode > 0) stats_.generation_tps = (1 - a) * stats_.generation_tps + a * (n_decode / dt);
   }
   for (auto& s : active_)
-    if (s->gen->done()) finish(*s, false), s.reset();
+    if (s->error || s->gen->done()) finish(*s), s.reset();
   std::erase(active_, nullptr);
   std::lock_guard lock(mu_);
   stats_.active = static_cast<int>(active_.size());
@@ -241,15 +295,22 @@ void Scheduler::run() {
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active_.empty(); });
       if (stopping_) break;
     }
+    std::optional<std::string> failure;
     try {
       step();
     } catch (const std::exception& e) {
-      // No request input reaches here unchecked; if the forward pass fails anyway, every running sequence
-      // ends (cancelled) rather than the server.
-      QWEN3_LOG_WARN("scheduler step failed: %s", e.what());
-      for (auto& s : active_) finish(*s, true);
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
+    if (failure) {
+      // Each sequence's own work is guarded in step(), so this is the shared part (the forward pass): every
+      // running sequence ends, reported as aborted, rather than the server; the caches are dropped.
+      QWEN3_LOG_WARN("scheduler step failed: %s", failure->c_str());
+      for (auto& s : active_)
+        if (s) finish(*s, FinishReason::kAborted, "the server failed to run this step: " + *failure);
       active_.clear();
-      for (auto& slot : slots_) slot.cached.clear();
+      for (auto& slot : slots_) slot.cached.clear(), slot.seq = nullptr;
     }
   }
   std::deque<std::unique_ptr<Seq>> left;
@@ -257,8 +318,11 @@ void Scheduler::run() {
     std::lock_guard lock(mu_);
     left.swap(queue_);
   }
-  for (auto& s : active_) finish(*s, true);
-  for (auto& s : left) finish(*s, true);
+  // Shutdown: what runs or waits is aborted (a sequence already cancelled by its caller stays cancelled).
+  auto end = [](Seq& s) { return s.cancelled() ? FinishReason::kCancelled : FinishReason::kAborted; };
+  for (auto& s : active_)
+    if (s) finish(*s, end(*s), "the server is shutting down");
+  for (auto& s : left) finish(*s, end(*s), "the server is shutting down");
   active_.clear();
 }
 

@@ -10,6 +10,11 @@
 // A queue bounded by max_queue holds sequences waiting for a slot; submit() beyond it throws QueueFull.
 // Sequences are cancelled when their cancel flag is set or their callback returns false; the slot is free at
 // the next step.
+//
+// Failures stay with the sequence that caused them: a generator that cannot be built (invalid sampling
+// settings), a sampling step or a callback that throws ends that sequence alone (FinishReason::kError, with
+// SequenceOutcome::error), frees its slot, and the others go on. Only a failure of the shared forward pass
+// ends every running sequence, as kAborted (so does shutdown).
 #pragma once
 
 #include <atomic>
@@ -18,6 +23,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -40,6 +47,7 @@ struct SequenceOutcome {
   std::vector<TokenLogprob> logprobs;  // when asked for: one per generated token
   double queue_seconds = 0;            // submit → slot
   double first_token_seconds = 0;      // submit → first generated token
+  std::string error;  // generation.finish kError (or kAborted by a failed step): what went wrong
 };
 
 // Called on the scheduler thread. `logprob` is the token's entry when logprobs were asked for, else null.
@@ -52,7 +60,7 @@ struct SequenceRequest {
   GenerationParams params;
   int top_logprobs = -1;  // < 0: no logprobs (see SequenceGenerator)
   SequenceTokenFn on_token;
-  SequenceDoneFn on_done;                     // called exactly once (also when cancelled or at shutdown)
+  SequenceDoneFn on_done;  // called exactly once (also when cancelled, failed or at shutdown)
   std::shared_ptr<std::atomic<bool>> cancel;  // optional: set to cancel
 };
 
@@ -65,8 +73,10 @@ struct SchedulerStopped : Error {
 
 // Counters and gauges for /metrics (a consistent snapshot).
 struct SchedulerStats {
-  uint64_t sequences_done = 0, sequences_cancelled = 0;
-  uint64_t prompt_tokens = 0;  // prompt tokens computed (cached ones excluded)
+  uint64_t sequences_done = 0;
+  uint64_t sequences_cancelled = 0;  // kCancelled and kAborted
+  uint64_t sequences_failed = 0;     // kError
+  uint64_t prompt_tokens = 0;        // prompt tokens computed (cached ones excluded)
   uint64_t prompt_tokens_reused = 0;
   uint64_t generated_tokens = 0;
   uint64_t steps = 0;
@@ -83,12 +93,12 @@ struct SchedulerStats {
 class Scheduler {
  public:
   Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options);
-  ~Scheduler();  // finishes running sequences as cancelled and joins the thread
+  ~Scheduler();  // finishes running and queued sequences as aborted and joins the thread
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues sequences together (all or none: the n choices of one request). Throws QueueFull when the queue
-  // cannot take them all, qwen3::Error on a prompt that cannot fit.
+  // cannot take them all, qwen3::Error on a prompt that cannot fit or holds an id outside the embedding.
   void submit(std::vector<SequenceRequest> requests);
   SchedulerStats stats() const;
   const SchedulerOptions& options() const { return opt_; }
@@ -102,7 +112,10 @@ class Scheduler {
   void run();
   void admit();
   bool step();
-  void finish(Seq& seq, bool cancelled);
+  // Ends a sequence and calls its on_done. `end` overrides the generator's own finish reason (nullopt: the
+  // generator finished by itself); `why` is the outcome's error for kAborted. A failure recorded in the
+  // sequence (Seq::error) makes it kError. Never throws.
+  void finish(Seq& seq, std::optional<FinishReason> end = std::nullopt, const std::string& why = "");
 
   const Model& model_;
   const Tokenizer& tokenizer_;

@@ -21,6 +21,10 @@ const char* finish_reason_name(FinishReason r) {
       return "length";
     case FinishReason::kCancelled:
       return "cancelled";
+    case FinishReason::kAborted:
+      return "aborted";
+    case FinishReason::kError:
+      return "error";
   }
   return "?";
 }

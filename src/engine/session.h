@@ -31,7 +31,10 @@ struct GenerationParams {
       false;  // the prompt opened a think block (counts toward the budget from the start)
 };
 
-enum class FinishReason { kStop, kLength, kCancelled };
+// kCancelled: the caller asked (cancel flag, callback returned false); kAborted: the server ended it
+// (shutdown, a failed batched forward pass); kError: this sequence alone failed (SequenceOutcome::error says
+// why).
+enum class FinishReason { kStop, kLength, kCancelled, kAborted, kError };
 const char* finish_reason_name(FinishReason r);
 
 struct GenerationResult {

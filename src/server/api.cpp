@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 #include <unordered_map>
+#include <utility>
 
 #include "core/error.h"
 
@@ -456,10 +457,25 @@ std::string ResponseBuilder::on_token(int index, int32_t id, std::string_view te
 }
 
 std::string ResponseBuilder::finish_reason(const Choice& c) const {
-  const GenerationResult& g = c.outcome.generation;
-  if (g.finish == FinishReason::kLength) return "length";
+  switch (c.outcome.generation.finish) {
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:  // the client left (nobody reads this)
+    case FinishReason::kAborted:    // the server ended it: shutdown, a failed forward pass
+    case FinishReason::kError:      // answered as an error instead (error_json), never as a choice
+      return "abort";
+    case FinishReason::kStop:
+      break;
+  }
   if (req_.chat && !c.parser->result().tool_calls.empty()) return "tool_calls";
   return "stop";
+}
+
+// A choice that failed alone (FinishReason::kError), in OpenAI's error shape.
+std::string ResponseBuilder::error_json(int index, const Choice& c) const {
+  std::string message = c.outcome.error.empty() ? "generation failed" : c.outcome.error;
+  if (req_.n > 1) message = strfmt("choice %d: %s", index, message.c_str());
+  return error_body(ApiError{500, message, "server_error", "", "generation_failed"});
 }
 
 ojson ResponseBuilder::usage() const {
@@ -481,12 +497,18 @@ ojson ResponseBuilder::usage() const {
           {"completion_tokens_details", {{"reasoning_tokens", reasoning}}}};
 }
 
+// The per-choice chunks wait in held_ until every choice is done: a non-empty return ends the response (the
+// server closes the stream), which would cut off choices still generating.
 std::string ResponseBuilder::on_done(int index, SequenceOutcome& outcome) {
   Choice& c = choices_[index];
   c.outcome = std::move(outcome);
   c.done = true;
-  std::string out;
-  if (req_.stream) {
+  std::string& out = held_;
+  if (req_.stream && c.outcome.generation.finish == FinishReason::kError) {
+    // The text streamed so far stays; the failure is an error event (the openai clients raise it).
+    if (req_.chat) c.parser->finish();
+    out += "data: " + error_json(index, c) + "\n\n";
+  } else if (req_.stream) {
     ojson choice;
     if (req_.chat) {
       ParsedDelta d = c.parser->finish();
@@ -506,17 +528,21 @@ std::string ResponseBuilder::on_done(int index, SequenceOutcome& outcome) {
   } else if (req_.chat) {
     c.parser->finish();
   }
-  if (++n_done_ < req_.n) return out;
+  if (++n_done_ < req_.n) return "";
   if (!req_.stream) return final_body();
   if (req_.include_usage) {
     ojson j = chunk(ojson::array());
     j["usage"] = usage();
     out += sse(j);
   }
-  return out + "data: [DONE]\n\n";
+  return std::exchange(held_, "") + "data: [DONE]\n\n";
 }
 
+// The whole non-streamed body. The HTTP status (200) is already sent by now (leading whitespace keeps the
+// connection alive while the answer is computed), so a choice that failed makes the body an error object.
 std::string ResponseBuilder::final_body() {
+  for (int i = 0; i < req_.n; ++i)
+    if (choices_[i].outcome.generation.finish == FinishReason::kError) return error_json(i, choices_[i]);
   ojson choices = ojson::array();
   for (int i = 0; i < req_.n; ++i) {
     Choice& c = choices_[i];

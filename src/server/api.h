@@ -67,7 +67,9 @@ class ResponseBuilder {
   std::string start();  // the first SSE chunks (role), "" when not streaming
   std::string on_token(int choice, int32_t id, std::string_view text, const TokenLogprob* logprob);
   // Returns the final SSE chunks, or the whole JSON body when not streaming, once all choices are done (""
-  // before).
+  // before). finish_reason "abort": the server ended the choice (shutdown, a failed forward pass). A choice
+  // that failed alone (FinishReason::kError) becomes {"error": {...}, type server_error, code
+  // generation_failed}: an SSE event before [DONE], or the whole body (the status, 200, is sent by then).
   std::string on_done(int choice, SequenceOutcome& outcome);
 
  private:
@@ -83,6 +85,7 @@ class ResponseBuilder {
   ojson logprobs_json(const std::vector<TokenLogprob>& lps) const;
   ojson delta_choice(int index, const ParsedDelta& d, Choice& c);
   std::string finish_reason(const Choice& c) const;
+  std::string error_json(int index, const Choice& c) const;
   ojson usage() const;
   std::string final_body();
 
@@ -92,6 +95,7 @@ class ResponseBuilder {
   int64_t created_;
   std::vector<Choice> choices_;
   int n_done_ = 0;
+  std::string held_;  // streamed chunks of finished choices, sent once all are done
 };
 
 }  // namespace qwen3::server

@@ -3,7 +3,9 @@
 // requests, cancellation and the bounded queue.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
+#include <stdexcept>
 
 #include "engine/scheduler.h"
 #include "model/reference_data.h"
@@ -128,6 +130,138 @@ TEST(Scheduler, RejectsPromptsThatCannotFit) {
   r.prompt = prompt(1);
   EXPECT_THROW(s.submit({r}), Error);
   r.prompt = {};
+  EXPECT_THROW(s.submit({r}), Error);
+}
+
+// Waits for a sequence's outcome, failing (not hanging) when it never comes.
+SequenceOutcome outcome_of(std::promise<SequenceOutcome>& p) {
+  auto f = p.get_future();
+  if (f.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
+    ADD_FAILURE() << "the sequence never finished";
+    return {};
+  }
+  return f.get();
+}
+
+SequenceRequest request(int i, std::promise<SequenceOutcome>& done) {
+  SequenceRequest r;
+  r.prompt = prompt(i);
+  r.params = params(i);
+  r.on_done = [&done](SequenceOutcome& o) { done.set_value(std::move(o)); };
+  return r;
+}
+
+// What Session gives for prompt(i) with these settings: the reference for a sequence run in the scheduler.
+void expect_as_alone(const SequenceOutcome& o, int i, const GenerationParams& p) {
+  Session session(*fx().model, fx().tok, 256, &fx().pool);
+  GenerationResult r = session.generate(prompt(i), p);
+  EXPECT_EQ(o.generation.tokens, r.tokens) << "request " << i;
+  EXPECT_EQ(o.generation.finish, r.finish) << "request " << i;
+  EXPECT_TRUE(o.error.empty()) << o.error;
+}
+
+// A sequence whose generator cannot be built (settings that bypassed the API's check: top_p 0) fails alone,
+// while another runs; it takes no slot, and later requests are served.
+TEST(Scheduler, InvalidSettingsFailOnlyThatSequence) {
+  std::promise<SequenceOutcome> good_done, bad_done, later_done;
+  std::promise<void> started;
+  SchedulerOptions opt;
+  opt.n_parallel = 2;
+  opt.n_ctx = 256;
+  opt.pool = &fx().pool;
+  Scheduler s(*fx().model, fx().tok, opt);
+  SequenceRequest good = request(1, good_done);
+  good.params.max_tokens = 24;
+  bool signalled = false;
+  good.on_token = [&](int32_t, std::string_view, const TokenLogprob*) {
+    if (!signalled) signalled = true, started.set_value();
+    return true;
+  };
+  s.submit({good});
+  started.get_future().wait();  // the good sequence is generating
+  SequenceRequest bad = request(2, bad_done);
+  bad.params.sampling.top_p = 0;
+  s.submit({bad});
+  SequenceOutcome b = outcome_of(bad_done);
+  EXPECT_EQ(b.generation.finish, FinishReason::kError);
+  EXPECT_NE(b.error.find("top_p"), std::string::npos) << b.error;
+  EXPECT_TRUE(b.generation.tokens.empty());
+  s.submit({request(3, later_done)});
+  SequenceOutcome g = outcome_of(good_done), l = outcome_of(later_done);
+  expect_as_alone(g, 1, good.params);
+  expect_as_alone(l, 3, params(3));
+  SchedulerStats st = s.stats();
+  EXPECT_EQ(st.sequences_failed, 1u);
+  EXPECT_EQ(st.sequences_done, 2u);
+  EXPECT_EQ(st.sequences_cancelled, 0u);
+}
+
+// A failure in a running sequence's own step (here its token callback throws) ends that sequence alone: it
+// keeps what it generated, frees its slot, and the sequence beside it goes on to its full output.
+TEST(Scheduler, AThrowingCallbackFailsOnlyThatSequence) {
+  std::promise<SequenceOutcome> good_done, bad_done, next_done[2];
+  SchedulerOptions opt;
+  opt.n_parallel = 2;
+  opt.n_ctx = 256;
+  opt.pool = &fx().pool;
+  Scheduler s(*fx().model, fx().tok, opt);
+  SequenceRequest good = request(0, good_done), bad = request(1, bad_done);
+  good.params.max_tokens = 16;
+  int n_bad = 0;
+  bad.on_token = [&](int32_t id, std::string_view, const TokenLogprob*) {
+    if (id >= 0 && ++n_bad == 3) throw std::runtime_error("the client's channel broke");
+    return true;
+  };
+  s.submit({good, bad});
+  SequenceOutcome b = outcome_of(bad_done);
+  EXPECT_EQ(b.generation.finish, FinishReason::kError);
+  EXPECT_EQ(b.error, "the client's channel broke");
+  EXPECT_EQ(b.generation.tokens.size(), 3u);
+  // Both slots are needed now: the failed sequence's was freed.
+  s.submit({request(2, next_done[0]), request(3, next_done[1])});
+  SequenceOutcome g = outcome_of(good_done);
+  expect_as_alone(g, 0, good.params);
+  for (int i = 0; i < 2; ++i) expect_as_alone(outcome_of(next_done[i]), 2 + i, params(2 + i));
+}
+
+// Shutdown ends running and queued sequences as aborted (the server's doing), not as a normal stop.
+TEST(Scheduler, ShutdownAbortsWhatRunsAndWaits) {
+  std::promise<SequenceOutcome> running_done, queued_done;
+  std::promise<void> started;
+  {
+    SchedulerOptions opt;
+    opt.n_parallel = 1;
+    opt.n_ctx = 4096;
+    opt.pool = &fx().pool;
+    Scheduler s(*fx().model, fx().tok, opt);
+    SequenceRequest r = request(0, running_done);
+    r.params.max_tokens = 4000;
+    bool signalled = false;
+    r.on_token = [&](int32_t, std::string_view, const TokenLogprob*) {
+      if (!signalled) signalled = true, started.set_value();
+      return true;
+    };
+    s.submit({r});
+    s.submit({request(1, queued_done)});
+    started.get_future().wait();
+  }
+  SequenceOutcome r = outcome_of(running_done), q = outcome_of(queued_done);
+  EXPECT_EQ(r.generation.finish, FinishReason::kAborted);
+  EXPECT_NE(r.error.find("shutting down"), std::string::npos) << r.error;
+  EXPECT_GT(r.generation.tokens.size(), 0u);
+  EXPECT_EQ(q.generation.finish, FinishReason::kAborted);
+}
+
+TEST(Scheduler, RejectsPromptIdsOutsideTheVocabulary) {
+  SchedulerOptions opt;
+  opt.n_parallel = 1;
+  opt.n_ctx = 64;
+  opt.pool = &fx().pool;
+  Scheduler s(*fx().model, fx().tok, opt);
+  SequenceRequest r;
+  r.prompt = {1, fx().model->config.vocab_size};
+  EXPECT_THROW(s.submit({r}), Error);
+  r.prompt = {-1};
   EXPECT_THROW(s.submit({r}), Error);
 }
 
