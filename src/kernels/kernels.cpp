@@ -212,8 +212,10 @@ void gate_up_silu(const KernelTable& k, const Tensor& gate, const Tensor& up, co
   check_tiled(up);
   QWEN3_CHECK(
       gate.dtype == up.dtype && gate.rows == up.rows && gate.cols == up.cols && gate.bf16_dot == up.bf16_dot,
-      "matmul_gate_up_silu: gate [%lld, %lld] and up [%lld, %lld] differ", static_cast<long long>(gate.rows),
-      static_cast<long long>(gate.cols), static_cast<long long>(up.rows), static_cast<long long>(up.cols));
+      "matmul_gate_up_silu: gate %s [%lld, %lld]%s and up %s [%lld, %lld]%s differ", dtype_name(gate.dtype),
+      static_cast<long long>(gate.rows), static_cast<long long>(gate.cols), gate.bf16_dot ? " bf16_dot" : "",
+      dtype_name(up.dtype), static_cast<long long>(up.rows), static_cast<long long>(up.cols),
+      up.bf16_dot ? " bf16_dot" : "");
   if (in.n_tok <= 0 || gate.rows == 0) return;
   // A single token (decode) reads each weight once: one stream per thread, as shared_tiles gives it, rather
   // than gate's and up's side by side (kernels_avx512.cpp's matmul_dtype).

@@ -33,7 +33,7 @@ std::vector<WeightSpec> weight_specs(const ModelConfig& c, ModelWeights* w) {
     specs.push_back(
         {p + "post_attention_layernorm.weight", 0, h, nullptr, &l.post_attention_layernorm, true});
     specs.push_back({p + "mlp.gate_proj.weight", ff, h, &l.gate_proj, nullptr, true});
-    specs.push_back({p + "mlp.up_proj.weight", ff, h, &l.up_proj, nullptr, true});
+    specs.push_back({p + "mlp.up_proj.weight", ff, h, &l.up_proj, nullptr, true, &l.gate_proj});
     specs.push_back({p + "mlp.down_proj.weight", h, ff, &l.down_proj, nullptr, true});
   }
   specs.push_back({"model.norm.weight", 0, h, nullptr, &w->norm, true});
@@ -220,6 +220,18 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
         continue;
       }
       const DType want = options.dtype ? *options.dtype : have;
+      if (s.same_dtype_as) {
+        const Tensor& other = *s.same_dtype_as;  // bound before this one: it comes earlier in the table
+        QWEN3_ASSERT(other.data != nullptr);
+        const char* other_name = "?";
+        for (const WeightSpec& o : specs)
+          if (o.matrix == s.same_dtype_as) other_name = o.name.c_str();
+        QWEN3_CHECK(
+            other.dtype == want,
+            "%s: tensor '%s' is %s; expected %s, the dtype of %s (the two are multiplied in one pass; "
+            "--dtype converts every matrix to one dtype at load)",
+            st.file.c_str(), s.name.c_str(), dtype_name(want), dtype_name(other.dtype), other_name);
+      }
       QWEN3_CHECK(want != DType::kQ8_0 && want != DType::kQ4_0 ? true : s.cols % kQuantBlock == 0,
                   "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(),
                   s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), kQuantBlock);

@@ -17,6 +17,10 @@ struct WeightSpec {
   Tensor* matrix = nullptr;              // bound matrix, or
   std::vector<float>* vector = nullptr;  // bound f32 vector (norm weights)
   bool required = true;                  // lm_head.weight is optional when embeddings are tied
+  // A matrix earlier in the table that the forward pass multiplies together with this one and which must
+  // therefore have the same dtype once loaded: gate_proj for up_proj (kernels::matmul_gate_up_silu).
+  // q/k/v need none: kernels::matmul_shared_input runs a mixed set one matrix at a time.
+  const Tensor* same_dtype_as = nullptr;
 };
 
 // The full table for a config. Pointers refer into `w`, which must outlive the specs (pass nullptr to get

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "model/forward.h"
 #include "model/model.h"
 #include "reference_data.h"
 
@@ -156,6 +157,47 @@ TEST(LoadErrors, UnknownDtype) {
   std::string dir = copy_tiny("dtype_unknown");
   rewrite(dir, [](json& h, std::string&) { h["model.norm.weight"]["dtype"] = "Q9"; });
   expect_error(dir, {"model.norm.weight", "unknown dtype 'Q9'"});
+}
+
+// Stores the f32 tensor `name` as BF16 (its values truncated to bf16), its new bytes appended to the data
+// section: one matrix whose dtype differs from the rest of the model's.
+void retype_bf16(const std::string& dir, const std::string& name) {
+  rewrite(dir, [&](json& h, std::string& data) {
+    ASSERT_EQ(h[name]["dtype"], "F32");
+    const size_t begin = h[name]["data_offsets"][0], end = h[name]["data_offsets"][1];
+    std::string bf16;
+    for (size_t i = begin; i < end; i += 4) bf16 += data.substr(i + 2, 2);  // the high half of each f32
+    const size_t at = data.size();
+    data += bf16;
+    h[name]["dtype"] = "BF16";
+    h[name]["data_offsets"] = {at, at + (end - begin) / 2};
+  });
+}
+
+// gate_proj and up_proj are multiplied in one pass over the same input (kernels::matmul_gate_up_silu), which
+// needs one dtype: a model that mixes them is refused at load, naming file, tensor and both dtypes, not at
+// the first forward pass with a message about shapes.
+TEST(LoadErrors, GateUpDtypesDiffer) {
+  std::string dir = copy_tiny("gate_up_dtype");
+  retype_bf16(dir, "model.layers.1.mlp.up_proj.weight");
+  expect_error(dir, {dir + "/model.safetensors: tensor 'model.layers.1.mlp.up_proj.weight' is bf16",
+                     "expected f32, the dtype of model.layers.1.mlp.gate_proj.weight", "--dtype"});
+  // Converting every matrix at load gives them one dtype: then it loads and runs.
+  LoadOptions o;
+  o.dtype = DType::kBF16;
+  auto m = load_model(dir, o);
+  EXPECT_EQ(generate_greedy(*m, {1, 2, 3}, 2, {}, false).tokens.size(), 2u);
+}
+
+// q_proj, k_proj and v_proj share an input too, but the forward pass runs a mixed set one matrix at a time
+// (kernels::matmul_shared_input): such a model loads and runs.
+TEST(LoadErrors, MixedAttentionDtypesRun) {
+  std::string dir = copy_tiny("qkv_dtype");
+  retype_bf16(dir, "model.layers.0.self_attn.k_proj.weight");
+  EXPECT_EQ(load_error(dir), "");
+  auto m = load_model(dir);
+  EXPECT_EQ(m->weights.layers[0].k_proj.dtype, DType::kBF16);
+  EXPECT_EQ(generate_greedy(*m, {1, 2, 3}, 2, {}, false).tokens.size(), 2u);
 }
 
 TEST(LoadErrors, MissingShard) {
