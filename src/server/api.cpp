@@ -6,10 +6,15 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace qwen3::server {
 
 namespace {
+
+// Nesting a request may use: messages → content parts, tools → JSON Schema parameters (deep schemas nest
+// a few levels per property).
+constexpr int kMaxBodyDepth = 128;
 
 [[noreturn]] void bad(const std::string& param, const std::string& message, const std::string& code = "") {
   throw ApiError{400, message, "invalid_request_error", param, code};
@@ -78,13 +83,12 @@ std::optional<bool> boolean(const ojson& body, const char* key) {
   return v->get<bool>();
 }
 
+// Bounded depth, linear time (core/json.h): a hostile body can neither overflow the stack nor take seconds.
 ojson parse_body(const std::string& body) {
   ojson j;
-  try {
-    j = ojson::parse(body);
-  } catch (const nlohmann::json::exception& e) {
-    bad("", strfmt("the request body is not valid JSON: %s", e.what()), "invalid_json");
-  }
+  std::string error;
+  if (!try_parse_json(body, j, &error, JsonLimits{kMaxBodyDepth}))
+    bad("", strfmt("the request body is not valid JSON: %s", error.c_str()), "invalid_json");
   if (!j.is_object()) bad("", "the request body must be a JSON object");
   return j;
 }

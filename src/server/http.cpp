@@ -259,6 +259,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void on_header(beast::error_code ec) {
+    if (ec == http::error::body_limit) return on_body(ec);  // the first read held the head and too much body
     if (ec) {
       if (ec == http::error::header_limit) {
         ++srv_.owner.counters_.oversize;

@@ -10,7 +10,7 @@ import { startServer, BIN, MODEL } from './harness.js';
 let server;
 const PARALLEL = 4;
 before(async () => {
-  server = await startServer(['--parallel', String(PARALLEL), '--ctx', '512', '--max-body-kib', '4096',
+  server = await startServer(['--parallel', String(PARALLEL), '--ctx', '512', '--max-body-kib', '4096', '--queue', '128', '--max-connections', '1024',
     '--header-timeout', '3', '--drain-timeout', '2']);
 });
 after(async () => assert.equal(await server.stop(), 0));
@@ -144,6 +144,35 @@ test('slow clients do not freeze the server (finding 3)', async () => {
   assert.ok(Number(/^qwen3_http_timeouts_total (\S+)$/m.exec(text)[1]) >= 150, text);
 });
 
+test('/metrics and /health answer within a second under 120 concurrent streams (finding 3)', async () => {
+  const ac = new AbortController();
+  const streams = Array.from({ length: 120 }, (_, i) => fetch(`${server.base}/v1/completions`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, signal: ac.signal,
+    body: JSON.stringify({ prompt: `stream ${i}`, max_tokens: 200, stream: true }),
+  }).then(async (r) => { assert.equal(r.status, 200); await r.text(); }).catch((e) => {
+    if (e.name !== 'AbortError') throw e;
+  }));
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 3; ++i) {
+      const t0 = Date.now();
+      const m = await fetch(`${server.base}/metrics`, { signal: AbortSignal.timeout(2000) });
+      assert.equal(m.status, 200);
+      const text = await m.text();
+      const h = await fetch(`${server.base}/health`, { signal: AbortSignal.timeout(2000) });
+      assert.equal(h.status, 200);
+      const ms = Date.now() - t0;
+      assert.ok(ms < 1000, `/metrics + /health took ${ms} ms under 120 streams`);
+      assert.ok(Number(/^qwen3_requests_in_flight (\S+)$/m.exec(text)[1]) > PARALLEL, text.slice(0, 200));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    ac.abort();
+    await Promise.all(streams);
+  }
+  await stillServing('after 120 streams were dropped');
+});
+
 test('chunked bodies obey --max-body-kib (finding 4)', async () => {
   const rss0 = rssMiB(server.proc.pid);
   const r = await new Promise((resolve) => {
@@ -216,9 +245,36 @@ test('500 connections at once are all accepted and answered (listen backlog)', a
   const ms = Date.now() - t0;
   const statuses = answers.map(statusOf);
   assert.ok(statuses.every((s) => s === 200 || s === 503), JSON.stringify(statuses.filter((s) => s !== 200).slice(0, 5)));
-  assert.ok(statuses.filter((s) => s === 200).length >= 490, 'most must be answered 200');
+  const counts = {};
+  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+  assert.ok(statuses.filter((s) => s === 200).length >= 490, `most must be answered 200: ${JSON.stringify(counts)}`);
   assert.ok(ms < 5000, `500 connections took ${ms} ms`);
   await stillServing('after 500 connections');
+});
+
+test('past --max-connections a connection gets an immediate 503', async () => {
+  const s2 = await startServer(['--max-connections', '8', '--header-timeout', '5']);
+  const held = [];
+  try {
+    for (let i = 0; i < 8; ++i) {  // eight connections that sent nothing yet
+      const s = net.connect(s2.port, '127.0.0.1');
+      s.on('error', () => {});
+      held.push(s);
+      await new Promise((r) => s.on('connect', r));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    const text = await raw('GET /health HTTP/1.1\r\nHost: x\r\n\r\n', { port: s2.port });
+    assert.equal(statusOf(text), 503, text);
+    assert.match(text, /too_many_connections/);
+    assert.ok(Date.now() - t0 < 1000);
+    for (const s of held) s.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    await stillServing('once the held connections closed', s2.base);
+  } finally {
+    for (const s of held) s.destroy();
+    assert.equal(await s2.stop(), 0);
+  }
 });
 
 test('smaller findings: logit_bias keys, Range, penalties (finding 6)', async () => {
