@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build run test asan clean format
+.PHONY: all setup configure build run test asan tsan fuzz-server clean format
 
 all: build
 
@@ -29,6 +29,22 @@ test: build
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DQWEN3_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
+
+# ThreadSanitizer over the server and scheduler: the engine's scheduler tests and the server's end-to-end suites
+# (HTTP layer, scheduler thread, workers, streaming) with a TSan-built qwen3.
+tsan:
+	$(MAKE) build BUILD=build-tsan CMAKE_FLAGS="-DQWEN3_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS) -R 'Scheduler|server_'
+
+# The server's libFuzzer targets (HTTP request parser, request-body validator) with clang-14, ASan and UBSan;
+# FUZZ_SECONDS each (tests/fuzz/run-server.sh).
+FUZZ_SECONDS ?= 120
+fuzz-server: setup
+	CXX=clang++-14 CC=clang-14 cmake -S . -B build-fuzz-server -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DQWEN3_FUZZ=ON -DQWEN3_TESTS=OFF
+	cmake --build build-fuzz-server -j $(JOBS) --target fuzz_http fuzz_request
+	tests/fuzz/run-server.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
