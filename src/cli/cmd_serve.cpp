@@ -69,6 +69,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--header-timeout", a->server.header_timeout_s,
                   "seconds a request's whole head may take to arrive (slower clients are cut off)")
       ->capture_default_str();
+  cmd->add_flag("!--no-log-requests", a->server.log_requests,
+               "no stderr line per request (health checks and /metrics are never logged)");
   cmd->add_option("--drain-timeout", a->server.drain_timeout_s,
                   "on SIGTERM/SIGINT: seconds running requests may finish before they are aborted")
       ->capture_default_str();

@@ -324,6 +324,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void dispatch(HttpRequest req, bool http10, bool head, bool keep_alive) {
     start_exchange(http10, head, keep_alive);
+    record_.method = req.method;
+    record_.path = req.path;
     auto ex = ex_;
     auto& srv = srv_;
     try {
@@ -391,6 +393,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void start_exchange(bool http10, bool head, bool keep_alive) {
     ex_ = std::shared_ptr<Exchange>(new Exchange(shared_from_this(), http10, head, keep_alive));
+    record_ = HttpServer::RequestRecord{};
+    record_.remote = remote_;
+    t_request_ = std::chrono::steady_clock::now();
     ++srv_.owner.counters_.active_exchanges;
     last_write_ = std::chrono::steady_clock::now();
     arm_tick();
@@ -430,10 +435,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
         ex_->closed_ = true;
         fn = std::move(ex_->on_close_);
       }
+      record_.status = ex_->status_;
+      record_.body_bytes = ex_->body_bytes_;
     }
     ex_.reset();
     --srv_.owner.counters_.active_exchanges;
     if (fn) fn();
+    if (srv_.owner.request_done_) {
+      record_.completed = !aborted;
+      record_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_request_).count();
+      if (record_.method.empty()) record_.method = "-";  // an error answered before the request was parsed
+      srv_.owner.request_done_(record_);
+    }
   }
 
   void response_done(bool close_after) {
@@ -458,6 +471,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false, closed_ = false;
   std::chrono::steady_clock::time_point last_write_;
   std::string remote_;
+  HttpServer::RequestRecord record_;
+  std::chrono::steady_clock::time_point t_request_;
 
   friend class Exchange;
 };
@@ -474,6 +489,8 @@ void Exchange::respond(int status, const std::string& content_type, std::string 
     close_after_ = !keep_alive_;
     out_ = head_text(status, content_type, headers, close_after_, body.size(), false);
     if (!head_only_) out_ += body;
+    status_ = status;
+    body_bytes_ = body.size();
     started_ = finished_ = true;
     streaming_ = false;
   }
@@ -488,6 +505,7 @@ void Exchange::begin_stream(int status, const std::string& content_type, std::st
     close_after_ = !keep_alive_;
     out_ = head_text(status, content_type, headers, close_after_, std::nullopt, !http10_);
     keepalive_ = std::move(keepalive);
+    status_ = status;
     started_ = streaming_ = true;
     if (head_only_) finished_ = true;
   }
@@ -499,6 +517,7 @@ bool Exchange::write(std::string_view data) {
     std::lock_guard lock(mu_);
     if (closed_) return false;
     if (!streaming_ || finished_ || data.empty()) return true;
+    body_bytes_ += data.size();
     if (http10_) {
       out_ += data;
     } else {
@@ -613,6 +632,7 @@ void HttpServer::before(std::function<bool(const HttpRequest&, const std::shared
   impl_->before = std::move(f);
 }
 void HttpServer::on_signal(std::function<void(int)> fn) { impl_->signal_fn = std::move(fn); }
+void HttpServer::on_request_done(std::function<void(const RequestRecord&)> fn) { request_done_ = std::move(fn); }
 void HttpServer::error_body(std::function<std::string(int, const std::string&, const std::string&)> fn) {
   error_body_ = std::move(fn);
 }

@@ -86,6 +86,8 @@ class Exchange {
   bool close_after_ = false;  // Connection: close
   std::string keepalive_;
   std::function<void()> on_close_;
+  int status_ = 0;
+  size_t body_bytes_ = 0;
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, const std::shared_ptr<Exchange>&)>;
@@ -118,6 +120,16 @@ class HttpServer {
   void stop();
   // SIGINT/SIGTERM delivered to the I/O thread: fn(n) with n = 1 for the first signal, 2 for the next...
   void on_signal(std::function<void(int)> fn);
+  // Called on the I/O thread once per request when its answer is complete or its connection ends: for a
+  // per-request log line.
+  struct RequestRecord {
+    std::string method, path, remote;
+    int status = 0;           // 0: no answer was started
+    size_t body_bytes = 0;    // response body bytes queued (chunk framing excluded)
+    double seconds = 0;       // from the end of the request to the end of the answer
+    bool completed = false;   // false: the connection ended first (client left, timeout, stop)
+  };
+  void on_request_done(std::function<void(const RequestRecord&)> fn);
   // The body of the errors the HTTP layer answers itself (400, 405, 408, 413, 431, 500, 503).
   void error_body(std::function<std::string(int status, const std::string& message, const std::string& code)> fn);
 
@@ -131,6 +143,7 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
   HttpLimits limits_;
   std::function<std::string(int, const std::string&, const std::string&)> error_body_;
+  std::function<void(const RequestRecord&)> request_done_;
   ConnectionCounters counters_;
 };
 

@@ -43,6 +43,20 @@ std::string random_id() {
 
 const char* kJson = "application/json";
 
+// A client's bytes made safe for a log line: control characters, quotes and non-ASCII as \xNN (no terminal
+// escapes or forged lines from a request path), at most 200 characters.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 200)) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+      out += static_cast<char>(c);
+    else
+      out += strfmt("\\x%02x", c);
+  }
+  if (s.size() > 200) out += "...";
+  return out;
+}
+
 class Server {
  public:
   Server(const ServedModel& served, const ServerOptions& opt) : served_(served), opt_(opt) {}
@@ -63,6 +77,14 @@ class Server {
       return error_body(ApiError{status, message, status >= 500 ? "server_error" : "invalid_request_error", "",
                                  code});
     });
+    // One line per request (health checks and scrapes excepted), as llama-server logs them.
+    if (opt_.log_requests)
+      svr.on_request_done([](const HttpServer::RequestRecord& r) {
+        if (r.path == "/health" || r.path == "/health/ready" || r.path == "/metrics") return;
+        std::fprintf(stderr, "qwen3 serve: %s %s %s %d %zu B %.3f s%s\n", r.remote.c_str(),
+                     printable(r.method).c_str(), printable(r.path).c_str(), r.status, r.body_bytes, r.seconds,
+                     r.completed ? "" : " (connection ended)");
+      });
     svr.before([this](const HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
       ++http_.requests;
       bool health = req.path == "/health" || req.path == "/health/ready";

@@ -24,6 +24,7 @@ struct ServerOptions {
   double header_timeout_s = 10;  // a request's whole head must arrive within this
   int max_connections = 512;     // open at once; beyond, 503 at once
   double drain_timeout_s = 30;   // on SIGTERM: how long running requests may finish
+  bool log_requests = true;      // one stderr line per request (not /health, /health/ready, /metrics)
 };
 
 // What the server loads before it can answer.

@@ -460,3 +460,17 @@ test('SIGTERM with slow clients and a running stream: final chunk, exit 0 within
   assert.ok(/data: \[DONE\]\n\n$/.test(text), text.slice(-600));
   assert.match(s2.log(), /stopped/);
 });
+
+test('one log line per request, with the client\'s bytes escaped (no forged lines or terminal escapes)', async () => {
+  await raw('GET /v1/x%0aqwen3%20serve:%20forged%1b[31m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const r = await post('/v1/completions', JSON.stringify({ prompt: 'log me', max_tokens: 1 }));
+  assert.equal(r.status, 200);
+  await fetch(`${server.base}/health`);
+  await new Promise((res) => setTimeout(res, 100));
+  const log = server.log();
+  assert.match(log, /qwen3 serve: 127\.0\.0\.1 GET \/v1\/x\\x0aqwen3 serve: forged\\x1b\[31m 404 \d+ B/);
+  assert.match(log, /qwen3 serve: 127\.0\.0\.1 POST \/v1\/completions 200 \d+ B [\d.]+ s\n/);
+  assert.doesNotMatch(log, /\x1b/);
+  assert.doesNotMatch(log, /^qwen3 serve: forged/m);
+  assert.doesNotMatch(log, / GET \/health /);
+});
