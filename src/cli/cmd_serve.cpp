@@ -69,6 +69,14 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--header-timeout", a->server.header_timeout_s,
                   "seconds a request's whole head may take to arrive (slower clients are cut off)")
       ->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--log-format",
+         [a](const std::string& f) {
+           QWEN3_CHECK(f == "text" || f == "json", "--log-format %s: choose text or json", f.c_str());
+           a->server.log_json = f == "json";
+         },
+         "the per-request log line: text or json (one object per line)")
+      ->default_str("text");
   cmd->add_flag("!--no-log-requests", a->server.log_requests,
                "no stderr line per request (health checks and /metrics are never logged)");
   cmd->add_option("--drain-timeout", a->server.drain_timeout_s,

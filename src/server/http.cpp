@@ -437,6 +437,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       record_.status = ex_->status_;
       record_.body_bytes = ex_->body_bytes_;
+      record_.numbers = std::move(ex_->log_numbers_);
     }
     ex_.reset();
     --srv_.owner.counters_.active_exchanges;
@@ -549,6 +550,11 @@ void Exchange::on_close(std::function<void()> fn) {
     }
   }
   fn();
+}
+
+void Exchange::log_number(const std::string& name, double value) {
+  std::lock_guard lock(mu_);
+  log_numbers_.emplace_back(name, value);
 }
 
 bool Exchange::closed() const {

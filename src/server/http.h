@@ -67,6 +67,8 @@ class Exchange {
   // out, server stopped); at once if that has already happened.
   void on_close(std::function<void()> fn);
   bool closed() const;
+  // A number for the request's log line (e.g. prompt_tokens), reported with the request when it is done.
+  void log_number(const std::string& name, double value);
 
  private:
   friend class Connection;
@@ -88,6 +90,7 @@ class Exchange {
   std::function<void()> on_close_;
   int status_ = 0;
   size_t body_bytes_ = 0;
+  std::vector<std::pair<std::string, double>> log_numbers_;
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, const std::shared_ptr<Exchange>&)>;
@@ -128,6 +131,7 @@ class HttpServer {
     size_t body_bytes = 0;    // response body bytes queued (chunk framing excluded)
     double seconds = 0;       // from the end of the request to the end of the answer
     bool completed = false;   // false: the connection ended first (client left, timeout, stop)
+    std::vector<std::pair<std::string, double>> numbers;  // what the handler added (Exchange::log_number)
   };
   void on_request_done(std::function<void(const RequestRecord&)> fn);
   // The body of the errors the HTTP layer answers itself (400, 405, 408, 413, 431, 500, 503).

@@ -12,8 +12,11 @@ void metric(std::string& out, const char* name, const char* type, const char* he
 
 }  // namespace
 
-std::string prometheus_text(const HttpCounters& h, const ConnectionCounters& c, const SchedulerStats& s) {
+std::string prometheus_text(const HttpCounters& h, const ConnectionCounters& c, const SchedulerStats& s,
+                            bool draining) {
   std::string o;
+  metric(o, "qwen3_draining", "gauge", "1 while the server drains after SIGTERM/SIGINT (readiness is 503)",
+         draining ? 1 : 0);
   metric(o, "qwen3_connections_total", "counter", "TCP connections accepted", c.connections.load());
   metric(o, "qwen3_connections_rejected_total", "counter", "connections refused with 503 at the connection limit",
          c.rejected_connections.load());
@@ -36,6 +39,8 @@ std::string prometheus_text(const HttpCounters& h, const ConnectionCounters& c, 
          static_cast<double>(s.sequences_done));
   metric(o, "qwen3_sequences_cancelled_total", "counter", "sequences cancelled (client gone or shutdown)",
          static_cast<double>(s.sequences_cancelled));
+  metric(o, "qwen3_sequences_failed_total", "counter", "sequences that failed alone (answered with an error)",
+         static_cast<double>(s.sequences_failed));
   metric(o, "qwen3_prompt_tokens_total", "counter", "prompt tokens computed",
          static_cast<double>(s.prompt_tokens));
   metric(o, "qwen3_prompt_tokens_cached_total", "counter", "prompt tokens reused from a slot's cache",

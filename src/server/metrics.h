@@ -19,6 +19,7 @@ struct HttpCounters {
   std::atomic<int> in_flight{0};            // completion requests being answered
 };
 
-std::string prometheus_text(const HttpCounters& http, const ConnectionCounters& conn, const SchedulerStats& s);
+std::string prometheus_text(const HttpCounters& http, const ConnectionCounters& conn, const SchedulerStats& s,
+                            bool draining);
 
 }  // namespace qwen3::server

@@ -31,7 +31,9 @@ struct Job {
   std::unique_ptr<ResponseBuilder> builder;
   std::shared_ptr<Exchange> exchange;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
-  std::mutex mu;  // the builder is fed from the scheduler thread only; this guards the end of the answer
+  // Filled by on_done on the scheduler thread, for the request's log line.
+  size_t completion_tokens = 0;
+  double first_token_seconds = -1;
 };
 
 std::string random_id() {
@@ -77,13 +79,25 @@ class Server {
       return error_body(ApiError{status, message, status >= 500 ? "server_error" : "invalid_request_error", "",
                                  code});
     });
-    // One line per request (health checks and scrapes excepted), as llama-server logs them.
+    // One line per request (health checks and scrapes excepted), as llama-server logs them; JSON lines with
+    // --log-format json.
     if (opt_.log_requests)
-      svr.on_request_done([](const HttpServer::RequestRecord& r) {
+      svr.on_request_done([json = opt_.log_json](const HttpServer::RequestRecord& r) {
         if (r.path == "/health" || r.path == "/health/ready" || r.path == "/metrics") return;
-        std::fprintf(stderr, "qwen3 serve: %s %s %s %d %zu B %.3f s%s\n", r.remote.c_str(),
-                     printable(r.method).c_str(), printable(r.path).c_str(), r.status, r.body_bytes, r.seconds,
-                     r.completed ? "" : " (connection ended)");
+        std::string line;
+        if (json) {
+          ojson j = {{"remote", r.remote}, {"method", r.method},     {"path", r.path},
+                     {"status", r.status}, {"bytes", r.body_bytes}, {"seconds", r.seconds},
+                     {"completed", r.completed}};
+          for (const auto& [k, v] : r.numbers) j[k] = v;
+          line = dump(j);  // invalid UTF-8 replaced; control characters escaped by JSON
+        } else {
+          line = strfmt("qwen3 serve: %s %s %s %d %zu B %.3f s", r.remote.c_str(), printable(r.method).c_str(),
+                        printable(r.path).c_str(), r.status, r.body_bytes, r.seconds);
+          for (const auto& [k, v] : r.numbers) line += strfmt(" %s=%g", k.c_str(), v);
+          if (!r.completed) line += " (connection ended)";
+        }
+        std::fprintf(stderr, "%s\n", line.c_str());
       });
     svr.before([this](const HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
       ++http_.requests;
@@ -127,7 +141,8 @@ class Server {
     }, true);
     svr.route("GET", "/metrics", [this](const HttpRequest&, const std::shared_ptr<Exchange>& ex) {
       ex->respond(200, "text/plain; version=0.0.4",
-                  prometheus_text(http_, http_server_->counters(), scheduler_.load()->stats()));
+                  prometheus_text(http_, http_server_->counters(), scheduler_.load()->stats(),
+                                  draining_.load(std::memory_order_acquire)));
     }, true);
     svr.route("GET", "/v1/models", [this](const HttpRequest&, const std::shared_ptr<Exchange>& ex) {
       ex->respond(200, kJson, dump({{"object", "list"}, {"data", ojson::array({model_object()})}}));
@@ -218,8 +233,15 @@ class Server {
       };
       // The callback keeps the job alive until the scheduler is done with it.
       s.on_done = [this, job, i](SequenceOutcome& out) {
+        job->completion_tokens += out.generation.tokens.size();
+        if (out.first_token_seconds > 0 &&
+            (job->first_token_seconds < 0 || out.first_token_seconds < job->first_token_seconds))
+          job->first_token_seconds = out.first_token_seconds;
         std::string tail = job->builder->on_done(i, out);
         if (tail.empty()) return;
+        job->exchange->log_number("prompt_tokens", static_cast<double>(job->request.prompt.size()));
+        job->exchange->log_number("completion_tokens", static_cast<double>(job->completion_tokens));
+        if (job->first_token_seconds >= 0) job->exchange->log_number("ttft_s", job->first_token_seconds);
         bool delivered = job->exchange->write(tail);
         job->exchange->end();
         --http_.in_flight;

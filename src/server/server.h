@@ -25,6 +25,7 @@ struct ServerOptions {
   int max_connections = 512;     // open at once; beyond, 503 at once
   double drain_timeout_s = 30;   // on SIGTERM: how long running requests may finish
   bool log_requests = true;      // one stderr line per request (not /health, /health/ready, /metrics)
+  bool log_json = false;         // that line as a JSON object
 };
 
 // What the server loads before it can answer.

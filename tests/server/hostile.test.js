@@ -203,21 +203,23 @@ test('chunked bodies obey --max-body-kib (finding 4)', async () => {
   await stillServing('after a huge chunked body');
 });
 
-test('objects of 100,000 keys and a full-vocabulary logit_bias are answered within a second (finding 5)', async () => {
+test('objects of 100,000 keys and a full-vocabulary logit_bias are answered in linear time (finding 5)', async () => {
   const keys = {};
   for (let i = 0; i < 100000; ++i) keys[`k${i}`] = i;
   let t0 = Date.now();
   let r = await post('/v1/chat/completions', JSON.stringify({ ...keys, messages: MSGS, max_tokens: 1 }));
   let ms = Date.now() - t0;
   assert.equal(r.status, 200, r.text.slice(0, 300));
-  assert.ok(ms < 1000, `100,000 keys took ${ms} ms`);
+  // Quadratic parsing took 25 s; linear takes ~0.3 s on an idle machine (docs/BENCHMARKS.md). The bound here is
+  // loose because CI runs other tests beside this one; the speed itself is the benchmark's to show.
+  assert.ok(ms < 5000, `100,000 keys took ${ms} ms`);
   const logit_bias = {};
   for (let i = 0; i < 151643; ++i) logit_bias[String(i)] = 0.5;
   t0 = Date.now();
   r = await post('/v1/chat/completions', JSON.stringify({ messages: MSGS, max_tokens: 1, logit_bias }));
   ms = Date.now() - t0;
   assert.equal(r.status, 200, r.text.slice(0, 300));
-  assert.ok(ms < 2000, `a full-vocabulary logit_bias took ${ms} ms`);
+  assert.ok(ms < 5000, `a full-vocabulary logit_bias took ${ms} ms`);
   await stillServing('after huge objects');
 });
 
@@ -469,8 +471,34 @@ test('one log line per request, with the client\'s bytes escaped (no forged line
   await new Promise((res) => setTimeout(res, 100));
   const log = server.log();
   assert.match(log, /qwen3 serve: 127\.0\.0\.1 GET \/v1\/x\\x0aqwen3 serve: forged\\x1b\[31m 404 \d+ B/);
-  assert.match(log, /qwen3 serve: 127\.0\.0\.1 POST \/v1\/completions 200 \d+ B [\d.]+ s\n/);
+  assert.match(log, /qwen3 serve: 127\.0\.0\.1 POST \/v1\/completions 200 \d+ B [\d.]+ s prompt_tokens=2 completion_tokens=1 ttft_s=[\d.e-]+\n/);
   assert.doesNotMatch(log, /\x1b/);
   assert.doesNotMatch(log, /^qwen3 serve: forged/m);
   assert.doesNotMatch(log, / GET \/health /);
+});
+
+test('--log-format json: one JSON object per request line; /metrics has qwen3_draining', async () => {
+  const s2 = await startServer(['--log-format', 'json']);
+  try {
+    const r = await fetch(`${s2.base}/v1/chat/completions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ messages: MSGS, max_tokens: 3, temperature: 0 }),
+    });
+    assert.equal(r.status, 200);
+    await r.json();
+    const m = await (await fetch(`${s2.base}/metrics`)).text();
+    assert.match(m, /^qwen3_draining 0$/m);
+    await new Promise((res) => setTimeout(res, 100));
+    const lines = s2.log().split('\n').filter((l) => l.startsWith('{'));
+    assert.equal(lines.length, 1, s2.log());
+    const j = JSON.parse(lines[0]);
+    assert.equal(j.method, 'POST');
+    assert.equal(j.path, '/v1/chat/completions');
+    assert.equal(j.status, 200);
+    assert.equal(j.completed, true);
+    assert.equal(j.completion_tokens, 3);
+    assert.ok(j.prompt_tokens > 0 && j.ttft_s > 0 && j.seconds >= j.ttft_s, lines[0]);
+  } finally {
+    assert.equal(await s2.stop(), 0);
+  }
 });
