@@ -53,13 +53,16 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
   thread_ = std::thread([this] { run(); });
 }
 
-Scheduler::~Scheduler() {
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  std::lock_guard lock(join_mu_);
+  if (thread_.joinable()) thread_.join();
 }
 
 void Scheduler::submit(std::vector<SequenceRequest> requests) {

@@ -93,7 +93,10 @@ struct SchedulerStats {
 class Scheduler {
  public:
   Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options);
-  ~Scheduler();  // finishes running and queued sequences as aborted and joins the thread
+  ~Scheduler();  // stop()
+  // Finishes running and queued sequences as aborted and joins the thread; idempotent. Afterwards submit()
+  // throws SchedulerStopped and stats() still answers (a draining server's /health and /metrics).
+  void stop();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
@@ -132,6 +135,7 @@ class Scheduler {
   bool stopping_ = false;
   SchedulerStats stats_;
   std::thread thread_;
+  std::mutex join_mu_;  // stop() may be called from two threads (a server's drain, the destructor)
 };
 
 }  // namespace qwen3

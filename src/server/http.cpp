@@ -134,7 +134,7 @@ struct HttpServer::Impl {
   std::function<bool(const HttpRequest&, const std::shared_ptr<Exchange>&)> before;
   std::function<void(int)> signal_fn;
   int n_signals = 0;
-  bool accepting = true;                       // I/O thread only
+  std::atomic<bool> draining{false};  // connections close after their current response
   std::unordered_set<std::shared_ptr<Connection>> conns;  // I/O thread only
 
   explicit Impl(HttpServer& o) : owner(o) {}
@@ -243,6 +243,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   bool idle() const { return !ex_; }
+  bool draining() const { return srv_.draining.load(std::memory_order_relaxed); }
   asio::io_context& ioc() { return srv_.ioc; }
 
  private:
@@ -453,7 +454,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void response_done(bool close_after) {
     tick_.cancel();
     end_exchange(false);
-    if (close_after || !srv_.accepting) return close();
+    if (close_after || srv_.draining) return close();
     read_request();
   }
 
@@ -487,7 +488,7 @@ void Exchange::respond(int status, const std::string& content_type, std::string 
   {
     std::lock_guard lock(mu_);
     if (closed_ || (started_ && flushable_)) return;  // already answered (or being streamed)
-    close_after_ = !keep_alive_;
+    close_after_ = !keep_alive_ || conn_->draining();
     out_ = head_text(status, content_type, headers, close_after_, body.size(), false);
     if (!head_only_) out_ += body;
     status_ = status;
@@ -503,7 +504,7 @@ void Exchange::begin_stream(int status, const std::string& content_type, std::st
   {
     std::lock_guard lock(mu_);
     if (closed_ || started_) return;
-    close_after_ = !keep_alive_;
+    close_after_ = !keep_alive_ || conn_->draining();
     out_ = head_text(status, content_type, headers, close_after_, std::nullopt, !http10_);
     keepalive_ = std::move(keepalive);
     status_ = status;
@@ -574,7 +575,6 @@ void Exchange::notify() {
 
 void HttpServer::Impl::accept() {
   acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-    if (!accepting) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
       // Out of descriptors or memory: wait a little rather than spin.
@@ -678,25 +678,15 @@ int HttpServer::start(const std::string& host, int port) {
   return bound;
 }
 
-void HttpServer::stop_accepting() {
+void HttpServer::begin_drain() {
   Impl& im = *impl_;
-  asio::post(im.ioc, [&im] {
-    if (!im.accepting) return;
-    im.accepting = false;
-    beast::error_code ec;
-    im.acceptor.close(ec);
-    std::vector<std::shared_ptr<Connection>> idle;
-    for (auto& c : im.conns)
-      if (c->idle()) idle.push_back(c);
-    for (auto& c : idle) c->close();
-  });
+  asio::post(im.ioc, [&im] { im.draining = true; });
 }
 
 void HttpServer::stop() {
   Impl& im = *impl_;
   if (im.io_thread.joinable()) {
     asio::post(im.ioc, [&im] {
-      im.accepting = false;
       beast::error_code ec;
       im.acceptor.close(ec);
       im.signals.cancel(ec);

@@ -116,9 +116,9 @@ class HttpServer {
   // Binds host:port (0: any free port) and starts the I/O thread and workers. Returns the bound port.
   // Throws qwen3::Error when the address cannot be bound (in use, or not this host's).
   int start(const std::string& host, int port);
-  // Stops accepting; idle keep-alive connections are closed; requests on open connections are still read
-  // (the before() hook answers them, e.g. 503 while draining).
-  void stop_accepting();
+  // From now on every connection closes after its current response (Connection: close). Connections are still
+  // accepted and requests read: the before() hook answers them (503 while draining; liveness 200).
+  void begin_drain();
   // Closes every connection and stops the threads. Exchanges still open see on_close.
   void stop();
   // SIGINT/SIGTERM delivered to the I/O thread: fn(n) with n = 1 for the first signal, 2 for the next...

@@ -69,9 +69,7 @@ class Server {
     ready_.store(true, std::memory_order_release);
   }
   void begin_drain() { draining_.store(true, std::memory_order_release); }
-  void detach_scheduler() { scheduler_.store(nullptr, std::memory_order_release); }
   int in_flight() const { return http_.in_flight.load(); }
-  int in_handlers() const { return in_handlers_.load(); }
 
   void setup(HttpServer& svr) {
     http_server_ = &svr;
@@ -197,12 +195,6 @@ class Server {
   }
 
   void completion(const HttpRequest& req, const std::shared_ptr<Exchange>& ex, bool chat) {
-    // Counted so that a stop waits for handlers holding the scheduler pointer before destroying it.
-    ++in_handlers_;
-    struct Leave {
-      std::atomic<int>& n;
-      ~Leave() { --n; }
-    } leave{in_handlers_};
     Scheduler* scheduler = scheduler_.load(std::memory_order_acquire);
     if (!scheduler) throw SchedulerStopped("the server is shutting down");
     auto job = std::make_shared<Job>();
@@ -265,7 +257,6 @@ class Server {
   const ServedModel& served_;  // filled in before start()
   std::atomic<Scheduler*> scheduler_{nullptr};
   std::atomic<bool> ready_{false}, draining_{false};
-  std::atomic<int> in_handlers_{0};
   ServerOptions opt_;
   HttpCounters http_;
   HttpServer* http_server_ = nullptr;
@@ -348,7 +339,7 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
   // running ones finish for up to drain_timeout_s, then whatever still runs ends with finish_reason "abort".
   while (n_signals.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   server.begin_drain();
-  http.stop_accepting();
+  http.begin_drain();
   int draining = server.in_flight();
   if (draining > 0) {
     std::fprintf(stderr, "qwen3 serve: draining %d request(s), up to %g s (a second signal stops at once)\n",
@@ -357,11 +348,11 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
   }
   wait_until([&] { return server.in_flight() == 0 || n_signals.load() >= 2; }, opt.drain_timeout_s);
   int aborted = server.in_flight();
-  server.detach_scheduler();
-  wait_until([&] { return server.in_handlers() == 0; }, 60);
-  scheduler.reset();  // sequences still running end as aborted; their final chunks are queued
+  // Sequences still running end as aborted and their final chunks are queued; the scheduler object stays (a
+  // handler still validating a body gets SchedulerStopped: 503; /health and /metrics still read its stats).
+  scheduler->stop();
   wait_until([&] { return http.counters().active_exchanges.load() == 0; }, n_signals.load() >= 2 ? 0.2 : 2.0);
-  http.stop();
+  http.stop();  // joins the I/O thread and the workers before the scheduler (declared later) is destroyed
   std::fprintf(stderr, "qwen3 serve: stopped (%d request(s) drained, %d aborted)\n", draining - aborted,
                aborted);
 }

@@ -252,6 +252,34 @@ TEST(Scheduler, ShutdownAbortsWhatRunsAndWaits) {
   EXPECT_EQ(q.generation.finish, FinishReason::kAborted);
 }
 
+TEST(Scheduler, StopAbortsAndLeavesStatsReadableAndSubmitRefused) {
+  // A draining server stops the scheduler while its routes may still read stats() and handlers may submit.
+  std::promise<SequenceOutcome> done;
+  std::promise<void> started;
+  SchedulerOptions opt;
+  opt.n_parallel = 1;
+  opt.n_ctx = 4096;
+  opt.pool = &fx().pool;
+  Scheduler s(*fx().model, fx().tok, opt);
+  SequenceRequest r = request(0, done);
+  r.params.max_tokens = 4000;
+  bool signalled = false;
+  r.on_token = [&](int32_t, std::string_view, const TokenLogprob*) {
+    if (!signalled) signalled = true, started.set_value();
+    return true;
+  };
+  s.submit({r});
+  started.get_future().wait();
+  s.stop();
+  EXPECT_EQ(outcome_of(done).generation.finish, FinishReason::kAborted);
+  SchedulerStats st = s.stats();
+  EXPECT_EQ(st.n_parallel, 1);
+  EXPECT_GE(st.sequences_cancelled, 1u);
+  std::promise<SequenceOutcome> late;
+  EXPECT_THROW(s.submit({request(1, late)}), SchedulerStopped);
+  s.stop();  // idempotent; the destructor stops again
+}
+
 TEST(Scheduler, RejectsPromptIdsOutsideTheVocabulary) {
   SchedulerOptions opt;
   opt.n_parallel = 1;
