@@ -3,12 +3,14 @@
 // each figure stands beside its ceiling: decode as GB/s read (weights + KV cache per token) against the read
 // bandwidth, prefill as GFLOP/s against the arithmetic peak of the weight dtype's kernels. --json prints an
 // array of objects with llama-bench's field names. Library code: src/bench/.
+#include <climits>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "bench/bench.h"
 #include "bench/limits.h"
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "cli/model_args.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
@@ -47,7 +49,6 @@ void print_limits(const bench::Limits& l) {
 }
 
 void run(const BenchArgs& a) {
-  QWEN3_CHECK(a.threads >= 0 && a.threads <= 1024, "-t %d: out of range", a.threads);
   ThreadPool pool(a.threads > 0 ? a.threads : physical_core_count());
   if (a.limits_only && a.model.empty()) {
     bench::Limits l = bench::measure_limits(pool.size());
@@ -63,16 +64,12 @@ void run(const BenchArgs& a) {
     return;
   }
   QWEN3_CHECK(!a.model.empty(), "-m MODEL is required (or --limits alone to measure the machine)");
-  QWEN3_CHECK(a.n_prompt >= 0 && a.n_gen >= 0 && a.n_depth >= 0, "-p, -n and -d must not be negative");
   QWEN3_CHECK(a.n_prompt > 0 || a.n_gen > 0, "nothing to measure: -p and -n are both 0");
-  QWEN3_CHECK(a.reps >= 1, "-r %d: need at least one repetition", a.reps);
   bench::BenchParams p;
   p.n_prompt = a.n_prompt;
   p.n_gen = a.n_gen;
   p.n_depth = a.n_depth;
   p.reps = a.reps;
-  QWEN3_CHECK(a.depth_fill == "model" || a.depth_fill == "synthetic",
-              "--depth-fill %s: choose model or synthetic", a.depth_fill.c_str());
   p.synthetic_depth = a.depth_fill == "synthetic";
   p.adjacent_read_probe = !a.no_limits;
   ModelArgs ma;
@@ -176,24 +173,30 @@ void run(const BenchArgs& a) {
 void add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "measure prefill and decode speed (like llama-bench)");
-  cmd->add_option("-m,--model", a->model,
-                  "model directory, .gguf file or Hugging Face repo id (or $QWEN3_MODEL)")
-      ->envname("QWEN3_MODEL");
-  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens processed as one batch (pp; 0 = skip)");
-  cmd->add_option("-n,--n-gen", a->n_gen, "tokens decoded one at a time (tg; 0 = skip)");
-  cmd->add_option("-d,--n-depth", a->n_depth, "positions already in the cache before each test");
-  cmd->add_option("-r,--repetitions", a->reps, "repetitions of each test (default 5)");
-  cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
-  cmd->add_option("--dtype", a->dtype, "convert weights at load (default: as stored)");
+  add_model_path_option(cmd, a->model, "model directory, .gguf file or Hugging Face repo id");
+  check_int(
+      cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens processed as one batch (pp; 0 = skip)"), 0,
+      INT32_MAX);
+  check_int(cmd->add_option("-n,--n-gen", a->n_gen, "tokens decoded one at a time (tg; 0 = skip)"), 0,
+            INT32_MAX);
+  check_int(cmd->add_option("-d,--n-depth", a->n_depth, "positions already in the cache before each test"), 0,
+            INT32_MAX);
+  check_int(cmd->add_option("-r,--repetitions", a->reps, "repetitions of each test (default 5)"), 1,
+            INT32_MAX);
+  add_threads_option(cmd, a->threads);
+  add_dtype_option(cmd, a->dtype);
   add_kv_type_option(cmd, a->kv_type);
-  cmd->add_option("--depth-fill", a->depth_fill,
-                  "how -d positions are filled: model (run the model, as llama-bench; default) or synthetic "
-                  "(random keys/values written directly: same timed work, no long prefill)");
+  check_choice(
+      cmd->add_option("--depth-fill", a->depth_fill,
+                      "how -d positions are filled: model (run the model, as llama-bench; default) or "
+                      "synthetic (random keys/values written directly: same timed work, no long prefill)"),
+      {"model", "synthetic"});
   cmd->add_flag("--json", a->json, "print a JSON array with llama-bench's field names");
   cmd->add_flag("--limits", a->limits_only, "measure the machine's read bandwidth and arithmetic peaks");
   cmd->add_flag("--no-limits", a->no_limits, "skip measuring the limits");
-  cmd->add_flag("--mmap", a->mmap, "map the weight files instead of reading them into memory");
+  add_mmap_option(cmd, a->mmap);
   add_exact_bf16_option(cmd, a->exact_bf16);
+  add_gpu_layers_option(cmd);
   cmd->callback([a] { run(*a); });
 }
 

@@ -115,7 +115,7 @@ void add_quantize_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "quantize",
       "write a copy of a model with Q8_0 or Q4_0 matrices, or a GGUF file for llama.cpp (-o X.gguf)");
-  cmd->add_option("-m,--model", *in, "input model (Hugging Face-layout directory or repo id)")->required();
+  add_model_path_option(cmd, *in, "input model (Hugging Face-layout directory or repo id)")->required();
   cmd->add_option("-o,--out", *out,
                   "output directory, or a file ending in .gguf (one GGUF file, tokenizer included)")
       ->required();

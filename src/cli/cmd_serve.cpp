@@ -1,6 +1,11 @@
 // qwen3 serve: the OpenAI-compatible HTTP server (src/server) with continuous batching (engine/scheduler).
+// Every flag is checked as it is parsed; QWEN3_HOST, QWEN3_PORT, QWEN3_PARALLEL, QWEN3_CTX_SIZE and
+// QWEN3_API_KEY stand in for flags not given (and model_args.h's variables).
+#include <climits>
+
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "cli/model_args.h"
 #include "core/error.h"
 #include "model/config.h"
@@ -18,13 +23,12 @@ struct ServeArgs {
 
 void run_serve(const ServeArgs& a) {
   server::ServerOptions opt = a.server;
-  QWEN3_CHECK(a.max_body_kib >= 1, "--max-body-kib must be at least 1");
-  QWEN3_CHECK(opt.port >= 0 && opt.port <= 65535, "--port %d: choose 0..65535 (0: any free port)", opt.port);
-  QWEN3_CHECK(opt.max_connections >= 1, "--max-connections %d: must be at least 1", opt.max_connections);
-  QWEN3_CHECK(opt.header_timeout_s > 0, "--header-timeout must be > 0 seconds");
-  QWEN3_CHECK(opt.drain_timeout_s >= 0, "--drain-timeout must be >= 0 seconds");
+  // Each flag was checked as it was parsed; what needs two flags or the model is checked here, before the
+  // port is bound (config.json only), so a bad one fails at once.
+  QWEN3_CHECK(opt.max_batch_tokens >= opt.n_parallel,
+              "--batch %d: must be at least --parallel (%d): a token per slot", opt.max_batch_tokens,
+              opt.n_parallel);
   opt.max_body_bytes = a.max_body_kib * 1024;
-  // Arguments are checked before the port is bound (config.json only), so a bad one fails at once.
   const ModelConfig config = load_model_config(resolve_model_dir(a.model.model));
   QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= config.max_position_embeddings,
               "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx, config.max_position_embeddings);
@@ -48,27 +52,44 @@ void add_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
   add_model_options(cmd, a->model);
   add_kv_type_option(cmd, a->model.kv_type);
-  cmd->add_option("--host", a->server.host, "address to listen on")->capture_default_str();
-  cmd->add_option("--port", a->server.port, "port (0: any free port, printed on stderr)")
+  cmd->add_option("--host", a->server.host, "address to listen on")
+      ->envname("QWEN3_HOST")
       ->capture_default_str();
+  check_int(cmd->add_option("--port", a->server.port, "port (0: any free port, printed on stderr)")
+                ->envname("QWEN3_PORT")
+                ->capture_default_str(),
+            0, 65535, "(0: any free port)");
   cmd->add_option("--api-key", a->server.api_key, "require 'Authorization: Bearer KEY' (not for /health)")
       ->envname("QWEN3_API_KEY");
-  cmd->add_option("--parallel,--np", a->server.n_parallel, "sequences decoded together (KV-cache slots)")
-      ->capture_default_str();
-  cmd->add_option("-c,--ctx", a->server.n_ctx, "context window per slot, in tokens")->capture_default_str();
-  cmd->add_option("--queue", a->server.max_queue, "sequences that may wait for a slot before 429")
-      ->capture_default_str();
-  cmd->add_option("--batch", a->server.max_batch_tokens,
-                  "most tokens per forward step (prompt chunks + decode)")
-      ->capture_default_str();
-  cmd->add_option("--max-body-kib", a->max_body_kib, "largest request body in KiB, chunked or not (larger: 413)")
-      ->capture_default_str();
-  cmd->add_option("--max-connections", a->server.max_connections,
-                  "connections open at once (beyond: 503 at once)")
-      ->capture_default_str();
-  cmd->add_option("--header-timeout", a->server.header_timeout_s,
-                  "seconds a request's whole head may take to arrive (slower clients are cut off)")
-      ->capture_default_str();
+  check_int(cmd->add_option("--parallel,--np", a->server.n_parallel,
+                            "sequences decoded together (KV-cache slots; llama.cpp's -np)")
+                ->envname("QWEN3_PARALLEL")
+                ->capture_default_str(),
+            1, 256);
+  check_int(cmd->add_option("-c,--ctx,--ctx-size", a->server.n_ctx, "context window per slot, in tokens")
+                ->envname("QWEN3_CTX_SIZE")
+                ->capture_default_str(),
+            2, INT32_MAX, "(and at most the model's maximum)");
+  check_int(cmd->add_option("--queue", a->server.max_queue, "sequences that may wait for a slot before 429")
+                ->capture_default_str(),
+            0, INT32_MAX);
+  check_int(cmd->add_option("--batch", a->server.max_batch_tokens,
+                            "most tokens per forward step (prompt chunks + decode)")
+                ->capture_default_str(),
+            1, INT32_MAX);
+  check_int(cmd->add_option("--max-body-kib", a->max_body_kib,
+                            "largest request body in KiB, chunked or not (larger: 413)")
+                ->capture_default_str(),
+            1, INT32_MAX);
+  check_int(cmd->add_option("--max-connections", a->server.max_connections,
+                            "connections open at once (beyond: 503 at once)")
+                ->capture_default_str(),
+            1, INT32_MAX);
+  check_number_above(
+      cmd->add_option("--header-timeout", a->server.header_timeout_s,
+                      "seconds a request's whole head may take to arrive (slower clients are cut off)")
+          ->capture_default_str(),
+      0, false);
   cmd->add_option_function<std::string>(
          "--log-format",
          [a](const std::string& f) {
@@ -78,10 +99,12 @@ void add_serve_command(CLI::App& app) {
          "the per-request log line: text or json (one object per line)")
       ->default_str("text");
   cmd->add_flag("!--no-log-requests", a->server.log_requests,
-               "no stderr line per request (health checks and /metrics are never logged)");
-  cmd->add_option("--drain-timeout", a->server.drain_timeout_s,
-                  "on SIGTERM/SIGINT: seconds running requests may finish before they are aborted")
-      ->capture_default_str();
+                "no stderr line per request (health checks and /metrics are never logged)");
+  check_number_above(
+      cmd->add_option("--drain-timeout", a->server.drain_timeout_s,
+                      "on SIGTERM/SIGINT: seconds running requests may finish before they are aborted")
+          ->capture_default_str(),
+      0, true);
   cmd->callback([a] { run_serve(*a); });
 }
 

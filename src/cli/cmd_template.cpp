@@ -43,8 +43,8 @@ void add_template_command(CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto jsonl = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("template", "render the model's chat template for JSON-line requests");
-  cmd->add_option("-m,--model", *model,
-                  "model directory (with tokenizer_config.json), .gguf file or Hugging Face repo id")
+  add_model_path_option(cmd, *model,
+                        "model directory (with tokenizer_config.json), .gguf file or Hugging Face repo id")
       ->required();
   cmd->add_flag("--jsonl", *jsonl, "read requests from stdin, one JSON object per line")->required();
   cmd->callback([model, jsonl] {  // both live as long as the command: CLI11 writes through them

@@ -89,8 +89,8 @@ void add_tokenize_command(CLI::App& app) {
   auto text = std::make_shared<std::string>();
   auto jsonl = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("tokenize", "encode text to token ids and decode ids to text");
-  cmd->add_option("-m,--model", *model,
-                  "model directory holding tokenizer.json, .gguf file, or Hugging Face repo id")
+  add_model_path_option(cmd, *model,
+                        "model directory holding tokenizer.json, .gguf file, or Hugging Face repo id")
       ->required();
   cmd->add_flag("--jsonl", *jsonl,
                 "read {\"text\"} / {\"ids\"} requests from stdin, one JSON object per line");

@@ -1,7 +1,9 @@
 // Sampling and generation flags shared by `qwen3 generate` and `qwen3 chat`, and how they combine with the
 // model's defaults: generation_config.json for thinking mode (it holds Qwen's thinking recommendations),
 // Qwen's non-thinking recommendations (T 0.7, top-p 0.8, top-k 20) when thinking is off, then any flag given
-// wins.
+// wins. llama.cpp's spellings are aliases (-s/--seed, --temp, -n/--n-predict/--predict, -c/--ctx-size); every
+// value is checked as it is parsed (flags.h), with check_sampling_params for the sampling ones; --seed -1 is
+// a random seed. QWEN3_N_PREDICT and QWEN3_CTX_SIZE stand in for -n and -c.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -17,7 +19,7 @@ namespace qwen3::cli {
 struct GenerationArgs {
   std::optional<float> temperature, top_p, min_p, repetition_penalty, presence_penalty, frequency_penalty;
   std::optional<int> top_k;
-  std::optional<uint64_t> seed;
+  std::optional<uint64_t> seed;  // none (or --seed -1): a fresh random seed
   bool greedy = false;
   std::vector<std::string> logit_bias;  // "ID=BIAS"
   std::vector<std::string> stop;

@@ -1,9 +1,11 @@
 #include "cli/model_args.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "cli/flags.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "formats/gguf_reader.h"
@@ -14,18 +16,57 @@ namespace qwen3::cli {
 
 namespace fs = std::filesystem;
 
+static DType parse_dtype_arg(const std::string& s) {
+  if (s == "f32") return DType::kF32;
+  if (s == "f16") return DType::kF16;
+  if (s == "bf16") return DType::kBF16;
+  if (s == "q8_0") return DType::kQ8_0;
+  if (s == "q4_0") return DType::kQ4_0;
+  throw_error("--dtype %s: choose f32, f16, bf16, q8_0 or q4_0", s.c_str());
+}
+
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
-  cmd->add_option(
-         "-m,--model", a.model,
-         "model: a Hugging Face-layout directory, a .gguf file or a repo id in the Hugging Face cache (or "
-         "$QWEN3_MODEL)")
-      ->envname("QWEN3_MODEL")
+  add_model_path_option(cmd, a.model,
+                        "model: a Hugging Face-layout directory, a .gguf file or a repo id in the "
+                        "Hugging Face cache")
       ->required();
-  cmd->add_option("--dtype", a.dtype,
-                  "convert weights at load: f32, f16, bf16, q8_0 or q4_0 (default: as stored)");
-  cmd->add_option("-t,--threads", a.threads, "threads (default: physical cores)");
-  cmd->add_flag("--mmap", a.mmap, "map the weight files instead of reading them into memory");
+  add_dtype_option(cmd, a.dtype);
+  add_threads_option(cmd, a.threads);
+  add_mmap_option(cmd, a.mmap);
   add_exact_bf16_option(cmd, a.exact_bf16);
+  add_gpu_layers_option(cmd);
+}
+
+CLI::Option* add_model_path_option(CLI::App* cmd, std::string& model, const std::string& what) {
+  return cmd
+      ->add_option("-m,--model,--hf-repo", model,
+                   what + " (-hf REPO[:QUANT] as llama.cpp: the same as -m, nothing is downloaded)")
+      ->envname("QWEN3_MODEL");
+}
+
+void add_threads_option(CLI::App* cmd, int& threads) {
+  check_int(
+      cmd->add_option("-t,--threads", threads, "threads (default: physical cores)")->envname("QWEN3_THREADS"),
+      0, 1024, "(0: physical cores)");
+}
+
+void add_dtype_option(CLI::App* cmd, std::string& dtype) {
+  cmd->add_option("--dtype", dtype,
+                  "convert weights at load: f32, f16, bf16, q8_0 or q4_0 (default: as stored)")
+      ->envname("QWEN3_DTYPE")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            (void)parse_dtype_arg(v);
+            return std::string();
+          },
+          ""));
+}
+
+void add_mmap_option(CLI::App* cmd, bool& mmap) {
+  cmd->add_flag(
+         "--mmap,!--no-mmap", mmap,
+         "map the weight files instead of reading them into memory (--no-mmap: read them, the default)")
+      ->envname("QWEN3_MMAP");
 }
 
 void add_exact_bf16_option(CLI::App* cmd, bool& exact) {
@@ -34,12 +75,39 @@ void add_exact_bf16_option(CLI::App* cmd, bool& exact) {
                 "instead of bf16-rounded ones, as transformers and llama.cpp do");
 }
 
+void add_gpu_layers_option(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+      "--n-gpu-layers,--gpu-layers",
+      [](const std::string&) {
+        std::fprintf(stderr, "warning: this engine runs on the CPU; -ngl is ignored\n");
+      },
+      "llama.cpp's -ngl N: accepted and ignored (this engine runs on the CPU)");
+}
+
 void add_kv_type_option(CLI::App* cmd, std::string& kv_type) {
-  cmd->add_option(
-      "--kv-type", kv_type,
+  // The flag that set the type first and its value: a later, different flag must agree with it.
+  auto first = std::make_shared<std::pair<std::string, std::string>>();
+  auto setter = [&kv_type, first](const char* flag) {
+    return [&kv_type, first, flag](const std::string& v) {
+      (void)parse_kv_type(v);  // the one list of cache types, and its error line
+      QWEN3_CHECK(first->first.empty() || first->first == flag || first->second == v,
+                  "%s %s disagrees with %s %s: K and V share one cache type here", flag, v.c_str(),
+                  first->first.c_str(), first->second.c_str());
+      if (first->first.empty()) *first = {flag, v};
+      kv_type = v;
+    };
+  };
+  cmd->add_option_function<std::string>(
+      "--kv-type", setter("--kv-type"),
       "KV cache type: f16 (default, as llama.cpp), bf16 (half the bytes of f32 like f16; the dtype "
       "transformers keeps this model's cache in; the fastest prompts), q8_0 (half again, for long "
       "contexts) or f32 (exact)");
+  cmd->add_option_function<std::string>(
+      "--cache-type-k", setter("--cache-type-k"),
+      "llama.cpp's -ctk: the same as --kv-type (K and V share one type here)");
+  cmd->add_option_function<std::string>(
+      "--cache-type-v", setter("--cache-type-v"),
+      "llama.cpp's -ctv: the same as --kv-type (K and V share one type here)");
 }
 
 DType kv_type_for(const std::string& kv_type, const ModelConfig& config) {
@@ -84,15 +152,6 @@ std::string resolve_model_dir(const std::string& model) {
   throw_error("%s: no such model directory", model.c_str());
 }
 
-static DType parse_dtype_arg(const std::string& s) {
-  if (s == "f32") return DType::kF32;
-  if (s == "f16") return DType::kF16;
-  if (s == "bf16") return DType::kBF16;
-  if (s == "q8_0") return DType::kQ8_0;
-  if (s == "q4_0") return DType::kQ4_0;
-  throw_error("--dtype %s: choose f32, f16, bf16, q8_0 or q4_0", s.c_str());
-}
-
 std::unique_ptr<Model> load_model_from_args(const ModelArgs& a) {
   LoadOptions opt;
   ProgressBar bar("loading model");
@@ -104,7 +163,6 @@ std::unique_ptr<Model> load_model_from_args(const ModelArgs& a) {
 }
 
 std::unique_ptr<ThreadPool> make_pool(const ModelArgs& a) {
-  QWEN3_CHECK(a.threads >= 0 && a.threads <= 1024, "--threads %d: out of range", a.threads);
   return std::make_unique<ThreadPool>(a.threads > 0 ? a.threads : physical_core_count());
 }
 

@@ -1,6 +1,8 @@
-// Options shared by the subcommands that load a model (-m, --dtype, --threads, --mmap) and the resolution of
-// MODEL: a Hugging Face-layout directory, or a repo id such as Qwen/Qwen3-0.6B found in the Hugging Face
-// cache.
+// Options shared by the subcommands that load a model (-m, --dtype, --threads, --mmap, --kv-type, llama.cpp's
+// -ngl) and the resolution of MODEL: a Hugging Face-layout directory, a .gguf file, or a repo id such as
+// Qwen/Qwen3-0.6B found in the Hugging Face cache. Each option's value is checked as it is parsed (flags.h).
+// Environment variables stand in for flags not given: QWEN3_MODEL (-m, on every subcommand that takes it),
+// QWEN3_THREADS (-t), QWEN3_DTYPE (--dtype), QWEN3_MMAP (1: --mmap).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -21,9 +23,20 @@ struct ModelArgs {
   std::string kv_type = "f16";  // the KV cache (commands that keep one: add_kv_type_option)
 };
 
+// -m, --dtype, -t, --mmap/--no-mmap, --exact-bf16 and -ngl.
 void add_model_options(CLI::App* cmd, ModelArgs& args);
+// -m/--model MODEL, also under llama.cpp's -hf/--hf-repo REPO[:QUANT] (nothing is downloaded: the name is
+// resolved as -m's is), with $QWEN3_MODEL. `what` describes it in --help.
+CLI::Option* add_model_path_option(CLI::App* cmd, std::string& model, const std::string& what);
+void add_threads_option(CLI::App* cmd, int& threads);      // -t/--threads, $QWEN3_THREADS
+void add_dtype_option(CLI::App* cmd, std::string& dtype);  // --dtype, $QWEN3_DTYPE
+void add_mmap_option(CLI::App* cmd, bool& mmap);           // --mmap/--no-mmap, $QWEN3_MMAP
 void add_exact_bf16_option(CLI::App* cmd, bool& exact);
-// --kv-type for the commands that keep a KV cache (chat, generate, serve): f16 by default, as llama.cpp.
+// -ngl/--n-gpu-layers N: accepted for llama.cpp's command lines, with a warning that it is ignored.
+void add_gpu_layers_option(CLI::App* cmd);
+// --kv-type for the commands that keep a KV cache (chat, generate, serve, bench): f16 by default, as
+// llama.cpp; llama.cpp's -ctk/--cache-type-k and -ctv/--cache-type-v name it too (K and V share one type
+// here, so the values given must agree).
 void add_kv_type_option(CLI::App* cmd, std::string& kv_type);
 // The KV cache dtype of --kv-type, checked against the model's head_dim (a clear error before any work).
 DType kv_type_for(const std::string& kv_type, const ModelConfig& config);
