@@ -101,9 +101,11 @@ std::vector<int32_t> SequenceGenerator::step(std::span<float> logits, int room,
 
   std::vector<int32_t> to_feed = {next};
   if (thinking_ && params_.thinking_budget >= 0 && thinking_tokens_ >= params_.thinking_budget) {
-    // Budget spent: Qwen's closing sentence and </think> are forced, then the model answers.
+    // Budget spent: Qwen's closing sentence and </think> are forced, then the model answers. They are
+    // generated tokens like any other: max_tokens cuts them too.
     for (int32_t id : tokenizer_.encode(kThinkingBudgetText)) {
       if (static_cast<int>(to_feed.size()) >= room) break;
+      if (params_.max_tokens >= 0 && static_cast<int>(r_.tokens.size()) >= params_.max_tokens) break;
       r_.tokens.push_back(id);
       to_feed.push_back(id);
       if (top_logprobs_ >= 0) logprobs_.push_back(TokenLogprob{id, 0.0f, {}});

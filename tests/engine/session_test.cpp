@@ -105,6 +105,20 @@ TEST(Session, ThinkingBudgetForcesQwensClosingSentence) {
   EXPECT_EQ(r.tokens.size(), 40u);
 }
 
+// The sentence a spent budget forces is generated text: max_tokens cuts it as any other (issue 24).
+TEST(Session, ThinkingBudgetTextCountsTowardMaxTokens) {
+  Session s(*fx().model, fx().tok, 256, &fx().pool);
+  GenerationParams p = forced(kHello, 10);
+  p.thinking_budget = 4;
+  p.starts_in_thinking = true;
+  auto r = s.generate({151644, 77091, 198, 151667, 198}, p);
+  EXPECT_EQ(r.tokens.size(), 10u);
+  EXPECT_EQ(r.finish, FinishReason::kLength);
+  std::vector<int32_t> closing = fx().tok.encode(kThinkingBudgetText);
+  closing.resize(6);  // 4 tokens of thinking, then 6 of the sentence
+  EXPECT_EQ(r.text, "HelloHelloHelloHello" + fx().tok.decode(closing));
+}
+
 TEST(Session, SameSeedSameTokens) {
   GenerationParams p;
   p.sampling = qwen3_recommended(true);
