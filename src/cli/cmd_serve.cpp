@@ -1,6 +1,6 @@
 // qwen3 serve: the OpenAI-compatible HTTP server (src/server) with continuous batching (engine/scheduler).
-// Every flag is checked as it is parsed; QWEN3_HOST, QWEN3_PORT, QWEN3_PARALLEL, QWEN3_CTX_SIZE and
-// QWEN3_API_KEY stand in for flags not given (and model_args.h's variables).
+// Every flag is checked as it is parsed; QWEN3_PARALLEL, QWEN3_CTX_SIZE and QWEN3_API_KEY stand in for flags
+// not given (and model_args.h's variables).
 #include <climits>
 
 #include "chat/chat_template.h"
@@ -52,11 +52,10 @@ void add_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
   add_model_options(cmd, a->model);
   add_kv_type_option(cmd, a->model.kv_type);
-  cmd->add_option("--host", a->server.host, "address to listen on")
-      ->envname("QWEN3_HOST")
-      ->capture_default_str();
+  // No variable for --host and --port: Kubernetes defines QWEN3_PORT=tcp://ADDRESS:PORT in every pod beside a
+  // Service named qwen3 (as deploy/kubernetes names it).
+  cmd->add_option("--host", a->server.host, "address to listen on")->capture_default_str();
   check_int(cmd->add_option("--port", a->server.port, "port (0: any free port, printed on stderr)")
-                ->envname("QWEN3_PORT")
                 ->capture_default_str(),
             0, 65535, "(0: any free port)");
   cmd->add_option("--api-key", a->server.api_key, "require 'Authorization: Bearer KEY' (not for /health)")

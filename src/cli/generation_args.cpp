@@ -55,8 +55,9 @@ void add_generation_options(CLI::App* cmd, GenerationArgs& a) {
           },
           ""));
   cmd->add_option_function<std::string>(
-      "-s,--seed", [&a](const std::string& v) { a.seed = parse_seed("--seed", v); },
-      "random seed: the same seed and settings give the same tokens (default, or -1: a random seed)");
+         "-s,--seed", [&a](const std::string& v) { a.seed = parse_seed("--seed", v); },
+         "random seed: the same seed and settings give the same tokens (default, or -1: a random seed)")
+      ->type_name("INT");
   cmd->add_flag("--greedy", a.greedy, "always take the most likely token");
   cmd->add_option("--stop", a.stop, "stop string (repeatable)");
   check_int(
