@@ -187,6 +187,11 @@ std::optional<std::string> ChatInput::read_terminal() {
       continue;
     }
     warned_ = false;
+    // A paste is one message as it is: a """ or a backslash at its edges is the pasted text's own.
+    if (r.pasted && !lines_.pending()) {
+      remember(r.text);
+      return r.text;
+    }
     if (auto message = lines_.push(r.text)) {
       remember(*message);
       return message;

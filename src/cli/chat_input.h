@@ -21,7 +21,8 @@ void setup_utf8_locale();
 //   `"""` at the start of a line opens a block that the next line ending in `"""` closes; the lines between
 //   (and any text after the opening or before the closing quotes) are the message, joined by newlines;
 //   a line ending in a backslash continues on the next line (the backslash becomes the newline).
-// A text holding newlines (a paste) counts as one line.
+// A text holding newlines (Alt-Enter) counts as one line. (ChatInput takes a paste as it is, unless it goes
+// into an open block or a continued line.)
 class MultilineAssembler {
  public:
   // The message, once `line` completes one.

@@ -410,6 +410,7 @@ LineEditor::Result LineEditor::read(std::string_view prompt) {
   cursor_ = 0;
   rows_above_ = 0;
   history_pos_ = history_.size();
+  pasted_ = false;
   enter_raw();
   refresh();
   Result result;
@@ -419,7 +420,7 @@ LineEditor::Result LineEditor::read(std::string_view prompt) {
       refresh();
     }
     write_out(trailer);
-    result = {status, text_};
+    result = {status, text_, pasted_};
   };
   for (;;) {
     std::string typed;
@@ -434,6 +435,7 @@ LineEditor::Result LineEditor::read(std::string_view prompt) {
         break;
       case Key::kPaste:
         read_paste();
+        pasted_ = true;
         break;
       case Key::kEnter:
         finish(Status::kLine, "\r\n");

@@ -1,9 +1,10 @@
 // The line editor of `qwen3 chat`, written for the chat as llama.cpp (common/console.cpp) and Ollama
 // (readline/) write theirs: UTF-8 text edited by grapheme cluster (utf8proc's UAX #29 rules, so a letter and
 // its combining marks, a Hangul syllable or an emoji sequence moves and deletes as one), widths from utf8proc
-// (CJK and emoji take two columns, combining marks none), lines that wrap and may hold newlines, history, and
-// bracketed paste: a paste is inserted whole, newlines included, and goes as one message at the next Enter.
-// Text is kept and edited in logical order, which is how terminals show right-to-left text too.
+// (CJK and emoji take two columns, combining marks none; a cluster's code points are summed, as terminals
+// that place characters by wcwidth place them), lines that wrap and may hold newlines, history, and bracketed
+// paste: a paste is inserted whole, newlines included, and goes as one message at the next Enter. Text is
+// kept and edited in logical order, which is how terminals show right-to-left text too.
 //
 // Keys: Enter sends; Alt-Enter inserts a newline; ←/→ Ctrl-B/F; Ctrl-←/→ Alt-B/F by word; Home/End Ctrl-A/E;
 // Backspace; Delete; Ctrl-D deletes, or on an empty line ends the input; Ctrl-K/Ctrl-U kill to the end/start;
@@ -39,7 +40,8 @@ class LineEditor {
   enum class Status { kLine, kInterrupt, kEof };
   struct Result {
     Status status = Status::kEof;
-    std::string text;  // the line (kLine), or what had been typed when Ctrl-C came (kInterrupt)
+    std::string text;     // the line (kLine), or what had been typed when Ctrl-C came (kInterrupt)
+    bool pasted = false;  // some of it came from a (bracketed) paste
   };
 
   // Reads keys from in_fd and draws on out_fd. Raw mode needs in_fd to be a terminal and TERM not dumb;
@@ -89,6 +91,7 @@ class LineEditor {
   std::vector<std::string> history_;
   size_t history_pos_ = 0;  // == history_.size(): the line being edited
   std::string edited_;      // the line being edited, kept while walking the history
+  bool pasted_ = false;     // a paste went into this line
 };
 
 }  // namespace qwen3::cli

@@ -122,6 +122,11 @@ TEST(ChatTerminal, BracketedPasteIsOneTurn) {
   nlohmann::json conv = save(pty, dir + "/conv.json", at);
   ASSERT_EQ(conv.size(), 2u) << conv.dump();
   EXPECT_EQ(conv[0]["content"], "first line\nsecond line\nthird: 你好 (pasted)");
+  // A paste is taken as it is: quotes and a backslash at its edges are its own, not multi-line syntax.
+  turn(pty, "\x1b[200~\"\"\"docstring\rends in \\\x1b[201~\r", at);
+  conv = save(pty, dir + "/conv.json", at);
+  ASSERT_EQ(conv.size(), 4u) << conv.dump();
+  EXPECT_EQ(conv[2]["content"], "\"\"\"docstring\nends in \\");
   pty.send("/exit\r");
   EXPECT_EQ(pty.wait_exit(20), 0) << pty.tail();
   EXPECT_NE(pty.output().rfind("\x1b[?2004l"), std::string::npos);  // and off again
