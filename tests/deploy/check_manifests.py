@@ -166,6 +166,12 @@ class Checker:
             claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
             if claim is not None and claim not in self.names("PersistentVolumeClaim"):
                 self.err(where, f"volume {v.get('name')}: claim {claim!r} is not among the manifests")
+        # Service links: Kubernetes defines NAME_SERVICE_HOST, NAME_PORT=tcp://... for every Service in the
+        # namespace; for a Service named qwen3* they land in qwen3's own QWEN3_* variables.
+        for svc in self.names("Service"):
+            if str(svc).upper().replace("-", "_").startswith("QWEN3") and pod.get("enableServiceLinks", True):
+                self.err(where, f"Service {svc!r} would define QWEN3_* variables in the Pods (QWEN3_PORT=tcp://...): "
+                                "set enableServiceLinks: false")
         grace = pod.get("terminationGracePeriodSeconds", 30)
         _, drain = self.serve_flags_of()
         for c in containers:
@@ -409,6 +415,7 @@ def self_test(files, docs, qwen3):
         "ConfigMap value not a string": lambda ds: of(ds, "ConfigMap")["data"].update(PARALLEL=4),
         "Ingress to a missing Service": lambda ds: of(ds, "Ingress")["spec"]["rules"][0]["http"]["paths"][0][
             "backend"]["service"].update(name="nope"),
+        "service links into QWEN3_*": lambda ds: dep(ds)["spec"]["template"]["spec"].pop("enableServiceLinks"),
         "claim not among the manifests": lambda ds: dep(ds)["spec"]["template"]["spec"]["volumes"][0][
             "persistentVolumeClaim"].update(claimName="nope"),
     }

@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = process.env.QWEN3_BIN;
 export const MODEL = process.env.QWEN3_MODEL;
-if (!BIN || !MODEL) throw new Error('set QWEN3_BIN and QWEN3_MODEL');
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLUSTER = path.join(ROOT, 'deploy/local/cluster');
 
@@ -48,17 +47,19 @@ const alive = (pid) => {
   }
 };
 
-// Starts the cluster and waits (bounded) for STATE/replicas. `extra`: qwen3 serve flags after `--`.
-export async function startCluster({ replicas, extra = [] }) {
+// Starts the cluster and waits (bounded) for STATE/replicas. `extra`: qwen3 serve flags after `--`; `threads`:
+// each replica's -t.
+export async function startCluster({ replicas, extra = [], bin = BIN, model = MODEL, threads = 1, readyTimeout = 120 }) {
+  if (!bin || !model) throw new Error('set QWEN3_BIN and QWEN3_MODEL');
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'qwen3-deploy-test-'));
   fs.chmodSync(state, 0o755);
   let proc, port, log = '';
   for (let attempt = 0; ; attempt++) {  // the free port may be taken between freePort() and nginx's bind
     port = await freePort();
-    proc = spawn(CLUSTER, ['--replicas', String(replicas), '--port', String(port), '-m', MODEL, '--state', state,
-      '--ready-timeout', '120', '--', '-t', '1', ...extra], {
+    proc = spawn(CLUSTER, ['--replicas', String(replicas), '--port', String(port), '-m', model, '--state', state,
+      '--ready-timeout', String(readyTimeout), '--', '-t', String(threads), ...extra], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, QWEN3_BIN: BIN },
+      env: { ...process.env, QWEN3_BIN: bin },
     });
     log = '';
     proc.stderr.on('data', (d) => (log += d));
@@ -66,7 +67,7 @@ export async function startCluster({ replicas, extra = [] }) {
     const file = path.join(state, 'replicas');
     const ready = (async () => {
       const t0 = Date.now();
-      while (Date.now() - t0 < 150000) {
+      while (Date.now() - t0 < (readyTimeout + 30) * 1000) {
         if (fs.existsSync(file)) return true;
         if (proc.exitCode !== null) return false;
         await sleep(50);
