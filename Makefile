@@ -1,11 +1,13 @@
 # The two commands of the README:
-#   make run    builds qwen3 and starts the chat (make run ARGS="-m MODEL_DIR")
+#   make run    builds qwen3 alone and starts the chat (make run ARGS="-m MODEL_DIR")
 #   make test   installs what is missing, builds everything and runs the whole test suite
+# and make install (PREFIX=/usr/local): qwen3 into PREFIX/bin, the docs into PREFIX/share/doc/qwen3.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all setup configure build run test asan tsan fuzz-server clean format
+.PHONY: all setup configure build qwen3 run install test asan tsan fuzz-server clean format
 
 all: build
 
@@ -20,8 +22,15 @@ configure: $(BUILD)/build.ninja
 build: setup configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+# The binary alone: what running and installing need (the test binaries are about half of a fresh build).
+qwen3: setup configure
+	cmake --build $(BUILD) -j $(JOBS) --target qwen3
+
+run: qwen3
 	@scripts/run-main $(ARGS)
+
+install: qwen3
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
