@@ -43,7 +43,7 @@ asan:
 # (HTTP layer, scheduler thread, workers, streaming) with a TSan-built qwen3.
 tsan:
 	$(MAKE) build BUILD=build-tsan CMAKE_FLAGS="-DQWEN3_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" QWEN3_TIME_SCALE=10 \
 	  ctest --output-on-failure -j $(JOBS) -R 'Scheduler|server_'
 
 # The server's libFuzzer targets (HTTP request parser, request-body validator) with clang-14, ASan and UBSan;

@@ -152,6 +152,7 @@ SequenceRequest request(int i, std::promise<SequenceOutcome>& done) {
 }
 
 // What Session gives for prompt(i) with these settings: the reference for a sequence run in the scheduler.
+// Call it only while the scheduler is idle: both use fx().pool, and a ThreadPool runs one job at a time.
 void expect_as_alone(const SequenceOutcome& o, int i, const GenerationParams& p) {
   Session session(*fx().model, fx().tok, 256, &fx().pool);
   GenerationResult r = session.generate(prompt(i), p);
@@ -219,9 +220,11 @@ TEST(Scheduler, AThrowingCallbackFailsOnlyThatSequence) {
   EXPECT_EQ(b.generation.tokens.size(), 3u);
   // Both slots are needed now: the failed sequence's was freed.
   s.submit({request(2, next_done[0]), request(3, next_done[1])});
-  SequenceOutcome g = outcome_of(good_done);
+  // Every outcome first: the reference Session below shares the thread pool, which runs one job at a time.
+  SequenceOutcome g = outcome_of(good_done), n0 = outcome_of(next_done[0]), n1 = outcome_of(next_done[1]);
   expect_as_alone(g, 0, good.params);
-  for (int i = 0; i < 2; ++i) expect_as_alone(outcome_of(next_done[i]), 2 + i, params(2 + i));
+  expect_as_alone(n0, 2, params(2));
+  expect_as_alone(n1, 3, params(3));
 }
 
 // Shutdown ends running and queued sequences as aborted (the server's doing), not as a normal stop.

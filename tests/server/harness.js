@@ -6,6 +6,9 @@ import OpenAI from 'openai';
 export const BIN = process.env.QWEN3_BIN;
 export const MODEL = process.env.QWEN3_MODEL;
 export const BIG_MODEL = process.env.QWEN3_BIG_MODEL;  // the real 0.6B shape: slow enough to load to be seen loading
+// Time bounds are multiplied by this under a sanitizer build (make tsan sets 10): the bounds are about a server
+// that answers, not about its speed, which the benchmarks measure.
+export const TIME_SCALE = Number(process.env.QWEN3_TIME_SCALE ?? 1);
 if (!BIN || !MODEL) throw new Error('set QWEN3_BIN and QWEN3_MODEL');
 
 // The line a started server prints once its model is loaded; with whenListening, the earlier line it prints
@@ -19,7 +22,7 @@ export async function startServer(args = [], { model = MODEL, whenListening = fa
   });
   let log = '';
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${log}`)), 60000);
+    const timer = setTimeout(() => reject(new Error(`server did not start in ${60 * TIME_SCALE} s:\n${log}`)), 60000 * TIME_SCALE);
     proc.stderr.on('data', (d) => {
       log += d;
       const m = (whenListening ? LISTENING : READY).exec(log);
@@ -59,6 +62,7 @@ export async function metric(base, name, headers = {}) {
 
 // Waits (bounded) until pred() is true.
 export async function until(pred, what, ms = 10000) {
+  ms *= TIME_SCALE;
   const t0 = Date.now();
   while (Date.now() - t0 < ms) {
     if (await pred()) return;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
-import { startServer, BIN, MODEL } from './harness.js';
+import { startServer, BIN, MODEL, TIME_SCALE } from './harness.js';
 
 let server;
 const PARALLEL = 4;
@@ -47,7 +47,7 @@ async function stillServing(what, base = server.base) {
   const h = await fetch(`${base}/health`, { signal: AbortSignal.timeout(5000) });
   assert.equal(h.status, 200, what);
   const ms = Date.now() - t0;
-  assert.ok(ms < 1000, `${what}: a normal request took ${ms} ms`);
+  assert.ok(ms < 1000 * TIME_SCALE, `${what}: a normal request took ${ms} ms`);
 }
 
 // Raw bytes on a fresh connection; resolves with everything the server sent before closing (or `ms` passing).
@@ -162,7 +162,7 @@ test('/metrics and /health answer within a second under 120 concurrent streams (
       const h = await fetch(`${server.base}/health`, { signal: AbortSignal.timeout(2000) });
       assert.equal(h.status, 200);
       const ms = Date.now() - t0;
-      assert.ok(ms < 1000, `/metrics + /health took ${ms} ms under 120 streams`);
+      assert.ok(ms < 1000 * TIME_SCALE, `/metrics + /health took ${ms} ms under 120 streams`);
       assert.ok(Number(/^qwen3_requests_in_flight (\S+)$/m.exec(text)[1]) > PARALLEL, text.slice(0, 200));
       await new Promise((r) => setTimeout(r, 200));
     }
