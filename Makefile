@@ -52,7 +52,7 @@ FUZZ_SECONDS ?= 120
 fuzz-server: setup
 	CXX=clang++-14 CC=clang-14 cmake -S . -B build-fuzz-server -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DQWEN3_FUZZ=ON -DQWEN3_TESTS=OFF
-	cmake --build build-fuzz-server -j $(JOBS) --target fuzz_http fuzz_request
+	cmake --build build-fuzz-server -j $(JOBS) --target fuzz_http fuzz_request fuzz_schema fuzz_regex fuzz_gbnf
 	tests/fuzz/run-server.sh $(FUZZ_SECONDS)
 
 format:

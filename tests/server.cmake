@@ -5,7 +5,7 @@ find_program(QWEN3_NPM npm REQUIRED)
 add_test(NAME server_npm_ci COMMAND ${QWEN3_NPM} ci --no-audit --no-fund --loglevel=error
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/server)
 set_tests_properties(server_npm_ci PROPERTIES FIXTURES_SETUP server_npm TIMEOUT 600 RESOURCE_LOCK npm)
-foreach(t api errors concurrency hostile)
+foreach(t api errors concurrency hostile frontends structured structured_clients webui)
   add_test(NAME server_${t} COMMAND ${QWEN3_NODE} --test ${CMAKE_SOURCE_DIR}/tests/server/${t}.test.js)
   set_tests_properties(server_${t} PROPERTIES FIXTURES_REQUIRED "server_npm;model_data" TIMEOUT 600
     ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>;QWEN3_MODEL=${QWEN3_TESTDATA}/model/models/tiny-bf16;QWEN3_BIG_MODEL=${QWEN3_TESTDATA}/model/models/qwen3-0.6b-bf16")

@@ -4,11 +4,14 @@
 // loopback only and every loop is bounded.
 //
 //   node bench/server/load.mjs --bin build/qwen3 --model MODEL_DIR [--clients 1,4,16] [--requests 2] [--tokens 32]
-//                              [--threads N] [--json]
+//                              [--threads N] [--schema FILE] [--json]
 // Each client sends --requests streaming chat requests one after another (distinct prompts of ~40 tokens, greedy,
-// max_tokens --tokens, EOS ignored via logit_bias so every request generates exactly --tokens tokens).
+// max_tokens --tokens, EOS ignored via logit_bias so every request generates exactly --tokens tokens). --schema
+// FILE: each request also carries response_format json_schema with that schema (structured output's cost: the
+// same load with and without it; an answer may then end before --tokens when the schema leaves only EOS).
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import fs from 'node:fs';
 
 const { values: a } = parseArgs({
   options: {
@@ -20,10 +23,12 @@ const { values: a } = parseArgs({
     tokens: { type: 'string', default: '32' },
     threads: { type: 'string', default: '0' },
     json: { type: 'boolean', default: false },
+    schema: { type: 'string' },
   },
 });
 const levels = a.clients.split(',').map(Number);
 const nRequests = Number(a.requests), nTokens = Number(a.tokens);
+const schema = a.schema ? JSON.parse(fs.readFileSync(a.schema, 'utf8')) : null;
 
 async function startServer() {
   const args = ['serve', '-m', a.model, '--port', '0', '--parallel', String(Math.max(...levels)), '--ctx', '1024'];
@@ -50,6 +55,7 @@ async function one(url, client, k) {
     messages: [{ role: 'user', content: `Client ${client}, request ${k}: write a long story about the number ${client * 100 + k}.` }],
     chat_template_kwargs: { enable_thinking: false },
   };
+  if (schema) body.response_format = { type: 'json_schema', json_schema: { name: 'bench', schema } };
   const t0 = performance.now();
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),

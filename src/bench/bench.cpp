@@ -112,8 +112,8 @@ std::vector<BenchResult> run_bench(const Model& m, ThreadPool* pool, const Bench
   QWEN3_CHECK(p.reps >= 1, "-r must be at least 1");
   const ModelConfig& c = m.config;
   const int n_ctx = p.n_depth + std::max(p.n_prompt, p.n_gen);
-  QWEN3_CHECK(n_ctx <= c.max_position_embeddings, "depth %d + %d tokens exceed the model's context of %d",
-              p.n_depth, std::max(p.n_prompt, p.n_gen), c.max_position_embeddings);
+  QWEN3_CHECK(n_ctx <= c.max_context(), "depth %d + %d tokens exceed the model's context of %d", p.n_depth,
+              std::max(p.n_prompt, p.n_gen), c.max_context());
   std::vector<BenchResult> out;
   std::vector<float> logits(c.vocab_size);
   const double head_flops = 2.0 * c.vocab_size * c.hidden_size;
@@ -129,7 +129,7 @@ std::vector<BenchResult> run_bench(const Model& m, ThreadPool* pool, const Bench
     double t0 = now_seconds();
     if (p.synthetic_depth) {
       fill_synthetic(c, cache, p.n_depth);
-      cache.rope().extend(m.rope_inv_freq, p.n_depth);
+      cache.rope().extend(m.rope, p.n_depth);
     } else {
       fill(m, cache, pool, p.n_depth, p.max_chunk, logits);
     }

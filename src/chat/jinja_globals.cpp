@@ -41,7 +41,7 @@ bool t_true(CallArgs& a) {
   return subject(a).kind == Kind::Bool && subject(a).b;
 }
 bool t_integer(CallArgs& a) {
-  return subject(a).kind == Kind::Int;
+  return subject(a).kind == Kind::Int || subject(a).kind == Kind::BigInt;
 }
 bool t_float(CallArgs& a) {
   return subject(a).kind == Kind::Float;

@@ -35,6 +35,13 @@ Value Value::undefined(std::string what) {
   if (!what.empty()) v.s = std::make_shared<const TString>(what, false);
   return v;
 }
+Value Value::big_integer(std::string digits) {
+  Value v;
+  v.kind = Kind::BigInt;
+  v.s = std::make_shared<const TString>(TString(std::move(digits), false));
+  return v;
+}
+
 Value Value::string(TString x) {
   Value v;
   v.kind = Kind::String;
@@ -115,6 +122,7 @@ const char* type_name(const Value& v) {
     case Kind::Bool:
       return "bool";
     case Kind::Int:
+    case Kind::BigInt:
       return "int";
     case Kind::Float:
       return "float";
@@ -141,6 +149,8 @@ bool truthy(const Value& v) {
       return v.b;
     case Kind::Int:
       return v.i != 0;
+    case Kind::BigInt:
+      return true;
     case Kind::Float:
       return v.f != 0;
     case Kind::String:
@@ -175,6 +185,7 @@ static bool equal_at(const Value& a, const Value& b, int depth) {
     case Kind::None:
       return true;
     case Kind::String:
+    case Kind::BigInt:
       return a.s->text == b.s->text;
     case Kind::List: {
       const auto &x = *a.list, &y = *b.list;
@@ -380,6 +391,9 @@ static void print_at(TString& out, const Value& v, bool repr, int depth) {
     case Kind::Int:
       out.append(std::to_string(v.i), false);
       return;
+    case Kind::BigInt:
+      out.append(v.s->text, false);
+      return;
     case Kind::Float:
       out.append(py_float_repr(v.f), false);
       return;
@@ -486,6 +500,8 @@ static TString json_key(const Value& k, int line) {
       return *k.s;
     case Kind::Int:
       return TString(std::to_string(k.i), false);
+    case Kind::BigInt:
+      return TString(k.s->text, false);
     case Kind::Float:
       return TString(py_float_repr(k.f), false);
     case Kind::Bool:
@@ -515,6 +531,9 @@ static void json_at(TString& out, const Value& v, const JsonOptions& opt, int li
       return;
     case Kind::Int:
       out.append(std::to_string(v.i), false);
+      return;
+    case Kind::BigInt:
+      out.append(v.s->text, false);
       return;
     case Kind::Float:
       if (std::isnan(v.f))
@@ -585,9 +604,7 @@ static Value from_json_at(const nlohmann::ordered_json& j, bool trusted, int dep
       return Value::integer(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       uint64_t u = j.get<uint64_t>();
-      QWEN3_CHECK(u <= uint64_t(INT64_MAX), "chat template input: integer %llu is out of range",
-                  (unsigned long long)u);
-      return Value::integer(int64_t(u));
+      return u <= uint64_t(INT64_MAX) ? Value::integer(int64_t(u)) : Value::big_integer(std::to_string(u));
     }
     case nlohmann::ordered_json::value_t::number_float:
       return Value::real(j.get<double>());

@@ -36,7 +36,9 @@ struct TString {
   }
 };
 
-enum class Kind { Undefined, None, Bool, Int, Float, String, List, Dict, Namespace, Callable };
+// BigInt: a Python int outside int64 (a 20-digit id in a tool call's arguments), kept as its decimal digits
+// so it prints exactly as Python does; arithmetic and comparisons on it are refused as type errors.
+enum class Kind { Undefined, None, Bool, Int, BigInt, Float, String, List, Dict, Namespace, Callable };
 
 struct Value;
 struct ListData {
@@ -86,6 +88,7 @@ struct Value {
     v.i = x;
     return v;
   }
+  static Value big_integer(std::string digits);  // "-123…": outside int64
   static Value real(double x) {
     Value v;
     v.kind = Kind::Float;

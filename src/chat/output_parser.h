@@ -16,6 +16,11 @@
 // thinking
 //   it is reasoning text. A block with invalid JSON, or left open at the end, goes to content verbatim and is
 //   reported in `malformed`.
+// - With stream_tool_arguments, a block that starts {"name": "...", "arguments": { is a tool call from that
+//   point on: its head (id, name) is a delta at once and the arguments text follows piece by piece as it is
+//   generated (OpenAI's streaming shape). Its arguments are then the text as the model wrote it, not
+//   re-serialised; if the block turns out invalid or stays open, the call keeps what was streamed (reported
+//   in `malformed`), since it cannot be taken back. Blocks in another shape are handled as above.
 #pragma once
 
 #include <cstdint>
@@ -58,7 +63,8 @@ class OutputParser {
   };
   // call_id_prefix + index names each tool call ("call_0", "call_1", ...); a server passes a per-request
   // prefix.
-  OutputParser(SpecialIds ids, bool starts_in_thinking, std::string call_id_prefix = "call_");
+  OutputParser(SpecialIds ids, bool starts_in_thinking, std::string call_id_prefix = "call_",
+               bool stream_tool_arguments = false);
 
   // text: the decoded UTF-8 for this id (may be empty while the stream decoder holds back a split character).
   // For a special id, text before its tag (bytes released late by the decoder) is taken as ordinary text
@@ -75,6 +81,8 @@ class OutputParser {
   void boundary();
   void close_tool_call(ParsedDelta& d);
   void restore_as_content(const std::string& raw, ParsedDelta& d);
+  void stream_tool_call(ParsedDelta& d);
+  void end_streamed_call(const char* why_unfinished);
 
   SpecialIds ids_;
   std::string prefix_;
@@ -84,6 +92,14 @@ class OutputParser {
   std::string tool_buf_;
   bool finished_ = false;
   ParsedOutput out_;
+  // stream_tool_arguments: the current block's head state and argument scan (positions in tool_buf_).
+  bool stream_args_ = false;
+  enum class Head { Pending, Streaming, NotStreamed } head_ = Head::Pending;
+  ToolCall streamed_;                     // the call being streamed (arguments grow)
+  size_t scan_ = 0;                       // next byte of tool_buf_ to scan once streaming
+  size_t args_from_ = std::string::npos;  // the arguments' '{', until it is sent
+  int depth_ = 0;                         // JSON nesting inside the arguments (0: the object has closed)
+  bool in_string_ = false, escape_ = false;
 };
 
 }  // namespace qwen3

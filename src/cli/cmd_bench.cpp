@@ -24,6 +24,7 @@ struct BenchArgs {
   int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, threads = 0;
   std::string depth_fill = "model";
   bool json = false, limits_only = false, no_limits = false, mmap = false, exact_bf16 = false;
+  std::vector<std::string> lora;  // --lora DIR[:SCALE]
 };
 
 // The arithmetic peak prefill is measured against: the dot product the weight dtype's kernels use.
@@ -77,6 +78,7 @@ void run(const BenchArgs& a) {
   ma.dtype = a.dtype;
   ma.mmap = a.mmap;
   ma.exact_bf16 = a.exact_bf16;
+  ma.lora = a.lora;
   ModelConfig config = load_model_config(resolve_model_dir(a.model));
   p.kv_type = kv_type_for(a.kv_type, config);  // a clear error before any work
   // The limits first: the bandwidth probe's buffer is freed before the model is loaded, so it never adds to
@@ -185,6 +187,7 @@ void add_bench_command(CLI::App& app) {
             INT32_MAX);
   add_threads_option(cmd, a->threads);
   add_dtype_option(cmd, a->dtype);
+  add_lora_option(cmd, a->lora);
   add_kv_type_option(cmd, a->kv_type);
   check_choice(
       cmd->add_option("--depth-fill", a->depth_fill,

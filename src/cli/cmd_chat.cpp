@@ -61,6 +61,7 @@ class ChatApp {
     model_ = load_model_from_args(a_.model);
     pool_ = make_pool(a_.model);
     tok_ = std::make_unique<Tokenizer>(Tokenizer::load(model_->dir));
+    constraint_ = make_output_constraint(a_.gen.constraint, *tok_, *model_);
     tmpl_ = std::make_unique<ChatTemplate>(ChatTemplate::load(model_->dir));
     session_ = std::make_unique<Session>(*model_, *tok_, context_size(a_.gen, *model_), pool_.get(),
                                          kv_type_for(a_.model.kv_type, model_->config));
@@ -232,6 +233,8 @@ class ChatApp {
     req.messages = messages_;
     if (thinking_ != ThinkingChoice::kDefault) req.enable_thinking = thinking_ == ThinkingChoice::kOn;
     req.generation = make_generation_params(a_.gen, *model_, thinking_mode(req));
+    req.generation.constraint = constraint_;
+    req.generation.constraint.think_first = thinking_mode(req);
     // With a fixed seed, /regen draws the k-th regeneration with seed + k: a new answer, reproducibly.
     if (a_.gen.seed) req.generation.sampling.seed = *a_.gen.seed + static_cast<uint64_t>(seed_offset);
     return req;
@@ -352,6 +355,7 @@ class ChatApp {
   std::unique_ptr<Model> model_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Tokenizer> tok_;
+  OutputConstraint constraint_;  // --json-schema, --grammar, --regex
   std::unique_ptr<ChatTemplate> tmpl_;
   std::unique_ptr<Session> session_;
   ojson messages_;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/jsonl.h"
 #include "cli/model_args.h"
 #include "core/error.h"
 #include "model/forward.h"
@@ -34,7 +35,7 @@ static json eval_request(const Model& model, ThreadPool* pool, const std::string
   int64_t n_predict = 0;
   if (req.contains("n_predict")) {
     QWEN3_CHECK(req["n_predict"].is_number_integer() && req["n_predict"].get<int64_t>() >= 0 &&
-                    req["n_predict"].get<int64_t>() <= model.config.max_position_embeddings,
+                    req["n_predict"].get<int64_t>() <= model.config.max_context(),
                 "\"n_predict\" must be a non-negative integer");
     n_predict = req["n_predict"].get<int64_t>();
   }
@@ -58,24 +59,7 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([args, jsonl] {
     auto model = load_model_from_args(*args);
     auto pool = make_pool(*args);
-    std::string line;
-    bool failed = false;
-    while (std::getline(std::cin, line)) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      json out;
-      try {
-        out = eval_request(*model, pool.get(), line);
-      } catch (const Error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        out = json{{"error", e.what()}};
-        failed = true;
-      }
-      std::string text = out.dump();
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fputc('\n', stdout);
-      std::fflush(stdout);
-    }
-    if (failed) throw Error("some requests failed (see the error lines above)");
+    run_jsonl([&](const std::string& line) { return eval_request(*model, pool.get(), line).dump(); });
   });
 }
 

@@ -71,6 +71,7 @@ void run(const GenerateArgs& a) {
   auto model = load_model_from_args(a.model);
   auto pool = make_pool(a.model);
   Tokenizer tok = Tokenizer::load(model->dir);
+  const OutputConstraint constraint = make_output_constraint(a.gen.constraint, tok, *model);
   t_load = now_seconds() - t_load;
   Session session(*model, tok, context_size(a.gen, *model), pool.get(),
                   kv_type_for(a.model.kv_type, model->config));
@@ -92,6 +93,7 @@ void run(const GenerateArgs& a) {
   if (a.raw || !a.ids.empty()) {
     std::vector<int32_t> prompt = a.ids.empty() ? tok.encode(a.prompt) : parse_ids(a.ids, *model);
     GenerationParams p = make_generation_params(a.gen, *model, !a.no_think);
+    p.constraint = constraint;  // raw text: the whole output matches
     seed = p.sampling.seed;
     gen = session.generate(prompt, p, [&](int32_t, std::string_view text) {
       show_content(std::string(text));
@@ -113,6 +115,8 @@ void run(const GenerateArgs& a) {
     req.parse_special_in_content = a.hf_special;
     ChatTemplate tmpl = ChatTemplate::load(model->dir);
     req.generation = make_generation_params(a.gen, *model, thinking_mode(req));
+    req.generation.constraint = constraint;
+    req.generation.constraint.think_first = thinking_mode(req);
     seed = req.generation.sampling.seed;
     ChatResult r = run_chat_turn(session, tmpl, req, [&](const ParsedDelta& d) {
       show_reasoning(d.reasoning);

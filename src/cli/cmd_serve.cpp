@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "model/config.h"
 #include "server/server.h"
+#include "server/webui.h"
 
 namespace qwen3::cli {
 
@@ -30,14 +31,20 @@ void run_serve(const ServeArgs& a) {
               opt.n_parallel);
   opt.max_body_bytes = a.max_body_kib * 1024;
   const ModelConfig config = load_model_config(resolve_model_dir(a.model.model));
-  QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= config.max_position_embeddings,
-              "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx, config.max_position_embeddings);
+  QWEN3_CHECK(opt.n_ctx >= 2 && opt.n_ctx <= config.max_context(),
+              "--ctx %d: choose 2..%d (the model's maximum)", opt.n_ctx, config.max_context());
   opt.kv_type = kv_type_for(a.model.kv_type, config);
+  int n_named = 0;
+  for (const auto& v : a.model.lora) n_named += parse_lora_spec(v).name.empty() ? 0 : 1;
+  QWEN3_CHECK(n_named <= opt.max_loras, "%d named --lora adapters but --max-loras is %d", n_named,
+              opt.max_loras);
   std::unique_ptr<ThreadPool> pool = make_pool(a.model);
   server::run_server(
       [&] {
         server::LoadedModel m;
-        m.model = load_model_from_args(a.model);
+        m.model = load_model_from_args(a.model, true);
+        for (const auto& v : a.model.lora)
+          if (LoraSpec s = parse_lora_spec(v); !s.name.empty()) m.adapters.push_back(s);
         m.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(m.model->dir));
         m.chat_template = std::make_unique<ChatTemplate>(ChatTemplate::load(m.model->dir));
         return m;
@@ -89,6 +96,12 @@ void add_serve_command(CLI::App& app) {
                       "seconds a request's whole head may take to arrive (slower clients are cut off)")
           ->capture_default_str(),
       0, false);
+  check_number_above(
+      cmd->add_option(
+             "--keep-alive-timeout", a->server.keep_alive_timeout_s,
+             "seconds a kept-alive connection may idle between requests (sent as Keep-Alive: timeout=)")
+          ->capture_default_str(),
+      0, false);
   cmd->add_option_function<std::string>(
          "--log-format",
          [a](const std::string& f) {
@@ -99,11 +112,34 @@ void add_serve_command(CLI::App& app) {
       ->default_str("text");
   cmd->add_flag("!--no-log-requests", a->server.log_requests,
                 "no stderr line per request (health checks and /metrics are never logged)");
+  cmd->add_flag(
+      "!--no-ollama-api", a->server.ollama_api,
+      "no Ollama API (/api/chat, /api/generate, /api/tags, ...) beside the OpenAI and Anthropic ones");
+  cmd->add_flag("!--no-webui", a->server.webui, "no chat page at / (the page needs nothing but this server)");
+  cmd->add_option(
+         "--cors-origin", a->server.cors_origins,
+         "let browser apps on ORIGIN call the API (repeatable; * for any): CORS headers, preflights answered")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->type_name("ORIGIN")
+      ->check(CLI::Validator(
+          [](std::string& o) {
+            server::make_cors_policy({o});  // throws naming a malformed origin
+            return std::string();
+          },
+          "ORIGIN"));
   check_number_above(
       cmd->add_option("--drain-timeout", a->server.drain_timeout_s,
                       "on SIGTERM/SIGINT: seconds running requests may finish before they are aborted")
           ->capture_default_str(),
       0, true);
+  check_int(
+      cmd->add_option("--max-loras", a->server.max_loras,
+                      "LoRA adapters kept by name at most (--lora NAME=DIR and those loaded at run time)")
+          ->capture_default_str(),
+      1, 4096);
+  cmd->add_flag("--lora-runtime", a->server.lora_runtime,
+                "allow POST /v1/load_lora_adapter and /v1/unload_lora_adapter (vLLM's; adapters by path on "
+                "this machine)");
   cmd->callback([a] { run_serve(*a); });
 }
 

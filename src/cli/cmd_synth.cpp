@@ -22,6 +22,9 @@ void add_synth_command(CLI::App& app) {
       "--tokenizer", opt->tokenizer_dir,
       "directory with tokenizer.json and tokenizer_config.json to copy (default: the pinned Qwen3 "
       "tokenizer fetched by scripts/fetch-tokenizer)");
+  cmd->add_option("--rope-scaling", opt->rope_scaling,
+                  "config.json's rope_scaling, a JSON object, e.g. "
+                  "'{\"rope_type\":\"yarn\",\"factor\":4,\"original_max_position_embeddings\":64}'");
   cmd->add_flag("--no-tokenizer", *no_tokenizer, "write no tokenizer files");
   cmd->callback([opt, no_tokenizer] {
     if (*no_tokenizer) {

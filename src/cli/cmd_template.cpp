@@ -10,6 +10,7 @@
 
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "cli/jsonl.h"
 #include "cli/model_args.h"
 #include "core/error.h"
 
@@ -49,24 +50,9 @@ void add_template_command(CLI::App& app) {
   cmd->add_flag("--jsonl", *jsonl, "read requests from stdin, one JSON object per line")->required();
   cmd->callback([model, jsonl] {  // both live as long as the command: CLI11 writes through them
     ChatTemplate tmpl = ChatTemplate::load(resolve_model_dir(*model));
-    std::string line;
-    bool failed = false;
-    while (std::getline(std::cin, line)) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      ojson out;
-      try {
-        out = template_request(tmpl, line);
-      } catch (const Error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        out = ojson{{"error", e.what()}};
-        failed = true;
-      }
-      std::string text = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fputc('\n', stdout);
-      std::fflush(stdout);
-    }
-    if (failed) throw Error("some requests failed (see the error lines above)");
+    run_jsonl([&](const std::string& line) {
+      return template_request(tmpl, line).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    });
   });
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/jsonl.h"
 #include "cli/model_args.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
@@ -53,25 +54,8 @@ static json tokenize_request(const Tokenizer& tok, const std::string& line) {
   return json{{"text", tok.decode(ids, skip)}};
 }
 
-static void run_jsonl(const Tokenizer& tok) {
-  std::string line;
-  bool failed = false;
-  while (std::getline(std::cin, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json out;
-    try {
-      out = tokenize_request(tok, line);
-    } catch (const Error& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
-      out = json{{"error", e.what()}};
-      failed = true;
-    }
-    std::string text = dump(out);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
-  }
-  if (failed) throw Error("some requests failed (see the error lines above)");
+static void tokenize_jsonl(const Tokenizer& tok) {
+  run_jsonl([&](const std::string& line) { return dump(tokenize_request(tok, line)); });
 }
 
 static void run_plain(const Tokenizer& tok, const std::string& text) {
@@ -99,7 +83,7 @@ void add_tokenize_command(CLI::App& app) {
     QWEN3_CHECK(!(*jsonl && text_opt->count()), "give either --jsonl or a text, not both");
     Tokenizer tok = Tokenizer::load(resolve_model_dir(*model));
     if (*jsonl) {
-      run_jsonl(tok);
+      tokenize_jsonl(tok);
     } else if (text_opt->count()) {
       run_plain(tok, *text);
     } else {

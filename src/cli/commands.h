@@ -15,5 +15,12 @@ void add_tokenize_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_grammar_command(CLI::App& app);
+void add_pull_command(CLI::App& app);
+void add_perplexity_command(CLI::App& app);
+void add_finetune_command(CLI::App& app);
+
+// After every subcommand is added: the example line each --help ends with (cli/help.cpp).
+void add_help_examples(CLI::App& app);
 
 }  // namespace qwen3::cli

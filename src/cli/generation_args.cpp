@@ -68,6 +68,7 @@ void add_generation_options(CLI::App* cmd, GenerationArgs& a) {
   check_int(cmd->add_option("--thinking-budget", a.thinking_budget,
                             "most tokens of thinking before the answer is forced"),
             -1, INT32_MAX, "(-1: no budget)");
+  add_constraint_options(cmd, a.constraint);
   check_int(cmd->add_option("-c,--ctx,--ctx-size", a.ctx,
                             "context window in tokens (default: 32768, or the model's maximum)")
                 ->envname("QWEN3_CTX_SIZE"),
@@ -107,7 +108,7 @@ GenerationParams make_generation_params(const GenerationArgs& a, const Model& mo
 }
 
 int context_size(const GenerationArgs& a, const Model& model) {
-  int max = model.config.max_position_embeddings;
+  int max = model.config.max_context();
   QWEN3_CHECK(a.ctx >= 0, "--ctx %d: must be positive", a.ctx);
   QWEN3_CHECK(a.ctx <= max, "--ctx %d: the model's maximum is %d", a.ctx, max);
   return a.ctx > 0 ? a.ctx : std::min(32768, max);

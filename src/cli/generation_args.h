@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/constraint_args.h"
 #include "engine/session.h"
 #include "model/model.h"
 
@@ -25,7 +26,8 @@ struct GenerationArgs {
   std::vector<std::string> stop;
   int max_tokens = -1;
   int thinking_budget = -1;
-  int ctx = 0;  // 0: min(32768, max_position_embeddings)
+  int ctx = 0;                // 0: min(32768, max_position_embeddings)
+  ConstraintArgs constraint;  // --json-schema, --grammar, --regex
 };
 
 void add_generation_options(CLI::App* cmd, GenerationArgs& args);

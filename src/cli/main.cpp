@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "qwen3.cpp 0.1.0");
   // A flag given twice takes its last value (as llama.cpp and most tools), on every subcommand: they copy
   // these defaults when they are added.
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->always_capture_default();
   qwen3::cli::add_synth_command(app);
   qwen3::cli::add_eval_command(app);
   qwen3::cli::add_generate_command(app);
@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
   qwen3::cli::add_quantize_command(app);
   qwen3::cli::add_bench_command(app);
   qwen3::cli::add_serve_command(app);
+  qwen3::cli::add_grammar_command(app);
+  qwen3::cli::add_pull_command(app);
+  qwen3::cli::add_perplexity_command(app);
+  qwen3::cli::add_finetune_command(app);
+  qwen3::cli::add_help_examples(app);
   try {
     std::vector<std::string> args = qwen3::cli::normalize_args(app, argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes them last first

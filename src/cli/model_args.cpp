@@ -3,12 +3,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include "cli/flags.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "formats/gguf_reader.h"
+#include "hub/hub.h"
 #include "kernels/attention.h"
 #include "model/kv_cache.h"
 
@@ -22,7 +22,10 @@ static DType parse_dtype_arg(const std::string& s) {
   if (s == "bf16") return DType::kBF16;
   if (s == "q8_0") return DType::kQ8_0;
   if (s == "q4_0") return DType::kQ4_0;
-  throw_error("--dtype %s: choose f32, f16, bf16, q8_0 or q4_0", s.c_str());
+  if (s == "q4_1") return DType::kQ4_1;
+  if (s == "q5_0") return DType::kQ5_0;
+  if (s == "q5_1") return DType::kQ5_1;
+  throw_error("--dtype %s: choose f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1", s.c_str());
 }
 
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
@@ -34,13 +37,32 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   add_threads_option(cmd, a.threads);
   add_mmap_option(cmd, a.mmap);
   add_exact_bf16_option(cmd, a.exact_bf16);
+  add_lora_option(cmd, a.lora);
   add_gpu_layers_option(cmd);
+}
+
+void add_lora_option(CLI::App* cmd, std::vector<std::string>& lora) {
+  cmd->add_option(
+         "--lora", lora,
+         "LoRA adapter DIR[:SCALE] (a PEFT adapter directory or a llama.cpp .gguf adapter), applied at "
+         "run time on top of the weights; repeat to stack several (qwen3 serve: NAME=DIR[:SCALE] offers one "
+         "by name, picked by a request's \"model\")")
+      ->allow_extra_args(false)
+      ->take_all()
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            (void)parse_lora_spec(v);
+            return std::string();
+          },
+          ""));
 }
 
 CLI::Option* add_model_path_option(CLI::App* cmd, std::string& model, const std::string& what) {
   return cmd
       ->add_option("-m,--model,--hf-repo", model,
-                   what + " (-hf REPO[:QUANT] as llama.cpp: the same as -m, nothing is downloaded)")
+                   what +
+                       " (ORG/NAME[:QUANT], also as llama.cpp's -hf: from the Hugging Face cache, "
+                       "downloaded into it when missing unless HF_HUB_OFFLINE=1)")
       ->envname("QWEN3_MODEL");
 }
 
@@ -51,8 +73,9 @@ void add_threads_option(CLI::App* cmd, int& threads) {
 }
 
 void add_dtype_option(CLI::App* cmd, std::string& dtype) {
-  cmd->add_option("--dtype", dtype,
-                  "convert weights at load: f32, f16, bf16, q8_0 or q4_0 (default: as stored)")
+  cmd->add_option(
+         "--dtype", dtype,
+         "convert weights at load: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1 (default: as stored)")
       ->envname("QWEN3_DTYPE")
       ->check(CLI::Validator(
           [](std::string& v) {
@@ -123,43 +146,33 @@ std::string resolve_model_dir(const std::string& model) {
   QWEN3_CHECK(!fs::exists(model),
               "%s: not a model directory (expected config.json and *.safetensors inside) nor a .gguf file",
               model.c_str());
-  // A repo id "org/name": look in the Hugging Face cache (HF_HUB_CACHE, HF_HOME/hub,
-  // ~/.cache/huggingface/hub).
-  size_t slash = model.find('/');
-  if (slash != std::string::npos && slash > 0 && model.find('/', slash + 1) == std::string::npos) {
-    std::string hub;
-    if (const char* c = std::getenv("HF_HUB_CACHE"))
-      hub = c;
-    else if (const char* h = std::getenv("HF_HOME"))
-      hub = std::string(h) + "/hub";
-    else if (const char* home = std::getenv("HOME"))
-      hub = std::string(home) + "/.cache/huggingface/hub";
-    std::string repo = hub + "/models--" + model.substr(0, slash) + "--" + model.substr(slash + 1);
-    std::string ref_path = repo + "/refs/main";
-    if (fs::exists(ref_path)) {
-      std::ifstream in(ref_path);
-      std::string rev;
-      in >> rev;
-      std::string snap = repo + "/snapshots/" + rev;
-      if (fs::is_directory(snap)) return snap;
-    }
-    if (fs::is_directory(repo + "/snapshots"))
-      for (auto& e : fs::directory_iterator(repo + "/snapshots"))
-        if (fs::exists(e.path() / "config.json")) return e.path().string();
-    throw_error("%s: not found locally (no directory of that name, nothing in the Hugging Face cache %s)",
-                model.c_str(), hub.c_str());
-  }
+  // A repo id ORG/NAME[:QUANT]: the Hugging Face cache, downloaded into it when missing (src/hub).
+  hub::RepoRef ref;
+  if (hub::parse_repo_ref(model, ref)) return hub::resolve_model(ref, hub::hub_env());
   throw_error("%s: no such model directory", model.c_str());
 }
 
-std::unique_ptr<Model> load_model_from_args(const ModelArgs& a) {
+std::unique_ptr<Model> load_model_from_args(const ModelArgs& a, bool allow_named) {
   LoadOptions opt;
   ProgressBar bar("loading model");
   opt.progress = [&](size_t done, size_t total) { bar.update(done, total); };
   opt.map_mode = a.mmap ? MapMode::kMmap : MapMode::kRead;
   if (!a.dtype.empty()) opt.dtype = parse_dtype_arg(a.dtype);
   opt.bf16_dot = !a.exact_bf16;
-  return load_model(resolve_model_dir(a.model), opt);
+  std::vector<LoraSpec> specs;
+  for (const auto& v : a.lora) {
+    specs.push_back(parse_lora_spec(v));
+    QWEN3_CHECK(allow_named || specs.back().name.empty(),
+                "--lora %s: NAME=DIR names an adapter for qwen3 serve; here give DIR[:SCALE]", v.c_str());
+    QWEN3_CHECK(std::filesystem::exists(specs.back().path), "--lora %s: no such adapter directory or file",
+                specs.back().path.c_str());
+  }
+  auto model = load_model(resolve_model_dir(a.model), opt);
+  auto stack = std::make_shared<LoraStack>();
+  for (const auto& s : specs)
+    if (s.name.empty()) stack->add(load_lora_adapter(s.path, model->config), s.scale);
+  if (!stack->empty()) model->lora = std::move(stack);
+  return model;
 }
 
 std::unique_ptr<ThreadPool> make_pool(const ModelArgs& a) {

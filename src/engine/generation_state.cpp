@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace qwen3 {
 
@@ -21,6 +22,20 @@ SequenceGenerator::SequenceGenerator(const Model& model, const Tokenizer& tokeni
       thinking_(params.starts_in_thinking) {
   r_.finish = FinishReason::kLength;
   r_.n_prompt = static_cast<int>(prompt_.size());
+  const OutputConstraint& c = params_.constraint;
+  if (c.grammar && c.trigger < 0 && !thinking_ && !c.think_first) {
+    matcher_.emplace(c.grammar);
+    prefetch_mask();
+  }
+}
+
+// Starts computing the mask at the matcher's position on the background thread (a copy of the matcher: the
+// job owns everything it touches, so the generator may move or die before it ends).
+void SequenceGenerator::prefetch_mask() {
+  if (!next_mask_) next_mask_ = std::make_shared<std::vector<uint32_t>>();
+  next_mask_->assign((static_cast<size_t>(model_.n_vocab_tokens) + 31) / 32, 0);
+  mask_job_ = run_in_background([m = std::make_shared<constrain::Matcher>(matcher_->clone()),
+                                 bits = next_mask_] { m->fill_mask(*bits); });
 }
 
 // Streams one generated token's text; returns false when a stop string ended generation.
@@ -71,7 +86,9 @@ std::vector<int32_t> SequenceGenerator::step(std::span<float> logits, int room,
     raw_.assign(logits.begin(), logits.end());
     record_logprobs(raw_);
   }
+  const bool masked = apply_constraint(logits);
   int32_t next = sampler_.sample(logits, prompt_, r_.tokens);
+  advance_constraint(next, masked);
   if (top_logprobs_ >= 0) {
     TokenLogprob& lp = logprobs_.back();
     lp.id = next;
@@ -117,7 +134,65 @@ std::vector<int32_t> SequenceGenerator::step(std::span<float> logits, int room,
     stop(FinishReason::kLength);
     return {};
   }
+  // The next step masks at the matcher's new position: start on it now, beside the forward pass of to_feed.
+  if (matcher_ && !thinking_ && to_feed.size() == 1) prefetch_mask();
   return to_feed;
+}
+
+// Masks the tokens the grammar does not allow (to -inf, before bias, penalties and the samplers; logprobs
+// keep the raw logits). Returns whether a mask was applied. Throws when the grammar allows nothing, which a
+// sound grammar never does (the scheduler then fails this sequence alone).
+bool SequenceGenerator::apply_constraint(std::span<float> logits) {
+  const OutputConstraint& c = params_.constraint;
+  // A prefetched mask is always waited for here, so next_mask_ is never refilled while a job still writes it.
+  std::shared_ptr<BackgroundJob> job = std::move(mask_job_);
+  if (job) job->wait();
+  if (!c.grammar || thinking_) return false;
+  if (!matcher_ && c.trigger < 0) matcher_.emplace(c.grammar);  // starts at the first token after thinking
+  if (!matcher_) return false;
+  const int n = model_.n_vocab_tokens;
+  if (job) {  // computed beside the forward pass (the matcher has not moved since)
+    mask_.swap(*next_mask_);
+  } else {
+    mask_.assign((static_cast<size_t>(n) + 31) / 32, 0);
+    matcher_->fill_mask(mask_);
+  }
+  // Thinking mode: the model may open its think block before the constrained answer.
+  if (c.think_first && r_.tokens.empty() && think_open_ >= 0 && think_open_ < n)
+    mask_[think_open_ >> 5] |= 1u << (think_open_ & 31);
+  bool any = false;
+  constexpr float kBanned = -std::numeric_limits<float>::infinity();
+  for (int w = 0; w * 32 < n; ++w) {
+    uint32_t bits = mask_[w];
+    const int end = std::min(n, w * 32 + 32);
+    if (bits == 0) {
+      std::fill(logits.begin() + w * 32, logits.begin() + end, kBanned);
+      continue;
+    }
+    any = true;
+    if (bits == ~0u) continue;
+    for (int i = w * 32; i < end; ++i)
+      if (!(bits >> (i & 31) & 1)) logits[i] = kBanned;
+  }
+  std::fill(logits.begin() + n, logits.end(), kBanned);
+  if (!any) throw Error("the output constraint allows no token here");
+  return true;
+}
+
+// Moves the grammar over the sampled token; starts (trigger) or ends (completed trigger grammar) it.
+void SequenceGenerator::advance_constraint(int32_t next, bool masked) {
+  const OutputConstraint& c = params_.constraint;
+  if (!c.grammar) return;
+  if (masked) {
+    const auto& eos = model_.generation.eos_token_ids;
+    if (next == think_open_ && c.think_first && r_.tokens.empty()) return;  // the free think block
+    if (std::find(eos.begin(), eos.end(), next) != eos.end()) return;
+    if (!matcher_->advance(next))
+      throw Error(strfmt("the sampled token %d is not allowed by the grammar", next));
+    if (c.trigger >= 0 && matcher_->is_done()) matcher_.reset();  // back to free text until the next trigger
+  } else if (c.trigger >= 0 && next == c.trigger && !thinking_) {
+    matcher_.emplace(c.grammar);
+  }
 }
 
 void SequenceGenerator::cancel() {

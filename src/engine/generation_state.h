@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
 
+#include "core/background.h"
 #include "engine/session.h"
 #include "engine/stop_strings.h"
 
@@ -46,6 +48,9 @@ class SequenceGenerator {
   bool emit(int32_t id, const TokenCallback& on_token);
   void record_logprobs(std::span<const float> logits);
   void stop(FinishReason reason) { done_ = true, r_.finish = reason; }
+  bool apply_constraint(std::span<float> logits);
+  void advance_constraint(int32_t next, bool masked);
+  void prefetch_mask();
 
   const Model& model_;
   const Tokenizer& tokenizer_;
@@ -61,7 +66,13 @@ class SequenceGenerator {
   bool cancelled_ = false, done_ = false, finished_ = false;
   GenerationResult r_;
   std::vector<TokenLogprob> logprobs_;
-  std::vector<float> raw_;  // scratch: logits before bias and penalties (logprobs only)
+  std::vector<float> raw_;                     // scratch: logits before bias and penalties (logprobs only)
+  std::optional<constrain::Matcher> matcher_;  // the grammar in force (params_.constraint), if any now
+  std::vector<uint32_t> mask_;                 // scratch: allowed-token bits
+  // The next step's mask, computed on the background thread while the forward pass that precedes that step
+  // runs (started by step() and at construction, so the first mask overlaps the prefill).
+  std::shared_ptr<BackgroundJob> mask_job_;
+  std::shared_ptr<std::vector<uint32_t>> next_mask_;
 };
 
 }  // namespace qwen3

@@ -53,7 +53,9 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
   thread_ = std::thread([this] { run(); });
 }
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::~Scheduler() {
+  stop();
+}
 
 void Scheduler::stop() {
   {
@@ -98,28 +100,49 @@ SchedulerStats Scheduler::stats() const {
   return stats_;
 }
 
+static std::string lora_key(const std::shared_ptr<const LoraStack>& stack) {
+  return stack ? stack->key : std::string();
+}
+
 // Moves queued sequences into free slots: each takes the free slot sharing the longest prefix with its
 // prompt.
 void Scheduler::admit() {
   std::lock_guard lock(mu_);
   while (!queue_.empty()) {
     Seq& s = *queue_.front();
-    if (s.cancelled()) {  // never started: answer it without a slot
+    if (!s.req.lora) s.req.lora = model_.lora;  // the model's own adapters (null: none)
+    if (s.cancelled()) {                        // never started: answer it without a slot
       std::unique_ptr<Seq> dead = std::move(queue_.front());
       queue_.pop_front();
       active_.push_back(std::move(dead));
       continue;
     }
-    int best = -1;
-    size_t best_common = 0;
+    // The free slot whose cache shares the longest prefix with the prompt, when that prefix is at least half
+    // of what the slot holds (a continued conversation, a long shared system prompt); otherwise the slot
+    // worth least: an empty one, else the least recently used. A new conversation thus never evicts a live
+    // one's history for the few template tokens all prompts share while other slots are free (llama-server's
+    // --slot-prompt-similarity).
+    int best = -1, spare = -1;
+    size_t best_common = 0, spare_common = 0;
+    const std::string key = lora_key(s.req.lora);
     for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
-      if (slots_[i].seq) continue;
-      const auto& c = slots_[i].cached;
+      const Slot& slot = slots_[i];
+      if (slot.seq) continue;
+      const auto& c = slot.cached;
       size_t common = 0;
-      while (common < c.size() && common < s.req.prompt.size() && c[common] == s.req.prompt[common]) ++common;
-      if (best < 0 || common > best_common) best = i, best_common = common;
+      // K/V computed under other adapters is never reused (each layer's keys and values depend on them)
+      while (slot.lora_key == key && common < c.size() && common < s.req.prompt.size() &&
+             c[common] == s.req.prompt[common])
+        ++common;
+      if (common > 0 && 2 * common >= c.size() && (best < 0 || common > best_common))
+        best = i, best_common = common;
+      const Slot* sp = spare < 0 ? nullptr : &slots_[spare];
+      if (!sp || (c.empty() && !sp->cached.empty()) ||
+          (c.empty() == sp->cached.empty() && slot.last_used < sp->last_used))
+        spare = i, spare_common = common;
     }
-    if (best < 0) break;
+    if (spare < 0) break;
+    if (best < 0) best = spare, best_common = spare_common;
     std::unique_ptr<Seq> seq = std::move(queue_.front());
     queue_.pop_front();
     seq->t_admit = now_seconds();
@@ -135,7 +158,9 @@ void Scheduler::admit() {
     // At least the last prompt token is recomputed, for its logits.
     best_common = std::min(best_common, seq->req.prompt.size() - 1);
     Slot& slot = slots_[best];
+    slot.last_used = ++slot_clock_;
     slot.cached.resize(best_common);
+    slot.lora_key = key;
     slot.seq = seq.get();
     seq->slot = best;
     seq->n_fed_prompt = best_common;
@@ -170,7 +195,9 @@ void Scheduler::finish(Seq& s, std::optional<FinishReason> end, const std::strin
   out.queue_seconds = (s.t_admit > 0 ? s.t_admit : now) - s.t_submit;
   out.first_token_seconds = s.t_first > 0 ? s.t_first - s.t_submit : 0;
   if (s.t_prompt_done > 0) out.generation.decode_seconds = now - s.t_prompt_done;
-  if (s.slot >= 0 && slots_[s.slot].seq == &s) slots_[s.slot].seq = nullptr;
+  if (s.t_prompt_done > 0 && s.t_admit > 0) out.generation.prompt_seconds = s.t_prompt_done - s.t_admit;
+  if (s.slot >= 0 && slots_[s.slot].seq == &s)
+    slots_[s.slot].seq = nullptr, slots_[s.slot].last_used = ++slot_clock_;
   {
     std::lock_guard lock(mu_);
     switch (out.generation.finish) {
@@ -210,9 +237,11 @@ bool Scheduler::step() {
   for (auto& s : active_) {
     if (s->prefilling()) continue;
     Slot& slot = slots_[s->slot];
-    for (size_t i = 0; i < s->to_feed.size(); ++i)
+    for (size_t i = 0; i < s->to_feed.size(); ++i) {
       batch.add(s->to_feed[i], static_cast<int32_t>(slot.cached.size() + i), s->slot,
                 i + 1 == s->to_feed.size());
+      batch.lora.push_back(s->req.lora.get());
+    }
     n_decode += static_cast<int>(s->to_feed.size());
     rows.push_back(s.get());
   }
@@ -225,6 +254,7 @@ bool Scheduler::step() {
       bool last = s->n_fed_prompt + i + 1 == s->req.prompt.size();
       batch.add(s->req.prompt[s->n_fed_prompt + i], static_cast<int32_t>(slot.cached.size() + i), s->slot,
                 last);
+      batch.lora.push_back(s->req.lora.get());
       if (last) rows.push_back(s.get());
     }
     n_prompt += static_cast<int>(n);

@@ -6,10 +6,12 @@
 // the batch, so a sequence's output does not depend on what runs beside it.
 //
 // A slot keeps the tokens its cache holds after its sequence ends; a new sequence takes the free slot whose
-// cached tokens share the longest prefix with its prompt (system prompt, tools) and prefills only the rest.
-// A queue bounded by max_queue holds sequences waiting for a slot; submit() beyond it throws QueueFull.
-// Sequences are cancelled when their cancel flag is set or their callback returns false; the slot is free at
-// the next step.
+// cached tokens share the longest prefix with its prompt (system prompt, tools) and prefills only the rest —
+// when that prefix is at least half of the slot's cache and was computed with the same LoRA adapters; else an
+// empty or the least recently used slot, so a new conversation does not evict a live one's history while
+// other slots are free. A queue bounded by max_queue holds sequences waiting for a slot; submit() beyond it
+// throws QueueFull. Sequences are cancelled when their cancel flag is set or their callback returns false;
+// the slot is free at the next step.
 //
 // Failures stay with the sequence that caused them: a generator that cannot be built (invalid sampling
 // settings), a sampling step or a callback that throws ends that sequence alone (FinishReason::kError, with
@@ -62,6 +64,9 @@ struct SequenceRequest {
   SequenceTokenFn on_token;
   SequenceDoneFn on_done;  // called exactly once (also when cancelled, failed or at shutdown)
   std::shared_ptr<std::atomic<bool>> cancel;  // optional: set to cancel
+  // The LoRA adapters this sequence runs with (null: the model's own, Model::lora). Sequences with different
+  // adapters share a batch; a slot's cached prefix is reused only by a sequence with the same adapters.
+  std::shared_ptr<const LoraStack> lora;
 };
 
 struct QueueFull : Error {
@@ -110,7 +115,9 @@ class Scheduler {
   struct Seq;
   struct Slot {
     std::vector<int32_t> cached;  // tokens whose K/V the slot holds, in position order
+    std::string lora_key;         // LoraStack::key of the adapters they were computed with
     Seq* seq = nullptr;
+    uint64_t last_used = 0;  // slot_clock_ when a sequence last took or left it
   };
   void run();
   void admit();
@@ -126,6 +133,7 @@ class Scheduler {
   KvCache cache_;
   ForwardOptions forward_options_;
   std::vector<Slot> slots_;
+  uint64_t slot_clock_ = 0;                   // scheduler thread only
   std::vector<std::unique_ptr<Seq>> active_;  // scheduler thread only
   std::vector<float> logits_;
 

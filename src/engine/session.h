@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "constrain/constrain.h"
 #include "core/thread_pool.h"
 #include "model/forward.h"
 #include "sampling/sampler.h"
@@ -22,8 +23,21 @@
 
 namespace qwen3 {
 
+// Constrained decoding (constrain/constrain.h): the output must match `grammar` — from the first token, or,
+// with think_first, after a free <think>…</think> block the model may open first (thinking mode); a think
+// block the prompt opened (starts_in_thinking) is free too. With trigger >= 0 the text is free and the
+// grammar applies after each trigger token until it completes (tool_choice "auto" with strict tools:
+// <tool_call> starts a call whose arguments follow the function's schema). EOS ids are allowed exactly when
+// the grammar may end.
+struct OutputConstraint {
+  std::shared_ptr<const constrain::Grammar> grammar;  // null: unconstrained
+  int32_t trigger = -1;
+  bool think_first = false;
+};
+
 struct GenerationParams {
   SamplingParams sampling;
+  OutputConstraint constraint;
   int max_tokens = -1;            // < 0: until the window is full
   std::vector<std::string> stop;  // stop strings
   int thinking_budget = -1;       // < 0: unlimited; else the most tokens a think block may take

@@ -38,6 +38,8 @@ const char* value_type_name(ValueType t) {
 
 GgmlType ggml_type_of(DType t) {
   switch (t) {
+    case DType::kF8E4M3:
+      throw_error("f8_e4m3 weights have no GGUF type (llama.cpp has no FP8 e4m3 blocks)");
     case DType::kF32:
       return GgmlType::kF32;
     case DType::kF16:
@@ -48,6 +50,18 @@ GgmlType ggml_type_of(DType t) {
       return GgmlType::kQ8_0;
     case DType::kQ4_0:
       return GgmlType::kQ4_0;
+    case DType::kQ4_K:
+      return GgmlType::kQ4_K;
+    case DType::kQ5_K:
+      return GgmlType::kQ5_K;
+    case DType::kQ6_K:
+      return GgmlType::kQ6_K;
+    case DType::kQ4_1:
+      return GgmlType::kQ4_1;
+    case DType::kQ5_0:
+      return GgmlType::kQ5_0;
+    case DType::kQ5_1:
+      return GgmlType::kQ5_1;
   }
   QWEN3_ASSERT(false);
 }
@@ -64,6 +78,18 @@ std::optional<DType> dtype_of_ggml(uint32_t ggml_type) {
       return DType::kQ8_0;
     case GgmlType::kQ4_0:
       return DType::kQ4_0;
+    case GgmlType::kQ4_K:
+      return DType::kQ4_K;
+    case GgmlType::kQ5_K:
+      return DType::kQ5_K;
+    case GgmlType::kQ6_K:
+      return DType::kQ6_K;
+    case GgmlType::kQ4_1:
+      return DType::kQ4_1;
+    case GgmlType::kQ5_0:
+      return DType::kQ5_0;
+    case GgmlType::kQ5_1:
+      return DType::kQ5_1;
   }
   return std::nullopt;
 }
@@ -78,22 +104,6 @@ std::string ggml_type_name(uint32_t ggml_type) {
       "type 32", "type 33", "tq1_0",   "tq2_0", "type 36", "type 37", "type 38", "mxfp4"};
   if (ggml_type < std::size(kNames)) return kNames[ggml_type];
   return "type " + std::to_string(ggml_type);
-}
-
-uint32_t file_type_of(DType t) {
-  switch (t) {
-    case DType::kF32:
-      return 0;
-    case DType::kF16:
-      return 1;
-    case DType::kQ4_0:
-      return 2;
-    case DType::kQ8_0:
-      return 7;
-    case DType::kBF16:
-      return 32;
-  }
-  QWEN3_ASSERT(false);
 }
 
 Value Value::u32(uint32_t v) {

@@ -43,16 +43,24 @@ enum class ValueType : uint32_t {
 const char* value_type_name(ValueType t);
 
 // ggml_type numbers of the tensor types this engine has kernels for.
-enum class GgmlType : uint32_t { kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kBF16 = 30 };
+enum class GgmlType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kBF16 = 30
+};
 GgmlType ggml_type_of(DType t);
 // The DType of a ggml type number, or nullopt for a type this engine cannot use.
 std::optional<DType> dtype_of_ggml(uint32_t ggml_type);
 // ggml's name of a type number ("q4_K", …) for error messages; "type N" when unknown.
 std::string ggml_type_name(uint32_t ggml_type);
-
-// general.file_type (llama_ftype) of a file whose matrices are of type t: 0 all f32, 1 mostly f16, 2 mostly
-// q4_0, 7 mostly q8_0, 32 mostly bf16.
-uint32_t file_type_of(DType t);
 
 // One metadata value. Integers of every width are held in `i`, floats in `f`; an array keeps its element type
 // and its values in `ints`, `floats` or `strings` (nested arrays are skipped by the reader).

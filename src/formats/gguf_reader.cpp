@@ -245,10 +245,10 @@ File read_file(const std::string& path, MapMode mode, const std::function<void(s
     QWEN3_CHECK(offsets.back() % alignment == 0, "%s: tensor '%s' at offset %llu, not a multiple of %u",
                 path.c_str(), t.name.c_str(), static_cast<unsigned long long>(offsets.back()), alignment);
     if (std::optional<DType> d = dtype_of_ggml(t.type)) {
-      const bool blocks = *d == DType::kQ8_0 || *d == DType::kQ4_0;
-      QWEN3_CHECK(!blocks || t.ne[0] % kQuantBlock == 0,
+      const int block = dtype_block_values(*d);
+      QWEN3_CHECK(t.ne[0] % block == 0,
                   "%s: tensor '%s' is %s but its rows of %lld are not whole blocks of %d", path.c_str(),
-                  t.name.c_str(), dtype_name(*d), static_cast<long long>(t.ne[0]), kQuantBlock);
+                  t.name.c_str(), dtype_name(*d), static_cast<long long>(t.ne[0]), block);
       const size_t rows = static_cast<size_t>(n_elements / t.ne[0]);
       QWEN3_CHECK(!__builtin_mul_overflow(dtype_row_bytes(*d, t.ne[0]), rows, &t.n_bytes),
                   "%s: tensor '%s' is too large", path.c_str(), t.name.c_str());

@@ -23,7 +23,14 @@ size_t kv_row_bytes(DType t, int head_dim) {
                   "a q8_0 KV cache needs head_dim to be a multiple of %d (this model has %d)", kQuantBlock,
                   head_dim);
       return dtype_row_bytes(t, head_dim);
+    case DType::kF8E4M3:
     case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
       break;
   }
   throw_error("KV cache type %s is not supported (use f32, f16, bf16 or q8_0)", dtype_name(t));
@@ -56,7 +63,14 @@ void kv_store_row(DType t, const float* src, int d, void* dst) {
       }
       return;
     }
+    case DType::kF8E4M3:
     case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
       break;
   }
   throw_error("KV cache type %s is not supported", dtype_name(t));
@@ -142,7 +156,14 @@ void kv_load_row(DType t, const void* src, int d, float* dst) {
       }
       return;
     }
+    case DType::kF8E4M3:
     case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
       break;
   }
   throw_error("KV cache type %s is not supported", dtype_name(t));

@@ -11,7 +11,10 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "kernels/matmul_fp8.h"
 #include "kernels/pack.h"
+#include "kernels/quant_k.h"
+#include "kernels/quant_legacy.h"
 
 namespace qwen3::kernels {
 
@@ -149,7 +152,34 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
   thread_local std::vector<int32_t> xc;
   thread_local std::vector<uint16_t> xb;
   const int64_t n = w.cols;
-  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
+  if (w.dtype == DType::kF8E4M3) {  // bf16 activations, each row zero-padded to whole 128-column blocks
+    const int64_t ld = fp8_padded_cols(n);
+    xb.resize(static_cast<size_t>(n_tok * ld));
+    uint16_t* b = xb.data();
+    parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        k.round_bf16(x + t * n, n, b + t * ld);
+        std::fill(b + t * ld + n, b + (t + 1) * ld, uint16_t{0});
+      }
+    });
+    in.xb = b;
+    in.ldxb = ld;
+  } else if (is_k_quant(w.dtype)) {  // 256-value blocks, one scale each, and sums of 16 (quant_k.h)
+    const int64_t nb = n / kSuperBlock, ng = n / kKGroup;
+    xq.resize(static_cast<size_t>(n_tok * n));
+    xd.resize(static_cast<size_t>(n_tok * nb));
+    xc.resize(static_cast<size_t>(n_tok * ng));
+    int8_t* q = xq.data();
+    float* d = xd.data();
+    int32_t* sums = xc.data();
+    parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        quantize_activations_k(x + t * n, n, q + t * n, d + t * nb, sums + t * ng);
+    });
+    in.xq = q;
+    in.xd = d;
+    in.xc = sums;
+  } else if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0 || is_legacy_quant(w.dtype)) {
     const int64_t nb = n / kQuantBlock;
     xq.resize(static_cast<size_t>(n_tok * n));
     xd.resize(static_cast<size_t>(n_tok * nb));
@@ -160,8 +190,15 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     int32_t* corr = xc.data();
     // One token's row is a few microseconds of work: not worth waking the pool for.
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t)
-        quantize_row_int8(k, w.dtype, x + t * n, n, q + t * n, d + t * nb, corr + t * nb);
+      for (int64_t t = t0; t < t1; ++t) {
+        if (!is_legacy_quant(w.dtype)) {
+          quantize_row_int8(k, w.dtype, x + t * n, n, q + t * n, d + t * nb, corr + t * nb);
+          continue;
+        }
+        // q8_0's activations; xc from the block sums (quant_legacy.h)
+        k.quantize_act(x + t * n, n, q + t * n, d + t * nb, corr + t * nb);
+        legacy_input_corrections(w.dtype, corr + t * nb, nb);
+      }
     });
     in.xq = q;
     in.xd = d;
@@ -227,7 +264,8 @@ void gate_up_silu(const KernelTable& k, const Tensor& gate, const Tensor& up, co
   if (in.n_tok <= 0 || gate.rows == 0) return;
   // A single token (decode) reads each weight once: one stream per thread, as shared_tiles gives it, rather
   // than gate's and up's side by side (kernels_avx512.cpp's matmul_dtype).
-  if (k.matmul_silu_tiles && in.n_tok > 1) {
+  if (k.matmul_silu_tiles && in.n_tok > 1 && !is_k_quant(gate.dtype) && gate.dtype != DType::kF8E4M3 &&
+      !is_legacy_quant(gate.dtype)) {
     parallel_for(
         pool, gate.n_tiles(),
         [&](int64_t t0, int64_t t1) { k.matmul_silu_tiles(gate, up, in, t0, t1, h, gate.rows); },

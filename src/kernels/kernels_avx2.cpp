@@ -15,6 +15,9 @@
 
 #include "kernels/elementwise_impl.h"
 #include "kernels/kernels.h"
+#include "kernels/matmul_fp8.h"
+#include "kernels/matmul_k.h"
+#include "kernels/quant_legacy.h"
 
 namespace qwen3::kernels::avx2 {
 
@@ -253,6 +256,8 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
 void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
                   int64_t ldy) {
   switch (w.dtype) {
+    case DType::kF8E4M3:
+      return matmul_fp8_tiles(w, in, tile_begin, tile_end, y, ldy);
     case DType::kF32:
       return matmul_dtype<DType::kF32>(w, in, tile_begin, tile_end, y, ldy);
     case DType::kF16:
@@ -263,6 +268,14 @@ void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
       return matmul_dtype<DType::kQ8_0>(w, in, tile_begin, tile_end, y, ldy);
     case DType::kQ4_0:
       return matmul_dtype<DType::kQ4_0>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return matmul_k_tiles(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+      return matmul_legacy_tiles(w, in, tile_begin, tile_end, y, ldy);
   }
 }
 

@@ -16,6 +16,10 @@
 
 #include "kernels/elementwise_impl.h"
 #include "kernels/kernels.h"
+#include "kernels/matmul_fp8.h"
+#include "kernels/matmul_k.h"
+#include "kernels/quant_legacy.h"
+#include "kernels/reduce16_avx512.h"
 
 namespace qwen3::kernels::avx512 {
 
@@ -301,6 +305,8 @@ void matmul_dtype(const Tensor& w, const Tensor* up, const MatmulInput& in, int6
 void matmul_pair(const Tensor& w, const Tensor* up, const MatmulInput& in, int64_t tile_begin,
                  int64_t tile_end, float* y, int64_t ldy) {
   switch (w.dtype) {
+    case DType::kF8E4M3:  // (never with `up`: kernels.cpp runs fp8 gate/up as two matmuls)
+      return matmul_fp8_tiles(w, in, tile_begin, tile_end, y, ldy);
     case DType::kF32:
       return matmul_dtype<DType::kF32>(w, up, in, tile_begin, tile_end, y, ldy);
     case DType::kF16:
@@ -311,6 +317,14 @@ void matmul_pair(const Tensor& w, const Tensor* up, const MatmulInput& in, int64
       return matmul_dtype<DType::kQ8_0>(w, up, in, tile_begin, tile_end, y, ldy);
     case DType::kQ4_0:
       return matmul_dtype<DType::kQ4_0>(w, up, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:  // (never with `up`: kernels.cpp runs k-quant gate/up as two matmuls)
+      return matmul_k_tiles(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ4_1:  // (nor these)
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+      return matmul_legacy_tiles(w, in, tile_begin, tile_end, y, ldy);
   }
 }
 
@@ -376,28 +390,6 @@ void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].q + 16), _mm512_cvtepi32_epi8(round(y1)));
   }
 }
-// Lane b of the result: the reduction by op of vector b's 16 lanes, for 16 vectors (v is overwritten). Four
-// levels: each pairs vectors and takes half of each block's lanes from either (kHalves), so that 15 x 3
-// instructions do what 16 horizontal reductions would, without their dependent chains.
-alignas(64) const int32_t kHalves[4][2][16] = {
-    {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-     {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
-    {{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
-     {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31}},
-    {{0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
-     {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31}},
-    {{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
-     {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}}};
-template <class V, class Perm, class Op>
-inline V reduce16(V (&v)[16], Perm perm, Op op) {
-  for (int level = 0, n = 16; level < 4; ++level, n /= 2) {
-    const __m512i lo = _mm512_load_si512(kHalves[level][0]), hi = _mm512_load_si512(kHalves[level][1]);
-    for (int k = 0; k < n / 2; ++k)
-      v[k] = op(perm(v[2 * k], lo, v[2 * k + 1]), perm(v[2 * k], hi, v[2 * k + 1]));
-  }
-  return v[0];
-}
-
 // quantize_activations per 32-block, 16 lanes at a time: the same max, division, product and
 // round-to-nearest-even conversion as the scalar code, so the same bytes. Sixteen blocks at a time share
 // their reductions (reduce16) and one division each for the scales; the rest one block at a time.

@@ -8,7 +8,11 @@
 #include "core/half.h"
 #include "kernels/elementwise_impl.h"
 #include "kernels/kernels.h"
+#include "kernels/matmul_fp8.h"
+#include "kernels/matmul_k.h"
 #include "kernels/pack.h"
+#include "kernels/quant_k.h"
+#include "kernels/quant_legacy.h"
 
 namespace qwen3::kernels::scalar {
 
@@ -100,13 +104,46 @@ void matmul_quant(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
 
 void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
                   int64_t ldy) {
-  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0)
+  if (w.dtype == DType::kF8E4M3)
+    matmul_fp8_tiles(w, in, tile_begin, tile_end, y, ldy);
+  else if (is_k_quant(w.dtype))
+    matmul_k_tiles(w, in, tile_begin, tile_end, y, ldy);
+  else if (is_legacy_quant(w.dtype))
+    matmul_legacy_tiles(w, in, tile_begin, tile_end, y, ldy);
+  else if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0)
     matmul_quant(w, in, tile_begin, tile_end, y, ldy);
   else
     matmul_float(w, in, tile_begin, tile_end, y, ldy);
 }
 
 }  // namespace
+
+void matmul_k_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                    int64_t ldy) {
+  const int64_t nb = w.cols / kSuperBlock, ng = w.cols / kKGroup;
+  const size_t bb = dtype_row_bytes(w.dtype, kSuperBlock);
+  for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
+    const uint8_t* tile = w.tile(ti);
+    const int n_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
+    for (int64_t t = 0; t < in.n_tok; ++t) {
+      for (int r = 0; r < n_rows; ++r) {
+        float acc = 0;
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* blk = tile + (b * R + r) * bb;
+          int32_t isum, msum;
+          superblock_dot_k(w.dtype, blk, in.xq + t * w.cols + b * kSuperBlock,
+                           in.xc + t * ng + b * (kSuperBlock / kKGroup), &isum, &msum);
+          uint16_t d, dmin;
+          superblock_scales_k(w.dtype, blk, &d, &dmin);
+          const float dx = in.xd[t * nb + b];
+          acc = std::fma(static_cast<float>(isum), f16_to_f32(d) * dx, acc);
+          if (w.dtype != DType::kQ6_K) acc = std::fma(static_cast<float>(-msum), f16_to_f32(dmin) * dx, acc);
+        }
+        y[t * ldy + ti * R + r] = acc;
+      }
+    }
+  }
+}
 
 void round_bf16(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) {

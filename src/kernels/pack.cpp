@@ -4,9 +4,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
+#include "core/fp8.h"
 #include "core/half.h"
 #include "kernels/kernels.h"
+#include "kernels/matmul_fp8.h"
+#include "kernels/quant_k.h"
+#include "kernels/quant_legacy.h"
 
 namespace qwen3::kernels {
 
@@ -63,8 +68,28 @@ void quantize_row_q4_0(const float* x, int64_t n, BlockQ4_0* out) {
   }
 }
 
+void quantize_row_fp8(const float* x, int64_t n, BlockF8E4M3* out) {
+  for (int64_t b = 0; b * kFp8Block < n; ++b) {
+    const float* v = x + b * kFp8Block;
+    const int m = static_cast<int>(std::min<int64_t>(kFp8Block, n - b * kFp8Block));
+    float amax = 0;
+    for (int j = 0; j < m; ++j) amax = std::max(amax, std::fabs(v[j]));  // (NaN is skipped)
+    const float d = amax / kFp8E4M3Max;
+    out[b].scale = d != 0.0f ? d : 1.0f;
+    std::memset(out[b].q, 0, kFp8Block);
+    for (int j = 0; j < m; ++j) out[b].q[j] = f32_to_fp8_e4m3(v[j] / out[b].scale);
+  }
+}
+
 void row_to_f32_rowmajor(DType from, const void* row, int64_t n, float* out) {
   switch (from) {
+    case DType::kF8E4M3: {
+      const BlockF8E4M3* b = static_cast<const BlockF8E4M3*>(row);
+      for (int64_t k = 0; k * kFp8Block < n; ++k)
+        for (int64_t j = 0; j < std::min<int64_t>(kFp8Block, n - k * kFp8Block); ++j)
+          out[k * kFp8Block + j] = fp8_e4m3_to_f32(b[k].q[j]) * b[k].scale;
+      break;
+    }
     case DType::kF32:
       std::memcpy(out, row, static_cast<size_t>(n) * 4);
       break;
@@ -97,11 +122,28 @@ void row_to_f32_rowmajor(DType from, const void* row, int64_t n, float* out) {
       }
       break;
     }
+    case DType::kQ4_K:
+      dequantize_row_q4_k(static_cast<const BlockQ4_K*>(row), n, out);
+      break;
+    case DType::kQ5_K:
+      dequantize_row_q5_k(static_cast<const BlockQ5_K*>(row), n, out);
+      break;
+    case DType::kQ6_K:
+      dequantize_row_q6_k(static_cast<const BlockQ6_K*>(row), n, out);
+      break;
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+      dequantize_row_legacy(from, row, n, out);
+      break;
   }
 }
 
 void row_from_f32(const float* x, int64_t n, DType to, void* out) {
   switch (to) {
+    case DType::kF8E4M3:
+      quantize_row_fp8(x, n, static_cast<BlockF8E4M3*>(out));
+      break;
     case DType::kF32:
       std::memcpy(out, x, static_cast<size_t>(n) * 4);
       break;
@@ -121,15 +163,40 @@ void row_from_f32(const float* x, int64_t n, DType to, void* out) {
     case DType::kQ4_0:
       quantize_row_q4_0(x, n, static_cast<BlockQ4_0*>(out));
       break;
+    case DType::kQ4_K:
+      quantize_row_q4_k(x, n, static_cast<BlockQ4_K*>(out));
+      break;
+    case DType::kQ5_K:
+      quantize_row_q5_k(x, n, static_cast<BlockQ5_K*>(out));
+      break;
+    case DType::kQ6_K:
+      quantize_row_q6_k(x, n, static_cast<BlockQ6_K*>(out));
+      break;
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+      quantize_row_legacy(to, x, n, out);
+      break;
   }
 }
 
 void pack_tile(DType t, const uint8_t* const* rows, int n_rows, int64_t cols, uint8_t* tile) {
   constexpr int R = kTileRows;
-  if (n_rows < R) std::memset(tile, 0, dtype_tile_bytes(t, cols));
+  if (n_rows < R || t == DType::kF8E4M3) std::memset(tile, 0, dtype_tile_bytes(t, cols));
   // The float layouts move whole words: a 4-byte value (f32) or pair (bf16), or a 2-byte value (f16). This
   // runs over every weight at load, so it is written as plain strided word copies.
   switch (t) {
+    case DType::kF8E4M3:  // per 128-column block: the 16 scales, then the values (matmul_fp8.h)
+      for (int64_t b = 0; b * kFp8Block < cols; ++b) {
+        uint8_t* blk = tile + b * kFp8TileBlock;
+        const int n = static_cast<int>(std::min<int64_t>(kFp8Block, cols - b * kFp8Block));
+        for (int r = 0; r < n_rows; ++r) {
+          const BlockF8E4M3& in = reinterpret_cast<const BlockF8E4M3*>(rows[r])[b];
+          std::memcpy(blk + 4 * r, &in.scale, 4);
+          for (int j = 0; j < n; ++j) blk[R * 4 + fp8_group_byte(r, j)] = in.q[j];
+        }
+      }
+      break;
     case DType::kF32:
     case DType::kBF16: {
       const int64_t n_words = t == DType::kF32 ? cols : cols / 2;
@@ -206,6 +273,19 @@ void pack_tile(DType t, const uint8_t* const* rows, int n_rows, int64_t cols, ui
       }
       break;
     }
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K: {  // the stored blocks, super-block by super-block, 16 rows each (padding: zeros)
+      const size_t bb = dtype_row_bytes(t, kSuperBlock);
+      for (int64_t b = 0; b < cols / kSuperBlock; ++b)
+        for (int r = 0; r < n_rows; ++r) std::memcpy(tile + (b * R + r) * bb, rows[r] + b * bb, bb);
+      break;
+    }
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+      pack_tile_legacy(t, rows, n_rows, cols, tile);
+      break;
   }
 }
 
@@ -215,6 +295,15 @@ void tiled_row_to_f32(const Tensor& w, int64_t row, float* out) {
   const int r = static_cast<int>(row % R);
   const int64_t n = w.cols;
   switch (w.dtype) {
+    case DType::kF8E4M3:
+      for (int64_t b = 0; b * kFp8Block < n; ++b) {
+        const uint8_t* blk = tile + b * kFp8TileBlock;
+        float d;
+        std::memcpy(&d, blk + 4 * r, 4);
+        for (int64_t j = 0; j < std::min<int64_t>(kFp8Block, n - b * kFp8Block); ++j)
+          out[b * kFp8Block + j] = fp8_e4m3_to_f32(blk[R * 4 + fp8_group_byte(r, static_cast<int>(j))]) * d;
+      }
+      break;
     case DType::kF32:
       for (int64_t k = 0; k < n; ++k) std::memcpy(&out[k], tile + (k * R + r) * 4, 4);
       break;
@@ -249,6 +338,20 @@ void tiled_row_to_f32(const Tensor& w, int64_t row, float* out) {
             out[b * kQuantBlock + 8 * g + 4 + i] = d * ((v >> 4) - 8);
           }
       }
+      break;
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K: {
+      const size_t bb = dtype_row_bytes(w.dtype, kSuperBlock);
+      std::vector<uint8_t> row(dtype_row_bytes(w.dtype, n));
+      for (int64_t b = 0; b < n / kSuperBlock; ++b) std::memcpy(&row[b * bb], tile + (b * R + r) * bb, bb);
+      row_to_f32_rowmajor(w.dtype, row.data(), n, out);
+      break;
+    }
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+      tiled_row_to_f32_legacy(w.dtype, tile, r, n, out);
       break;
   }
 }

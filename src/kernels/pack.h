@@ -12,6 +12,11 @@
 //         (group g holds columns 4g..4g+3 of the block; unsigned so that vpdpbusd can take it directly)
 //   q4_0  per 32-column block: [16] f16 scales, then 4 groups of [16 rows][4] bytes; byte i of group g holds
 //         column 8g+i in its low nibble and column 8g+4+i in its high nibble, nibble = q + 8 (GGUF's value)
+//   f8_e4m3  per 128-column block: [16] f32 scales, then 32 groups of 64 bytes, each 4 columns of the 16
+//         rows in the order the kernels unpack them (kernels/matmul_fp8.h); the last block zero-padded
+//   q4_K/q5_K/q6_K  per 256-column super-block: the 16 rows' ggml blocks as stored, one after another
+//         (so a tile is one sequential stream; padding rows are zero blocks, which add nothing)
+//   q4_1/q5_0/q5_1  per 32-column block: the 16 rows' d, m, qh and qs fields side by side (quant_legacy.h)
 // The tile holds exactly the bytes of its 16 rows in the row-major dtype (bf16 with even cols), so tiled and
 // row-major tensors have the same size.
 #pragma once
@@ -27,6 +32,10 @@ namespace qwen3::kernels {
 //   q = min(15, (int8)(x * (1/d) + 8.5)). The scale is stored as f16.
 void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out);
 void quantize_row_q4_0(const float* x, int64_t n, BlockQ4_0* out);
+
+// f8_e4m3 with one scale per 128 values of the row (the last block may be partial): scale = amax / 448
+// (1 for an all-zero block), q = e4m3(x / scale) (nearest even, saturating: core/fp8.h).
+void quantize_row_fp8(const float* x, int64_t n, BlockF8E4M3* out);
 
 // One row-major row of dtype `from` (f32/f16/bf16 values or GGUF blocks) to f32.
 void row_to_f32_rowmajor(DType from, const void* row, int64_t n, float* out);

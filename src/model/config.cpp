@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -37,6 +39,53 @@ static std::vector<int> get_id_list(const json& v) {
   return ids;
 }
 
+// rope_scaling as transformers reads it: "rope_type" (or the older "type"); for YaRN "factor" (required, >=
+// 1), "original_max_position_embeddings", "beta_fast"/"beta_slow" (null or 0 take the defaults 32 and 1, as
+// transformers' `or`), "attention_factor", "mscale"/"mscale_all_dim", "truncate".
+static RopeScaling parse_rope_scaling(const json& rs, const std::string& path) {
+  QWEN3_CHECK(rs.is_object(), "%s: field \"rope_scaling\" must be an object or null", path.c_str());
+  RopeScaling r;
+  const char* type_key = rs.contains("rope_type") ? "rope_type" : rs.contains("type") ? "type" : nullptr;
+  QWEN3_CHECK(type_key && rs[type_key].is_string(), "%s: rope_scaling has no \"rope_type\"", path.c_str());
+  r.rope_type = rs[type_key].get<std::string>();
+  if (r.rope_type == "default") return r;
+  QWEN3_CHECK(r.is_yarn(), "%s: unsupported rope_scaling rope_type \"%s\" (supported: \"yarn\", or none)",
+              path.c_str(), r.rope_type.c_str());
+  auto number = [&](const char* key, double& out, bool zero_is_default) {
+    if (!rs.contains(key) || rs[key].is_null()) return;
+    QWEN3_CHECK(rs[key].is_number() && rs[key].get<double>() >= 0,
+                "%s: rope_scaling field \"%s\" must be a non-negative number", path.c_str(), key);
+    if (rs[key].get<double>() != 0 || !zero_is_default) out = rs[key].get<double>();
+  };
+  QWEN3_CHECK(rs.contains("factor") && rs["factor"].is_number() && rs["factor"].get<double>() >= 1,
+              "%s: YaRN rope_scaling needs \"factor\" >= 1", path.c_str());
+  r.factor = rs["factor"].get<double>();
+  if (rs.contains("original_max_position_embeddings") && !rs["original_max_position_embeddings"].is_null())
+    r.original_max_position_embeddings = get_positive_int(rs, "original_max_position_embeddings", path);
+  number("beta_fast", r.beta_fast, true);
+  number("beta_slow", r.beta_slow, true);
+  number("attention_factor", r.attention_factor, false);
+  QWEN3_CHECK(!rs.contains("attention_factor") || rs["attention_factor"].is_null() || r.attention_factor > 0,
+              "%s: rope_scaling field \"attention_factor\" must be positive", path.c_str());
+  number("mscale", r.mscale, false);
+  number("mscale_all_dim", r.mscale_all_dim, false);
+  if (rs.contains("truncate")) {
+    QWEN3_CHECK(rs["truncate"].is_boolean(), "%s: rope_scaling field \"truncate\" must be true or false",
+                path.c_str());
+    r.truncate = rs["truncate"].get<bool>();
+  }
+  return r;
+}
+
+int ModelConfig::max_context() const {
+  if (!rope_scaling.is_yarn()) return max_position_embeddings;
+  const int original = rope_scaling.original_max_position_embeddings > 0
+                           ? rope_scaling.original_max_position_embeddings
+                           : max_position_embeddings;
+  const double extended = std::min(rope_scaling.factor * original, 2147483647.0);
+  return std::max(max_position_embeddings, static_cast<int>(extended));
+}
+
 ModelConfig parse_model_config(const std::string& text, const std::string& path) {
   json j = parse_json_file(text, path);
   ModelConfig c;
@@ -69,17 +118,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& path)
                 "%s: field \"rope_theta\" must be a number > 1", path.c_str());
     c.rope_theta = j["rope_theta"].get<double>();
   }
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    const json& rs = j["rope_scaling"];
-    std::string type = rs.is_object() && rs.contains("rope_type") && rs["rope_type"].is_string()
-                           ? rs["rope_type"].get<std::string>()
-                       : rs.is_object() && rs.contains("type") && rs["type"].is_string()
-                           ? rs["type"].get<std::string>()
-                           : "?";
-    QWEN3_CHECK(type == "default",
-                "%s: unsupported rope_scaling (rope_type \"%s\"); only no scaling is supported", path.c_str(),
-                type.c_str());
-  }
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+    c.rope_scaling = parse_rope_scaling(j["rope_scaling"], path);
   if (j.contains("attention_bias")) {
     QWEN3_CHECK(!j["attention_bias"].is_boolean() || !j["attention_bias"].get<bool>(),
                 "%s: unsupported attention_bias=true (no Qwen3 checkpoint uses it)", path.c_str());

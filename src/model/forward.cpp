@@ -10,6 +10,7 @@
 #include "core/timer.h"
 #include "kernels/attention.h"
 #include "kernels/kernels.h"
+#include "model/lora_apply.h"
 
 namespace qwen3 {
 
@@ -150,9 +151,18 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
   a.att.resize(n * H * d);
   a.gate.resize(n * F);
   a.up.resize(n * F);
+  // LoRA adapters (model/lora_apply.h): each token's stack; their deltas need the f32 inputs of the
+  // projections they adapt, so the norms keep writing xb beside xb8, and attention its f32 output.
+  std::vector<const LoraStack*> stacks(n, o.lora ? o.lora : m.lora.get());
+  if (!b.lora.empty()) std::copy_n(b.lora.begin() + b0, n, stacks.begin());
+  const LoraRows lora(stacks.data(), n);
 
-  // 0. embed_tokens (the rotary cos/sin come from the cache's table, extended by forward())
-  for (int64_t t = 0; t < n; ++t) kernels::row_to_f32(w.embed_tokens, b.tokens[b0 + t], a.x.data() + t * D);
+  // 0. embed_tokens, or the token's adapter's replacement of it (modules_to_save); the rotary cos/sin come
+  // from the cache's table, extended by forward()
+  for (int64_t t = 0; t < n; ++t) {
+    const Tensor* e = stacks[t] ? stacks[t]->embed_tokens() : nullptr;
+    kernels::row_to_f32(e ? *e : w.embed_tokens, b.tokens[b0 + t], a.x.data() + t * D);
+  }
   const RopeTable& rope = cache.rope();
   trace(o, "embed", -1, a.x, n, D);
 
@@ -188,8 +198,9 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
           kernels::rmsnorm(x, norm->data(), D, eps, a.xb.data() + t * D);
           continue;
         }
-        kernels::rmsnorm(x, norm->data(), D, eps, row.data());
-        a.xb8.quantize(int8_for->dtype, row.data(), D, t * D);
+        float* out = lora.active() ? a.xb.data() + t * D : row.data();
+        kernels::rmsnorm(x, norm->data(), D, eps, out);
+        a.xb8.quantize(int8_for->dtype, out, D, t * D);
       }
     });
   };
@@ -208,6 +219,12 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
         kernels::matmul_shared_prepared(ws, ys, 3, a.xb8.input(n, a.xb.data()), pool);
       else
         kernels::matmul_shared_input(ws, ys, 3, a.xb.data(), n, pool);
+      if (lora.active()) {
+        const LoraIo io[] = {{kLoraQ, a.xb.data(), D, a.q.data(), H * d},
+                             {kLoraK, a.xb.data(), D, a.k.data(), KV * d},
+                             {kLoraV, a.xb.data(), D, a.v.data(), KV * d}};
+        lora.apply(il, io, pool);
+      }
     }
     // 3. q_norm / k_norm per head (RMSNorm over head_dim), before RoPE; 4. RoPE (rotate-half). For a bf16
     // cache's attention, q goes straight to bf16 (the rounding attention would do: the same bits, half the
@@ -242,7 +259,8 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     // 6. softmax(q k^T * scaling) v over each token's own sequence, causal by position. Where o_proj reads
     // int8 activations, attention writes them (each head's row quantised while in cache: o_proj's 32-blocks
     // never straddle two heads), not the f32 rows (kept for a trace).
-    const bool att_int8 = kernels::reads_int8_input(l.o_proj) && d % kQuantBlock == 0 && !o.trace;
+    const bool o_lora = lora.adapts(il, kLoraO);
+    const bool att_int8 = kernels::reads_int8_input(l.o_proj) && d % kQuantBlock == 0 && !o.trace && !o_lora;
     if (att_int8) a.att8.resize(n, H * d);
     attention(m, cache, b, b0, n, il, a, att_int8, pool);
     trace(o, "attn_out", il, a.att, n, H * d);
@@ -251,17 +269,40 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
       kernels::matmul_prepared(l.o_proj, a.att8.input(n, a.att.data()), a.xb2.data(), pool);
     else
       kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
+    if (o_lora) {
+      const LoraIo io[] = {{kLoraO, a.att.data(), H * d, a.xb2.data(), D}};
+      lora.apply(il, io, pool);
+    }
     // 8. post_attention_layernorm
     const bool mlp_in_int8 = mlp_int8(il);
     residual_norm(true, &l.post_attention_layernorm, mlp_in_int8 ? &l.gate_proj : nullptr);
     trace(o, "attn_residual", il, a.x, n, D);
     // 9. mlp: down_proj(silu(gate_proj(x)) * up_proj(x)), residual; h = silu(gate) * up into a.gate
-    if (mlp_in_int8)
+    if (lora.adapts(il, kLoraGate) || lora.adapts(il, kLoraUp)) {
+      // gate and up stored apart to take their deltas before silu (matmul_gate_up_silu's bits otherwise)
+      const Tensor* ws[] = {&l.gate_proj, &l.up_proj};
+      float* ys[] = {a.gate.data(), a.up.data()};
+      if (mlp_in_int8)
+        kernels::matmul_shared_prepared(ws, ys, 2, a.xb8.input(n, a.xb.data()), pool);
+      else
+        kernels::matmul_shared_input(ws, ys, 2, a.xb.data(), n, pool);
+      const LoraIo io[] = {{kLoraGate, a.xb.data(), D, a.gate.data(), F},
+                           {kLoraUp, a.xb.data(), D, a.up.data(), F}};
+      lora.apply(il, io, pool);
+      parallel_for(n > 1 ? pool : nullptr, n, [&](int64_t t0, int64_t t1) {
+        kernels::silu_mul(a.gate.data() + t0 * F, a.up.data() + t0 * F, (t1 - t0) * F,
+                          a.gate.data() + t0 * F);
+      });
+    } else if (mlp_in_int8)
       kernels::matmul_gate_up_silu_prepared(l.gate_proj, l.up_proj, a.xb8.input(n, a.xb.data()),
                                             a.gate.data(), a.up.data(), pool);
     else
       kernels::matmul_gate_up_silu(l.gate_proj, l.up_proj, a.xb.data(), n, a.gate.data(), a.up.data(), pool);
     kernels::matmul(l.down_proj, a.gate.data(), n, a.xb2.data(), pool);
+    if (lora.active()) {
+      const LoraIo io[] = {{kLoraDown, a.gate.data(), F, a.xb2.data(), D}};
+      lora.apply(il, io, pool);
+    }
     // the residual, and the next layer's input_layernorm (1.)
     const bool next = il + 1 < c.num_hidden_layers;
     residual_norm(true, next ? &w.layers[il + 1].input_layernorm : nullptr,
@@ -271,20 +312,43 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
 
   // 10. final norm and lm_head, only for the tokens whose logits are wanted
   int64_t n_out = 0;
+  std::vector<const Tensor*> heads;  // each output row's lm_head (an adapter may replace it)
+  bool replaced = false;
   for (int64_t t = 0; t < n; ++t) {
     if (!b.logits[b0 + t]) continue;
     kernels::rmsnorm(a.x.data() + t * D, w.norm.data(), D, eps, a.xb.data() + n_out * D);
+    const Tensor* h = stacks[t] ? stacks[t]->lm_head() : nullptr;
+    replaced = replaced || h;
+    heads.push_back(h ? h : &w.lm_head);
     ++n_out;
   }
   trace(o, "final_norm", -1, a.xb, n_out, D);
-  if (n_out > 0) kernels::matmul(w.lm_head, a.xb.data(), n_out, logits, pool);
+  if (n_out == 0) return;
+  if (!replaced) return kernels::matmul(w.lm_head, a.xb.data(), n_out, logits, pool);
+  // Rows grouped by their lm_head, gathered, multiplied and scattered back (a row's logits do not depend on
+  // its group: kernels.h).
+  const int64_t V = c.vocab_size;
+  std::vector<float> xs, ys;
+  std::vector<bool> done(n_out, false);
+  for (int64_t i = 0; i < n_out; ++i) {
+    if (done[i]) continue;
+    std::vector<int64_t> rows;
+    for (int64_t j = i; j < n_out; ++j)
+      if (!done[j] && heads[j] == heads[i]) rows.push_back(j), done[j] = true;
+    xs.resize(rows.size() * D);
+    ys.resize(rows.size() * V);
+    for (size_t r = 0; r < rows.size(); ++r) std::copy_n(a.xb.data() + rows[r] * D, D, xs.data() + r * D);
+    kernels::matmul(*heads[i], xs.data(), static_cast<int64_t>(rows.size()), ys.data(), pool);
+    for (size_t r = 0; r < rows.size(); ++r) std::copy_n(ys.data() + r * V, V, logits + rows[r] * V);
+  }
 }
 
 }  // namespace
 
 void forward(const Model& m, KvCache& cache, const Batch& b, float* logits, const ForwardOptions& o) {
   const size_t n = b.size();
-  QWEN3_CHECK(b.positions.size() == n && b.slots.size() == n && b.logits.size() == n,
+  QWEN3_CHECK(b.positions.size() == n && b.slots.size() == n && b.logits.size() == n &&
+                  (b.lora.empty() || b.lora.size() == n),
               "batch arrays have different lengths");
   for (size_t i = 0; i < n; ++i) {
     QWEN3_CHECK(b.tokens[i] >= 0 && b.tokens[i] < m.config.vocab_size,
@@ -296,7 +360,7 @@ void forward(const Model& m, KvCache& cache, const Batch& b, float* logits, cons
   }
   int max_pos = 0;
   for (size_t i = 0; i < n; ++i) max_pos = std::max(max_pos, b.positions[i]);
-  cache.rope().extend(m.rope_inv_freq, max_pos + 1);  // RoPE cos/sin up to the context used
+  cache.rope().extend(m.rope, max_pos + 1);  // RoPE cos/sin up to the context used
   const int chunk = std::max(1, o.max_chunk);
   for (size_t b0 = 0; b0 < n; b0 += chunk) {
     int64_t len = static_cast<int64_t>(std::min<size_t>(chunk, n - b0));
@@ -318,9 +382,9 @@ GreedyResult generate_greedy(const Model& m, const std::vector<int32_t>& prompt,
   QWEN3_CHECK(!prompt.empty(), "the prompt is empty");
   QWEN3_CHECK(n_predict >= 0, "cannot generate a negative number of tokens");
   int64_t n_ctx = static_cast<int64_t>(prompt.size()) + n_predict;
-  QWEN3_CHECK(n_ctx <= m.config.max_position_embeddings,
+  QWEN3_CHECK(n_ctx <= m.config.max_context(),
               "prompt (%zu tokens) + %d new tokens exceed the model's context of %d", prompt.size(),
-              n_predict, m.config.max_position_embeddings);
+              n_predict, m.config.max_context());
   KvCache cache(m.config, 1, static_cast<int>(n_ctx), o.kv_type);
   GreedyResult r;
   std::vector<float> logits(m.config.vocab_size);

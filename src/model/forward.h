@@ -13,6 +13,7 @@
 
 #include "core/thread_pool.h"
 #include "model/kv_cache.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 namespace qwen3 {
@@ -22,6 +23,10 @@ struct Batch {
   std::vector<int32_t> positions;  // [n] position of each token in its sequence
   std::vector<int32_t> slots;      // [n] KV-cache slot of each token's sequence
   std::vector<uint8_t> logits;     // [n] 1 = return the logits after this token
+  // [n] the LoRA adapters each token runs with (nullptr: the base model alone), or empty:
+  // ForwardOptions::lora (else Model::lora) for every token. The caller keeps the stacks alive during
+  // forward().
+  std::vector<const LoraStack*> lora;
 
   void add(int32_t token, int32_t position, int32_t slot, bool want_logits) {
     tokens.push_back(token);
@@ -43,6 +48,8 @@ struct ForwardOptions {
   TraceFn trace;                // off by default
   int max_chunk = 512;          // tokens processed together; bounds activation memory
   DType kv_type = DType::kF32;  // cache dtype for the helpers below that make their own cache
+  // Adapters for every token of a batch without its own (Batch::lora); null: the model's (Model::lora).
+  const LoraStack* lora = nullptr;
 };
 
 // Runs the batch through the model, filling the cache. Writes the logits of the tokens marked in

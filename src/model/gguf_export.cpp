@@ -14,7 +14,7 @@ namespace qwen3 {
 
 using gguf::Value;
 
-gguf::KeyValues gguf_model_metadata(const ModelConfig& c, DType type, const gguf::Vocab& vocab,
+gguf::KeyValues gguf_model_metadata(const ModelConfig& c, uint32_t file_type, const gguf::Vocab& vocab,
                                     const std::string& name) {
   // Keys and value types as llama.cpp's convert_hf_to_gguf.py writes them for Qwen3 (llama.cpp checks the
   // type of each key it reads: counts are u32, float hyper-parameters f32).
@@ -36,7 +36,7 @@ gguf::KeyValues gguf_model_metadata(const ModelConfig& c, DType type, const gguf
       // Older llama.cpp releases default the rotary width to embedding_length / head_count, which is not
       // head_dim for most Qwen3 sizes: say it.
       {a + "rope.dimension_count", Value::u32(c.head_dim)},
-      {"general.file_type", Value::u32(gguf::file_type_of(type))},
+      {"general.file_type", Value::u32(file_type)},
       {"general.quantization_version", Value::u32(2)},
       {"tokenizer.ggml.model", Value::str(vocab.model)},
       {"tokenizer.ggml.pre", Value::str(vocab.pre)},
@@ -44,6 +44,22 @@ gguf::KeyValues gguf_model_metadata(const ModelConfig& c, DType type, const gguf
       {"tokenizer.ggml.token_type", Value::i32_array(vocab.token_types)},
       {"tokenizer.ggml.merges", Value::str_array(vocab.merges)},
   };
+  if (c.rope_scaling.is_yarn()) {
+    // convert_hf_to_gguf.py's keys; what they cannot say (an attention factor replacing the default,
+    // transformers' truncate=false) is refused rather than written wrong.
+    const RopeScaling& rs = c.rope_scaling;
+    QWEN3_CHECK(rs.attention_factor == 0 && rs.mscale == 0 && rs.mscale_all_dim == 0 && rs.truncate,
+                "YaRN with attention_factor, mscale or truncate=false cannot be written to GGUF");
+    kv.emplace_back(a + "rope.scaling.type", Value::str("yarn"));
+    kv.emplace_back(a + "rope.scaling.factor", Value::f32(static_cast<float>(rs.factor)));
+    kv.emplace_back(a + "rope.scaling.original_context_length",
+                    Value::u32(rs.original_max_position_embeddings > 0 ? rs.original_max_position_embeddings
+                                                                       : c.max_position_embeddings));
+    if (rs.beta_fast != 32.0)
+      kv.emplace_back(a + "rope.scaling.yarn_beta_fast", Value::f32(static_cast<float>(rs.beta_fast)));
+    if (rs.beta_slow != 1.0)
+      kv.emplace_back(a + "rope.scaling.yarn_beta_slow", Value::f32(static_cast<float>(rs.beta_slow)));
+  }
   auto id = [&](const char* key, const std::optional<uint32_t>& v) {
     if (v) kv.emplace_back(std::string("tokenizer.ggml.") + key, Value::u32(*v));
   };
@@ -70,8 +86,9 @@ static DType dtype_of_st(const StTensor& st, const SafetensorsSet& set) {
   return q->second == "q8_0" ? DType::kQ8_0 : DType::kQ4_0;
 }
 
-void export_gguf(const std::string& in_dir, const std::string& out_path, DType type, const gguf::Vocab& vocab,
-                 const std::function<void(size_t, size_t)>& progress) {
+void export_gguf(const std::string& in_dir, const std::string& out_path, const QuantMix& mix,
+                 const gguf::Vocab& vocab, const std::function<void(size_t, size_t)>& progress,
+                 const LoraStack* lora) {
   const ModelConfig config = load_model_config(in_dir);
   QWEN3_CHECK(vocab.tokens.size() == static_cast<size_t>(config.vocab_size) &&
                   vocab.token_types.size() == vocab.tokens.size(),
@@ -97,7 +114,8 @@ void export_gguf(const std::string& in_dir, const std::string& out_path, DType t
     const StTensor& st = it->second;
     const DType have = dtype_of_st(st, set);
     const bool matrix = s.rows > 0;
-    const DType want = matrix ? type : DType::kF32;  // norm weights in f32, as llama.cpp's converter does
+    // norm weights in f32, as llama.cpp's converter does
+    const DType want = matrix ? quant_mix_type(mix, config, s.name, s.cols) : DType::kF32;
     const bool blocks = have == DType::kQ8_0 || have == DType::kQ4_0;
     QWEN3_CHECK(matrix || !blocks, "%s: tensor '%s' is quantised; only matrices may be", st.file.c_str(),
                 s.name.c_str());
@@ -105,11 +123,10 @@ void export_gguf(const std::string& in_dir, const std::string& out_path, DType t
         matrix ? std::vector<int64_t>{s.rows,
                                       blocks ? static_cast<int64_t>(dtype_row_bytes(have, s.cols)) : s.cols}
                : std::vector<int64_t>{s.cols};
-    QWEN3_CHECK(st.shape == shape &&
-                    (!matrix || (want != DType::kQ8_0 && want != DType::kQ4_0) || s.cols % kQuantBlock == 0),
+    QWEN3_CHECK(st.shape == shape && (!matrix || s.cols % dtype_block_values(want) == 0),
                 "%s: tensor '%s' does not have the shape config.json implies (or its %lld columns are not "
                 "whole blocks of %d for %s)",
-                st.file.c_str(), s.name.c_str(), static_cast<long long>(s.cols), kQuantBlock,
+                st.file.c_str(), s.name.c_str(), static_cast<long long>(s.cols), dtype_block_values(want),
                 dtype_name(want));
     gguf::WriteTensor w;
     w.name = gguf::tensor_name_from_hf(s.name);
@@ -120,7 +137,7 @@ void export_gguf(const std::string& in_dir, const std::string& out_path, DType t
     items.push_back({&st, have, want, matrix ? s.rows : 1, s.cols});
   }
   const std::string name = std::filesystem::path(in_dir).lexically_normal().filename().string();
-  gguf::KeyValues kv = gguf_model_metadata(config, type, vocab, name.empty() ? "qwen3" : name);
+  gguf::KeyValues kv = gguf_model_metadata(config, mix.file_type, vocab, name.empty() ? "qwen3" : name);
   for (const auto& [key, value] : set.metadata)  // qwen3 synth's note that the weights are random
     if (key.starts_with("qwen3cpp.")) kv.emplace_back(key, Value::str(value));
   gguf::write_file(
@@ -128,12 +145,18 @@ void export_gguf(const std::string& in_dir, const std::string& out_path, DType t
       [&](size_t i, uint8_t* out) {
         const Item& t = items[i];
         const size_t in_row = dtype_row_bytes(t.have, t.cols), out_row = dtype_row_bytes(t.want, t.cols);
-        if (t.have == t.want) {
+        int il = 0, target = 0;
+        const std::vector<float> delta = lora && lora_target_of(t.st->name, &il, &target)
+                                             ? lora_delta(*lora, il, target)
+                                             : std::vector<float>{};
+        if (t.have == t.want && delta.empty()) {
           std::memcpy(out, t.st->data, t.st->n_bytes);
         } else {
           std::vector<float> values(static_cast<size_t>(t.cols));
           for (int64_t r = 0; r < t.rows; ++r) {
             kernels::row_to_f32_rowmajor(t.have, t.st->data + r * in_row, t.cols, values.data());
+            if (!delta.empty())
+              for (int64_t c = 0; c < t.cols; ++c) values[c] += delta[r * t.cols + c];
             kernels::row_from_f32(values.data(), t.cols, t.want, out + r * out_row);
           }
         }

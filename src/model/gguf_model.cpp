@@ -31,7 +31,8 @@ ModelConfig read_config(const File& f) {
       "%s: %srope.dimension_count is not the head size %u (partial rotary embeddings are unsupported)",
       f.path.c_str(), a.c_str(), head_dim);
   const std::string scaling = f.has(a + "rope.scaling.type") ? f.get_str(a + "rope.scaling.type") : "none";
-  QWEN3_CHECK(scaling == "none", "%s: unsupported %srope.scaling.type \"%s\"", f.path.c_str(), a.c_str(),
+  QWEN3_CHECK(scaling == "none" || scaling == "yarn",
+              "%s: unsupported %srope.scaling.type \"%s\" (supported: yarn, none)", f.path.c_str(), a.c_str(),
               scaling.c_str());
   const TensorInfo* embd = nullptr;
   bool has_output = false;
@@ -55,6 +56,21 @@ ModelConfig read_config(const File& f) {
       {"rope_theta", f.get_f64(a + "rope.freq_base", 10000.0)},
       {"tie_word_embeddings", !has_output},
   };
+  if (scaling == "yarn") {
+    // llama.cpp's keys for YaRN; its attention factor keys multiply the default mscale in llama.cpp, which
+    // transformers' attention_factor replaces, so a file setting them is refused rather than misread.
+    for (const char* k : {"rope.scaling.attn_factor", "rope.scaling.yarn_attn_factor"})
+      QWEN3_CHECK(f.get_f64(a + k, 1.0) == 1.0, "%s: unsupported %s%s (YaRN with a set attention factor)",
+                  f.path.c_str(), a.c_str(), k);
+    nlohmann::json rs = {{"rope_type", "yarn"}, {"factor", f.get_f64(a + "rope.scaling.factor", 0.0)}};
+    if (f.has(a + "rope.scaling.original_context_length"))
+      rs["original_max_position_embeddings"] = f.get_u32(a + "rope.scaling.original_context_length");
+    if (f.has(a + "rope.scaling.yarn_beta_fast"))
+      rs["beta_fast"] = f.get_f64(a + "rope.scaling.yarn_beta_fast", 0);
+    if (f.has(a + "rope.scaling.yarn_beta_slow"))
+      rs["beta_slow"] = f.get_f64(a + "rope.scaling.yarn_beta_slow", 0);
+    c["rope_scaling"] = rs;
+  }
   QWEN3_CHECK(c["rms_norm_eps"].get<double>() > 0, "%s: missing key %sattention.layer_norm_rms_epsilon",
               f.path.c_str(), a.c_str());
   if (f.has("tokenizer.ggml.bos_token_id")) c["bos_token_id"] = f.get_u32("tokenizer.ggml.bos_token_id");
@@ -136,8 +152,8 @@ void open_gguf_model(Model& m, const std::string& path, MapMode mode,
                 t.name.c_str());
     const std::optional<DType> d = gguf::dtype_of_ggml(t.type);
     QWEN3_CHECK(d,
-                "%s: tensor '%s' is %s; this engine reads f32, f16, bf16, q8_0 and q4_0 tensors (convert the "
-                "original model with qwen3 quantize)",
+                "%s: tensor '%s' is %s; this engine reads f32, f16, bf16, q8_0, q4_0, q4_K, q5_K and q6_K "
+                "tensors (convert the original model with qwen3 quantize)",
                 path.c_str(), t.name.c_str(), gguf::ggml_type_name(t.type).c_str());
     StTensor st;
     st.name = it->second;
@@ -147,7 +163,7 @@ void open_gguf_model(Model& m, const std::string& path, MapMode mode,
     st.dtype_name = gguf::ggml_type_name(t.type);
     // The shape in safetensors' order (outermost first); block rows as U8 [rows, row bytes].
     st.shape.assign(t.ne.rbegin(), t.ne.rend());
-    if (*d == DType::kQ8_0 || *d == DType::kQ4_0) {
+    if (dtype_block_values(*d) > 1) {
       st.blocks = *d;
       st.shape.back() = static_cast<int64_t>(dtype_row_bytes(*d, t.ne[0]));
     } else {

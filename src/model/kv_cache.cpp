@@ -12,8 +12,10 @@
 
 namespace qwen3 {
 
-void RopeTable::extend(const std::vector<float>& inv_freq, int n_pos) {
+void RopeTable::extend(const RopeFreqs& rope, int n_pos) {
   if (n_pos <= n_pos_) return;
+  const std::vector<float>& inv_freq = rope.inv_freq;
+  const float scale = rope.attention_scaling;
   half_ = inv_freq.size();
   cos_.resize(static_cast<size_t>(n_pos) * half_);
   sin_.resize(static_cast<size_t>(n_pos) * half_);
@@ -22,8 +24,8 @@ void RopeTable::extend(const std::vector<float>& inv_freq, int n_pos) {
     for (size_t i = 0; i < half_; ++i) {
       // transformers: freqs = pos * inv_freq in f32; cos/sin of that f32 angle
       const float angle = pos * inv_freq[i];
-      cos_[p * half_ + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sin_[p * half_ + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      cos_[p * half_ + i] = static_cast<float>(std::cos(static_cast<double>(angle))) * scale;
+      sin_[p * half_ + i] = static_cast<float>(std::sin(static_cast<double>(angle))) * scale;
     }
   }
   n_pos_ = n_pos;

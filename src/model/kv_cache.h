@@ -15,14 +15,15 @@
 
 #include "core/dtype.h"
 #include "model/config.h"
+#include "model/rope.h"
 
 namespace qwen3 {
 
 // cos/sin of pos * inv_freq[i] for positions [0, size()), computed as transformers does (angle in f32,
-// cos/sin rounded to f32), grown on demand.
+// cos/sin rounded to f32, then multiplied by the attention scaling in f32), grown on demand.
 class RopeTable {
  public:
-  void extend(const std::vector<float>& inv_freq, int n_pos);  // ensures positions [0, n_pos)
+  void extend(const RopeFreqs& rope, int n_pos);  // ensures positions [0, n_pos)
   int size() const { return n_pos_; }
   const float* cos(int pos) const { return cos_.data() + static_cast<size_t>(pos) * half_; }  // [d/2]
   const float* sin(int pos) const { return sin_.data() + static_cast<size_t>(pos) * half_; }  // [d/2]

@@ -26,16 +26,6 @@ size_t Model::weight_bytes() const {
   return total;
 }
 
-std::vector<float> rope_inv_freq(double theta, int head_dim) {
-  // transformers: 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim)), in float32.
-  std::vector<float> inv(head_dim / 2);
-  for (int i = 0; i < head_dim / 2; ++i) {
-    float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
-    inv[i] = static_cast<float>(1.0 / std::pow(theta, static_cast<double>(exponent)));
-  }
-  return inv;
-}
-
 namespace {
 
 // The largest token id of tokenizer.json, found without building its JSON tree (~50 MB for Qwen's 151k vocab
@@ -136,7 +126,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   // copied out of them (conversions, mapped files): in the second case the file buffers can go.
   model->files.tensors.clear();
   if (!model->weights_in_files) model->files.files.clear();
-  model->rope_inv_freq = rope_inv_freq(model->config.rope_theta, model->config.head_dim);
+  model->rope = rope_frequencies(model->config);
   return model;
 }
 

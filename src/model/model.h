@@ -14,6 +14,8 @@
 #include "formats/safetensors.h"
 #include "kernels/tensor.h"
 #include "model/config.h"
+#include "model/lora.h"
+#include "model/rope.h"
 
 namespace qwen3 {
 
@@ -56,7 +58,10 @@ struct Model {
   // Number of real token ids: the tokenizer's size when tokenizer.json is present, else vocab_size. Rows at
   // and beyond it are padding (151669..151935 for Qwen3) and are never chosen.
   int n_vocab_tokens = 0;
-  std::vector<float> rope_inv_freq;  // [head_dim / 2], f32 as transformers computes it
+  RopeFreqs rope;  // inverse frequencies and attention scaling of the config's RoPE (model/rope.h)
+  // LoRA adapters applied at run time to every token (--lora DIR[:SCALE]), unless a forward call names
+  // others (ForwardOptions::lora, Batch::lora); null: none. The weights above stay the base model's.
+  std::shared_ptr<const LoraStack> lora;
 
   // Storage: the safetensors files, and buffers made at load (converted or realigned tensors).
   SafetensorsSet files;
@@ -85,8 +90,5 @@ void open_gguf_model(Model& m, const std::string& path, MapMode mode,
 // Number of tokens in tokenizer.json (max id of vocab and added tokens + 1), or 0 if there is no
 // tokenizer.json.
 int tokenizer_size_from_json(const std::string& dir);
-
-// Computes inv_freq as transformers does: 1 / theta^(2i/d) rounded to f32.
-std::vector<float> rope_inv_freq(double theta, int head_dim);
 
 }  // namespace qwen3

@@ -25,10 +25,11 @@ struct Preset {
   bool tied;
 };
 
-// tiny: the smallest model with every feature; small: untied head and head_dim != hidden / heads;
-// qwen3-0.6b: the real shapes.
+// tiny: the smallest model with every feature; small: untied head and head_dim != hidden / heads; tiny-k:
+// the smallest whose matrices are whole 256-value blocks (k-quants); qwen3-0.6b: the real shapes.
 constexpr Preset kPresets[] = {
     {"tiny", 2, 64, 192, 4, 2, 16, true},
+    {"tiny-k", 2, 256, 768, 4, 2, 64, true},
     {"small", 5, 128, 384, 4, 2, 48, false},
     {"qwen3-0.6b", 28, 1024, 3072, 16, 8, 128, true},
 };
@@ -36,7 +37,7 @@ constexpr Preset kPresets[] = {
 const Preset& find_preset(const std::string& name) {
   for (const Preset& p : kPresets)
     if (name == p.name) return p;
-  throw_error("unknown preset '%s' (choose tiny, small or qwen3-0.6b)", name.c_str());
+  throw_error("unknown preset '%s' (choose tiny, tiny-k, small or qwen3-0.6b)", name.c_str());
 }
 
 // The real Qwen3-0.6B config.json, field for field, with the preset's sizes.
@@ -162,6 +163,13 @@ int64_t write_synth_model(const SynthOptions& opt) {
   std::filesystem::create_directories(opt.out_dir);
   ojson cfg = config_json(p);
   cfg["torch_dtype"] = opt.dtype == "bf16" ? "bfloat16" : opt.dtype == "f16" ? "float16" : "float32";
+  if (!opt.rope_scaling.empty()) {
+    try {
+      cfg["rope_scaling"] = ojson::parse(opt.rope_scaling);
+    } catch (const std::exception& e) {
+      throw_error("--rope-scaling: malformed JSON: %s", e.what());
+    }
+  }
   ModelConfig c = parse_model_config(cfg.dump(), "preset");
 
   std::vector<StWriteTensor> tensors;

@@ -16,6 +16,7 @@ struct SynthOptions {
   uint64_t seed = 0;
   int shards = 1;             // > 1 writes model-0000i-of-0000N.safetensors + model.safetensors.index.json
   std::string tokenizer_dir;  // holds tokenizer.json and tokenizer_config.json to copy in; empty = none
+  std::string rope_scaling;   // config.json's rope_scaling as a JSON object (e.g. YaRN); empty = null
 };
 
 // The config.json of a preset (every field of the real Qwen3-0.6B config.json, with the preset's sizes).

@@ -9,6 +9,7 @@
 #include "core/half.h"
 #include "core/log.h"
 #include "kernels/pack.h"
+#include "model/fp8.h"
 
 namespace qwen3 {
 
@@ -163,10 +164,19 @@ static std::optional<DType> file_quantization(const Model& model) {
 void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   const ModelConfig& c = model.config;
   const std::optional<DType> quantized = file_quantization(model);
+  // An FP8 checkpoint (model/fp8.h): its F8_E4M3 matrices come with a scale tensor each.
+  const std::optional<Fp8Scheme> fp8 = read_fp8_scheme(model.dir);
   auto specs = weight_specs(c, &model.weights);
   std::set<std::string> known;
-  for (auto& s : specs) known.insert(s.name);
+  for (auto& s : specs) {
+    known.insert(s.name);
+    if (fp8 && s.matrix) known.insert(s.name + fp8->scale_suffix);
+  }
   for (auto& [name, st] : model.files.tensors) {
+    QWEN3_CHECK(
+        fp8 || (st.dtype_name != "F8_E4M3" && !name.ends_with("_scale_inv")),
+        "%s: tensor '%s' is FP8 (%s) but config.json has no quantization_config saying how it is scaled",
+        st.file.c_str(), name.c_str(), st.dtype_name.c_str());
     QWEN3_CHECK(known.count(name),
                 "%s: unexpected tensor '%s' (not part of a Qwen3 model with this config.json)",
                 st.file.c_str(), name.c_str());
@@ -182,7 +192,19 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
     const StTensor& st = it->second;
     // GGUF blocks: of a GGUF file, or of a quantised safetensors model (U8).
     const bool block_data = s.matrix && (st.blocks || st.dtype_name == "U8");
-    QWEN3_CHECK(st.dtype != StDType::kOther || block_data,
+    const bool fp8_data = s.matrix && st.dtype_name == "F8_E4M3";
+    const StTensor* fp8_scale = nullptr;
+    if (fp8_data) {
+      QWEN3_CHECK(fp8,
+                  "%s: tensor '%s' is F8_E4M3 but config.json has no quantization_config saying how it is "
+                  "scaled",
+                  st.file.c_str(), s.name.c_str());
+      auto sc = model.files.tensors.find(s.name + fp8->scale_suffix);
+      QWEN3_CHECK(sc != model.files.tensors.end(), "%s: F8_E4M3 tensor '%s' has no scale tensor '%s' (%s)",
+                  st.file.c_str(), s.name.c_str(), (s.name + fp8->scale_suffix).c_str(), fp8->method.c_str());
+      fp8_scale = &sc->second;
+    }
+    QWEN3_CHECK(st.dtype != StDType::kOther || block_data || fp8_data,
                 "%s: tensor '%s' has dtype %s; expected BF16, F16 or F32%s", st.file.c_str(), s.name.c_str(),
                 st.dtype_name.c_str(), s.matrix ? " (or U8 blocks in a quantised model)" : "");
     QWEN3_CHECK(!block_data || st.blocks || quantized,
@@ -197,9 +219,11 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
       s.vector->resize(s.cols);
       for (int64_t i = 0; i < s.cols; ++i) (*s.vector)[i] = load_value(st.data, st.dtype, i);
     } else {
-      const DType have = block_data ? (st.blocks ? *st.blocks : *quantized) : *value_dtype(st.dtype);
+      const DType have = fp8_data     ? DType::kF8E4M3
+                         : block_data ? (st.blocks ? *st.blocks : *quantized)
+                                      : *value_dtype(st.dtype);
       if (block_data) {
-        QWEN3_CHECK(s.cols % kQuantBlock == 0,
+        QWEN3_CHECK(s.cols % dtype_block_values(have) == 0,
                     "%s: tensor '%s' is %s but its %lld columns are not whole blocks", st.file.c_str(),
                     s.name.c_str(), dtype_name(have), static_cast<long long>(s.cols));
         const int64_t row_bytes = static_cast<int64_t>(dtype_row_bytes(have, s.cols));
@@ -232,11 +256,17 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
             "--dtype converts every matrix to one dtype at load)",
             st.file.c_str(), s.name.c_str(), dtype_name(want), dtype_name(other.dtype), other_name);
       }
-      QWEN3_CHECK(want != DType::kQ8_0 && want != DType::kQ4_0 ? true : s.cols % kQuantBlock == 0,
+      QWEN3_CHECK(s.cols % dtype_block_values(want) == 0,
                   "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(),
-                  s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), kQuantBlock);
+                  s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), dtype_block_values(want));
       bool in_file = false;
-      *s.matrix = make_matrix(slabs, st, s.rows, s.cols, have, want, options.map_mode, pool, &in_file);
+      if (fp8_data)
+        *s.matrix = make_fp8_matrix(*fp8, st, *fp8_scale, s.rows, s.cols, want,
+                                    slabs.take(dtype_tile_bytes(want, s.cols) *
+                                               static_cast<size_t>((s.rows + kTileRows - 1) / kTileRows)),
+                                    pool);
+      else
+        *s.matrix = make_matrix(slabs, st, s.rows, s.cols, have, want, options.map_mode, pool, &in_file);
       s.matrix->bf16_dot = want == DType::kBF16 && options.bf16_dot;
       model.weights_in_files = model.weights_in_files || in_file;
     }

@@ -7,6 +7,8 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "server/frontend.h"
+#include "server/structured.h"
 
 namespace qwen3::server {
 
@@ -27,12 +29,6 @@ const char* type_name(const ojson& v) {
   if (v.is_string()) return "a string";
   if (v.is_array()) return "an array";
   return "an object";
-}
-
-// Optional typed fields: absent or null means "not given".
-const ojson* field(const ojson& body, const char* key) {
-  auto it = body.find(key);
-  return it == body.end() || it->is_null() ? nullptr : &*it;
 }
 
 // A finite number, within [lo, hi] when they are given (the sampling fields are judged afterwards, as the
@@ -99,6 +95,10 @@ void parse_generation(const ojson& b, const ServedModel& served, bool thinking, 
   GenerationParams& p = r.chat_request.generation;
   SamplingParams& s = p.sampling;
   const GenerationConfig& g = served.model->generation;
+  if (const ojson* m = field(b, "model")) {
+    if (!m->is_string()) bad("model", "'model' must be a string", "invalid_type");
+    r.model = m->get<std::string>();
+  }
   if (thinking) {
     s.temperature = g.do_sample ? g.temperature : 0.0f;
     s.top_k = g.top_k;
@@ -231,6 +231,7 @@ std::string error_body(const ApiError& e) {
 
 ApiRequest parse_chat_request(const std::string& body, const ServedModel& served) {
   ojson b = parse_body(body);
+  check_enum_fields(b);
   ApiRequest r;
   r.chat = true;
   ChatRequest& c = r.chat_request;
@@ -251,24 +252,6 @@ ApiRequest parse_chat_request(const std::string& body, const ServedModel& served
     normalise_content(m, i);
     if (!field(m, "content")) bad(strfmt("messages[%zu].content", i), "message content is required");
   }
-  std::string tool_choice = "auto";
-  if (const ojson* tc = field(b, "tool_choice")) {
-    if (!tc->is_string() || (*tc != "none" && *tc != "auto"))
-      bad("tool_choice",
-          "'tool_choice' must be \"none\" or \"auto\" (\"required\" and named tools are not supported)");
-    tool_choice = tc->get<std::string>();
-  }
-  if (const ojson* tools = field(b, "tools")) {
-    if (!tools->is_array()) bad("tools", "'tools' must be an array", "invalid_type");
-    for (size_t i = 0; i < tools->size(); ++i) {
-      const ojson& t = (*tools)[i];
-      if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
-          !t["function"].is_object() || !t["function"].contains("name") || !t["function"]["name"].is_string())
-        bad(strfmt("tools[%zu]", i),
-            "each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
-    }
-    if (!tools->empty() && tool_choice != "none") c.tools = *tools;
-  }
   r.parallel_tool_calls = boolean(b, "parallel_tool_calls").value_or(true);
   if (const ojson* kw = field(b, "chat_template_kwargs")) {
     if (!kw->is_object())
@@ -279,6 +262,8 @@ ApiRequest parse_chat_request(const std::string& body, const ServedModel& served
     if (!effort->is_string()) bad("reasoning_effort", "'reasoning_effort' must be a string", "invalid_type");
     if (*effort == "none") c.enable_thinking = false;
   }
+  // tools, tool_choice, response_format and the other structured-output fields (server/structured.h).
+  parse_structured_output(b, served, true, thinking_mode(c), r);
   parse_generation(b, served, thinking_mode(c), r);
   std::string rendered;
   try {
@@ -322,11 +307,15 @@ ApiRequest parse_completion_request(const std::string& body, const ServedModel& 
   } catch (const Error& e) {
     bad("prompt", e.what());
   }
+  parse_structured_output(b, served, false, false, r);
   parse_generation(b, served, false, r);
   if (r.chat_request.generation.max_tokens < 0 && !field(b, "max_tokens"))
     r.chat_request.generation.max_tokens = 16;
   check_prompt(r, served);
   if (auto v = integer(b, "logprobs", 0, 20)) r.top_logprobs = static_cast<int>(*v);
+  r.echo = boolean(b, "echo").value_or(false);
+  if (r.echo && r.top_logprobs >= 0)
+    bad("echo", "'echo' together with 'logprobs' is not supported (prompt tokens are not scored)");
   return r;
 }
 
@@ -336,15 +325,9 @@ ResponseBuilder::ResponseBuilder(const ApiRequest& request, const ServedModel& s
                                  int64_t created)
     : req_(request), served_(served), id_(std::move(id)), created_(created), choices_(request.n) {
   if (req_.chat) {
-    const Tokenizer& tok = *served.tokenizer;
-    OutputParser::SpecialIds ids;
-    ids.think_open = tok.token_to_id("<think>").value_or(ids.think_open);
-    ids.think_close = tok.token_to_id("</think>").value_or(ids.think_close);
-    ids.tool_call_open = tok.token_to_id("<tool_call>").value_or(ids.tool_call_open);
-    ids.tool_call_close = tok.token_to_id("</tool_call>").value_or(ids.tool_call_close);
     for (size_t i = 0; i < choices_.size(); ++i)
-      choices_[i].parser = std::make_unique<OutputParser>(
-          ids, req_.starts_in_thinking, strfmt("call_%s_%zu_", id_.c_str() + id_.find('-') + 1, i));
+      choices_[i].parser = make_output_parser(served, req_.starts_in_thinking,
+                                              strfmt("call_%s_%zu_", id_.c_str() + id_.find('-') + 1, i));
   }
 }
 
@@ -352,7 +335,7 @@ ojson ResponseBuilder::chunk(ojson choices) const {
   ojson j = {{"id", id_},
              {"object", req_.chat ? "chat.completion.chunk" : "text_completion"},
              {"created", created_},
-             {"model", served_.id},
+             {"model", req_.lora ? req_.model : served_.id},
              {"system_fingerprint", "qwen3.cpp"},
              {"choices", std::move(choices)}};
   if (req_.include_usage) j["usage"] = nullptr;
@@ -427,6 +410,27 @@ ojson ResponseBuilder::delta_choice(int index, const ParsedDelta& d, Choice& c) 
   return choice;
 }
 
+// One chunk for the text (and logprobs), then one per tool-call entry: OpenAI sends a call's head and each
+// piece of its arguments as deltas of their own, and some clients (LlamaIndex) read only tool_calls[0].
+std::string ResponseBuilder::delta_chunks(int index, const ParsedDelta& d, Choice& c) {
+  ParsedDelta text = d;
+  text.tool_calls.clear();
+  std::string out;
+  ojson choice = delta_choice(index, text, c);
+  if (!choice["delta"].empty() || !choice["logprobs"].is_null()) out += sse(chunk(ojson::array({choice})));
+  for (const auto& t : d.tool_calls) {
+    ParsedDelta one;
+    one.tool_calls.push_back(t);
+    choice = delta_choice(index, one, c);
+    if (!choice["delta"].empty()) out += sse(chunk(ojson::array({choice})));
+  }
+  return out;
+}
+
+std::string ResponseBuilder::echo_text() const {
+  return req_.echo ? served_.tokenizer->decode(req_.prompt) : std::string();
+}
+
 std::string ResponseBuilder::start() {
   if (!req_.stream) return "";
   std::string out;
@@ -436,6 +440,9 @@ std::string ResponseBuilder::start() {
                                       {"delta", {{"role", "assistant"}, {"content", ""}}},
                                       {"logprobs", nullptr},
                                       {"finish_reason", nullptr}}})));
+    else if (req_.echo)
+      out += sse(chunk(ojson::array(
+          {{{"index", i}, {"text", echo_text()}, {"logprobs", nullptr}, {"finish_reason", nullptr}}})));
   }
   return out;
 }
@@ -447,9 +454,7 @@ std::string ResponseBuilder::on_token(int index, int32_t id, std::string_view te
   if (req_.chat) {
     ParsedDelta d = c.parser->push(id, text);
     if (!req_.stream || d.empty()) return "";
-    ojson choice = delta_choice(index, d, c);
-    if (choice["delta"].empty() && choice["logprobs"].is_null()) return "";
-    return sse(chunk(ojson::array({choice})));
+    return delta_chunks(index, d, c);
   }
   if (!req_.stream || (text.empty() && c.pending_logprobs.empty())) return "";
   ojson choice = {{"index", index}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
@@ -501,6 +506,30 @@ ojson ResponseBuilder::usage() const {
           {"completion_tokens_details", {{"reasoning_tokens", reasoning}}}};
 }
 
+// llama.cpp's `timings` object (its web page and clients read it): prompt tokens computed now and the time
+// they took from admission, generated tokens and the time from the end of the prompt to the last one. With
+// n > 1 the choices run side by side: tokens add up, the times are the longest.
+ojson ResponseBuilder::timings() const {
+  int prompt_n = 0, cache_n = 0, predicted_n = 0;
+  double prompt_s = 0, predicted_s = 0;
+  for (const auto& c : choices_) {
+    const GenerationResult& g = c.outcome.generation;
+    prompt_n = std::max(prompt_n, g.n_prefilled);
+    cache_n = std::max(cache_n, g.n_reused);
+    prompt_s = std::max(prompt_s, g.prompt_seconds);
+    predicted_n += static_cast<int>(g.tokens.size());
+    predicted_s = std::max(predicted_s, g.decode_seconds);
+  }
+  auto per_second = [](int n, double s) { return s > 0 ? n / s : 0.0; };
+  return {{"cache_n", cache_n},
+          {"prompt_n", prompt_n},
+          {"prompt_ms", prompt_s * 1e3},
+          {"prompt_per_second", per_second(prompt_n, prompt_s)},
+          {"predicted_n", predicted_n},
+          {"predicted_ms", predicted_s * 1e3},
+          {"predicted_per_second", per_second(predicted_n, predicted_s)}};
+}
+
 // The per-choice chunks wait in held_ until every choice is done: a non-empty return ends the response (the
 // server closes the stream), which would cut off choices still generating.
 std::string ResponseBuilder::on_done(int index, SequenceOutcome& outcome) {
@@ -516,9 +545,7 @@ std::string ResponseBuilder::on_done(int index, SequenceOutcome& outcome) {
     ojson choice;
     if (req_.chat) {
       ParsedDelta d = c.parser->finish();
-      choice = delta_choice(index, d, c);
-      if (!choice["delta"].empty() || !choice["logprobs"].is_null())
-        out += sse(chunk(ojson::array({choice})));
+      out += delta_chunks(index, d, c);
       choice = {{"index", index}, {"delta", ojson::object()}, {"logprobs", nullptr}};
     } else {
       choice = {{"index", index}, {"text", ""}, {"logprobs", nullptr}};
@@ -537,6 +564,7 @@ std::string ResponseBuilder::on_done(int index, SequenceOutcome& outcome) {
   if (req_.include_usage) {
     ojson j = chunk(ojson::array());
     j["usage"] = usage();
+    j["timings"] = timings();
     out += sse(j);
   }
   return std::exchange(held_, "") + "data: [DONE]\n\n";
@@ -571,7 +599,7 @@ std::string ResponseBuilder::final_body() {
           {{"index", i}, {"message", msg}, {"logprobs", lp}, {"finish_reason", finish_reason(c)}});
     } else {
       choices.push_back({{"index", i},
-                         {"text", c.outcome.generation.text},
+                         {"text", echo_text() + c.outcome.generation.text},
                          {"logprobs", lp},
                          {"finish_reason", finish_reason(c)}});
     }
@@ -579,10 +607,11 @@ std::string ResponseBuilder::final_body() {
   ojson j = {{"id", id_},
              {"object", req_.chat ? "chat.completion" : "text_completion"},
              {"created", created_},
-             {"model", served_.id},
+             {"model", req_.lora ? req_.model : served_.id},
              {"system_fingerprint", "qwen3.cpp"},
              {"choices", choices},
-             {"usage", usage()}};
+             {"usage", usage()},
+             {"timings", timings()}};
   return dump(j);
 }
 

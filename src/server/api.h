@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,8 +13,10 @@
 
 #include "chat/chat_template.h"
 #include "chat/output_parser.h"
+#include "constrain/constrain.h"
 #include "engine/chat_turn.h"
 #include "engine/scheduler.h"
+#include "server/writer.h"
 
 namespace qwen3::server {
 
@@ -31,6 +34,16 @@ struct ApiError {
 std::string error_body(const ApiError& e);
 std::string dump(const ojson& j);
 
+// An optional field of a request object: absent or null both mean "not given" (every API frontend reads
+// bodies this way).
+inline const ojson* field(const ojson& body, const char* key) {
+  auto it = body.find(key);
+  return it == body.end() || it->is_null() ? nullptr : &*it;
+}
+
+class GrammarCache;
+class AdapterRegistry;
+
 // What the server knows about the model, for defaults and validation.
 struct ServedModel {
   const Model* model = nullptr;
@@ -39,6 +52,9 @@ struct ServedModel {
   std::string id;  // the name /v1/models reports
   int n_ctx = 0;
   int n_parallel = 1;
+  std::shared_ptr<const constrain::Vocabulary> vocab;  // structured output (null: not available)
+  GrammarCache* grammars = nullptr;                    // compiled grammars by source (server/structured.h)
+  AdapterRegistry* adapters = nullptr;                 // LoRA adapters by name (server/adapters.h)
 };
 
 // A validated /v1/chat/completions or /v1/completions request.
@@ -52,6 +68,9 @@ struct ApiRequest {
   int top_logprobs = -1;  // < 0: logprobs off
   bool parallel_tool_calls = true;
   bool seed_given = false;
+  bool echo = false;                      // completions: the prompt's text comes back before the completion
+  std::string model;                      // the "model" field (empty: not given)
+  std::shared_ptr<const LoraStack> lora;  // the adapters it names (null: the base model; server/adapters.h)
 };
 
 // Parses and validates a body; tokenizes the prompt (rendered with the chat template for chat).
@@ -61,16 +80,16 @@ ApiRequest parse_completion_request(const std::string& body, const ServedModel& 
 // Builds the responses of one request with n choices from events of the scheduler thread. Streaming chunks
 // come out of on_token/on_done as complete SSE events ("data: {...}\n\n"); the non-streamed body comes out of
 // on_done once every choice has finished.
-class ResponseBuilder {
+class ResponseBuilder : public ResponseWriter {
  public:
   ResponseBuilder(const ApiRequest& request, const ServedModel& served, std::string id, int64_t created);
-  std::string start();  // the first SSE chunks (role), "" when not streaming
-  std::string on_token(int choice, int32_t id, std::string_view text, const TokenLogprob* logprob);
+  std::string start() override;  // the first SSE chunks (role), "" when not streaming
+  std::string on_token(int choice, int32_t id, std::string_view text, const TokenLogprob* logprob) override;
   // Returns the final SSE chunks, or the whole JSON body when not streaming, once all choices are done (""
   // before). finish_reason "abort": the server ended the choice (shutdown, a failed forward pass). A choice
   // that failed alone (FinishReason::kError) becomes {"error": {...}, type server_error, code
   // generation_failed}: an SSE event before [DONE], or the whole body (the status, 200, is sent by then).
-  std::string on_done(int choice, SequenceOutcome& outcome);
+  std::string on_done(int choice, SequenceOutcome& outcome) override;
 
  private:
   struct Choice {
@@ -84,9 +103,12 @@ class ResponseBuilder {
   std::string sse(const ojson& j) const;
   ojson logprobs_json(const std::vector<TokenLogprob>& lps) const;
   ojson delta_choice(int index, const ParsedDelta& d, Choice& c);
+  std::string delta_chunks(int index, const ParsedDelta& d, Choice& c);
+  std::string echo_text() const;
   std::string finish_reason(const Choice& c) const;
   std::string error_json(int index, const Choice& c) const;
   ojson usage() const;
+  ojson timings() const;
   std::string final_body();
 
   const ApiRequest& req_;

@@ -32,22 +32,40 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 const char* http_reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
   }
 }
 
@@ -60,7 +78,10 @@ void configure(Parser& p, const HttpLimits& limits) {
 
 std::string percent_decode(std::string_view s) {
   auto hex = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
   };
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -102,7 +123,7 @@ std::string head_text(int status, const std::string& content_type, const Headers
   std::string h = strfmt("HTTP/1.1 %d %s\r\n", status, http_reason(status));
   if (!content_type.empty()) h += "Content-Type: " + content_type + "\r\n";
   for (const auto& [k, v] : headers) h += k + ": " + v + "\r\n";
-  if (length) h += strfmt("Content-Length: %zu\r\n", *length);
+  if (length && status != 204 && status != 304) h += strfmt("Content-Length: %zu\r\n", *length);  // no body
   if (chunked) h += "Transfer-Encoding: chunked\r\n";
   h += close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
   return h;
@@ -134,7 +155,7 @@ struct HttpServer::Impl {
   std::function<bool(const HttpRequest&, const std::shared_ptr<Exchange>&)> before;
   std::function<void(int)> signal_fn;
   int n_signals = 0;
-  std::atomic<bool> draining{false};  // connections close after their current response
+  std::atomic<bool> draining{false};                      // connections close after their current response
   std::unordered_set<std::shared_ptr<Connection>> conns;  // I/O thread only
 
   explicit Impl(HttpServer& o) : owner(o) {}
@@ -175,11 +196,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!ec) remote_ = ep.address().to_string();
   }
 
-  void read_request() {
+  // first: a fresh connection (its head is due header_timeout after the accept); otherwise a kept-alive
+  // connection waiting for its next request: idle up to keep_alive_timeout, then header_timeout from the
+  // first byte. An idle timeout shorter than a client's own (undici keeps 4 s) would close a connection the
+  // client is just reusing; the Keep-Alive header tells clients ours.
+  void read_request(bool first = false) {
     if (closed_) return;
     parser_.emplace();
     configure(*parser_, limits());
-    stream_.expires_after(seconds(limits().header_timeout_s));
+    idle_ = !first;
+    stream_.expires_after(seconds(idle_ ? limits().keep_alive_timeout_s : limits().header_timeout_s));
     header_bytes_ = 0;
     read_header_part();
   }
@@ -188,15 +214,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // it consumes complete field lines as they come, so thousands of short lines passed its limit. The bytes
   // consumed so far plus those buffered are counted here instead.
   void read_header_part() {
-    http::async_read_some(stream_, buf_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t n) {
-      self->header_bytes_ += n;
-      // Once the head is parsed, its size is measured on the message (this read may hold body bytes too).
-      size_t head = self->parser_->is_header_done() ? head_size(self->parser_->get())
-                                                    : self->header_bytes_ + self->buf_.size();
-      if (!ec && head > self->limits().max_header_bytes) return self->on_header(http::error::header_limit);
-      if (ec || self->parser_->is_header_done()) return self->on_header(ec);
-      self->read_header_part();
-    });
+    http::async_read_some(
+        stream_, buf_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->header_bytes_ += n;
+          if (!ec && self->idle_ && self->header_bytes_ + self->buf_.size() > 0) {  // the next request began
+            self->idle_ = false;
+            self->stream_.expires_after(seconds(self->limits().header_timeout_s));
+          }
+          // Once the head is parsed, its size is measured on the message (this read may hold body bytes too).
+          size_t head = self->parser_->is_header_done() ? head_size(self->parser_->get())
+                                                        : self->header_bytes_ + self->buf_.size();
+          if (!ec && head > self->limits().max_header_bytes)
+            return self->on_header(http::error::header_limit);
+          if (ec || self->parser_->is_header_done()) return self->on_header(ec);
+          self->read_header_part();
+        });
   }
 
   void flush() {
@@ -218,15 +250,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     wbuf_ = std::move(data);
     last_write_ = std::chrono::steady_clock::now();
     stream_.expires_after(seconds(limits().write_timeout_s));
-    asio::async_write(stream_, asio::buffer(wbuf_), [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->writing_ = false;
-      self->stream_.expires_never();
-      if (ec) {
-        if (ec == beast::error::timeout) ++self->srv_.owner.counters_.timeouts;
-        return self->close();
-      }
-      self->flush();
-    });
+    asio::async_write(stream_, asio::buffer(wbuf_),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->writing_ = false;
+                        self->stream_.expires_never();
+                        if (ec) {
+                          if (ec == beast::error::timeout) ++self->srv_.owner.counters_.timeouts;
+                          return self->close();
+                        }
+                        self->flush();
+                      });
   }
 
   void close() {
@@ -268,8 +301,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
                     "header_too_large");
       }
       if (ec == beast::error::timeout) {
-        ++srv_.owner.counters_.timeouts;
-        return close();  // a client this slow is not waiting for an answer
+        if (!idle_) ++srv_.owner.counters_.timeouts;  // an idle kept-alive connection timing out is normal
+        return close();                               // a client this slow is not waiting for an answer
       }
       if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
           ec == asio::error::operation_aborted || buf_.size() == 0)
@@ -289,10 +322,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     };
     if (beast::iequals(m[http::field::expect], "100-continue") && !parser_->is_done()) {
       wbuf_ = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(wbuf_), [self = shared_from_this(), read_body](beast::error_code ec, size_t) {
-        if (ec) return self->close();
-        read_body();
-      });
+      asio::async_write(stream_, asio::buffer(wbuf_),
+                        [self = shared_from_this(), read_body](beast::error_code ec, size_t) {
+                          if (ec) return self->close();
+                          read_body();
+                        });
       return;
     }
     read_body();
@@ -340,8 +374,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const Route* found = nullptr;
     bool path_known = false;
     for (const auto& r : srv.routes) {
-      bool match = r.prefix ? req.path.size() > r.path.size() && req.path.compare(0, r.path.size(), r.path) == 0
-                            : req.path == r.path;
+      bool match = r.prefix
+                       ? req.path.size() > r.path.size() && req.path.compare(0, r.path.size(), r.path) == 0
+                       : req.path == r.path;
       if (!match) continue;
       path_known = true;
       if (r.method == method) {
@@ -354,9 +389,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (found) {
       handler = found->handler, inl = found->inline_handler;
     } else if (path_known) {
-      ex->respond(405, "application/json",
-                  error_json(405, strfmt("Method %s is not allowed on %s", req.method.c_str(), req.path.c_str()),
-                             "method_not_allowed"));
+      ex->respond(
+          405, "application/json",
+          error_json(405, strfmt("Method %s is not allowed on %s", req.method.c_str(), req.path.c_str()),
+                     "method_not_allowed"));
       return mark_flushable();
     } else {
       handler = srv.fallback;
@@ -370,14 +406,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
         std::lock_guard lock(ex->mu_);
         if (!ex->started_) {
           ex->started_ = ex->finished_ = true;
-          ex->out_ = head_text(500, "application/json", {}, !ex->keep_alive_, internal.size(), false) + internal;
+          ex->out_ = head_text(500, "application/json", ex->extra_headers_, !ex->keep_alive_, internal.size(),
+                               false) +
+                     internal;
         }
       }
       {
         std::lock_guard lock(ex->mu_);
         if (!ex->started_) {  // a handler that answered nothing: a bug, not the client's fault
           ex->started_ = ex->finished_ = true;
-          ex->out_ = head_text(500, "application/json", {}, !ex->keep_alive_, internal.size(), false) + internal;
+          ex->out_ = head_text(500, "application/json", ex->extra_headers_, !ex->keep_alive_, internal.size(),
+                               false) +
+                     internal;
         }
         ex->flushable_ = true;
       }
@@ -385,15 +425,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     };
     if (inl) return run();
     if (!srv.submit(std::move(run))) {
-      ex->respond(503, "application/json",
-                  error_json(503, "the server is busy: every request worker is taken, retry later", "server_busy"),
-                  {{"Retry-After", "1"}});
+      ex->respond(
+          503, "application/json",
+          error_json(503, "the server is busy: every request worker is taken, retry later", "server_busy"),
+          {{"Retry-After", "1"}});
       mark_flushable();
     }
   }
 
   void start_exchange(bool http10, bool head, bool keep_alive) {
     ex_ = std::shared_ptr<Exchange>(new Exchange(shared_from_this(), http10, head, keep_alive));
+    ex_->keep_alive_s_ = std::max(1, int(limits().keep_alive_timeout_s));
     record_ = HttpServer::RequestRecord{};
     record_.remote = remote_;
     t_request_ = std::chrono::steady_clock::now();
@@ -468,6 +510,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buf_;
   std::optional<Parser> parser_;
   size_t header_bytes_ = 0;  // of the request head being read, consumed by the parser
+  bool idle_ = false;        // a kept-alive connection waiting for the first byte of its next request
   std::shared_ptr<Exchange> ex_;
   std::string wbuf_;
   bool writing_ = false, closed_ = false;
@@ -489,6 +532,8 @@ void Exchange::respond(int status, const std::string& content_type, std::string 
     std::lock_guard lock(mu_);
     if (closed_ || (started_ && flushable_)) return;  // already answered (or being streamed)
     close_after_ = !keep_alive_ || conn_->draining();
+    if (!close_after_) headers.emplace_back("Keep-Alive", strfmt("timeout=%d", keep_alive_s_));
+    headers.insert(headers.end(), extra_headers_.begin(), extra_headers_.end());
     out_ = head_text(status, content_type, headers, close_after_, body.size(), false);
     if (!head_only_) out_ += body;
     status_ = status;
@@ -505,6 +550,8 @@ void Exchange::begin_stream(int status, const std::string& content_type, std::st
     std::lock_guard lock(mu_);
     if (closed_ || started_) return;
     close_after_ = !keep_alive_ || conn_->draining();
+    if (!close_after_) headers.emplace_back("Keep-Alive", strfmt("timeout=%d", keep_alive_s_));
+    headers.insert(headers.end(), extra_headers_.begin(), extra_headers_.end());
     out_ = head_text(status, content_type, headers, close_after_, std::nullopt, !http10_);
     keepalive_ = std::move(keepalive);
     status_ = status;
@@ -558,6 +605,11 @@ void Exchange::log_number(const std::string& name, double value) {
   log_numbers_.emplace_back(name, value);
 }
 
+void Exchange::add_headers(const Headers& headers) {
+  std::lock_guard lock(mu_);
+  extra_headers_.insert(extra_headers_.end(), headers.begin(), headers.end());
+}
+
 bool Exchange::closed() const {
   std::lock_guard lock(mu_);
   return closed_;
@@ -592,7 +644,7 @@ void HttpServer::Impl::accept() {
       ++owner.counters_.open_connections;
       auto c = std::make_shared<Connection>(std::move(socket), *this);
       conns.insert(c);
-      c->read_request();
+      c->read_request(/*first=*/true);
     }
     accept();
   });
@@ -627,18 +679,27 @@ HttpServer::HttpServer(const HttpLimits& limits) : impl_(std::make_unique<Impl>(
   };
 }
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
-void HttpServer::route(const std::string& method, const std::string& path, HttpHandler h, bool inline_handler) {
+void HttpServer::route(const std::string& method, const std::string& path, HttpHandler h,
+                       bool inline_handler) {
   bool prefix = !path.empty() && path.back() == '/' && path.size() > 1;
   impl_->routes.push_back(Route{method, path, prefix, std::move(h), inline_handler});
 }
-void HttpServer::fallback(HttpHandler h) { impl_->fallback = std::move(h); }
+void HttpServer::fallback(HttpHandler h) {
+  impl_->fallback = std::move(h);
+}
 void HttpServer::before(std::function<bool(const HttpRequest&, const std::shared_ptr<Exchange>&)> f) {
   impl_->before = std::move(f);
 }
-void HttpServer::on_signal(std::function<void(int)> fn) { impl_->signal_fn = std::move(fn); }
-void HttpServer::on_request_done(std::function<void(const RequestRecord&)> fn) { request_done_ = std::move(fn); }
+void HttpServer::on_signal(std::function<void(int)> fn) {
+  impl_->signal_fn = std::move(fn);
+}
+void HttpServer::on_request_done(std::function<void(const RequestRecord&)> fn) {
+  request_done_ = std::move(fn);
+}
 void HttpServer::error_body(std::function<std::string(int, const std::string&, const std::string&)> fn) {
   error_body_ = std::move(fn);
 }
@@ -664,8 +725,9 @@ int HttpServer::start(const std::string& host, int port) {
   // SO_REUSEPORT, so a second server on a busy port fails here instead of sharing it.
   im.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   im.acceptor.bind(ep, ec);
-  QWEN3_CHECK(!ec, "cannot listen on %s:%d: %s", host.c_str(), port,
-              ec == asio::error::address_in_use ? "the port is in use (another server?)" : ec.message().c_str());
+  QWEN3_CHECK(
+      !ec, "cannot listen on %s:%d: %s", host.c_str(), port,
+      ec == asio::error::address_in_use ? "the port is in use (another server?)" : ec.message().c_str());
   im.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   QWEN3_CHECK(!ec, "cannot listen on %s:%d: %s", host.c_str(), port, ec.message().c_str());
   int bound = im.acceptor.local_endpoint().port();

@@ -27,7 +27,9 @@ namespace qwen3::server {
 struct HttpLimits {
   size_t max_header_bytes = 16 << 10;  // request line + headers
   size_t max_body_bytes = 8 << 20;     // decoded body, chunked or not
-  double header_timeout_s = 10;        // from the first wait for a request to its last header byte
+  double header_timeout_s = 10;        // a new connection: from its accept to its first request's last header
+                                       // byte; a kept-alive one: from the next request's first byte
+  double keep_alive_timeout_s = 5;     // a kept-alive connection idle between requests (Keep-Alive: timeout=)
   double body_timeout_s = 60;          // from the end of the head to the body's last byte
   double write_timeout_s = 30;         // a response write that makes no progress
   int max_connections = 512;           // open at once; beyond, 503 and close
@@ -69,6 +71,8 @@ class Exchange {
   bool closed() const;
   // A number for the request's log line (e.g. prompt_tokens), reported with the request when it is done.
   void log_number(const std::string& name, double value);
+  // Headers added to whatever answer this exchange gets, errors included (CORS, from the before hook).
+  void add_headers(const std::vector<std::pair<std::string, std::string>>& headers);
 
  private:
   friend class Connection;
@@ -78,6 +82,7 @@ class Exchange {
 
   std::shared_ptr<Connection> conn_;
   const bool http10_, head_only_, keep_alive_;
+  int keep_alive_s_ = 0;  // the idle timeout announced in Keep-Alive: timeout=
   mutable std::mutex mu_;
   std::string out_;           // framed bytes not yet handed to the socket
   bool started_ = false;      // a status line is queued
@@ -91,6 +96,7 @@ class Exchange {
   int status_ = 0;
   size_t body_bytes_ = 0;
   std::vector<std::pair<std::string, double>> log_numbers_;
+  std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, const std::shared_ptr<Exchange>&)>;
@@ -127,15 +133,16 @@ class HttpServer {
   // per-request log line.
   struct RequestRecord {
     std::string method, path, remote;
-    int status = 0;           // 0: no answer was started
-    size_t body_bytes = 0;    // response body bytes queued (chunk framing excluded)
-    double seconds = 0;       // from the end of the request to the end of the answer
-    bool completed = false;   // false: the connection ended first (client left, timeout, stop)
+    int status = 0;          // 0: no answer was started
+    size_t body_bytes = 0;   // response body bytes queued (chunk framing excluded)
+    double seconds = 0;      // from the end of the request to the end of the answer
+    bool completed = false;  // false: the connection ended first (client left, timeout, stop)
     std::vector<std::pair<std::string, double>> numbers;  // what the handler added (Exchange::log_number)
   };
   void on_request_done(std::function<void(const RequestRecord&)> fn);
   // The body of the errors the HTTP layer answers itself (400, 405, 408, 413, 431, 500, 503).
-  void error_body(std::function<std::string(int status, const std::string& message, const std::string& code)> fn);
+  void error_body(
+      std::function<std::string(int status, const std::string& message, const std::string& code)> fn);
 
   const ConnectionCounters& counters() const { return counters_; }
   const HttpLimits& limits() const { return limits_; }

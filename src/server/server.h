@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/thread_pool.h"
 #include "server/api.h"
@@ -21,11 +22,17 @@ struct ServerOptions {
   int max_queue = 64;
   int max_batch_tokens = 256;
   size_t max_body_bytes = 8 << 20;
-  double header_timeout_s = 10;  // a request's whole head must arrive within this
-  int max_connections = 512;     // open at once; beyond, 503 at once
-  double drain_timeout_s = 30;   // on SIGTERM: how long running requests may finish
-  bool log_requests = true;      // one stderr line per request (not /health, /health/ready, /metrics)
-  bool log_json = false;         // that line as a JSON object
+  double header_timeout_s = 10;     // a request's whole head must arrive within this
+  double keep_alive_timeout_s = 5;  // a kept-alive connection may idle this long between requests
+  int max_connections = 512;        // open at once; beyond, 503 at once
+  double drain_timeout_s = 30;      // on SIGTERM: how long running requests may finish
+  bool log_requests = true;         // one stderr line per request (not /health, /health/ready, /metrics)
+  bool log_json = false;            // that line as a JSON object
+  bool ollama_api = true;           // Ollama's /api/* routes on the same port
+  bool webui = true;                // the chat page at GET / (web/)
+  std::vector<std::string> cors_origins;  // --cors-origin: "*" or origins; empty: no CORS headers
+  int max_loras = 8;                      // LoRA adapters resident by name at most (server/adapters.h)
+  bool lora_runtime = false;              // POST /v1/load_lora_adapter and /v1/unload_lora_adapter allowed
 };
 
 // What the server loads before it can answer.
@@ -33,6 +40,7 @@ struct LoadedModel {
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ChatTemplate> chat_template;
+  std::vector<LoraSpec> adapters;  // named LoRA adapters to offer (--lora NAME=DIR[:SCALE])
 };
 
 // Binds the address first, then calls load(); until it returns, every request gets 503 (as llama-server

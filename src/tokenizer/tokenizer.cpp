@@ -156,6 +156,10 @@ std::string Tokenizer::id_to_token(int32_t id) const {
   return d_->tokens[size_t(id)];
 }
 
+bool Tokenizer::is_added(int32_t id) const {
+  return id >= 0 && size_t(id) < d_->added.size() && d_->added[size_t(id)];
+}
+
 bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && size_t(id) < d_->special.size() && d_->special[size_t(id)];
 }

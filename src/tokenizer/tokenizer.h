@@ -53,6 +53,9 @@ class Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const;  // exact token string, added tokens too
   std::string id_to_token(int32_t id) const;  // raw token string (byte-level form); "" for an unknown id
   bool is_special(int32_t id) const;          // an added token flagged "special"
+  // An added token, special or not (Qwen3's <think>, <tool_call>, ... are added but not "special"): encode
+  // makes its text this one id, so constrained decoding and the output parser treat it as a symbol, not text.
+  bool is_added(int32_t id) const;
   // The bytes an id decodes to (before UTF-8 repair); empty for unknown ids and, when skip_special, special
   // ones.
   std::string_view token_bytes(int32_t id, bool skip_special = false) const;

@@ -21,6 +21,7 @@ struct TokenizerData {
   std::vector<std::string> tokens;  // id -> token string as in tokenizer.json ("" where no token has that id)
   std::vector<std::string> bytes;   // id -> the bytes HF's ByteLevel decoder turns it into
   std::vector<uint8_t> special;     // id -> added token flagged special
+  std::vector<uint8_t> added;       // id -> an added token (special or not: <think>, <tool_call>, ...)
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> ids;  // token string -> id
   AddedMatcher raw_added;         // added tokens with normalized=false: matched in the input text
   AddedMatcher normalized_added;  // normalized=true: matched in the NFC-normalised text

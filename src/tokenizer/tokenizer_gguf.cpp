@@ -28,6 +28,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::Vocab& v, const std::string& origin) 
     if (v.token_types[id] != gguf::kUnused) n = id + 1;
   d->tokens.assign(n, std::string());
   d->special.assign(n, 0);
+  d->added.assign(n, 0);
   d->ids.reserve(n);
   std::vector<tok::AddedToken> added;
   for (size_t id = 0; id < n; ++id) {
@@ -46,6 +47,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::Vocab& v, const std::string& origin) 
       a.id = static_cast<int32_t>(id);
       a.special = type == gguf::kControl;
       d->special[id] = a.special;
+      d->added[id] = 1;
       added.push_back(std::move(a));
     }
   }

@@ -235,10 +235,11 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     size_t n = size_t(max_id + 1);
     d->tokens.assign(n, std::string());
     d->special.assign(n, 0);
+    d->added.assign(n, 0);
     for (const auto& [token, id] : d->ids) d->tokens[size_t(id)] = token;
     for (const auto& [id, t] : added_by_id)
       d->tokens[size_t(id)] = t.content;  // HF looks in added tokens first
-    for (const auto& [content, id] : added_ids) d->ids[content] = id;
+    for (const auto& [content, id] : added_ids) d->ids[content] = id, d->added[size_t(id)] = 1;
     for (const std::string& c : special_contents) d->special[size_t(d->ids.at(c))] = 1;
     tok::build_byte_and_merge_tables(*d, merges, origin);
 

@@ -50,8 +50,9 @@ struct Collected {
 
 // Feeds the events with each text run cut at the given byte positions (cuts[i] = true: cut before byte i of
 // the concatenated text), plus an empty push at every cut, as a stream decoder holding back bytes would.
-Collected run(const std::vector<Event>& evs, bool thinking, const std::vector<bool>& cuts) {
-  OutputParser p(OutputParser::SpecialIds{}, thinking);
+Collected run(const std::vector<Event>& evs, bool thinking, const std::vector<bool>& cuts,
+              bool stream_args = false) {
+  OutputParser p(OutputParser::SpecialIds{}, thinking, "call_", stream_args);
   Collected c;
   auto take = [&](ParsedDelta d) {
     c.reasoning += d.reasoning, c.content += d.content;
@@ -124,13 +125,13 @@ void expect_deltas_match(const Collected& c, const std::string& ctx) {
 
 // Parses `output` in one go, checks it against the expectation, then replays every split (all of them for
 // short texts, 300 random ones otherwise) and checks each gives the same result through its deltas.
-ParsedOutput check(const std::string& output, bool thinking) {
+ParsedOutput check(const std::string& output, bool thinking, bool stream_args = false) {
   auto evs = events(output);
   size_t n = text_bytes(evs);
-  Collected whole = run(evs, thinking, std::vector<bool>(n, false));
+  Collected whole = run(evs, thinking, std::vector<bool>(n, false), stream_args);
   expect_deltas_match(whole, output);
   auto check_split = [&](const std::vector<bool>& cuts) {
-    Collected c = run(evs, thinking, cuts);
+    Collected c = run(evs, thinking, cuts, stream_args);
     expect_deltas_match(c, output);
     expect_same(c.result, whole.result, output);
   };
@@ -214,6 +215,16 @@ TEST(OutputParser, SingleToolCall) {
   EXPECT_EQ(r.tool_calls[0].name, "get_weather");
   EXPECT_EQ(r.tool_calls[0].arguments,
             "{\"location\": {\"city\": \"東京\"}, \"days\": 3, \"t\": 1.0, \"e\": 1e-07}");
+}
+
+// Python's json keeps integers past int64 exact (json.dumps(json.loads(x)) == x here); they were refused.
+TEST(OutputParser, IntegersPastInt64StayExact) {
+  const std::string args =
+      "{\"order\": 12345678901234567890, \"max\": 18446744073709551615, "
+      "\"min\": -9223372036854775808}";
+  auto r = check("<tool_call>\n{\"name\": \"lookup\", \"arguments\": " + args + "}\n</tool_call>", false);
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].arguments, args);
 }
 
 TEST(OutputParser, SeveralCallsWithTextBetween) {
@@ -324,4 +335,78 @@ TEST(OutputParser, HeldBytesArriveWithSpecialToken) {
   EXPECT_EQ(p.result().tool_calls.size(), 1u);
   EXPECT_EQ(reasoning, p.result().reasoning_content);
   EXPECT_EQ(content, p.result().content);
+}
+
+// stream_tool_arguments: the head of a call as soon as "arguments": { is seen, then each generated piece of
+// the arguments, one delta at a time; the result's arguments are exactly the pieces (the model's own text).
+TEST(OutputParser, StreamedArgumentsArriveAsGenerated) {
+  OutputParser p(OutputParser::SpecialIds{}, false, "call_", true);
+  std::vector<std::vector<ToolCallDelta>> seen;
+  auto take = [&](ParsedDelta d) { seen.push_back(d.tool_calls); };
+  take(p.push(kTool, "<tool_call>"));
+  take(p.push(kText, "\n{\"name\": \"get_"));
+  take(p.push(kText, "weather\", \"arguments\""));
+  take(p.push(kText, ": {\"city\": \"Pa"));
+  take(p.push(kText, "ris}{\", \"n\": [1, {}]"));
+  take(p.push(kText, "}}\n"));
+  take(p.push(kEndTool, "</tool_call>"));
+  take(p.finish());
+  ASSERT_EQ(seen.size(), 8u);
+  EXPECT_TRUE(seen[0].empty() && seen[1].empty() && seen[2].empty());
+  ASSERT_EQ(seen[3].size(), 2u);  // the head, then the first piece: one entry each
+  EXPECT_EQ(seen[3][0].id, "call_0");
+  EXPECT_EQ(seen[3][0].name, "get_weather");
+  EXPECT_EQ(seen[3][0].type, "function");
+  EXPECT_EQ(seen[3][0].arguments, "");
+  EXPECT_EQ(seen[3][1].name, "");
+  EXPECT_EQ(seen[3][1].arguments, "{\"city\": \"Pa");
+  ASSERT_EQ(seen[4].size(), 1u);
+  EXPECT_EQ(seen[4][0].arguments, "ris}{\", \"n\": [1, {}]");  // braces inside a string do not close it
+  ASSERT_EQ(seen[5].size(), 1u);
+  EXPECT_EQ(seen[5][0].arguments, "}");  // the block's own closing brace and newline are not arguments
+  EXPECT_TRUE(seen[6].empty() && seen[7].empty());
+  ASSERT_EQ(p.result().tool_calls.size(), 1u);
+  EXPECT_EQ(p.result().tool_calls[0].arguments, "{\"city\": \"Paris}{\", \"n\": [1, {}]}");
+  EXPECT_TRUE(p.result().malformed.empty());
+  EXPECT_EQ(p.result().content, "");
+}
+
+TEST(OutputParser, StreamedArgumentsEverySplit) {
+  auto r = check(
+      "Let me check.\n<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1, \"s\": "
+      "\"\\\"}\"}}\n</tool_call>\n"
+      "<tool_call>\n{\"name\":\"b\",\"arguments\":{}}\n</tool_call>",
+      false, true);
+  EXPECT_EQ(r.content, "Let me check.");
+  ASSERT_EQ(r.tool_calls.size(), 2u);
+  EXPECT_EQ(r.tool_calls[0].arguments, "{\"x\": 1, \"s\": \"\\\"}\"}");
+  EXPECT_EQ(r.tool_calls[1].id, "call_1");
+  EXPECT_EQ(r.tool_calls[1].arguments, "{}");
+  EXPECT_TRUE(r.malformed.empty());
+  // Not the streamable shape: handled whole, as without the option.
+  r = check("<tool_call>{\"arguments\": {\"y\": 1e-7}, \"name\": \"c\"}</tool_call>", false, true);
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].arguments, "{\"y\": 1e-07}");
+  r = check("<tool_call>{\"name\": \"a\", \"arguments\": \"{}\"}</tool_call>", false, true);
+  EXPECT_TRUE(r.tool_calls.empty());
+  EXPECT_EQ(r.malformed.size(), 1u);
+}
+
+// Once announced, a call cannot be taken back: broken or unfinished arguments stay as streamed, reported.
+TEST(OutputParser, StreamedCallKeptWhenBroken) {
+  auto r = check("<tool_call>{\"name\": \"a\", \"arguments\": {\"x\": </tool_call>ok", false, true);
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].arguments, "{\"x\": ");
+  EXPECT_EQ(r.content, "ok");
+  ASSERT_EQ(r.malformed.size(), 1u);
+  EXPECT_NE(r.malformed[0].find("never closed"), std::string::npos);
+  r = check("<tool_call>{\"name\": \"a\", \"arguments\": {} oops</tool_call>", false, true);
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].arguments, "{}");
+  ASSERT_EQ(r.malformed.size(), 1u);
+  r = check("x<tool_call>{\"name\": \"a\", \"arguments\": {\"q\": \"long", false, true);
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].arguments, "{\"q\": \"long");
+  EXPECT_EQ(r.content, "x");
+  ASSERT_EQ(r.malformed.size(), 1u);
 }

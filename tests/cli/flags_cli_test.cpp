@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -108,9 +107,11 @@ TEST(FlagsCli, ContextCacheThreadsAndModelAliases) {
       run_command(qwen3_binary() + " generate -hf " + tiny_model() + " -p 'Hi there' --json --seed 8 -n 10");
   ASSERT_EQ(hf.exit_code, 0) << hf.err;
   EXPECT_EQ(text(nlohmann::json::parse(hf.out)), text(generate("--seed 8 -n 10")));
-  auto hf_missing = qwen3("generate -hf Qwen/Qwen3-0.6B-GGUF:Q8_0 -p hi");
+  // A repo id missing from the cache is downloaded unless HF_HUB_OFFLINE=1 (tests/hub covers the download).
+  auto hf_missing = run_command("HF_HUB_OFFLINE=1 HF_HUB_CACHE=/nonexistent " + qwen3_binary() +
+                                " generate -hf Qwen/Qwen3-0.6B-GGUF:Q8_0 -p hi");
   EXPECT_EQ(hf_missing.exit_code, 1);
-  EXPECT_EQ(hf_missing.err.rfind("error: Qwen/Qwen3-0.6B-GGUF:Q8_0: not found locally", 0), 0u)
+  EXPECT_EQ(hf_missing.err.rfind("error: Qwen/Qwen3-0.6B-GGUF:Q8_0: not in the Hugging Face cache", 0), 0u)
       << hf_missing.err;
 
   // K and V share one cache type: -ctk and -ctv must agree.
@@ -251,7 +252,7 @@ TEST(FlagsCli, BadValuesRefusedBeforeLoading) {
       {"chat -c -1", "--ctx -1: must be at least 0 (0: the default)"},
       {"chat -t 5000", "--threads 5000: choose 0..1024 (0: physical cores)"},
       {"chat --seed x", "--seed x: choose 0..18446744073709551615, or -1 for a random seed"},
-      {"chat --dtype f8", "--dtype f8: choose f32, f16, bf16, q8_0 or q4_0"},
+      {"chat --dtype f8", "--dtype f8: choose f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1"},
       {"chat --kv-type q5", "KV cache type 'q5': choose f32, f16, bf16 or q8_0"},
       {"chat -ctk q4_0", "KV cache type 'q4_0': choose f32, f16, bf16 or q8_0"},
       {"eval --jsonl -t -1", "--threads -1: choose 0..1024 (0: physical cores)"},
@@ -271,17 +272,14 @@ TEST(FlagsCli, BadValuesRefusedBeforeLoading) {
   for (const auto& [args, message] : cases) {
     const size_t sp = args.find(' ');
     const std::string cmd = args.substr(0, sp) + " -m " + kNoModel + args.substr(sp);
-    const auto t0 = std::chrono::steady_clock::now();
+    // The model does not exist: the value's own message (not "no such model") shows it was judged first.
     auto r = qwen3(cmd, "hello\n");
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(r.exit_code, 1) << cmd;
     EXPECT_EQ(r.err, "error: " + message + "\n") << cmd;
-    EXPECT_LT(s, 1.0) << cmd;
   }
-  // With a model that exists, chat refuses --top-p 2 before loading it, not at the first message.
-  const auto t0 = std::chrono::steady_clock::now();
+  // With a model that exists, chat refuses --top-p 2 before loading it, not at the first message: stderr is
+  // that one line (no loading line before it) and nothing reaches stdout.
   auto r = qwen3("chat -m " + tiny_model() + " --top-p 2", "hello\n");
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "error: --top-p 2: 'top_p' is 2 as a 32-bit float: it must be in (0, 1]\n");
   EXPECT_EQ(r.out, "");
@@ -297,7 +295,7 @@ TEST(FlagsCli, UnknownOptionIsOneLineNamingIt) {
       {"generate -p hi -np 4", "unknown option -np for qwen3 generate (see qwen3 generate --help)"},
       {"chat -x", "unknown option -x for qwen3 chat (see qwen3 chat --help)"},
       {"chat -nx", "unknown option -nx for qwen3 chat (see qwen3 chat --help)"},
-      {"serve --no-webui", "unknown option --no-webui for qwen3 serve (see qwen3 serve --help)"},
+      {"serve --props", "unknown option --props for qwen3 serve (see qwen3 serve --help)"},
       {"tokenize -ngl 9", "unknown option -ngl for qwen3 tokenize (see qwen3 tokenize --help)"},
   };
   for (const auto& [args, message] : cases) {

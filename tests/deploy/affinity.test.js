@@ -56,9 +56,8 @@ const summary = (turns) => {
   return { prompt, hit, share: hit / prompt };
 };
 
-// The conversations run one after another: a new conversation admitted on a replica while another one is between
-// turns can take that one's slot today (the todo test at the end), which is the scheduler's slot choice, not the
-// routing this file tests.
+// The conversations run one after another, so the figures measure the routing this file tests, not how many
+// conversations a replica's slots hold at once.
 async function conversations(make) {
   const out = [];
   for (let s = 0; s < SESSIONS; s++) out.push(await make(s));
@@ -117,13 +116,11 @@ test('without X-Session-Id, clients spread over the replicas by address', async 
   for (const [i, n] of served.entries()) assert.ok(n >= CLIENTS / 6, `replica ${i} answered ${n} of ${CLIENTS}`);
 });
 
-// A known limit of the scheduler's slot choice (src/engine/scheduler.cpp, Scheduler::admit): a new sequence takes
-// the free slot sharing the longest prefix with its prompt, even when that prefix is only the chat template's
-// "<|im_start|>system\n" and empty slots are free, so a new conversation evicts the cached history of a live one
-// on the same replica. Here: conversation A (2 turns), then a new conversation B, then A's third turn, all on one
-// replica with free slots; A's third turn should find A's whole history. Marked todo until the choice prefers an
-// empty or least recently used slot when the best match is short (as llama-server's --slot-prompt-similarity).
-test('a new conversation does not evict a live one while slots are free', { todo: 'scheduler slot choice' }, async () => {
+// The scheduler's slot choice (src/engine/scheduler.cpp, Scheduler::admit) keeps a live conversation's history: a
+// new conversation that shares only the chat template's first tokens takes an empty or the least recently used
+// slot. Here: conversation A (2 turns), then a new conversation B, then A's third turn, all on one replica with
+// free slots; A's third turn finds A's whole history.
+test('a new conversation does not evict a live one while slots are free', async () => {
   const base = cluster.replicas[0].base;
   const start = (name) => [{ role: 'system', content: `${name}: be brief.` }];
   async function turn(messages, t) {

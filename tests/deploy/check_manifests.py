@@ -46,7 +46,10 @@ CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 def server_routes():
     """(method, path) of every route `qwen3 serve` registers."""
     with open(os.path.join(ROOT, "src/server/server.cpp"), encoding="utf-8") as f:
-        return set(re.findall(r'svr\.route\("([A-Z]+)",\s*"([^"]+)"', f.read()))
+        routes = set(re.findall(r'svr\.route\(\s*"([A-Z]+)",\s*"([^"]+)"', f.read()))
+    if not routes:
+        raise SystemExit("check_manifests: found no svr.route(...) in src/server/server.cpp (did its layout change?)")
+    return routes
 
 
 def server_metrics():

@@ -296,5 +296,43 @@ TEST(Scheduler, RejectsPromptIdsOutsideTheVocabulary) {
   EXPECT_THROW(s.submit({r}), Error);
 }
 
+// One sequence at a time through the scheduler; returns its outcome.
+SequenceOutcome run_one(Scheduler& s, std::vector<int32_t> p, int max_tokens) {
+  std::promise<SequenceOutcome> done;
+  SequenceRequest r;
+  r.prompt = std::move(p);
+  r.params.sampling.temperature = 0;
+  r.params.max_tokens = max_tokens;
+  r.on_done = [&done](SequenceOutcome& o) { done.set_value(std::move(o)); };
+  s.submit({std::move(r)});
+  return done.get_future().get();
+}
+
+// A conversation's next turn finds its whole history although a new conversation, sharing only the template's
+// first tokens, came in between while a slot was empty: the newcomer takes the empty slot, not the history's.
+// Then, with every slot holding something unrelated, a new prompt takes the least recently used one.
+TEST(Scheduler, ANewConversationDoesNotEvictALiveOne) {
+  SchedulerOptions opt;
+  opt.n_parallel = 2;
+  opt.n_ctx = 256;
+  opt.pool = &fx().pool;
+  Scheduler s(*fx().model, fx().tok, opt);
+  std::vector<int32_t> a1 = prompt(5);  // {151644, 872, 198, ...}
+  SequenceOutcome first = run_one(s, a1, 4);
+  std::vector<int32_t> a2 = a1;
+  a2.insert(a2.end(), first.generation.tokens.begin(), first.generation.tokens.end());
+  for (int k = 0; k < 5; ++k) a2.push_back(2000 + k);
+  std::vector<int32_t> b = prompt(2);                  // shares the first 3 tokens with a1
+  EXPECT_EQ(run_one(s, b, 4).generation.n_reused, 0);  // the empty slot, not a1's
+  SequenceOutcome second = run_one(s, a2, 4);
+  // a1 and its answer (the last token may or may not have been fed) are cached.
+  EXPECT_GE(second.generation.n_reused, static_cast<int>(a1.size() + first.generation.tokens.size() - 1));
+  // Both slots hold a conversation; an unrelated prompt takes the least recently used (b's), so a2's stays.
+  run_one(s, prompt(9), 4);
+  std::vector<int32_t> a3 = a2;
+  a3.push_back(3000);
+  EXPECT_GE(run_one(s, a3, 2).generation.n_reused, static_cast<int>(a2.size()));
+}
+
 }  // namespace
 }  // namespace qwen3

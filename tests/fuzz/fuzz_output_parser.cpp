@@ -1,5 +1,6 @@
 // libFuzzer harness: the input is a token stream for the output parser (reasoning + tool calls). Byte 0
-// chooses the initial state; then each byte < 10 is a special token (<think>, </think>, <tool_call>,
+// chooses the initial state (bit 0) and whether tool-call arguments stream (bit 1); then each byte < 10 is a
+// special token (<think>, </think>, <tool_call>,
 // </tool_call>) with empty text or with its tag's text, or an empty push; runs of other bytes are text. The
 // stream is parsed twice, once whole and once with every text byte pushed alone; both must give the same
 // result, and each run's deltas must concatenate to its result.
@@ -17,8 +18,8 @@ struct Ev {
   std::string text;
 };
 
-qwen3::ParsedOutput run(const std::vector<Ev>& evs, bool thinking, bool bytewise) {
-  qwen3::OutputParser p({}, thinking);
+qwen3::ParsedOutput run(const std::vector<Ev>& evs, bool thinking, bool stream_args, bool bytewise) {
+  qwen3::OutputParser p({}, thinking, "call_", stream_args);
   std::string reasoning, content;
   std::vector<std::string> args;
   auto take = [&](const qwen3::ParsedDelta& d) {
@@ -65,8 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else
       evs.push_back({100, std::string(1, char(b))});
   }
-  bool thinking = data[0] & 1;
-  auto a = run(evs, thinking, false), b = run(evs, thinking, true);
+  bool thinking = data[0] & 1, stream_args = data[0] & 2;
+  auto a = run(evs, thinking, stream_args, false), b = run(evs, thinking, stream_args, true);
   if (a.reasoning_content != b.reasoning_content || a.content != b.content || a.malformed != b.malformed ||
       a.tool_calls.size() != b.tool_calls.size())
     __builtin_trap();

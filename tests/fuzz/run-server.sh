@@ -6,7 +6,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$ROOT/build-fuzz-server}
 SECS=${1:-120}
-for h in fuzz_http fuzz_request; do
+for h in fuzz_http fuzz_request fuzz_schema fuzz_regex fuzz_gbnf; do
   mkdir -p "$OUT/corpus/$h" "$ROOT/tests/fuzz/corpus/$h"
   echo "== $h for ${SECS}s"
   "$OUT/$h" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \

@@ -13,9 +13,10 @@ const BIN = process.env.QWEN3_BIN;
 const SCRATCH = process.env.QWEN3_SCRATCH;
 if (!BIN || !SCRATCH) throw new Error('set QWEN3_BIN and QWEN3_SCRATCH');
 
-const GGML = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, bf16: 30 };
-const FILE_TYPE = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
-const BYTES_PER_ROW = { f32: (n) => 4 * n, f16: (n) => 2 * n, bf16: (n) => 2 * n, q8_0: (n) => (n / 32) * 34, q4_0: (n) => (n / 32) * 18 };
+const GGML = { f32: 0, f16: 1, q4_0: 2, q4_1: 3, q5_0: 6, q5_1: 7, q8_0: 8, bf16: 30 };
+const FILE_TYPE = { f32: 0, f16: 1, q4_0: 2, q4_1: 3, q5_0: 8, q5_1: 9, q8_0: 7, bf16: 32 };
+const BYTES_PER_ROW = { f32: (n) => 4 * n, f16: (n) => 2 * n, bf16: (n) => 2 * n, q8_0: (n) => (n / 32) * 34, q4_0: (n) => (n / 32) * 18,
+  q4_1: (n) => (n / 32) * 20, q5_0: (n) => (n / 32) * 22, q5_1: (n) => (n / 32) * 24 };
 
 function qwen3(...args) {
   return execFileSync(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -74,7 +75,7 @@ function expectKey(md, key, type, value) {
 }
 
 for (const preset of ['tiny', 'small']) {
-  for (const type of ['bf16', 'f16', 'f32', 'q8_0', 'q4_0']) {
+  for (const type of ['bf16', 'f16', 'f32', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1']) {
     test(`${preset} ${type}: metadata, tensors and layout`, async () => {
       const dir = models[preset];
       const file = path.join(SCRATCH, `${preset}-${type}.gguf`);

@@ -2,7 +2,8 @@
 // bit for bit (kernels.h defines one sequence of fused multiply-adds per output element), and (2) a float64
 // product of the dequantised weights within a bound derived from the dtype and the input norms; plus batch
 // invariance (a token's row does not change with n_tok, its neighbours or the thread count), sizes 0 ... 2 x
-// the tile height with odd tails, and misaligned activation/output pointers.
+// the tile height with odd tails, and misaligned activation/output pointers. f8_e4m3 (matmul_fp8.h) with
+// every byte value but NaN among its weights: tests/core/fp8_test.cpp has the conversions, NaN included.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,14 +23,17 @@ struct Variant {
   DType t;
   bool bf16_dot;
 };
-constexpr Variant kVariants[] = {{DType::kF32, false}, {DType::kF16, false},  {DType::kBF16, false},
-                                 {DType::kBF16, true}, {DType::kQ8_0, false}, {DType::kQ4_0, false}};
+constexpr Variant kVariants[] = {{DType::kF32, false},    {DType::kF16, false},  {DType::kBF16, false},
+                                 {DType::kBF16, true},    {DType::kQ8_0, false}, {DType::kQ4_0, false},
+                                 {DType::kQ4_K, false},   {DType::kQ5_K, false}, {DType::kQ6_K, false},
+                                 {DType::kF8E4M3, false}, {DType::kQ4_1, false}, {DType::kQ5_0, false},
+                                 {DType::kQ5_1, false}};
 const char* variant_name(const Variant& v) {
   return v.bf16_dot ? "bf16 (bf16 activations)" : dtype_name(v.t);
 }
 
 bool is_quant(DType t) {
-  return t == DType::kQ8_0 || t == DType::kQ4_0;
+  return dtype_block_values(t) > 1;
 }
 
 std::vector<Isa> isas() {
@@ -116,17 +120,19 @@ std::vector<double> tolerances(const TestMatrix& m, const std::vector<float>& x,
     for (int64_t o = 0; o < R; ++o) {
       double abs_sum = 0, quant = 0;
       for (int64_t k = 0; k < K; ++k) abs_sum += std::fabs(double{m.values[o * K + k]} * x[t * K + k]);
+      const int bs = dtype_block_values(m.w.dtype);  // the activations' quantisation block
       if (is_quant(m.w.dtype))
-        for (int64_t b = 0; b < K / kQuantBlock; ++b) {
+        for (int64_t b = 0; b < K / bs; ++b) {
           double amax = 0, wsum = 0;
-          for (int j = 0; j < kQuantBlock; ++j) {
-            amax = std::max(amax, std::fabs(double{x[t * K + b * kQuantBlock + j]}));
-            wsum += std::fabs(double{m.values[o * K + b * kQuantBlock + j]});
+          for (int j = 0; j < bs; ++j) {
+            amax = std::max(amax, std::fabs(double{x[t * K + b * bs + j]}));
+            wsum += std::fabs(double{m.values[o * K + b * bs + j]});
           }
           quant += wsum * amax / 254.0 * 1.001;
         }
       // bf16 weights take bf16-rounded activations: at most half a bf16 step (2^-8 relative) per value.
-      if (m.w.bf16_dot) quant += abs_sum * std::ldexp(1.0, -8) * 1.001;
+      // (f8_e4m3 weights too: kernels/matmul_fp8.h)
+      if (m.w.bf16_dot || m.w.dtype == DType::kF8E4M3) quant += abs_sum * std::ldexp(1.0, -8) * 1.001;
       tol[t * R + o] = 2.0 * K * eps * abs_sum + quant + 1e-30;
     }
   return tol;
@@ -174,17 +180,28 @@ TEST(Matmul, EveryIsaAndDtypeMatchesScalarAcrossSizes) {
   ThreadPool pool(2);
   for (Variant v : kVariants) {
     const DType t = v.t;
-    std::vector<int64_t> cols_list = is_quant(t) ? std::vector<int64_t>{32, 64, 96, 320}
-                                                 : std::vector<int64_t>{1, 2, 3, 15, 16, 17, 31, 32, 33, 100};
+    std::vector<int64_t> cols_list = is_k_quant(t) ? std::vector<int64_t>{256, 512, 768}
+                                     : is_quant(t)
+                                         ? std::vector<int64_t>{32, 64, 96, 320}
+                                         : std::vector<int64_t>{1, 2, 3, 15, 16, 17, 31, 32, 33, 100};
     for (int64_t rows : {1, 2, 15, 16, 17, 31, 32, 33, 47, 63, 79})
       for (int64_t cols : cols_list)
         for (int64_t n_tok : {1, 7}) check_one(v, rows, cols, n_tok, rows % 2 ? &pool : nullptr);
-    for (int64_t n_tok : {2, 4, 5, 6, 9, 13, 16, 53}) check_one(v, 40, is_quant(t) ? 64 : 48, n_tok, &pool);
+    for (int64_t n_tok : {2, 4, 5, 6, 9, 13, 16, 53})
+      check_one(v, 40, is_k_quant(t) ? 256 : is_quant(t) ? 64 : 48, n_tok, &pool);
     // Rows as long as the 0.6B model's down projection's (3072) and an odd number of blocks (65), over
     // whole and partial last tiles: tile pairs larger than L1.
-    if (is_quant(t))
+    if (is_quant(t) && !is_k_quant(t))
       for (int64_t cols : {2080, 3072})
         for (int64_t rows : {33, 40}) check_one(v, rows, cols, 9, &pool);
+    if (is_k_quant(t))
+      for (int64_t cols : {2816, 3072}) check_one(v, 33, cols, 9, &pool);
+    // f8_e4m3: whole and partial 128-column blocks, and more tokens than a kernel's token block (64, 128).
+    if (t == DType::kF8E4M3) {
+      for (int64_t cols : {127, 128, 129, 256, 300, 1024})
+        for (int64_t n_tok : {1, 3, 4, 9}) check_one(v, 33, cols, n_tok, &pool);
+      check_one(v, 17, 200, 131, &pool);
+    }
   }
 }
 
@@ -199,8 +216,9 @@ TEST(Matmul, ZeroTokensWritesNothing) {
 // tokens, the token's place in the batch and the thread count.
 TEST(Matmul, BatchInvariantForEveryIsaAndDtype) {
   ThreadPool pool2(2), pool3(3);
-  const int64_t rows = 80, cols = 128, N = 61;  // more than one token block of the SIMD kernels
+  const int64_t rows = 80, N = 61;  // more than one token block of the SIMD kernels
   for (Variant v : kVariants) {
+    const int64_t cols = is_k_quant(v.t) ? 256 : 128;
     TestMatrix m = make_matrix(v.t, rows, cols, 99);
     m.w.bf16_dot = v.bf16_dot;
     std::vector<float> x = random_activations(N * cols, 5);
@@ -338,11 +356,11 @@ TEST(Matmul, SharedInputEqualsSeparateCalls) {
   ThreadPool pool(2);
   for (Variant v : kVariants) {
     SCOPED_TRACE(variant_name(v));
-    TestMatrix a = make_matrix(v.t, 48, 64, 1), b = make_matrix(v.t, 17, 64, 2),
-               c = make_matrix(v.t, 80, 64, 3);
+    const int64_t K = is_k_quant(v.t) ? 256 : 64;
+    TestMatrix a = make_matrix(v.t, 48, K, 1), b = make_matrix(v.t, 17, K, 2), c = make_matrix(v.t, 80, K, 3);
     for (TestMatrix* m : {&a, &b, &c}) m->w.bf16_dot = v.bf16_dot;
     for (int64_t n_tok : {1, 9}) {
-      std::vector<float> x = random_activations(n_tok * 64, 8);
+      std::vector<float> x = random_activations(n_tok * K, 8);
       std::vector<float> ya(n_tok * 48), yb(n_tok * 17), yc(n_tok * 80);
       const Tensor* ws[] = {&a.w, &b.w, &c.w};
       float* ys[] = {ya.data(), yb.data(), yc.data()};
@@ -369,10 +387,11 @@ TEST(Matmul, GateUpSiluEqualsSiluMulOfTheTwoMatmuls) {
     for (Variant v : kVariants) {
       SCOPED_TRACE(::testing::Message() << isa_name(isa) << " " << variant_name(v));
       const KernelTable& k = table_for(isa);
-      TestMatrix gate = make_matrix(v.t, 40, 96, 4), up = make_matrix(v.t, 40, 96, 5);
+      const int64_t K = is_k_quant(v.t) ? 256 : 96;
+      TestMatrix gate = make_matrix(v.t, 40, K, 4), up = make_matrix(v.t, 40, K, 5);
       gate.w.bf16_dot = up.w.bf16_dot = v.bf16_dot;
       for (int64_t n_tok : {1, 7, 33}) {
-        const std::vector<float> x = random_activations(n_tok * 96, 9);
+        const std::vector<float> x = random_activations(n_tok * K, 9);
         std::vector<float> g(n_tok * 40), u(n_tok * 40), want(n_tok * 40);
         matmul_with(k, gate.w, x.data(), n_tok, g.data(), 40, nullptr);
         matmul_with(k, up.w, x.data(), n_tok, u.data(), 40, nullptr);

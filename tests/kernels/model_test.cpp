@@ -116,9 +116,15 @@ TEST(ModelKernels, QuantizedFileLoadsLikeQuantizingAtLoad) {
                        test::own_scratch_dir("kernels_requant") + "/m --type q4_0");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("already quantised"), std::string::npos) << r.err;
+  r = run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o /tmp/x --type q2_k");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("choose q8_0, q4_0 or fp8"), std::string::npos) << r.err;
+  // A GGUF-only type (q5_0) asked for a directory: told to write a .gguf file.
   r = run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o /tmp/x --type q5_0");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("choose q8_0 or q4_0"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("written as q8_0, q4_0 or fp8 only (give an output ending in .gguf"),
+            std::string::npos)
+      << r.err;
 }
 
 // Every matrix and norm of two loaded models, byte for byte.

@@ -1,6 +1,6 @@
 // Q8_0 weight quantisation: the scalar quantize_row_q8_0 rounds exactly like ggml's reference (std::round of
 // x / d), and every ISA's form in the kernel table writes the same bytes as the scalar one (it is what a
-// --dtype q8_0 load and qwen3 quantize use).
+// --dtype q8_0 load and qwen3 quantize use). Q4_1/Q5_0/Q5_1: the round trip within half a step.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 #include "core/half.h"
 #include "kernels/kernels.h"
 #include "kernels/pack.h"
+#include "kernels/quant_legacy.h"
 
 namespace qwen3::kernels {
 namespace {
@@ -82,6 +83,67 @@ TEST(Quantize, Q8_0SameBytesOnEveryIsa) {
         ASSERT_EQ(0, std::memcmp(&want[b], &got[b], sizeof(BlockQ8_0)))
             << isa_name(isa) << " offset " << off << " block " << b;
     }
+  }
+}
+
+// Q4_1, Q5_0, Q5_1 (ggml's quantize_row_*_ref) on the corner rows above: every value decodes to within half a
+// step of its input (a whole step for Q5_0's clipped top value), plus the f16 rounding of d and m; a block
+// with a range uses the lowest and the highest level (Q4_1/Q5_1) or level 0 for its largest magnitude (Q5_0);
+// a constant block decodes exactly to its f16-rounded value (Q4_1/Q5_1: d = 0, m = x).
+TEST(Quantize, LegacyTypesRoundTripWithinHalfAStep) {
+  std::vector<float> x = test_values();
+  x.resize(x.size() - 2 * kQuantBlock);  // without the last two blocks (1e7, 3e38): d overflows f16
+  for (int j = 0; j < kQuantBlock; ++j) x.push_back(-2.75f);  // a constant block
+  const int64_t n = static_cast<int64_t>(x.size());
+  for (DType t : {DType::kQ4_1, DType::kQ5_0, DType::kQ5_1}) {
+    SCOPED_TRACE(dtype_name(t));
+    const int levels = t == DType::kQ4_1 ? 15 : 31;
+    std::vector<uint8_t> q(dtype_row_bytes(t, n));
+    std::vector<float> y(n);
+    quantize_row_legacy(t, x.data(), n, q.data());
+    dequantize_row_legacy(t, q.data(), n, y.data());
+    const size_t bb = dtype_row_bytes(t, kQuantBlock);
+    for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+      const float* v = x.data() + b * kQuantBlock;
+      uint16_t dh;
+      std::memcpy(&dh, q.data() + b * bb, 2);
+      const double d = std::fabs(f16_to_f32(dh));
+      double lo = v[0], hi = v[0];
+      for (int j = 0; j < kQuantBlock; ++j) {
+        lo = std::min<double>(lo, v[j]);
+        hi = std::max<double>(hi, v[j]);
+      }
+      // f16 rounding of d (relative 2^-11, times up to 31 levels) and of m (relative 2^-11 of |min|), or
+      // below f16's normal range half its subnormal spacing 2^-24 per level
+      const double f16_err =
+          std::ldexp(1.0, -11) * (levels * d + std::fabs(lo)) + (levels + 1) * std::ldexp(1.0, -25);
+      const double step = t == DType::kQ5_0 ? d : 0.5 * d;
+      for (int j = 0; j < kQuantBlock; ++j) {
+        const double err = std::fabs(double{y[b * kQuantBlock + j]} - v[j]);
+        ASSERT_LE(err, step * 1.0001 + f16_err) << "block " << b << " value " << j << " = " << v[j];
+      }
+      if (hi - lo > 1e-3) {  // the extreme levels are used
+        int qmin = 99, qmax = -1;
+        for (int j = 0; j < kQuantBlock; ++j) {
+          const uint8_t* blk = q.data() + b * bb;
+          const uint8_t byte = blk[bb - kQuantBlock / 2 + j % 16];
+          uint32_t qh = 0;
+          if (t != DType::kQ4_1) std::memcpy(&qh, blk + (t == DType::kQ5_0 ? 2 : 4), 4);
+          const int level =
+              (j < 16 ? byte & 0x0f : byte >> 4) | (t == DType::kQ4_1 ? 0 : ((qh >> j) & 1) << 4);
+          qmin = std::min(qmin, level);
+          qmax = std::max(qmax, level);
+        }
+        if (t == DType::kQ5_0) {
+          EXPECT_EQ(qmin, 0) << "block " << b << ": the largest magnitude is level 0 (-16 d)";
+        } else {
+          EXPECT_EQ(qmin, 0) << "block " << b;
+          EXPECT_EQ(qmax, levels) << "block " << b;
+        }
+      }
+    }
+    // The constant block: Q4_1/Q5_1 d = 0 and every value m = f16(x); Q5_0 d = x / -16, level 0 gives x.
+    for (int j = 0; j < kQuantBlock; ++j) EXPECT_EQ(y[n - kQuantBlock + j], -2.75f) << j;
   }
 }
 

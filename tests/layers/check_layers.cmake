@@ -4,9 +4,11 @@
 # Usage: cmake -DSRC=<the src directory> -P check_layers.cmake
 set(QWEN3_LAYERS
   "core"
-  "formats kernels"
-  "model tokenizer chat sampling"
-  "engine bench"
+  "formats kernels hub"
+  "model tokenizer chat"
+  "constrain"
+  "sampling"
+  "engine bench train"
   "server"
   "cli")
 

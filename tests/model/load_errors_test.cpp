@@ -230,9 +230,14 @@ TEST(LoadErrors, ConfigProblems) {
       {"model_type", [](json& c) { c["model_type"] = "llama"; }, "unsupported model_type \"llama\""},
       {"rope_scaling",
        [](json& c) {
-         c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+         c["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 4.0}};
        },
-       "unsupported rope_scaling (rope_type \"yarn\")"},
+       "unsupported rope_scaling rope_type \"linear\""},
+      {"yarn_factor",
+       [](json& c) {
+         c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 0.5}};
+       },
+       "YaRN rope_scaling needs \"factor\" >= 1"},
       {"head_dim", [](json& c) { c.erase("head_dim"); }, "missing field \"head_dim\""},
       {"heads", [](json& c) { c["num_key_value_heads"] = 3; }, "not a multiple of num_key_value_heads"},
       {"negative", [](json& c) { c["hidden_size"] = -64; }, "\"hidden_size\" must be a positive integer"},

@@ -121,7 +121,7 @@ TEST(Synth, BadArgumentsAreOneLineErrors) {
   std::string dir = test::scratch_dir("synth_bad");
   auto r = test::run_command(test::qwen3_binary() + " synth --preset huge --out " + dir);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, "error: unknown preset 'huge' (choose tiny, small or qwen3-0.6b)\n");
+  EXPECT_EQ(r.err, "error: unknown preset 'huge' (choose tiny, tiny-k, small or qwen3-0.6b)\n");
   r = test::run_command(test::qwen3_binary() + " synth --preset tiny --dtype q3 --out " + dir);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--dtype q3"), std::string::npos);

@@ -45,6 +45,12 @@ TEST(Tokenizer, LookUps) {
   EXPECT_TRUE(t.is_special(151645));
   EXPECT_FALSE(t.is_special(151667));  // <think> is an added token but not flagged special
   EXPECT_FALSE(t.is_special(9707));
+  // Added tokens, special or not: the 26 ids 151643..151668 of tokenizer.json, and nothing below them.
+  for (int32_t id = 151643; id < 151669; ++id) EXPECT_TRUE(t.is_added(id)) << id;
+  EXPECT_FALSE(t.is_added(151642));
+  EXPECT_FALSE(t.is_added(9707));
+  EXPECT_FALSE(t.is_added(-1));
+  EXPECT_FALSE(t.is_added(151669));
   EXPECT_TRUE(t.encode("").empty());
 }
 

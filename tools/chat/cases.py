@@ -159,6 +159,11 @@ CONVERSATIONS = [
         U("Weather in Paris?"),
         AT(None if False else "", call("get_weather", '{"location": {"city": "Paris"}, "unit": "celsius"}')),
         T('{"temperature": 18}')]},
+    # Integers past int64 (ids, hashes) are Python ints: tojson prints their digits, never a float.
+    {"name": "tool_call_big_integers", "tools": "weather_search", "messages": [
+        U("Look up order 12345678901234567890."),
+        AT("", call("lookup", {"order": 12345678901234567890, "max": 18446744073709551615,
+                               "min": -9223372036854775808, "small": 7}))]},
     {"name": "tool_call_with_content", "tools": "weather_search", "messages": [
         U("Search for news about Qwen3."),
         AT("Let me search that for you.", call("web_search", {"query": "Qwen3 news", "filters": {"site": None, "recency_days": 7, "safe": True}, "max_results": 5})),

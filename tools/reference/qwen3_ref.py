@@ -8,11 +8,20 @@ as the reference the engine's logits and greedy tokens are compared with.
 Usage: qwen3_ref.py MODEL_DIR < requests.jsonl > results.jsonl
   request: {"ids": [..], "n_predict": N, "logits": bool}
   result:  {"greedy": [..], "gaps": [..top-1 minus top-2 logit at each greedy step..], "logits": [..]}
+       qwen3_ref.py MODEL_DIR --perplexity N_CTX [N_CHUNKS] < {"ids": [..]} > {"ppl", "nll", "positions"}
+  llama-perplexity's measurement: chunks of N_CTX tokens, each from an empty cache, the second half scored
+  (logits at positions N_CTX/2 .. N_CTX-2 predict the next token), log-softmax over all vocab_size logits.
+  With --logprobs-out FILE.npy after N_CHUNKS, the scored rows' log-softmax [positions, vocab] are saved too.
 The weights are widened to float64 exactly as stored (bf16/f16/f32), so the reference of a bf16 model is the
 exact computation on the bf16 values.
+  --lora ADAPTER_DIR[:SCALE] (repeatable, anywhere after MODEL_DIR): a PEFT LoRA adapter merged into the weights
+  in float64, W + SCALE * s * B @ A with PEFT's s = lora_alpha / r (lora_alpha / sqrt(r) with use_rslora; r and
+  lora_alpha per module from rank_pattern/alpha_pattern: the first key k with re.match(rf"(.*\.)?{k}$", name)).
 """
 import json
+import math
 import os
+import re
 import struct
 import sys
 
@@ -68,6 +77,36 @@ def tokenizer_size(model_dir):
     return max(ids) + 1
 
 
+def yarn(cfg, scaling):
+    """YaRN (arXiv 2309.00071) as transformers' _compute_yarn_parameters defines it, in float64 (the pos_freqs
+    power rounded to float32 as torch computes it): returns (inv_freq as float32, attention scaling)."""
+    d, base = cfg["head_dim"], float(cfg["rope_theta"])
+    s = float(scaling["factor"])
+    orig = scaling.get("original_max_position_embeddings") or cfg["max_position_embeddings"]
+
+    def mscale(scale, m=1.0):
+        return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+    att = scaling.get("attention_factor")
+    if att is None:
+        m, m_all = scaling.get("mscale"), scaling.get("mscale_all_dim")
+        att = mscale(s, m) / mscale(s, m_all) if m and m_all else mscale(s)
+    # wavelength 2 pi / theta_i: dimension i turns orig / wavelength times over the original context; the
+    # dimension turning r times is d ln(orig / (2 pi r)) / (2 ln base)
+    dim_of = lambda r: d * math.log(orig / (2 * math.pi * r)) / (2 * math.log(base))
+    lo, hi = dim_of(scaling.get("beta_fast") or 32), dim_of(scaling.get("beta_slow") or 1)
+    if scaling.get("truncate", True):
+        lo, hi = math.floor(lo), math.ceil(hi)
+    lo, hi = max(lo, 0), min(hi, d - 1)
+    if lo == hi:
+        hi += 0.001
+    i = np.arange(d // 2, dtype=np.float64)
+    ramp = np.clip((i - lo) / (hi - lo), 0.0, 1.0)  # 0: keep the frequency (extrapolate), 1: divide it by s
+    theta = (base ** (np.arange(0, d, 2) / d).astype(np.float32)).astype(np.float32).astype(np.float64)
+    inv = (1.0 / theta) * (1.0 - ramp) + (1.0 / (s * theta)) * ramp
+    return inv.astype(np.float32), float(att)
+
+
 class Qwen3:
     def __init__(self, model_dir):
         with open(os.path.join(model_dir, "config.json")) as f:
@@ -84,6 +123,49 @@ class Qwen3:
         d = self.head_dim
         exponent = (np.arange(0, d, 2).astype(np.float32) / np.float32(d)).astype(np.float64)
         self.inv_freq = (1.0 / cfg["rope_theta"] ** exponent).astype(np.float32)
+        self.rope_scale = 1.0  # cos and sin are multiplied by it (YaRN's attention scaling)
+        scaling = cfg.get("rope_scaling") or {}
+        rope_type = scaling.get("rope_type", scaling.get("type", "default"))
+        if rope_type == "yarn":
+            self.inv_freq, self.rope_scale = yarn(cfg, scaling)
+        elif rope_type != "default":
+            sys.exit(f"qwen3_ref.py: rope_scaling {rope_type!r} is not implemented")
+
+    def merge_lora(self, adapter_dir, scale=1.0):
+        """Adds scale * s * B @ A of every lora_A/lora_B pair of a PEFT adapter to its module's weight."""
+        with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
+            cfg = json.load(f)
+        t = read_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))
+
+        def per_module(patterns, name, default):
+            for key, v in (patterns or {}).items():
+                if re.match(rf"(.*\.)?{key}$", name):
+                    return v
+            return default
+
+        n = 0
+        for key, A in t.items():
+            m = re.fullmatch(r"base_model\.model\.(.+)\.lora_A\.weight", key)
+            if not m:
+                continue
+            name = m.group(1)
+            B = t[f"base_model.model.{name}.lora_B.weight"]
+            r = per_module(cfg.get("rank_pattern"), name, cfg["r"])
+            alpha = per_module(cfg.get("alpha_pattern"), name, cfg["lora_alpha"])
+            assert A.shape[0] == r and B.shape[1] == r, (key, A.shape, B.shape, r)
+            s = alpha / (np.sqrt(r) if cfg.get("use_rslora") else r)
+            self.w[name + ".weight"] = self.w[name + ".weight"] + scale * s * (B @ A)
+            n += 1
+        # modules_to_save: whole replacements (PEFT's ModulesToSaveWrapper), whatever the scale. A replaced
+        # embed_tokens leaves a tied lm_head on the original weights, as PEFT's wrapper copy does.
+        for m in cfg.get("modules_to_save") or []:
+            if m == "lm_head":
+                self.lm_head = t["base_model.model.lm_head.weight"]
+            else:
+                assert m in ("embed_tokens", "model.embed_tokens"), m
+                self.w["model.embed_tokens.weight"] = t["base_model.model.model.embed_tokens.weight"]
+            n += 1
+        assert n > 0, adapter_dir
 
     def rms_norm(self, x, weight):
         # Qwen3RMSNorm: x / sqrt(mean(x^2) + eps) * weight
@@ -92,14 +174,15 @@ class Qwen3:
     def rope(self, x, positions):
         # x: [n, heads, d]; positions: [n]. freqs = pos * inv_freq (float32, as transformers), emb = cat(freqs, freqs)
         freqs = (positions.astype(np.float32)[:, None] * self.inv_freq[None, :]).astype(np.float64)
-        cos = np.cos(np.concatenate([freqs, freqs], axis=-1))[:, None, :]
-        sin = np.sin(np.concatenate([freqs, freqs], axis=-1))[:, None, :]
+        cos = self.rope_scale * np.cos(np.concatenate([freqs, freqs], axis=-1))[:, None, :]
+        sin = self.rope_scale * np.sin(np.concatenate([freqs, freqs], axis=-1))[:, None, :]
         half = self.head_dim // 2
         rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)  # rotate_half
         return x * cos + rotated * sin
 
-    def forward(self, ids, cache):
-        """Runs tokens `ids` at positions len(cache[0][0]).. and returns the logits of the last one."""
+    def forward(self, ids, cache, all_positions=False):
+        """Runs tokens `ids` at positions len(cache[0][0]).. and returns the logits of the last one (of every
+        one, [n, vocab], when all_positions)."""
         n = len(ids)
         start = cache[0][0].shape[0] if cache[0][0] is not None else 0
         positions = np.arange(start, start + n)
@@ -133,8 +216,26 @@ class Qwen3:
             gate = h @ self.w[p + "mlp.gate_proj.weight"].T
             up = h @ self.w[p + "mlp.up_proj.weight"].T
             x = x + (gate / (1.0 + np.exp(-gate)) * up) @ self.w[p + "mlp.down_proj.weight"].T
+        if all_positions:
+            return self.rms_norm(x, self.w["model.norm.weight"]) @ self.lm_head.T
         last = self.rms_norm(x[-1], self.w["model.norm.weight"])
         return self.lm_head @ last
+
+    def perplexity(self, ids, n_ctx, n_chunks=0):
+        """Mean negative log-likelihood over llama-perplexity's scored positions, and their log-softmax rows."""
+        n_chunk = len(ids) // n_ctx
+        if n_chunks > 0:
+            n_chunk = min(n_chunk, n_chunks)
+        first = n_ctx // 2
+        nll, rows = [], []
+        for c in range(n_chunk):
+            chunk = np.array(ids[c * n_ctx:(c + 1) * n_ctx])
+            logits = self.forward(chunk, [(None, None)] * self.n_layers, all_positions=True)[first:n_ctx - 1]
+            m = logits.max(axis=-1, keepdims=True)
+            logp = logits - (m + np.log(np.exp(logits - m).sum(axis=-1, keepdims=True)))
+            nll.extend(-logp[np.arange(len(logp)), chunk[first + 1:n_ctx]])
+            rows.append(logp)
+        return float(np.mean(nll)), len(nll), np.concatenate(rows)
 
     def run(self, ids, n_predict):
         cache = [(None, None)] * self.n_layers
@@ -152,10 +253,49 @@ class Qwen3:
         return first, greedy, gaps
 
 
+def take_lora_args():
+    """Removes every --lora DIR[:SCALE] from sys.argv; returns [(dir, scale)]."""
+    out, i = [], 1
+    while i < len(sys.argv):
+        if sys.argv[i] == "--lora":
+            spec = sys.argv[i + 1]
+            path, _, sc = spec.rpartition(":")
+            try:
+                out.append((path, float(sc)) if path else (spec, 1.0))
+            except ValueError:
+                out.append((spec, 1.0))
+            del sys.argv[i:i + 2]
+        else:
+            i += 1
+    return out
+
+
+def load_model(model_dir, loras):
+    model = Qwen3(model_dir)
+    for path, scale in loras:
+        model.merge_lora(path, scale)
+    return model
+
+
 def main():
+    loras = take_lora_args()
+    if len(sys.argv) >= 4 and sys.argv[2] == "--perplexity":
+        model = load_model(sys.argv[1], loras)
+        args = sys.argv[3:]
+        out_path = None
+        if "--logprobs-out" in args:
+            i = args.index("--logprobs-out")
+            out_path = args[i + 1]
+            args = args[:i] + args[i + 2:]
+        ids = json.loads(sys.stdin.read())["ids"]
+        nll, n, rows = model.perplexity(ids, int(args[0]), int(args[1]) if len(args) > 1 else 0)
+        if out_path:
+            np.save(out_path, rows)
+        print(json.dumps({"ppl": float(np.exp(nll)), "nll": nll, "positions": n}))
+        return
     if len(sys.argv) != 2:
-        sys.exit("usage: qwen3_ref.py MODEL_DIR < requests.jsonl")
-    model = Qwen3(sys.argv[1])
+        sys.exit("usage: qwen3_ref.py MODEL_DIR [--lora DIR[:SCALE]]... < requests.jsonl")
+    model = load_model(sys.argv[1], loras)
     for line in sys.stdin:
         if not line.strip():
             continue

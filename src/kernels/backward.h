@@ -1,0 +1,75 @@
+// Backward kernels for training (src/train): the f32 matrix products of LoRA's forward and backward passes
+// and the gradients of RMSNorm and SwiGLU, plus dx += dy W for a frozen base matrix in any stored dtype.
+// Layouts are kernels.h's: activations f32 row-major [n_tok, width] with a leading dimension, matrices
+// [rows = out, cols = in] row-major f32 (LoRA A [r, in], B [out, r]).
+//
+// One definition (backward_impl.h, GCC vector extensions of N lanes) built per ISA: backward_scalar.cpp (4
+// lanes, the reference), backward_avx2.cpp (8), backward_avx512.cpp (16). Products and sums of a dot product
+// are kept in N lane accumulators reduced at the end, so results differ between ISAs by rounding only;
+// axpy-form kernels (matmul_nn_acc, matmul_tn_acc) give the same bits on every ISA. The wrappers below split
+// work over the pool so that each output row is computed by one thread in a fixed order: results do not
+// depend on the thread count. Tests: tests/kernels/backward_test.cpp (every ISA against float64 definitions
+// and the scalar table) and tests/train/ (gradients against tools/reference/lora_train_ref.py).
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "kernels/kernels.h"
+#include "kernels/tensor.h"
+
+namespace qwen3::kernels {
+
+struct BackwardTable {
+  // y[t * ldy + j] = sum_k x[t * ldx + k] * w[j * k_in + k]   for t < n, j < m   (y = x W^T)
+  void (*matmul_nt)(const float* x, int64_t ldx, int64_t n, const float* w, int64_t k_in, int64_t m, float* y,
+                    int64_t ldy);
+  // dx[t * lddx + k] += sum_j dy[t * lddy + j] * w[j * ldw + k]   for t < n, j < m, k < k_in  (dx += dy W)
+  void (*matmul_nn_acc)(const float* dy, int64_t lddy, int64_t n, int64_t m, const float* w, int64_t ldw,
+                        int64_t k_in, float* dx, int64_t lddx);
+  // dw[j * lddw + k] += sum_t dy[t * lddy + j] * x[t * ldx + k]   for j in [j0, j1), t < n, k < k_in
+  // (dW += dy^T x)
+  void (*matmul_tn_acc)(const float* dy, int64_t lddy, int64_t n, int64_t j0, int64_t j1, const float* x,
+                        int64_t ldx, int64_t k_in, float* dw, int64_t lddw);
+  // The gradient of out = x / sqrt(mean(x^2) + eps) * w (one row of k values) added to dx:
+  // g = dy * w, dx += r g - x r^3 sum(g x) / k with r = 1 / sqrt(mean(x^2) + eps).
+  void (*rmsnorm_backward)(const float* x, const float* w, const float* dy, int64_t k, float eps, float* dx);
+  // h = silu(g) * u: dg = dh * u * s (1 + g (1 - s)), du = dh * g * s with s = sigmoid(g) (written, not
+  // added).
+  void (*silu_mul_backward)(const float* g, const float* u, const float* dh, int64_t k, float* dg, float* du);
+  // sum_i a[i] * b[i] and y[i] += a * x[i] (attention's backward).
+  float (*dot)(const float* a, const float* b, int64_t k);
+  void (*axpy)(float a, const float* x, float* y, int64_t k);
+};
+
+const BackwardTable& backward_table_for(Isa isa);  // throws when the CPU lacks it
+const BackwardTable& backward_active();
+
+// The same products over the pool (rows of the output split among threads, each computed whole by one).
+void matmul_nt(const float* x, int64_t ldx, int64_t n, const float* w, int64_t k_in, int64_t m, float* y,
+               int64_t ldy, ThreadPool* pool);
+void matmul_nn_acc(const float* dy, int64_t lddy, int64_t n, int64_t m, const float* w, int64_t ldw,
+                   int64_t k_in, float* dx, int64_t lddx, ThreadPool* pool);
+void matmul_tn_acc(const float* dy, int64_t lddy, int64_t n, int64_t m, const float* x, int64_t ldx,
+                   int64_t k_in, float* dw, int64_t lddw, ThreadPool* pool);
+// dx[n, w.cols] += dy[n, w.rows] W for a frozen matrix in its stored dtype. Where the forward product does
+// not keep f32 activations (weight_backward_rounds: bf16 with bf16_dot, q8_0, q4_0, k-quants) neither does
+// this one, as PyTorch's bf16 autocast and QLoRA (weights dequantised to bf16) do not: dy is rounded to bf16,
+// W's values to bf16 (exact for bf16 weights), and W^T, built as bf16 tiles band by band, is multiplied by
+// the forward's bf16 kernel (kernels.h's vdpbf16ps arithmetic); a band's product is added to dx as a whole.
+// Otherwise (f32, f16, bf16 without bf16_dot) it is exact f32: W's rows are widened a tile of 16 at a time
+// and each block of tokens accumulates them in order. Either way the bits do not depend on the thread count.
+bool weight_backward_rounds(const Tensor& w);
+void weight_backward(const Tensor& w, const float* dy, int64_t n, float* dx, ThreadPool* pool);
+
+namespace scalar {
+extern const BackwardTable kBackward;
+}
+namespace avx2 {
+extern const BackwardTable kBackward;
+}
+namespace avx512 {
+extern const BackwardTable kBackward;
+}
+
+}  // namespace qwen3::kernels

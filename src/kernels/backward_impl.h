@@ -1,0 +1,172 @@
+// The backward kernels of backward.h, N float lanes at a time in GCC/clang vector extensions: one definition,
+// included by backward_<isa>.cpp (scalar N = 4, AVX2 8, AVX-512 16). The anonymous namespace keeps each
+// file's instantiations its own.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/backward.h"
+
+namespace qwen3::kernels {
+namespace {
+
+template <int N>
+struct BLanes {
+  typedef float F __attribute__((vector_size(4 * N)));
+  static F load(const float* p) {
+    F v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(float* p, F v) { std::memcpy(p, &v, sizeof v); }
+  static float sum(F v) {
+    float a[N];
+    std::memcpy(a, &v, sizeof a);
+    float s = 0;
+    for (int i = 0; i < N; ++i) s += a[i];
+    return s;
+  }
+};
+
+template <int N>
+float dot_lanes(const float* a, const float* b, int64_t k) {
+  using L = BLanes<N>;
+  typename L::F acc0{}, acc1{};
+  int64_t i = 0;
+  for (; i + 2 * N <= k; i += 2 * N) {
+    acc0 += L::load(a + i) * L::load(b + i);
+    acc1 += L::load(a + i + N) * L::load(b + i + N);
+  }
+  for (; i + N <= k; i += N) acc0 += L::load(a + i) * L::load(b + i);
+  float s = L::sum(acc0 + acc1);
+  for (; i < k; ++i) s += a[i] * b[i];
+  return s;
+}
+
+template <int N>
+void axpy_lanes(float a, const float* x, float* y, int64_t k) {
+  using L = BLanes<N>;
+  int64_t i = 0;
+  for (; i + N <= k; i += N) L::store(y + i, L::load(y + i) + L::load(x + i) * a);
+  for (; i < k; ++i) y[i] += x[i] * a;
+}
+
+template <int N>
+void matmul_nt_lanes(const float* x, int64_t ldx, int64_t n, const float* w, int64_t k_in, int64_t m,
+                     float* y, int64_t ldy) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < m; ++j) y[t * ldy + j] = dot_lanes<N>(x + t * ldx, w + j * k_in, k_in);
+}
+
+// C[r, k] += sum_j A(r, j) B[j, k] for r < R, j < m ascending, k < k_in, with A(r, j) = a[r * sr + j * sj],
+// B's row j at b + j * ldb and C's row r at c + r * ldc: R rows x 2 vectors of C in registers over the whole
+// j loop (B's strip read once per block). Each element is one add of one product at a time in j order, the
+// same operations as an axpy per j, in every lane width and in the scalar tail: the same bits on every ISA.
+template <int N, int R>
+void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b, int64_t ldb, int64_t k_in,
+               float* c, int64_t ldc) {
+  using L = BLanes<N>;
+  using F = typename L::F;
+  int64_t i = 0;
+  for (; i + 2 * N <= k_in; i += 2 * N) {
+    F acc0[R], acc1[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = L::load(c + r * ldc + i);
+      acc1[r] = L::load(c + r * ldc + i + N);
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      const F b0 = L::load(b + j * ldb + i), b1 = L::load(b + j * ldb + i + N);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const float g = a[r * sr + j * sj];
+        acc0[r] = acc0[r] + b0 * g;
+        acc1[r] = acc1[r] + b1 * g;
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      L::store(c + r * ldc + i, acc0[r]);
+      L::store(c + r * ldc + i + N, acc1[r]);
+    }
+  }
+  for (; i + N <= k_in; i += N) {
+    F acc[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[r] = L::load(c + r * ldc + i);
+    for (int64_t j = 0; j < m; ++j) {
+      const F b0 = L::load(b + j * ldb + i);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc[r] = acc[r] + b0 * a[r * sr + j * sj];
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) L::store(c + r * ldc + i, acc[r]);
+  }
+  for (; i < k_in; ++i)
+    for (int r = 0; r < R; ++r) {
+      float acc = c[r * ldc + i];
+      for (int64_t j = 0; j < m; ++j) acc = acc + b[j * ldb + i] * a[r * sr + j * sj];
+      c[r * ldc + i] = acc;
+    }
+}
+
+template <int N>
+void gemm_acc(const float* a, int64_t sr, int64_t sj, int64_t rows, int64_t m, const float* b, int64_t ldb,
+              int64_t k_in, float* c, int64_t ldc) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) gemm_rows<N, 4>(a + r * sr, sr, sj, m, b, ldb, k_in, c + r * ldc, ldc);
+  for (; r < rows; ++r) gemm_rows<N, 1>(a + r * sr, sr, sj, m, b, ldb, k_in, c + r * ldc, ldc);
+}
+
+// dx += dy W: C = dx, A = dy (rows t), B = W.
+template <int N>
+void matmul_nn_acc_lanes(const float* dy, int64_t lddy, int64_t n, int64_t m, const float* w, int64_t ldw,
+                         int64_t k_in, float* dx, int64_t lddx) {
+  gemm_acc<N>(dy, lddy, 1, n, m, w, ldw, k_in, dx, lddx);
+}
+
+// dW[j0, j1) += dy^T x: C = dW's rows, A = dy^T (A(j, t) = dy[t * lddy + j]), B = x (rows t).
+template <int N>
+void matmul_tn_acc_lanes(const float* dy, int64_t lddy, int64_t n, int64_t j0, int64_t j1, const float* x,
+                         int64_t ldx, int64_t k_in, float* dw, int64_t lddw) {
+  gemm_acc<N>(dy + j0, 1, lddy, j1 - j0, n, x, ldx, k_in, dw + j0 * lddw, lddw);
+}
+
+template <int N>
+void rmsnorm_backward_lanes(const float* x, const float* w, const float* dy, int64_t k, float eps,
+                            float* dx) {
+  double ss = 0, gx = 0;  // the two row sums in double: they set every element's correction
+  for (int64_t i = 0; i < k; ++i) {
+    ss += static_cast<double>(x[i]) * x[i];
+    gx += static_cast<double>(dy[i]) * w[i] * x[i];
+  }
+  const double r = 1.0 / std::sqrt(ss / static_cast<double>(k) + eps);
+  const float rf = static_cast<float>(r), c = static_cast<float>(r * r * r * gx / static_cast<double>(k));
+  using L = BLanes<N>;
+  int64_t i = 0;
+  for (; i + N <= k; i += N)
+    L::store(dx + i, L::load(dx + i) + (L::load(dy + i) * L::load(w + i) * rf - L::load(x + i) * c));
+  for (; i < k; ++i) dx[i] += dy[i] * w[i] * rf - x[i] * c;
+}
+
+template <int N>
+void silu_mul_backward_lanes(const float* g, const float* u, const float* dh, int64_t k, float* dg,
+                             float* du) {
+  for (int64_t i = 0; i < k; ++i) {
+    const float s = 1.0f / (1.0f + std::exp(-g[i]));
+    du[i] = dh[i] * g[i] * s;
+    dg[i] = dh[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+  }
+}
+
+template <int N>
+constexpr BackwardTable backward_table() {
+  return BackwardTable{
+      matmul_nt_lanes<N>,         matmul_nn_acc_lanes<N>, matmul_tn_acc_lanes<N>, rmsnorm_backward_lanes<N>,
+      silu_mul_backward_lanes<N>, dot_lanes<N>,           axpy_lanes<N>};
+}
+
+}  // namespace
+}  // namespace qwen3::kernels

@@ -1,0 +1,224 @@
+// AVX-512 (VNNI) k-quant matmul: Q4_K, Q5_K and Q6_K blocks read as stored (pack.h: a tile is each
+// super-block's 16 row blocks in a row), unpacked in registers, times int8 activations (quant_k.h). Per row
+// and super-block the 256 products go through vpdpbusd (unsigned 4-6 bit weights x signed int8 activations)
+// into 16 int32 lanes, which are scaled by the sub-block scales lane by lane (vpmulld) and summed; reduce16
+// then turns the 16 rows' vectors into one vector of 16 row sums, and one lane per row takes the float steps
+// of quant_k.h. Integer sums are exact, so the bits are the scalar reference's. Tests:
+// tests/kernels/matmul_test.cpp.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/matmul_k.h"
+#include "kernels/quant_k.h"
+#include "kernels/reduce16_avx512.h"
+
+namespace qwen3::kernels::avx512 {
+
+namespace {
+
+constexpr int R = kTileRows;
+
+template <DType DT>
+constexpr size_t kBlockBytes = DT == DType::kQ4_K   ? sizeof(BlockQ4_K)
+                               : DT == DType::kQ5_K ? sizeof(BlockQ5_K)
+                                                    : sizeof(BlockQ6_K);
+
+inline __m512i idx(int a, int b) {  // lanes 0-7 a, lanes 8-15 b
+  return _mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1);
+}
+
+// One row's super-block unpacked: four vectors of 64 unsigned values (the order of the activations the
+// kernel pairs them with, act_order below), four vectors of the scale of each int32 lane's four values, and
+// (Q4_K/Q5_K) the min of each group of 16 values, lane g.
+struct Unpacked {
+  __m512i w[4], sc[4], mins;
+};
+
+// Q4_K/Q5_K: qs[0..63] holds sub-blocks 0 (low nibbles of bytes 0-31), 1 (high), 2 (low of 32-63), 3
+// (high); qs[64..127] sub-blocks 4-7 alike. So w[0] = [sub 0 | sub 2], w[1] = [1 | 3], w[2] = [4 | 6],
+// w[3] = [5 | 7], each half 32 values; the activations are rearranged to match (act_order).
+template <DType DT>
+inline void unpack(const uint8_t* blk, Unpacked& u) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  if constexpr (DT == DType::kQ6_K) {
+    const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(blk);
+    const __m512i three = _mm512_set1_epi8(3);
+    for (int h = 0; h < 2; ++h) {
+      const __m512i l = _mm512_loadu_si512(b->ql + 64 * h);
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh + 32 * h));
+      // values 128h + 0..63: low nibbles, bits 0-1 (bytes 0-31) and 2-3 (bytes 32-63) of qh on top
+      const __m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+      const __m512i h23 = _mm512_srli_epi16(h01, 4);  // bits 4-5 and 6-7: values 128h + 64..127
+      u.w[2 * h] =
+          _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_slli_epi16(_mm512_and_si512(h01, three), 4));
+      u.w[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                       _mm512_slli_epi16(_mm512_and_si512(h23, three), 4));
+    }
+    // lane l of w[k] covers values 64k + 4l..4l+3: group 4k + l / 4
+    const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
+    const __m512i quarter =
+        _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    for (int k = 0; k < 4; ++k)
+      u.sc[k] = _mm512_permutexvar_epi32(_mm512_add_epi32(quarter, _mm512_set1_epi32(4 * k)), sc);
+    u.mins = sc;  // Q6_K: the group scales, for the -32 offset's share (isum's rule)
+  } else {
+    const uint8_t* scales = blk + 4;
+    const uint8_t* qs = blk + (DT == DType::kQ5_K ? 48 : 16);
+    // ggml's get_scale_min_k4 for all eight at once: bytes 0-7 scales, 8-15 mins
+    uint32_t a[4];
+    std::memcpy(a, scales, 12);
+    constexpr uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    a[3] = ((a[2] >> 4) & m2) | (((a[1] >> 6) & m3) << 4);
+    const uint32_t aux = a[1] & m1;
+    a[1] = (a[2] & m2) | (((a[0] >> 6) & m3) << 4);
+    a[2] = aux;
+    a[0] &= m1;
+    const __m512i sm = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
+    u.sc[0] = _mm512_permutexvar_epi32(idx(0, 2), sm);
+    u.sc[1] = _mm512_permutexvar_epi32(idx(1, 3), sm);
+    u.sc[2] = _mm512_permutexvar_epi32(idx(4, 6), sm);
+    u.sc[3] = _mm512_permutexvar_epi32(idx(5, 7), sm);
+    u.mins = _mm512_permutexvar_epi32(
+        _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), sm);
+    const __m512i q0 = _mm512_loadu_si512(qs), q1 = _mm512_loadu_si512(qs + 64);
+    u.w[0] = _mm512_and_si512(q0, low4);
+    u.w[1] = _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4);
+    u.w[2] = _mm512_and_si512(q1, low4);
+    u.w[3] = _mm512_and_si512(_mm512_srli_epi16(q1, 4), low4);
+    if constexpr (DT == DType::kQ5_K) {  // the fifth bit: bit j of qh[l] for value l of sub-block j
+      const __m512i qh =
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16)));
+      const __m512i sixteen = _mm512_set1_epi8(16);
+      const int lo_bit[4] = {0, 1, 4, 5};  // sub-block of each vector's first half; the second half's is + 2
+      for (int k = 0; k < 4; ++k) {
+        const __m512i bits = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << lo_bit[k])),
+                                                _mm256_set1_epi8(static_cast<char>(1 << (lo_bit[k] + 2))), 1);
+        u.w[k] = _mm512_or_si512(u.w[k], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(qh, bits), sixteen));
+      }
+    }
+  }
+}
+
+// The 256 activations of one super-block in the order unpack's vectors hold the weights: natural for Q6_K;
+// for Q4_K/Q5_K the 32-value pieces 0, 2, 1, 3, 4, 6, 5, 7.
+template <DType DT>
+inline void act_order(const int8_t* xq, int8_t* out) {
+  if constexpr (DT == DType::kQ6_K) {
+    std::memcpy(out, xq, kSuperBlock);
+  } else {
+    static constexpr int kPiece[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    for (int p = 0; p < 8; ++p) std::memcpy(out + 32 * p, xq + 32 * kPiece[p], 32);
+  }
+}
+
+// NT tokens (at xq/xd/xc, row strides as MatmulInput) times one tile of `last_rows` valid rows into y.
+template <DType DT, int NT>
+void tile_k(const uint8_t* tile, int64_t cols, const int8_t* xq, const float* xd, const int32_t* xc, float* y,
+            int64_t ldy, int last_rows) {
+  constexpr size_t bb = kBlockBytes<DT>;
+  constexpr bool kMin = DT != DType::kQ6_K;
+  const int64_t nb = cols / kSuperBlock, ng = cols / kKGroup;
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  alignas(64) int8_t xa[NT][kSuperBlock];
+  alignas(64) int32_t iv[NT][R][16], mv[NT][R][16];
+  alignas(64) uint16_t dv[R], dmv[R];
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int t = 0; t < NT; ++t) act_order<DT>(xq + t * cols + b * kSuperBlock, xa[t]);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = tile + (b * R + r) * bb;
+      if constexpr (NT == 1)
+        for (size_t line = 0; line < bb; line += 64) prefetch_ahead(blk + line);
+      Unpacked u;
+      unpack<DT>(blk, u);
+      uint16_t d, dmin;
+      superblock_scales_k(DT, blk, &d, &dmin);
+      dv[r] = d;
+      dmv[r] = dmin;
+      for (int t = 0; t < NT; ++t) {
+        __m512i s = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+          const __m512i dot =
+              _mm512_dpbusd_epi32(_mm512_setzero_si512(), u.w[k], _mm512_load_si512(xa[t] + 64 * k));
+          s = _mm512_add_epi32(s, _mm512_mullo_epi32(dot, u.sc[k]));
+        }
+        const __m512i xs = _mm512_loadu_si512(xc + t * ng + b * (kSuperBlock / kKGroup));
+        const __m512i m = _mm512_mullo_epi32(u.mins, xs);
+        if constexpr (kMin) {
+          _mm512_store_si512(mv[t][r], m);
+        } else {  // Q6_K: sum_g sc_g (dot_g - 32 xs_g)
+          s = _mm512_sub_epi32(s, _mm512_slli_epi32(m, 5));
+        }
+        _mm512_store_si512(iv[t][r], s);
+      }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dv)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dmv)));
+    for (int t = 0; t < NT; ++t) {
+      __m512i v[16];
+      for (int r = 0; r < R; ++r) v[r] = _mm512_load_si512(iv[t][r]);
+      auto perm = [](__m512i a, __m512i i, __m512i c) { return _mm512_permutex2var_epi32(a, i, c); };
+      auto add = [](__m512i a, __m512i c) { return _mm512_add_epi32(a, c); };
+      const __m512i isum = reduce16(v, perm, add);
+      const __m512 dx = _mm512_set1_ps(xd[t * nb + b]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, dx), acc[t]);
+      if constexpr (kMin) {
+        for (int r = 0; r < R; ++r) v[r] = _mm512_load_si512(mv[t][r]);
+        const __m512i msum = reduce16(v, perm, add);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), msum)),
+                                 _mm512_mul_ps(dmin, dx), acc[t]);
+      }
+    }
+  }
+  const __mmask16 rows = static_cast<__mmask16>((1u << last_rows) - 1);
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * ldy, rows, acc[t]);
+}
+
+template <DType DT, int NT>
+void tile_k_upto(int nt, const uint8_t* tile, int64_t cols, const int8_t* xq, const float* xd,
+                 const int32_t* xc, float* y, int64_t ldy, int last_rows) {
+  if constexpr (NT > 1) {
+    if (nt < NT) return tile_k_upto<DT, NT - 1>(nt, tile, cols, xq, xd, xc, y, ldy, last_rows);
+  }
+  tile_k<DT, NT>(tile, cols, xq, xd, xc, y, ldy, last_rows);
+}
+
+template <DType DT>
+void matmul_k_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                    int64_t ldy) {
+  constexpr int NT = 4;
+  const int64_t nb = w.cols / kSuperBlock, ng = w.cols / kKGroup;
+  // Tokens in blocks whose activations stay in L2 while the tiles stream past them (as kernels_avx512.cpp).
+  constexpr int64_t kTokBlock = 128;
+  for (int64_t tb = 0; tb < in.n_tok; tb += kTokBlock) {
+    const int64_t te = std::min(in.n_tok, tb + kTokBlock);
+    for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
+      const int last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
+      for (int64_t t0 = tb; t0 < te; t0 += NT) {
+        const int nt = static_cast<int>(std::min<int64_t>(NT, te - t0));
+        tile_k_upto<DT, NT>(nt, w.tile(ti), w.cols, in.xq + t0 * w.cols, in.xd + t0 * nb, in.xc + t0 * ng,
+                            y + t0 * ldy + ti * R, ldy, last_rows);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void matmul_k_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
+                    int64_t ldy) {
+  switch (w.dtype) {
+    case DType::kQ4_K:
+      return matmul_k_dtype<DType::kQ4_K>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ5_K:
+      return matmul_k_dtype<DType::kQ5_K>(w, in, tile_begin, tile_end, y, ldy);
+    default:
+      return matmul_k_dtype<DType::kQ6_K>(w, in, tile_begin, tile_end, y, ldy);
+  }
+}
+
+}  // namespace qwen3::kernels::avx512

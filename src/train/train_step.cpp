@@ -1,0 +1,496 @@
+// The training pass, one numbered step per line of transformers' Qwen3DecoderLayer, forward then backward in
+// reverse. Shapes: n tokens of the packed batch, D hidden_size, H/KV heads, d head_dim, F intermediate_size,
+// r rank, V vocab_size.
+#include "train/train_step.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/backward.h"
+#include "kernels/kernels.h"
+#include "kernels/pack.h"
+#include "model/kv_cache.h"
+
+namespace qwen3 {
+
+void TrainBatch::add_sequence(const std::vector<int32_t>& ids, const std::vector<uint8_t>& mask) {
+  const int32_t start = static_cast<int32_t>(tokens.size());
+  for (size_t t = 0; t < ids.size(); ++t) {
+    tokens.push_back(ids[t]);
+    seq_start.push_back(start);
+    labels.push_back(t + 1 < ids.size() && mask[t + 1] ? ids[t + 1] : -1);
+  }
+}
+
+int64_t TrainBatch::n_labels() const {
+  return std::count_if(labels.begin(), labels.end(), [](int32_t l) { return l >= 0; });
+}
+
+namespace {
+
+// One layer's activations, kept from the forward pass for the backward pass.
+struct Saved {
+  std::vector<float> x_in;          // [n, D] the layer's input (residual stream)
+  std::vector<float> xn1;           // [n, D] input_layernorm(x_in)
+  std::vector<float> q_raw, k_raw;  // [n, H*d], [n, KV*d] projections before q_norm/k_norm
+  std::vector<float> q, k, v;       // [n, H*d], [n, KV*d] after norm and RoPE; v as projected
+  std::vector<float> lse;           // [n, H] log-sum-exp of each attention row (probabilities recomputed)
+  std::vector<float> att;           // [n, H*d] attention output
+  std::vector<float> x_mid;         // [n, D] after the attention residual
+  std::vector<float> xn2;           // [n, D] post_attention_layernorm(x_mid)
+  std::vector<float> g, up, h;      // [n, F] gate, up, silu(gate) * up
+  std::array<std::vector<float>, kLoraTargets> u;  // [n, r] x A^T of each adapted projection
+};
+
+// Buffers reused by every layer (sized on first use): a fresh multi-megabyte vector per call costs more in
+// page faults than its arithmetic.
+struct Scratch {
+  std::vector<float> delta, du, us;  // project, project_back
+  AlignedPtr<float> ta, tb;          // project: A and B tiled
+  size_t ta_cap = 0, tb_cap = 0;
+  std::vector<float> y, dh, dg, dup, dxn, datt;   // layers: [n, D], [n, F] x 3, [n, D], [n, H*d]
+  std::vector<float> dq, dk, dv, dq_raw, dk_raw;  // [n, H*d], [n, KV*d] x 2, [n, H*d], [n, KV*d]
+};
+
+struct Pass {
+  const Model& m;
+  LoraParams& p;
+  const TrainBatch& b;
+  ThreadPool* pool;
+  int64_t n, D, F, H, KV, d, r;
+  float eps, scaling;
+  RopeTable rope;
+  std::vector<float> neg_sin;  // [positions, d/2] -sin: RoPE's inverse rotation (its transpose)
+  Scratch w;
+  std::vector<std::pair<int64_t, int64_t>> seqs;  // the batch's sequences: [start, end) token ranges
+
+  int pos(int64_t t) const { return static_cast<int>(t - b.seq_start[t]); }
+};
+
+// A row-major f32 matrix [rows, cols] in the kernels' f32 tiles (pack.h), in buf (grown as needed).
+Tensor tile_f32(const std::vector<float>& m, int64_t rows, int64_t cols, AlignedPtr<float>& buf,
+                size_t& cap) {
+  Tensor t;
+  t.dtype = DType::kF32;
+  t.rows = rows;
+  t.cols = cols;
+  t.tiled = true;
+  const size_t need = t.bytes() / 4;
+  if (cap < need) {
+    buf = aligned_array<float>(need);
+    cap = need;
+  }
+  for (int64_t ti = 0; ti < t.n_tiles(); ++ti) {
+    const uint8_t* ptrs[kTileRows];
+    const int nr = static_cast<int>(std::min<int64_t>(kTileRows, rows - ti * kTileRows));
+    for (int r = 0; r < nr; ++r)
+      ptrs[r] = reinterpret_cast<const uint8_t*>(m.data() + (ti * kTileRows + r) * cols);
+    kernels::pack_tile(DType::kF32, ptrs, nr, cols,
+                       reinterpret_cast<uint8_t*>(buf.get()) + ti * dtype_tile_bytes(DType::kF32, cols));
+  }
+  t.data = buf.get();
+  return t;
+}
+
+// y [n, out] = x W^T (+ s (x A^T) B^T), keeping x A^T for the backward pass. The LoRA product is inference's
+// (model/lora_apply.cpp: A and B as f32 tiles through kernels::matmul, then y += s * delta), so that the
+// adapter gives under --lora the logits training computed (tests/train/finetune_test.cpp).
+void project(Pass& c, int il, int target, const Tensor& w, const float* x, float* y, Saved& s) {
+  kernels::matmul(w, x, c.n, y, c.pool);
+  const LoraModuleParams* lm = c.p.find(il, target);
+  if (!lm) return;
+  std::vector<float>& u = s.u[target];
+  u.resize(c.n * c.r);
+  kernels::matmul(tile_f32(lm->a, c.r, lm->in, c.w.ta, c.w.ta_cap), x, c.n, u.data(), c.pool);
+  std::vector<float>& delta = c.w.delta;
+  delta.resize(c.n * lm->out);
+  kernels::matmul(tile_f32(lm->b, lm->out, c.r, c.w.tb, c.w.tb_cap), u.data(), c.n, delta.data(), c.pool);
+  for (int64_t i = 0; i < c.n * lm->out; ++i) y[i] += c.scaling * delta[i];
+}
+
+// dx [n, in] += dy W (+ the LoRA path), and the LoRA gradients: gB += s dy^T u, gA += du^T x with du = s dy
+// B.
+void project_back(Pass& c, int il, int target, const Tensor& w, const float* x, const Saved& s,
+                  const float* dy, float* dx) {
+  kernels::weight_backward(w, dy, c.n, dx, c.pool);
+  LoraModuleParams* lm = c.p.find(il, target);
+  if (!lm) return;
+  const int64_t r = c.r, in = lm->in, out = lm->out;
+  std::vector<float>&du = c.w.du, &us = c.w.us;
+  du.assign(c.n * r, 0.0f);
+  us = s.u[target];
+  kernels::matmul_nn_acc(dy, out, c.n, out, lm->b.data(), r, r, du.data(), r, c.pool);
+  for (float& v : du) v *= c.scaling;
+  for (float& v : us) v *= c.scaling;
+  kernels::matmul_tn_acc(dy, out, c.n, out, us.data(), r, r, lm->gb.data(), r, c.pool);
+  kernels::matmul_tn_acc(du.data(), r, c.n, r, x, in, in, lm->ga.data(), in, c.pool);
+  kernels::matmul_nn_acc(du.data(), r, c.n, r, lm->a.data(), in, in, dx, in, c.pool);
+}
+
+void rmsnorm_rows(Pass& c, const float* x, const std::vector<float>& w, float* out) {
+  parallel_for(c.pool, c.n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(x + t * c.D, w.data(), c.D, c.eps, out + t * c.D);
+  });
+}
+
+void rmsnorm_back_rows(Pass& c, const float* x, const std::vector<float>& w, const float* dy, float* dx) {
+  const auto& k = kernels::backward_active();
+  parallel_for(c.pool, c.n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      k.rmsnorm_backward(x + t * c.D, w.data(), dy + t * c.D, c.D, c.eps, dx + t * c.D);
+  });
+}
+
+// Attention a block of kQBlock query rows at a time, per (sequence, head): the scores of a block against
+// the sequence's keys up to its last row ([kQBlock, len] row-major, masked beyond each row's own position)
+// and the products with K, V, Q and dO as register-blocked f32 products (kernels/backward.h); each job runs
+// in a fixed order, so the bits do not depend on the thread count.
+constexpr int64_t kQBlock = 32;
+
+// The sequence's rows [s0, s0 + len) of one KV head of x ([n, KV*d]) transposed: out [d, len].
+void transpose_head(const float* x, int64_t s0, int64_t len, int64_t KV, int64_t g, int64_t d,
+                    std::vector<float>& out) {
+  out.resize(d * len);
+  for (int64_t j = 0; j < len; ++j)
+    for (int64_t e = 0; e < d; ++e) out[e * len + j] = x[((s0 + j) * KV + g) * d + e];
+}
+
+// 6. softmax(q k^T / sqrt(d)) v of each (token, head) over its own sequence's tokens up to itself; lse the
+// log-sum-exp of each score row.
+void attention_forward(Pass& c, Saved& s) {
+  const auto& k = kernels::backward_active();
+  const int64_t H = c.H, KV = c.KV, d = c.d, group = H / KV;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  s.att.assign(c.n * H * d, 0.0f);
+  s.lse.resize(c.n * H);
+  const int64_t n_seq = static_cast<int64_t>(c.seqs.size());
+  parallel_for(
+      c.pool, n_seq * KV,
+      [&](int64_t j0, int64_t j1) {
+        thread_local std::vector<float> kt, sc;
+        for (int64_t job = j0; job < j1; ++job) {
+          const auto [s0, s1] = c.seqs[job / KV];
+          const int64_t g = job % KV, len = s1 - s0;
+          transpose_head(s.k.data(), s0, len, KV, g, d, kt);
+          sc.resize(kQBlock * len);
+          for (int64_t h = g * group; h < (g + 1) * group; ++h)
+            for (int64_t i0 = 0; i0 < len; i0 += kQBlock) {
+              const int64_t nq = std::min(kQBlock, len - i0), nk = i0 + nq;
+              for (int64_t r = 0; r < nq; ++r) std::fill_n(sc.data() + r * len, nk, 0.0f);
+              k.matmul_nn_acc(s.q.data() + ((s0 + i0) * H + h) * d, H * d, nq, d, kt.data(), len, nk,
+                              sc.data(), len);
+              for (int64_t r = 0; r < nq; ++r) {
+                float* row = sc.data() + r * len;
+                const int64_t i = i0 + r;
+                float mx = -INFINITY;
+                for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, row[j] * scale);
+                double sum = 0;
+                for (int64_t j = 0; j <= i; ++j) {
+                  row[j] = std::exp(row[j] * scale - mx);
+                  sum += row[j];
+                }
+                const float inv = static_cast<float>(1.0 / sum);
+                for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
+                std::fill(row + i + 1, row + nk, 0.0f);
+                s.lse[(s0 + i) * H + h] = mx + static_cast<float>(std::log(sum));
+              }
+              k.matmul_nn_acc(sc.data(), len, nq, nk, s.v.data() + (s0 * KV + g) * d, KV * d, d,
+                              s.att.data() + ((s0 + i0) * H + h) * d, H * d);
+            }
+        }
+      },
+      1);
+}
+
+// Its gradient: P recomputed from lse; dP = dO V^T, dS = P (dP - rowsum(dO o O)) / sqrt(d), dQ += dS K,
+// dK += dS^T Q, dV += P^T dO. One job per (sequence, KV head) owns that head's dK, dV and its group's dQ.
+void attention_backward(Pass& c, const Saved& s, const float* datt, float* dq, float* dk, float* dv) {
+  const auto& k = kernels::backward_active();
+  const int64_t H = c.H, KV = c.KV, d = c.d, group = H / KV;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int64_t n_seq = static_cast<int64_t>(c.seqs.size());
+  parallel_for(
+      c.pool, n_seq * KV,
+      [&](int64_t j0, int64_t j1) {
+        thread_local std::vector<float> kt, vt, p, ds;
+        for (int64_t job = j0; job < j1; ++job) {
+          const auto [s0, s1] = c.seqs[job / KV];
+          const int64_t g = job % KV, len = s1 - s0;
+          transpose_head(s.k.data(), s0, len, KV, g, d, kt);
+          transpose_head(s.v.data(), s0, len, KV, g, d, vt);
+          p.resize(kQBlock * len);
+          ds.resize(kQBlock * len);
+          const float* kg = s.k.data() + (s0 * KV + g) * d;
+          float *dkg = dk + (s0 * KV + g) * d, *dvg = dv + (s0 * KV + g) * d;
+          for (int64_t h = g * group; h < (g + 1) * group; ++h)
+            for (int64_t i0 = 0; i0 < len; i0 += kQBlock) {
+              const int64_t nq = std::min(kQBlock, len - i0), nk = i0 + nq, row0 = (s0 + i0) * H + h;
+              const float *qb = s.q.data() + row0 * d, *gob = datt + row0 * d;
+              for (int64_t r = 0; r < nq; ++r) {
+                std::fill_n(p.data() + r * len, nk, 0.0f);
+                std::fill_n(ds.data() + r * len, nk, 0.0f);
+              }
+              k.matmul_nn_acc(qb, H * d, nq, d, kt.data(), len, nk, p.data(), len);
+              k.matmul_nn_acc(gob, H * d, nq, d, vt.data(), len, nk, ds.data(), len);
+              for (int64_t r = 0; r < nq; ++r) {
+                const int64_t i = i0 + r, ti = (s0 + i) * H + h;
+                float *pr = p.data() + r * len, *dr = ds.data() + r * len;
+                const float lse = s.lse[ti], dt = k.dot(datt + ti * d, s.att.data() + ti * d, d);
+                for (int64_t j = 0; j <= i; ++j) {
+                  pr[j] = std::exp(pr[j] * scale - lse);
+                  dr[j] = pr[j] * (dr[j] - dt) * scale;
+                }
+                std::fill(pr + i + 1, pr + nk, 0.0f);
+                std::fill(dr + i + 1, dr + nk, 0.0f);
+              }
+              k.matmul_nn_acc(ds.data(), len, nq, nk, kg, KV * d, d, dq + row0 * d, H * d);
+              k.matmul_tn_acc(ds.data(), len, nq, 0, nk, qb, H * d, d, dkg, KV * d);
+              k.matmul_tn_acc(p.data(), len, nq, 0, nk, gob, H * d, d, dvg, KV * d);
+            }
+        }
+      },
+      1);
+}
+
+void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s) {
+  const LayerWeights& l = c.m.weights.layers[il];
+  const int64_t n = c.n, D = c.D, F = c.F, H = c.H, KV = c.KV, d = c.d;
+  s.x_in = x;
+  // 1. input_layernorm
+  s.xn1.resize(n * D);
+  rmsnorm_rows(c, x.data(), l.input_layernorm, s.xn1.data());
+  // 2. q_proj, k_proj, v_proj (+ LoRA)
+  s.q_raw.resize(n * H * d);
+  s.k_raw.resize(n * KV * d);
+  s.v.resize(n * KV * d);
+  project(c, il, kLoraQ, l.q_proj, s.xn1.data(), s.q_raw.data(), s);
+  project(c, il, kLoraK, l.k_proj, s.xn1.data(), s.k_raw.data(), s);
+  project(c, il, kLoraV, l.v_proj, s.xn1.data(), s.v.data(), s);
+  // 3. q_norm / k_norm per head, 4. RoPE at the token's position in its own sequence
+  s.q.resize(n * H * d);
+  s.k.resize(n * KV * d);
+  parallel_for(c.pool, n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float *cs = c.rope.cos(c.pos(t)), *sn = c.rope.sin(c.pos(t));
+      for (int64_t h = 0; h < H; ++h) {
+        float* q = s.q.data() + (t * H + h) * d;
+        kernels::rmsnorm(s.q_raw.data() + (t * H + h) * d, l.q_norm.data(), d, c.eps, q);
+        kernels::rope_neox(q, cs, sn, static_cast<int>(d));
+      }
+      for (int64_t h = 0; h < KV; ++h) {
+        float* k = s.k.data() + (t * KV + h) * d;
+        kernels::rmsnorm(s.k_raw.data() + (t * KV + h) * d, l.k_norm.data(), d, c.eps, k);
+        kernels::rope_neox(k, cs, sn, static_cast<int>(d));
+      }
+    }
+  });
+  // 6. attention, 7. o_proj (+ LoRA), residual
+  attention_forward(c, s);
+  std::vector<float>& y = c.w.y;
+  y.resize(n * D);
+  project(c, il, kLoraO, l.o_proj, s.att.data(), y.data(), s);
+  for (int64_t i = 0; i < n * D; ++i) x[i] += y[i];
+  s.x_mid = x;
+  // 8. post_attention_layernorm, 9. mlp (+ LoRA), residual
+  s.xn2.resize(n * D);
+  rmsnorm_rows(c, x.data(), l.post_attention_layernorm, s.xn2.data());
+  s.g.resize(n * F);
+  s.up.resize(n * F);
+  s.h.resize(n * F);
+  project(c, il, kLoraGate, l.gate_proj, s.xn2.data(), s.g.data(), s);
+  project(c, il, kLoraUp, l.up_proj, s.xn2.data(), s.up.data(), s);
+  kernels::silu_mul(s.g.data(), s.up.data(), n * F, s.h.data());
+  project(c, il, kLoraDown, l.down_proj, s.h.data(), y.data(), s);
+  for (int64_t i = 0; i < n * D; ++i) x[i] += y[i];
+}
+
+// dx [n, D]: the gradient at the layer's output on entry, at its input on return.
+void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
+  const LayerWeights& l = c.m.weights.layers[il];
+  const int64_t n = c.n, D = c.D, F = c.F, H = c.H, KV = c.KV, d = c.d;
+  const auto& k = kernels::backward_active();
+  // 9. mlp
+  std::vector<float>&dh = c.w.dh, &dg = c.w.dg, &dup = c.w.dup, &dxn = c.w.dxn;
+  dh.assign(n * F, 0.0f);
+  dg.resize(n * F);
+  dup.resize(n * F);
+  dxn.assign(n * D, 0.0f);
+  project_back(c, il, kLoraDown, l.down_proj, s.h.data(), s, dx.data(), dh.data());
+  parallel_for(c.pool, n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      k.silu_mul_backward(s.g.data() + t * F, s.up.data() + t * F, dh.data() + t * F, F, dg.data() + t * F,
+                          dup.data() + t * F);
+  });
+  project_back(c, il, kLoraGate, l.gate_proj, s.xn2.data(), s, dg.data(), dxn.data());
+  project_back(c, il, kLoraUp, l.up_proj, s.xn2.data(), s, dup.data(), dxn.data());
+  // 8. post_attention_layernorm (the residual passes dx through unchanged)
+  rmsnorm_back_rows(c, s.x_mid.data(), l.post_attention_layernorm, dxn.data(), dx.data());
+  // 7. o_proj
+  std::vector<float>& datt = c.w.datt;
+  datt.assign(n * H * d, 0.0f);
+  project_back(c, il, kLoraO, l.o_proj, s.att.data(), s, dx.data(), datt.data());
+  // 6. attention
+  std::vector<float>&dq = c.w.dq, &dk = c.w.dk, &dv = c.w.dv;
+  dq.assign(n * H * d, 0.0f);
+  dk.assign(n * KV * d, 0.0f);
+  dv.assign(n * KV * d, 0.0f);
+  attention_backward(c, s, datt.data(), dq.data(), dk.data(), dv.data());
+  // 4. RoPE (the inverse rotation), 3. q_norm / k_norm
+  std::vector<float>&dq_raw = c.w.dq_raw, &dk_raw = c.w.dk_raw;
+  dq_raw.assign(n * H * d, 0.0f);
+  dk_raw.assign(n * KV * d, 0.0f);
+  const int64_t half = d / 2;
+  parallel_for(c.pool, n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float *cs = c.rope.cos(c.pos(t)), *sn = c.neg_sin.data() + c.pos(t) * half;
+      for (int64_t h = 0; h < H; ++h) {
+        float* g = dq.data() + (t * H + h) * d;
+        kernels::rope_neox(g, cs, sn, static_cast<int>(d));
+        k.rmsnorm_backward(s.q_raw.data() + (t * H + h) * d, l.q_norm.data(), g, d, c.eps,
+                           dq_raw.data() + (t * H + h) * d);
+      }
+      for (int64_t h = 0; h < KV; ++h) {
+        float* g = dk.data() + (t * KV + h) * d;
+        kernels::rope_neox(g, cs, sn, static_cast<int>(d));
+        k.rmsnorm_backward(s.k_raw.data() + (t * KV + h) * d, l.k_norm.data(), g, d, c.eps,
+                           dk_raw.data() + (t * KV + h) * d);
+      }
+    }
+  });
+  // 2. q_proj, k_proj, v_proj; 1. input_layernorm
+  std::fill(dxn.begin(), dxn.end(), 0.0f);
+  project_back(c, il, kLoraQ, l.q_proj, s.xn1.data(), s, dq_raw.data(), dxn.data());
+  project_back(c, il, kLoraK, l.k_proj, s.xn1.data(), s, dk_raw.data(), dxn.data());
+  project_back(c, il, kLoraV, l.v_proj, s.xn1.data(), s, dv.data(), dxn.data());
+  rmsnorm_back_rows(c, s.x_in.data(), l.input_layernorm, dxn.data(), dx.data());
+}
+
+// 10. final norm, lm_head and the loss on the labelled rows, kChunk rows at a time (a [kChunk, V] logits
+// buffer); their gradient into dx.
+double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, float loss_scale) {
+  constexpr int64_t kChunk = 64;
+  const ModelWeights& w = c.m.weights;
+  const int64_t D = c.D, V = c.m.config.vocab_size;
+  std::vector<int64_t> rows;
+  for (int64_t t = 0; t < c.n; ++t)
+    if (c.b.labels[t] >= 0) rows.push_back(t);
+  const int64_t chunk = std::min<int64_t>(kChunk, static_cast<int64_t>(rows.size()));
+  std::vector<float> xf(chunk * D), logits(chunk * V), dxf(chunk * D);
+  double loss = 0;
+  const auto& k = kernels::backward_active();
+  for (size_t r0 = 0; r0 < rows.size(); r0 += kChunk) {
+    const int64_t nr = std::min<int64_t>(kChunk, static_cast<int64_t>(rows.size() - r0));
+    for (int64_t i = 0; i < nr; ++i)
+      kernels::rmsnorm(x.data() + rows[r0 + i] * D, w.norm.data(), D, c.eps, xf.data() + i * D);
+    kernels::matmul(w.lm_head, xf.data(), nr, logits.data(), c.pool);
+    std::vector<double> row_loss(nr);
+    parallel_for(c.pool, nr, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        float* lg = logits.data() + i * V;
+        const int32_t label = c.b.labels[rows[r0 + i]];
+        float mx = lg[0];
+        for (int64_t v = 1; v < V; ++v) mx = std::max(mx, lg[v]);
+        const float target = lg[label];
+        double z = 0;
+        for (int64_t v = 0; v < V; ++v) {
+          lg[v] = std::exp(lg[v] - mx);
+          z += lg[v];
+        }
+        row_loss[i] = mx + std::log(z) - target;
+        // d loss / d logit = softmax - onehot, times loss_scale
+        const float inv = static_cast<float>(loss_scale / z);
+        for (int64_t v = 0; v < V; ++v) lg[v] *= inv;
+        lg[label] -= loss_scale;
+      }
+    });
+    for (double l : row_loss) loss += l;
+    if (!dx) continue;
+    std::fill(dxf.begin(), dxf.end(), 0.0f);
+    kernels::weight_backward(w.lm_head, logits.data(), nr, dxf.data(), c.pool);
+    for (int64_t i = 0; i < nr; ++i)
+      k.rmsnorm_backward(x.data() + rows[r0 + i] * D, w.norm.data(), dxf.data() + i * D, D, c.eps,
+                         dx->data() + rows[r0 + i] * D);
+  }
+  return loss;
+}
+
+}  // namespace
+
+double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const TrainStepOptions& o) {
+  const ModelConfig& cfg = m.config;
+  const int64_t n = static_cast<int64_t>(b.size());
+  QWEN3_CHECK(n > 0 && b.seq_start.size() == b.tokens.size() && b.labels.size() == b.tokens.size(),
+              "train_step: an empty or inconsistent batch");
+  QWEN3_CHECK(static_cast<int>(p.layers.size()) == cfg.num_hidden_layers,
+              "train_step: LoRA of another model");
+  Pass c{m,
+         p,
+         b,
+         o.pool,
+         n,
+         cfg.hidden_size,
+         cfg.intermediate_size,
+         cfg.num_attention_heads,
+         cfg.num_key_value_heads,
+         cfg.head_dim,
+         p.config.rank,
+         static_cast<float>(cfg.rms_norm_eps),
+         p.config.scaling(),
+         {},
+         {},
+         {},
+         {}};
+  int max_pos = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    if (t == 0 || b.seq_start[t] != b.seq_start[t - 1]) c.seqs.push_back({b.seq_start[t], t + 1});
+    QWEN3_CHECK(b.seq_start[t] == c.seqs.back().first, "train_step: sequence %d is not contiguous",
+                static_cast<int>(c.seqs.size()));
+    c.seqs.back().second = t + 1;
+    QWEN3_CHECK(b.tokens[t] >= 0 && b.tokens[t] < cfg.vocab_size, "token id %d is outside the vocabulary",
+                b.tokens[t]);
+    QWEN3_CHECK(b.labels[t] < cfg.vocab_size, "label %d is outside the vocabulary", b.labels[t]);
+    max_pos = std::max(max_pos, c.pos(t));
+  }
+  c.rope.extend(m.rope, max_pos + 1);
+  const int64_t half = c.d / 2;
+  c.neg_sin.resize((max_pos + 1) * half);
+  for (int ps = 0; ps <= max_pos; ++ps)
+    for (int64_t i = 0; i < half; ++i) c.neg_sin[ps * half + i] = -c.rope.sin(ps)[i];
+
+  // 0. embed_tokens
+  std::vector<float> x(n * c.D);
+  for (int64_t t = 0; t < n; ++t)
+    kernels::row_to_f32(m.weights.embed_tokens, b.tokens[t], x.data() + t * c.D);
+  // Without checkpointing every layer keeps its activations; with it, each layer's input only (x_in) and
+  // one Saved is reused for every layer's forward and recompute, the last layer's kept from the forward pass.
+  const bool ckpt = o.checkpointing && o.backward;
+  const int L = cfg.num_hidden_layers;
+  std::vector<Saved> saved(ckpt ? 1 : L);
+  std::vector<std::vector<float>> layer_in(ckpt ? L : 0);
+  for (int il = 0; il < L; ++il) {
+    if (ckpt) layer_in[il] = x;
+    layer_forward(c, il, x, saved[ckpt ? 0 : il]);
+  }
+
+  if (o.last_logits) {
+    std::vector<float> xf(c.D);
+    kernels::rmsnorm(x.data() + (n - 1) * c.D, m.weights.norm.data(), c.D, c.eps, xf.data());
+    o.last_logits->resize(cfg.vocab_size);
+    kernels::matmul(m.weights.lm_head, xf.data(), 1, o.last_logits->data(), o.pool);
+  }
+  if (!o.backward) return head_loss(c, x, nullptr, o.loss_scale);
+  std::vector<float> dx(n * c.D, 0.0f);
+  const double loss = head_loss(c, x, &dx, o.loss_scale);
+  for (int il = L - 1; il >= 0; --il) {
+    if (ckpt && il < L - 1) {
+      std::vector<float> xi = std::move(layer_in[il]);
+      layer_forward(c, il, xi, saved[0]);  // the layer's activations again
+    }
+    layer_backward(c, il, saved[ckpt ? 0 : il], dx);
+    if (!ckpt) saved[il] = Saved{};  // free as we go
+  }
+  return loss;
+}
+
+}  // namespace qwen3

@@ -1,0 +1,234 @@
+// The backward kernels (kernels/backward.h) of every ISA this CPU has against float64 definitions, over sizes
+// 0 .. 2 x 16 + odd tails and misaligned offsets, with tolerances from the inputs' norms; the axpy-form
+// products give the scalar table's bits on every ISA; weight_backward against the widened matrix for every
+// stored dtype and a range of token counts (its token/column splits), and its independence of thread count.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/file.h"
+#include "core/half.h"
+#include "core/thread_pool.h"
+#include "kernels/backward.h"
+#include "kernels/pack.h"
+
+namespace qwen3::kernels {
+namespace {
+
+std::vector<Isa> isas() {
+  std::vector<Isa> out;
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (isa_supported(i)) out.push_back(i);
+  return out;
+}
+
+std::vector<float> randv(std::mt19937& rng, size_t n) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// A tiled matrix of dtype t from f32 values (rounded or quantised on the way).
+struct Tiled {
+  Tensor tensor;
+  AlignedPtr<uint8_t> buf;
+};
+Tiled tile_matrix(const std::vector<float>& f, int64_t rows, int64_t cols, DType t) {
+  Tiled m;
+  m.tensor.dtype = t;
+  m.tensor.rows = rows;
+  m.tensor.cols = cols;
+  m.tensor.tiled = true;
+  m.buf = aligned_array<uint8_t>(m.tensor.bytes() + 64);
+  m.tensor.data = m.buf.get();
+  const size_t row_bytes = dtype_row_bytes(t, cols);
+  std::vector<uint8_t> rowmajor(row_bytes * rows + 1);
+  for (int64_t r = 0; r < rows; ++r)
+    row_from_f32(f.data() + r * cols, cols, t, rowmajor.data() + r * row_bytes);
+  for (int64_t i = 0; i < m.tensor.n_tiles(); ++i) {
+    const uint8_t* ptrs[kTileRows];
+    const int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
+    for (int r = 0; r < n; ++r) ptrs[r] = rowmajor.data() + (i * kTileRows + r) * row_bytes;
+    pack_tile(t, ptrs, n, cols, m.buf.get() + i * dtype_tile_bytes(t, cols));
+  }
+  return m;
+}
+
+constexpr int kSizes[] = {0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 47};
+
+TEST(Backward, DotAndAxpy) {
+  std::mt19937 rng(1);
+  for (Isa isa : isas()) {
+    const BackwardTable& k = backward_table_for(isa);
+    for (int n : kSizes)
+      for (int off : {0, 1, 3}) {
+        std::vector<float> a = randv(rng, n + off), b = randv(rng, n + off), y = randv(rng, n + off);
+        double want = 0, norm = 0;
+        for (int i = 0; i < n; ++i) {
+          want += static_cast<double>(a[off + i]) * b[off + i];
+          norm += std::fabs(static_cast<double>(a[off + i]) * b[off + i]);
+        }
+        EXPECT_NEAR(k.dot(a.data() + off, b.data() + off, n), want, 1e-6 * norm + 1e-30)
+            << isa_name(isa) << " n=" << n;
+        std::vector<float> y0 = y;
+        k.axpy(0.37f, a.data() + off, y.data() + off, n);
+        for (int i = 0; i < n; ++i) EXPECT_EQ(y[off + i], y0[off + i] + a[off + i] * 0.37f);
+        for (int i = 0; i < off; ++i) EXPECT_EQ(y[i], y0[i]) << "wrote before the start";
+      }
+  }
+}
+
+TEST(Backward, MatrixProductsMatchFloat64AndTheScalarBits) {
+  std::mt19937 rng(2);
+  const BackwardTable& ref = backward_table_for(Isa::kScalar);
+  for (Isa isa : isas()) {
+    const BackwardTable& k = backward_table_for(isa);
+    for (int n : {1, 3, 5})
+      for (int m : {1, 4, 7, 16})
+        for (int kin : kSizes) {
+          const int ld = kin + 3;  // a leading dimension wider than the row
+          std::vector<float> x = randv(rng, n * ld), w = randv(rng, m * kin + 1),
+                             dy = randv(rng, n * (m + 2));
+          // y = x W^T
+          std::vector<float> y(n * (m + 2), -7.0f);
+          k.matmul_nt(x.data(), ld, n, w.data(), kin, m, y.data(), m + 2);
+          for (int t = 0; t < n; ++t)
+            for (int j = 0; j < m; ++j) {
+              double want = 0, norm = 0;
+              for (int i = 0; i < kin; ++i) {
+                want += static_cast<double>(x[t * ld + i]) * w[j * kin + i];
+                norm += std::fabs(static_cast<double>(x[t * ld + i]) * w[j * kin + i]);
+              }
+              EXPECT_NEAR(y[t * (m + 2) + j], want, 1e-6 * norm + 1e-30) << isa_name(isa);
+            }
+          // dx += dy W, W with a leading dimension wider than its rows
+          std::vector<float> wl(m * (kin + 1) + 1, 9.0f);
+          for (int j = 0; j < m; ++j)
+            for (int i = 0; i < kin; ++i) wl[j * (kin + 1) + i] = w[j * kin + i];
+          std::vector<float> dx = randv(rng, n * ld), dx0 = dx, dxr = dx;
+          k.matmul_nn_acc(dy.data(), m + 2, n, m, wl.data(), kin + 1, kin, dx.data(), ld);
+          ref.matmul_nn_acc(dy.data(), m + 2, n, m, wl.data(), kin + 1, kin, dxr.data(), ld);
+          EXPECT_EQ(0, std::memcmp(dx.data(), dxr.data(), dx.size() * 4)) << isa_name(isa) << " nn bits";
+          for (int t = 0; t < n; ++t)
+            for (int i = 0; i < ld; ++i) {
+              double want = dx0[t * ld + i], norm = std::fabs(want);
+              if (i < kin)
+                for (int j = 0; j < m; ++j) {
+                  want += static_cast<double>(dy[t * (m + 2) + j]) * w[j * kin + i];
+                  norm += std::fabs(static_cast<double>(dy[t * (m + 2) + j]) * w[j * kin + i]);
+                }
+              EXPECT_NEAR(dx[t * ld + i], want, 1e-6 * norm + 1e-30) << isa_name(isa);
+            }
+          // dW += dy^T x over rows [1, m), dW with a leading dimension kin + 2 (the gap untouched)
+          const int ldw = kin + 2;
+          std::vector<float> dw = randv(rng, m * ldw), dw0 = dw, dwr = dw;
+          k.matmul_tn_acc(dy.data(), m + 2, n, 1, m, x.data(), ld, kin, dw.data(), ldw);
+          ref.matmul_tn_acc(dy.data(), m + 2, n, 1, m, x.data(), ld, kin, dwr.data(), ldw);
+          EXPECT_EQ(0, std::memcmp(dw.data(), dwr.data(), dw.size() * 4)) << isa_name(isa) << " tn bits";
+          for (int j = 0; j < m; ++j)
+            for (int i = 0; i < ldw; ++i) {
+              double want = dw0[j * ldw + i], norm = std::fabs(want);
+              if (j >= 1 && i < kin)
+                for (int t = 0; t < n; ++t) {
+                  want += static_cast<double>(dy[t * (m + 2) + j]) * x[t * ld + i];
+                  norm += std::fabs(static_cast<double>(dy[t * (m + 2) + j]) * x[t * ld + i]);
+                }
+              EXPECT_NEAR(dw[j * ldw + i], want, 1e-6 * norm + 1e-30) << isa_name(isa);
+            }
+        }
+  }
+}
+
+TEST(Backward, RmsNormAndSiluGradientsMatchTheDefinitions) {
+  std::mt19937 rng(3);
+  for (Isa isa : isas()) {
+    const BackwardTable& k = backward_table_for(isa);
+    for (int n : kSizes) {
+      if (n == 0) continue;
+      std::vector<float> x = randv(rng, n), w = randv(rng, n), dy = randv(rng, n), dx = randv(rng, n);
+      std::vector<float> dx0 = dx;
+      const float eps = 1e-6f;
+      k.rmsnorm_backward(x.data(), w.data(), dy.data(), n, eps, dx.data());
+      double ss = 0, gx = 0;
+      for (int i = 0; i < n; ++i) {
+        ss += static_cast<double>(x[i]) * x[i];
+        gx += static_cast<double>(dy[i]) * w[i] * x[i];
+      }
+      const double r = 1.0 / std::sqrt(ss / n + eps);
+      for (int i = 0; i < n; ++i) {
+        const double want = dx0[i] + r * dy[i] * w[i] - x[i] * r * r * r * gx / n;
+        EXPECT_NEAR(dx[i], want, 1e-5 * (std::fabs(dx0[i]) + r * std::fabs(dy[i] * w[i]) + 1))
+            << isa_name(isa);
+      }
+      std::vector<float> g = randv(rng, n), u = randv(rng, n), dh = randv(rng, n), dg(n), du(n);
+      for (float& v : g) v *= 4;
+      k.silu_mul_backward(g.data(), u.data(), dh.data(), n, dg.data(), du.data());
+      for (int i = 0; i < n; ++i) {
+        const double s = 1.0 / (1.0 + std::exp(-static_cast<double>(g[i])));
+        EXPECT_NEAR(du[i], dh[i] * g[i] * s, 1e-5 * std::fabs(dh[i] * g[i]) + 1e-30);
+        EXPECT_NEAR(dg[i], dh[i] * u[i] * s * (1 + g[i] * (1 - s)),
+                    1e-5 * std::fabs(dh[i] * u[i]) * 2 + 1e-30);
+      }
+    }
+  }
+}
+
+// weight_backward against float64 sums over the widened matrix, every stored dtype (bf16 with and without
+// bf16_dot): exact f32 products within 1e-6 of the row's norm; where it rounds (weight_backward_rounds), of
+// dy and W rounded to bf16 within 1e-5 (f32 sums of bf16 products), and then not within 2e-5 of the exact
+// ones (the rounding is really there). The same bits on 1 and 2 threads.
+void check_weight_backward(int64_t rows, int64_t cols, const std::vector<int>& ns, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> wf = randv(rng, rows * cols);
+  auto bf16r = [](double v) { return static_cast<double>(bf16_to_f32(f32_to_bf16(static_cast<float>(v)))); };
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0, DType::kQ4_0})
+    for (bool bf16_dot : {false, true}) {
+      if (bf16_dot && dt != DType::kBF16) continue;
+      Tiled pm = tile_matrix(wf, rows, cols, dt);
+      pm.tensor.bf16_dot = bf16_dot;
+      const bool rounds = weight_backward_rounds(pm.tensor);
+      EXPECT_EQ(rounds, bf16_dot || dt == DType::kQ8_0 || dt == DType::kQ4_0) << dtype_name(dt);
+      std::vector<float> widened(rows * cols);
+      for (int64_t r = 0; r < rows; ++r) row_to_f32(pm.tensor, r, widened.data() + r * cols);
+      for (int n : ns) {
+        std::vector<float> dy = randv(rng, n * rows), dx1(n * cols, 0.5f), dx2 = dx1;
+        ThreadPool one(1), two(2);
+        weight_backward(pm.tensor, dy.data(), n, dx1.data(), &one);
+        weight_backward(pm.tensor, dy.data(), n, dx2.data(), &two);
+        EXPECT_EQ(0, std::memcmp(dx1.data(), dx2.data(), dx1.size() * 4)) << dtype_name(dt) << " n=" << n;
+        double far = 0;  // the largest distance from the exact product, relative to the norm
+        for (int t = 0; t < n; ++t)
+          for (int64_t i = 0; i < cols; ++i) {
+            double want = 0.5, exact = 0.5, norm = 0.5;
+            for (int64_t j = 0; j < rows; ++j) {
+              const double g = dy[t * rows + j], v = widened[j * cols + i];
+              want += rounds ? bf16r(g) * bf16r(v) : g * v;
+              exact += g * v;
+              norm += std::fabs(g * v);
+            }
+            ASSERT_NEAR(dx1[t * cols + i], want, (rounds ? 1e-5 : 1e-6) * norm)
+                << dtype_name(dt) << (bf16_dot ? " bf16_dot" : "") << " n=" << n;
+            far = std::max(far, std::fabs(dx1[t * cols + i] - exact) / norm);
+          }
+        if (rounds) {
+          EXPECT_GT(far, 2e-5) << dtype_name(dt) << " n=" << n;
+        }
+      }
+    }
+}
+
+TEST(Backward, WeightBackwardEveryDtypeAndThreadCount) {
+  check_weight_backward(40, 64, {1, 2, 5, 64, 70, 300}, 4);  // 3 tiles (the last partial), two quant blocks
+}
+
+TEST(Backward, WeightBackwardInBands) {
+  check_weight_backward(4099, 64, {3, 37}, 5);  // bands of 4096 rows, the last odd (a padded pair)
+}
+
+}  // namespace
+}  // namespace qwen3::kernels
