@@ -307,16 +307,19 @@ test('kept-alive connections idle up to --keep-alive-timeout, then close quietly
     setTimeout(() => s.destroy(), 30000 * TIME_SCALE);
   });
   const timeouts = async (base) => Number(/^qwen3_http_timeouts_total (\S+)$/m.exec(await (await fetch(`${base}/metrics`)).text())[1]);
-  // This server: --header-timeout 3, --keep-alive-timeout 5 (the default). Idle 3.5 s, then a second request.
-  const before = await timeouts(server.base);
-  const r = await conversation(server.port, [0, 3500]);
+  // A server of its own (connections left over from earlier tests time out on the shared one and move the
+  // counter): --header-timeout 3, --keep-alive-timeout 5 (the default). Idle 3.5 s, then a second request.
+  const s1 = await startServer(['--header-timeout', '3']);
+  const before = await timeouts(s1.base);
+  const r = await conversation(s1.port, [0, 3500]);
   assert.equal(r.answers.length, 2, `the second request after 3.5 s idle was not answered: ${JSON.stringify(r)}`);
   for (const h of r.answers) {
     assert.equal(statusOf(h), 200, h);
     assert.match(h, /^Keep-Alive: timeout=5$/mi, h);
   }
   assert.ok(r.closedAt >= 3500 + 4000, `closed ${r.closedAt} ms in: before the keep-alive timeout`);
-  assert.equal(await timeouts(server.base), before, 'an idle kept-alive connection closing is no timeout');
+  assert.equal(await timeouts(s1.base), before, 'an idle kept-alive connection closing is no timeout');
+  assert.equal(await s1.stop(), 0);
   // A shorter keep-alive timeout closes sooner, and says so.
   const s2 = await startServer(['--keep-alive-timeout', '1']);
   try {
