@@ -28,6 +28,10 @@ const char* dtype_name(DType t) {
       return "q5_0";
     case DType::kQ5_1:
       return "q5_1";
+    case DType::kQ2_K:
+      return "q2_K";
+    case DType::kQ3_K:
+      return "q3_K";
   }
   return "?";
 }
@@ -58,6 +62,10 @@ size_t dtype_row_bytes(DType t, int64_t cols) {
       return n / kQuantBlock * sizeof(BlockQ5_0);
     case DType::kQ5_1:
       return n / kQuantBlock * sizeof(BlockQ5_1);
+    case DType::kQ2_K:
+      return n / kSuperBlock * sizeof(BlockQ2_K);
+    case DType::kQ3_K:
+      return n / kSuperBlock * sizeof(BlockQ3_K);
   }
   return 0;
 }
@@ -70,6 +78,8 @@ int dtype_block_values(DType t) {
     case DType::kQ5_0:
     case DType::kQ5_1:
       return kQuantBlock;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

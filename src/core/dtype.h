@@ -20,7 +20,9 @@ enum class DType : uint8_t {
   kF8E4M3,
   kQ4_1,
   kQ5_0,
-  kQ5_1
+  kQ5_1,
+  kQ2_K,
+  kQ3_K
 };
 
 // GGUF-compatible block quantisation: 32 values per block, one f16 scale.
@@ -54,9 +56,21 @@ struct BlockQ5_1 {
 };
 static_assert(sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(BlockQ5_1) == 24);
 
-// ggml's k-quants: super-blocks of 256 values in sub-blocks of 32 (Q4_K, Q5_K) or 16 (Q6_K), exactly as
-// ggml-common.h lays them out (kernels/quant_k.h gives the value of every stored bit).
+// ggml's k-quants: super-blocks of 256 values in sub-blocks of 32 (Q4_K, Q5_K) or 16 (Q2_K, Q3_K, Q6_K),
+// exactly as ggml-common.h lays them out (kernels/quant_k.h gives the value of every stored bit).
 constexpr int kSuperBlock = 256;
+struct BlockQ2_K {
+  uint8_t scales[16];  // sub-block j (16 values): 4-bit scale (low nibble), 4-bit min (high nibble)
+  uint8_t qs[64];      // 2-bit values: value 128h + 32s + l in bits 2s..2s+1 of qs[32h + l]
+  uint16_t d, dmin;    // f16 super-block scales of the sub-block scales and mins
+};
+struct BlockQ3_K {
+  uint8_t hmask[32];   // the third bit: value 128h + 32s + l in bit 4h + s of hmask[l] (set: +0, clear: -4)
+  uint8_t qs[64];      // the low 2 bits, as Q2_K's
+  uint8_t scales[12];  // 16 x 6-bit scales (stored + 32), packed (quant_k.h)
+  uint16_t d;          // f16
+};
+static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110);
 struct BlockQ4_K {
   uint16_t d, dmin;    // f16 super-block scales of the 6-bit sub-block scales and mins
   uint8_t scales[12];  // 8 x (6-bit scale, 6-bit min), packed (ggml's get_scale_min_k4)
@@ -91,7 +105,8 @@ static_assert(sizeof(BlockF8E4M3) == 132);
 // type has a whole number of blocks. f8_e4m3: 1, as any width is allowed (its last block is padded).
 int dtype_block_values(DType t);
 inline bool is_k_quant(DType t) {
-  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K;
+  return t == DType::kQ2_K || t == DType::kQ3_K || t == DType::kQ4_K || t == DType::kQ5_K ||
+         t == DType::kQ6_K;
 }
 // q4_1, q5_0, q5_1: kernels/quant_legacy.h.
 inline bool is_legacy_quant(DType t) {

@@ -62,6 +62,10 @@ GgmlType ggml_type_of(DType t) {
       return GgmlType::kQ5_0;
     case DType::kQ5_1:
       return GgmlType::kQ5_1;
+    case DType::kQ2_K:
+      return GgmlType::kQ2_K;
+    case DType::kQ3_K:
+      return GgmlType::kQ3_K;
   }
   QWEN3_ASSERT(false);
 }
@@ -90,6 +94,10 @@ std::optional<DType> dtype_of_ggml(uint32_t ggml_type) {
       return DType::kQ5_0;
     case GgmlType::kQ5_1:
       return DType::kQ5_1;
+    case GgmlType::kQ2_K:
+      return DType::kQ2_K;
+    case GgmlType::kQ3_K:
+      return DType::kQ3_K;
   }
   return std::nullopt;
 }

@@ -25,6 +25,8 @@ size_t kv_row_bytes(DType t, int head_dim) {
       return dtype_row_bytes(t, head_dim);
     case DType::kF8E4M3:
     case DType::kQ4_0:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
@@ -65,6 +67,8 @@ void kv_store_row(DType t, const float* src, int d, void* dst) {
     }
     case DType::kF8E4M3:
     case DType::kQ4_0:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
@@ -158,6 +162,8 @@ void kv_load_row(DType t, const void* src, int d, float* dst) {
     }
     case DType::kF8E4M3:
     case DType::kQ4_0:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

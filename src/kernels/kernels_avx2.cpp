@@ -268,6 +268,8 @@ void matmul_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
       return matmul_dtype<DType::kQ8_0>(w, in, tile_begin, tile_end, y, ldy);
     case DType::kQ4_0:
       return matmul_dtype<DType::kQ4_0>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:

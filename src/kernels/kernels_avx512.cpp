@@ -317,6 +317,8 @@ void matmul_pair(const Tensor& w, const Tensor* up, const MatmulInput& in, int64
       return matmul_dtype<DType::kQ8_0>(w, up, in, tile_begin, tile_end, y, ldy);
     case DType::kQ4_0:
       return matmul_dtype<DType::kQ4_0>(w, up, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:  // (never with `up`: kernels.cpp runs k-quant gate/up as two matmuls)

@@ -137,7 +137,7 @@ void matmul_k_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, 
           superblock_scales_k(w.dtype, blk, &d, &dmin);
           const float dx = in.xd[t * nb + b];
           acc = std::fma(static_cast<float>(isum), f16_to_f32(d) * dx, acc);
-          if (w.dtype != DType::kQ6_K) acc = std::fma(static_cast<float>(-msum), f16_to_f32(dmin) * dx, acc);
+          if (k_quant_has_min(w.dtype)) acc = std::fma(static_cast<float>(-msum), f16_to_f32(dmin) * dx, acc);
         }
         y[t * ldy + ti * R + r] = acc;
       }

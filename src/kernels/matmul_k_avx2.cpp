@@ -1,12 +1,13 @@
-// AVX2 k-quant matmul: Q4_K, Q5_K and Q6_K blocks read as stored (pack.h), unpacked in registers 32 values
-// at a time, times int8 activations (quant_k.h): vpmaddubsw (unsigned weights x signed activations, pair sums
-// at most 2 x 63 x 127, no saturation), vpmaddwd by the sub-block scale, one int32 sum per row and token
-// (exact), then quant_k.h's two fused multiply-adds. The same bits as the scalar reference
+// AVX2 k-quant matmul: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K blocks read as stored (pack.h), unpacked in
+// registers 32 values at a time, times int8 activations (quant_k.h): vpmaddubsw (unsigned weights x signed
+// activations, pair sums at most 2 x 63 x 127, no saturation), vpmaddwd by the sub-block scale, one int32 sum
+// per row and token (exact), then quant_k.h's two fused multiply-adds. The same bits as the scalar reference
 // (tests/kernels/matmul_test.cpp).
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "core/half.h"
@@ -30,14 +31,44 @@ inline int32_t hsum(__m256i v) {
 // vector's two halves (16 values each).
 struct Unpacked {
   __m256i w[8], sc[8];
-  int32_t mins[8];  // Q4_K/Q5_K
-  int8_t gsc[16];   // Q6_K: group scales
+  int32_t mins[8];   // Q4_K/Q5_K
+  int32_t gmin[16];  // Q2_K: group mins
+  int8_t gsc[16];    // Q3_K/Q6_K: group scales
 };
 
 template <DType DT>
 inline void unpack(const uint8_t* blk, Unpacked& u) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  if constexpr (DT == DType::kQ6_K) {
+  if constexpr (DT == DType::kQ2_K || DT == DType::kQ3_K) {
+    // vector k = 4h + s: the 2-bit fields s of qs[32h..32h+31] (quant_k_low.cpp), Q3_K's hmask bit k at 4
+    const bool q3 = DT == DType::kQ3_K;
+    const uint8_t* qs = blk + (q3 ? offsetof(BlockQ3_K, qs) : offsetof(BlockQ2_K, qs));
+    const __m256i three = _mm256_set1_epi8(3);
+    __m256i hm;
+    if constexpr (DT == DType::kQ3_K) hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk));
+    uint8_t sc[16];
+    if constexpr (DT == DType::kQ3_K) {
+      unpack_scales_q3_k(blk + offsetof(BlockQ3_K, scales), sc);
+      for (int g = 0; g < 16; ++g) u.gsc[g] = static_cast<int8_t>(sc[g] - 32);
+    } else {
+      for (int g = 0; g < 16; ++g) {
+        sc[g] = blk[g] & 0x0f;
+        u.gmin[g] = blk[g] >> 4;
+      }
+    }
+    for (int k = 0; k < 8; ++k) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * (k / 4)));
+      u.w[k] = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * (k % 4))), three);
+      if constexpr (DT == DType::kQ3_K) {
+        const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << k));
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit);
+        u.w[k] = _mm256_or_si256(u.w[k], _mm256_and_si256(set, _mm256_set1_epi8(4)));
+        u.sc[k] = _mm256_set_m128i(_mm_set1_epi16(u.gsc[2 * k + 1]), _mm_set1_epi16(u.gsc[2 * k]));
+      } else {
+        u.sc[k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+      }
+    }
+  } else if constexpr (DT == DType::kQ6_K) {
     const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(blk);
     const __m256i three = _mm256_set1_epi8(3);
     for (int k = 0; k < 8; ++k) {  // values 32k..32k+31: half h, quarter s
@@ -101,14 +132,17 @@ void matmul_k_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, 
               s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(u.w[k], x), u.sc[k]));
             }
             int32_t isum = hsum(s), msum = 0;
-            if constexpr (DT == DType::kQ6_K) {
-              for (int g = 0; g < 16; ++g) isum -= 32 * u.gsc[g] * xs[g];
+            if constexpr (DT == DType::kQ6_K || DT == DType::kQ3_K) {  // the offset 32 or 4 of the values
+              constexpr int off = DT == DType::kQ6_K ? 32 : 4;
+              for (int g = 0; g < 16; ++g) isum -= off * u.gsc[g] * xs[g];
+            } else if constexpr (DT == DType::kQ2_K) {
+              for (int g = 0; g < 16; ++g) msum += u.gmin[g] * xs[g];
             } else {
               for (int j = 0; j < 8; ++j) msum += u.mins[j] * (xs[2 * j] + xs[2 * j + 1]);
             }
             const float dx = in.xd[(t0 + t) * nb + b];
             float a = std::fma(static_cast<float>(isum), d * dx, acc[t][r]);
-            if constexpr (DT != DType::kQ6_K) a = std::fma(static_cast<float>(-msum), dmin * dx, a);
+            if constexpr (k_quant_has_min(DT)) a = std::fma(static_cast<float>(-msum), dmin * dx, a);
             acc[t][r] = a;
           }
         }
@@ -124,6 +158,10 @@ void matmul_k_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, 
 void matmul_k_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
                     int64_t ldy) {
   switch (w.dtype) {
+    case DType::kQ2_K:
+      return matmul_k_dtype<DType::kQ2_K>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ3_K:
+      return matmul_k_dtype<DType::kQ3_K>(w, in, tile_begin, tile_end, y, ldy);
     case DType::kQ4_K:
       return matmul_k_dtype<DType::kQ4_K>(w, in, tile_begin, tile_end, y, ldy);
     case DType::kQ5_K:

@@ -1,15 +1,16 @@
-// AVX-512 (VNNI) k-quant matmul: Q4_K, Q5_K and Q6_K blocks read as stored (pack.h: a tile is each
-// super-block's 16 row blocks in a row), unpacked in registers, times int8 activations (quant_k.h). Per row
-// and super-block the 256 products go through vpdpbusd (unsigned 4-6 bit weights x signed int8 activations)
-// into 16 int32 lanes, which are scaled by the sub-block scales lane by lane (vpmulld) and summed; reduce16
-// then turns the 16 rows' vectors into one vector of 16 row sums, and one lane per row takes the float steps
-// of quant_k.h. Integer sums are exact, so the bits are the scalar reference's. Tests:
+// AVX-512 (VNNI) k-quant matmul: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K blocks read as stored (pack.h: a tile is
+// each super-block's 16 row blocks in a row), unpacked in registers, times int8 activations (quant_k.h). Per
+// row and super-block the 256 products go through vpdpbusd (unsigned 4-6 bit weights x signed int8
+// activations) into 16 int32 lanes, which are scaled by the sub-block scales lane by lane (vpmulld) and
+// summed; reduce16 then turns the 16 rows' vectors into one vector of 16 row sums, and one lane per row takes
+// the float steps of quant_k.h. Integer sums are exact, so the bits are the scalar reference's. Tests:
 // tests/kernels/matmul_test.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "kernels/matmul_k.h"
@@ -23,7 +24,9 @@ namespace {
 constexpr int R = kTileRows;
 
 template <DType DT>
-constexpr size_t kBlockBytes = DT == DType::kQ4_K   ? sizeof(BlockQ4_K)
+constexpr size_t kBlockBytes = DT == DType::kQ2_K   ? sizeof(BlockQ2_K)
+                               : DT == DType::kQ3_K ? sizeof(BlockQ3_K)
+                               : DT == DType::kQ4_K ? sizeof(BlockQ4_K)
                                : DT == DType::kQ5_K ? sizeof(BlockQ5_K)
                                                     : sizeof(BlockQ6_K);
 
@@ -33,7 +36,7 @@ inline __m512i idx(int a, int b) {  // lanes 0-7 a, lanes 8-15 b
 
 // One row's super-block unpacked: four vectors of 64 unsigned values (the order of the activations the
 // kernel pairs them with, act_order below), four vectors of the scale of each int32 lane's four values, and
-// (Q4_K/Q5_K) the min of each group of 16 values, lane g.
+// (Q2_K/Q4_K/Q5_K) the min of each group of 16 values, lane g, or (Q3_K/Q6_K) the group scales.
 struct Unpacked {
   __m512i w[4], sc[4], mins;
 };
@@ -44,7 +47,45 @@ struct Unpacked {
 template <DType DT>
 inline void unpack(const uint8_t* blk, Unpacked& u) {
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  if constexpr (DT == DType::kQ6_K) {
+  // lane l of w[k] covers values 64k + 4l..4l+3: group 4k + l / 4
+  const __m512i quarter =
+      _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+  if constexpr (DT == DType::kQ2_K || DT == DType::kQ3_K) {
+    // w[k]: values 64k..64k+63 = the 2-bit fields 2(k % 2) (first 32) and 2(k % 2) + 1 of qs[32(k / 2)..+31]
+    // (quant_k_low.cpp); Q3_K's third bit from hmask bits 2k and 2k + 1
+    constexpr bool q3 = DT == DType::kQ3_K;
+    const uint8_t* qs = blk + (q3 ? offsetof(BlockQ3_K, qs) : offsetof(BlockQ2_K, qs));
+    const __m512i three = _mm512_set1_epi8(3);
+    for (int k = 0; k < 4; ++k) {
+      const __m512i q =
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * (k / 2))));
+      const int s0 = 2 * (k % 2);
+      const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(2 * s0)),
+                                               _mm256_set1_epi16(static_cast<int16_t>(2 * s0 + 2)), 1);
+      u.w[k] = _mm512_and_si512(_mm512_srlv_epi16(q, shift), three);
+    }
+    __m512i sc;
+    if constexpr (q3) {
+      const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+      const __m512i four = _mm512_set1_epi8(4);
+      for (int k = 0; k < 4; ++k) {
+        const __m512i bits = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * k))),
+                                                _mm256_set1_epi8(static_cast<char>(1 << (2 * k + 1))), 1);
+        u.w[k] = _mm512_or_si512(u.w[k], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(hm, bits), four));
+      }
+      alignas(16) uint8_t s8[16];
+      unpack_scales_q3_k(blk + offsetof(BlockQ3_K, scales), s8);
+      sc = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(s8))),
+                            _mm512_set1_epi32(32));
+      u.mins = sc;  // the group scales, for the -4 offset's share (isum's rule)
+    } else {
+      const __m512i sm = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+      sc = _mm512_and_si512(sm, _mm512_set1_epi32(0x0f));
+      u.mins = _mm512_srli_epi32(sm, 4);
+    }
+    for (int k = 0; k < 4; ++k)
+      u.sc[k] = _mm512_permutexvar_epi32(_mm512_add_epi32(quarter, _mm512_set1_epi32(4 * k)), sc);
+  } else if constexpr (DT == DType::kQ6_K) {
     const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(blk);
     const __m512i three = _mm512_set1_epi8(3);
     for (int h = 0; h < 2; ++h) {
@@ -58,10 +99,7 @@ inline void unpack(const uint8_t* blk, Unpacked& u) {
       u.w[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
                                        _mm512_slli_epi16(_mm512_and_si512(h23, three), 4));
     }
-    // lane l of w[k] covers values 64k + 4l..4l+3: group 4k + l / 4
     const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
-    const __m512i quarter =
-        _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
     for (int k = 0; k < 4; ++k)
       u.sc[k] = _mm512_permutexvar_epi32(_mm512_add_epi32(quarter, _mm512_set1_epi32(4 * k)), sc);
     u.mins = sc;  // Q6_K: the group scales, for the -32 offset's share (isum's rule)
@@ -103,11 +141,11 @@ inline void unpack(const uint8_t* blk, Unpacked& u) {
   }
 }
 
-// The 256 activations of one super-block in the order unpack's vectors hold the weights: natural for Q6_K;
-// for Q4_K/Q5_K the 32-value pieces 0, 2, 1, 3, 4, 6, 5, 7.
+// The 256 activations of one super-block in the order unpack's vectors hold the weights: natural for
+// Q2_K, Q3_K and Q6_K; for Q4_K/Q5_K the 32-value pieces 0, 2, 1, 3, 4, 6, 5, 7.
 template <DType DT>
 inline void act_order(const int8_t* xq, int8_t* out) {
-  if constexpr (DT == DType::kQ6_K) {
+  if constexpr (DT != DType::kQ4_K && DT != DType::kQ5_K) {
     std::memcpy(out, xq, kSuperBlock);
   } else {
     static constexpr int kPiece[8] = {0, 2, 1, 3, 4, 6, 5, 7};
@@ -120,7 +158,8 @@ template <DType DT, int NT>
 void tile_k(const uint8_t* tile, int64_t cols, const int8_t* xq, const float* xd, const int32_t* xc, float* y,
             int64_t ldy, int last_rows) {
   constexpr size_t bb = kBlockBytes<DT>;
-  constexpr bool kMin = DT != DType::kQ6_K;
+  constexpr bool kMin = k_quant_has_min(DT);
+  constexpr int kOffsetShift = DT == DType::kQ6_K ? 5 : 2;  // no mins: values offset by 32 (Q6_K) or 4 (Q3_K)
   const int64_t nb = cols / kSuperBlock, ng = cols / kKGroup;
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
@@ -150,8 +189,8 @@ void tile_k(const uint8_t* tile, int64_t cols, const int8_t* xq, const float* xd
         const __m512i m = _mm512_mullo_epi32(u.mins, xs);
         if constexpr (kMin) {
           _mm512_store_si512(mv[t][r], m);
-        } else {  // Q6_K: sum_g sc_g (dot_g - 32 xs_g)
-          s = _mm512_sub_epi32(s, _mm512_slli_epi32(m, 5));
+        } else {  // Q6_K, Q3_K: sum_g sc_g (dot_g - 32 xs_g) or sum_g sc_g (dot_g - 4 xs_g)
+          s = _mm512_sub_epi32(s, _mm512_slli_epi32(m, kOffsetShift));
         }
         _mm512_store_si512(iv[t][r], s);
       }
@@ -212,6 +251,10 @@ void matmul_k_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, 
 void matmul_k_tiles(const Tensor& w, const MatmulInput& in, int64_t tile_begin, int64_t tile_end, float* y,
                     int64_t ldy) {
   switch (w.dtype) {
+    case DType::kQ2_K:
+      return matmul_k_dtype<DType::kQ2_K>(w, in, tile_begin, tile_end, y, ldy);
+    case DType::kQ3_K:
+      return matmul_k_dtype<DType::kQ3_K>(w, in, tile_begin, tile_end, y, ldy);
     case DType::kQ4_K:
       return matmul_k_dtype<DType::kQ4_K>(w, in, tile_begin, tile_end, y, ldy);
     case DType::kQ5_K:

@@ -122,6 +122,12 @@ void row_to_f32_rowmajor(DType from, const void* row, int64_t n, float* out) {
       }
       break;
     }
+    case DType::kQ2_K:
+      dequantize_row_q2_k(static_cast<const BlockQ2_K*>(row), n, out);
+      break;
+    case DType::kQ3_K:
+      dequantize_row_q3_k(static_cast<const BlockQ3_K*>(row), n, out);
+      break;
     case DType::kQ4_K:
       dequantize_row_q4_k(static_cast<const BlockQ4_K*>(row), n, out);
       break;
@@ -162,6 +168,12 @@ void row_from_f32(const float* x, int64_t n, DType to, void* out) {
       break;
     case DType::kQ4_0:
       quantize_row_q4_0(x, n, static_cast<BlockQ4_0*>(out));
+      break;
+    case DType::kQ2_K:
+      quantize_row_q2_k(x, n, static_cast<BlockQ2_K*>(out));
+      break;
+    case DType::kQ3_K:
+      quantize_row_q3_k(x, n, static_cast<BlockQ3_K*>(out));
       break;
     case DType::kQ4_K:
       quantize_row_q4_k(x, n, static_cast<BlockQ4_K*>(out));
@@ -273,6 +285,8 @@ void pack_tile(DType t, const uint8_t* const* rows, int n_rows, int64_t cols, ui
       }
       break;
     }
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K: {  // the stored blocks, super-block by super-block, 16 rows each (padding: zeros)
@@ -339,6 +353,8 @@ void tiled_row_to_f32(const Tensor& w, int64_t row, float* out) {
           }
       }
       break;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K: {

@@ -7,27 +7,14 @@
 #include <cstring>
 
 #include "core/half.h"
+#include "kernels/quant_k_impl.h"
 
 namespace qwen3::kernels {
 
-namespace {
+namespace kq {
 
-constexpr int QK = kSuperBlock;
-
-// ggml's nearest_int: round to nearest even through the f32 mantissa (|v| < 2^22).
-inline int nearest_int(float v) {
-  const float val = v + 12582912.0f;
-  int32_t i;
-  std::memcpy(&i, &val, 4);
-  return (i & 0x007fffff) - 0x00400000;
-}
-
-constexpr float kGroupMaxEps = 1e-15f;
-
-// ggml's make_qkx2_quants: an asymmetric n-value quantisation to [0, nmax] with a weighted least-squares
-// search over nstep + 1 candidate scales; returns the scale, *the_min the (positive) offset.
 float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep) {
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   float min = x[0], max = x[0];
   float sum_w = weights[0], sum_x = sum_w * x[0];
   for (int i = 1; i < n; ++i) {
@@ -50,7 +37,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     const int l = nearest_int(iscale * (x[i] - min));
     L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
     const float diff = scale * L[i] + min - x[i];
-    best_error += weights[i] * diff * diff;
+    best_error += weights[i] * (use_mad ? std::fabs(diff) : diff * diff);
   }
   for (int is = 0; is <= nstep; ++is) {
     iscale = (rmin + rdelta * is + nmax) / (max - min);
@@ -75,7 +62,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
       float cur_error = 0;
       for (int i = 0; i < n; ++i) {
         const float diff = this_scale * Laux[i] + this_min - x[i];
-        cur_error += weights[i] * diff * diff;
+        cur_error += weights[i] * (use_mad ? std::fabs(diff) : diff * diff);
       }
       if (cur_error < best_error) {
         std::memcpy(L, Laux, static_cast<size_t>(n));
@@ -88,6 +75,15 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
   *the_min = -min;
   return scale;
 }
+
+}  // namespace kq
+
+namespace {
+
+using kq::kGroupMaxEps;
+using kq::nearest_int;
+
+constexpr int QK = kSuperBlock;
 
 // ggml's make_qx_quants with rmse_type 1 and no importance weights: a symmetric quantisation to
 // [-nmax, nmax - 1] (stored + nmax) with a search over 18 scales around nmax / max.
@@ -152,8 +148,8 @@ void quantize_superblock_k45(const float* x, int nmax, float rmin, int nstep, ui
     for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-    scales[j] =
-        make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+    scales[j] = kq::make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
+                                     nstep, false);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -358,9 +354,14 @@ void quantize_activations_k(const float* x, int64_t n, int8_t* xq, float* xd, in
 }
 
 void superblock_scales_k(DType t, const uint8_t* blk, uint16_t* d, uint16_t* dmin) {
+  *dmin = 0;
   if (t == DType::kQ6_K) {
     std::memcpy(d, blk + offsetof(BlockQ6_K, d), 2);
-    *dmin = 0;
+  } else if (t == DType::kQ3_K) {
+    std::memcpy(d, blk + offsetof(BlockQ3_K, d), 2);
+  } else if (t == DType::kQ2_K) {
+    std::memcpy(d, blk + offsetof(BlockQ2_K, d), 2);
+    std::memcpy(dmin, blk + offsetof(BlockQ2_K, dmin), 2);
   } else {  // Q4_K and Q5_K begin with d, dmin
     std::memcpy(d, blk, 2);
     std::memcpy(dmin, blk + 2, 2);
@@ -369,6 +370,11 @@ void superblock_scales_k(DType t, const uint8_t* blk, uint16_t* d, uint16_t* dmi
 
 void superblock_dot_k(DType t, const uint8_t* blk, const int8_t* xq, const int32_t* xs, int32_t* isum,
                       int32_t* msum) {
+  if (t == DType::kQ2_K) return superblock_dot_q2_k(blk, xq, xs, isum, msum);
+  if (t == DType::kQ3_K) {
+    *msum = 0;
+    return superblock_dot_q3_k(blk, xq, xs, isum);
+  }
   int32_t is = 0, ms = 0;
   if (t == DType::kQ6_K) {
     BlockQ6_K b;

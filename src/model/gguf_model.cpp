@@ -151,10 +151,11 @@ void open_gguf_model(Model& m, const std::string& path, MapMode mode,
                 "%s: unexpected tensor '%s' (not part of a Qwen3 model with these keys)", path.c_str(),
                 t.name.c_str());
     const std::optional<DType> d = gguf::dtype_of_ggml(t.type);
-    QWEN3_CHECK(d,
-                "%s: tensor '%s' is %s; this engine reads f32, f16, bf16, q8_0, q4_0, q4_K, q5_K and q6_K "
-                "tensors (convert the original model with qwen3 quantize)",
-                path.c_str(), t.name.c_str(), gguf::ggml_type_name(t.type).c_str());
+    QWEN3_CHECK(
+        d,
+        "%s: tensor '%s' is %s; this engine reads f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, "
+        "q3_K, q4_K, q5_K and q6_K tensors (convert the original model with qwen3 quantize)",
+        path.c_str(), t.name.c_str(), gguf::ggml_type_name(t.type).c_str());
     StTensor st;
     st.name = it->second;
     st.file = path;

@@ -146,11 +146,11 @@ TEST(GgufReader, CorruptFilesFailWithOneLine) {
             std::string::npos);
   // general.architecture "qwen3" -> "llama" (same length).
   EXPECT_NE(patched("qwen3", "llama").find("\"llama\""), std::string::npos);
-  // token_embd.weight's type q8_0 (8) -> q2_K (10), which has no kernels: named, with what is supported.
+  // token_embd.weight's type q8_0 (8) -> iq2_xxs (16), which has no kernels: named, with what is supported.
   const std::string info = std::string("token_embd.weight\x02\0\0\0", 21);
-  const std::string err = patched(info, std::string("\x0a", 1), info.size() + 16);
+  const std::string err = patched(info, std::string("\x10", 1), info.size() + 16);
   EXPECT_NE(err.find("token_embd.weight"), std::string::npos) << err;
-  EXPECT_NE(err.find("q2_K"), std::string::npos) << err;
+  EXPECT_NE(err.find("iq2_xxs"), std::string::npos) << err;
   EXPECT_NE(err.find("q4_K"), std::string::npos) << err;  // in the list of what is read
   // -> q4_K (12): its 64 columns are not whole 256-value blocks.
   const std::string err_k = patched(info, std::string("\x0c", 1), info.size() + 16);

@@ -27,7 +27,7 @@ constexpr Variant kVariants[] = {{DType::kF32, false},    {DType::kF16, false}, 
                                  {DType::kBF16, true},    {DType::kQ8_0, false}, {DType::kQ4_0, false},
                                  {DType::kQ4_K, false},   {DType::kQ5_K, false}, {DType::kQ6_K, false},
                                  {DType::kF8E4M3, false}, {DType::kQ4_1, false}, {DType::kQ5_0, false},
-                                 {DType::kQ5_1, false}};
+                                 {DType::kQ5_1, false},   {DType::kQ2_K, false}, {DType::kQ3_K, false}};
 const char* variant_name(const Variant& v) {
   return v.bf16_dot ? "bf16 (bf16 activations)" : dtype_name(v.t);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """An independent NumPy reader of GGUF files and decoder of ggml's block types (q8_0, q4_0, q4_1, q5_0, q5_1,
-q4_K, q5_K, q6_K).
+q2_K, q3_K, q4_K, q5_K, q6_K).
 
 Written from the ggml block specification (ggml-common.h's structs and the dequantize_row_* rules of
 ggml-quants.c), sharing no code with the engine. The arithmetic is float32 in ggml's order, so a correct
@@ -18,12 +18,12 @@ import sys
 
 import numpy as np
 
-GGML_TYPES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 6: "q5_0", 7: "q5_1", 8: "q8_0", 12: "q4_K", 13: "q5_K",
-              14: "q6_K", 30: "bf16"}
+GGML_TYPES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 6: "q5_0", 7: "q5_1", 8: "q8_0", 10: "q2_K", 11: "q3_K",
+              12: "q4_K", 13: "q5_K", 14: "q6_K", 30: "bf16"}
 # (values per block, bytes per block)
 BLOCK = {"f32": (1, 4), "f16": (1, 2), "bf16": (1, 2), "q4_0": (32, 18), "q8_0": (32, 34),
          "q4_1": (32, 20), "q5_0": (32, 22), "q5_1": (32, 24),
-         "q4_K": (256, 144), "q5_K": (256, 176), "q6_K": (256, 210)}
+         "q2_K": (256, 84), "q3_K": (256, 110), "q4_K": (256, 144), "q5_K": (256, 176), "q6_K": (256, 210)}
 
 
 def _f16(blocks, off):
@@ -94,6 +94,35 @@ def decode(type_name, raw, n_values):
             dl = d * sc[:, j].astype(np.float32)
             ml = dmin * mn[:, j].astype(np.float32)
             y[:, 32 * j:32 * j + 32] = dl[:, None] * q.astype(np.float32) - ml[:, None]
+    elif type_name in ("q2_K", "q3_K"):
+        # 16 groups of 16 values. Value 128h + 32s + l: bits 2s, 2s+1 of qs[32h + l]; q3_K's third bit is bit
+        # 4h + s of hmask[l] (set: value q, clear: q - 4).
+        q2 = type_name == "q2_K"
+        qs = b[:, 16:80] if q2 else b[:, 32:96]
+        if q2:  # scales[16]: low nibble the scale, high nibble the min; then d, dmin
+            sc, mn = (b[:, 0:16] & 0xF).astype(np.float32), (b[:, 0:16] >> 4).astype(np.float32)
+            d, dmin = _f16(b, 80), _f16(b, 82)
+        else:  # 12 bytes of 6-bit scales: low 4 bits in bytes 0-7 (low then high nibbles), top 2 in bytes 8-11
+            packed = b[:, 96:108].astype(np.int32)
+            sc = np.zeros((n, 16), np.float32)
+            for j in range(16):
+                low = packed[:, j] & 0xF if j < 8 else packed[:, j - 8] >> 4
+                top = (packed[:, 8 + j % 4] >> (2 * (j // 4))) & 3
+                sc[:, j] = (low | (top << 4)) - 32
+            d = _f16(b, 108)
+        for h in range(2):
+            for s in range(4):
+                q = ((qs[:, 32 * h:32 * h + 32] >> (2 * s)) & 3).astype(np.int32)
+                if not q2:
+                    q = q - 4 * (1 - ((b[:, 0:32] >> (4 * h + s)) & 1).astype(np.int32))
+                for half in range(2):
+                    g = 8 * h + 2 * s + half
+                    cols = slice(16 * g, 16 * g + 16)
+                    vals = q[:, 16 * half:16 * half + 16].astype(np.float32)
+                    if q2:
+                        y[:, cols] = (d * sc[:, g])[:, None] * vals - (dmin * mn[:, g])[:, None]
+                    else:
+                        y[:, cols] = (d * sc[:, g])[:, None] * vals
     elif type_name == "q6_K":
         ql, qh = b[:, 0:128], b[:, 128:192]
         scales = b[:, 192:208].view(np.int8).astype(np.float32)
