@@ -102,7 +102,8 @@ static void quantize_model(const std::string& in_dir, const std::string& out_dir
 }
 
 static constexpr const char* kGgufTypes =
-    "q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k, q8_0, q4_0, q4_1, q5_0, q5_1, bf16, f16 or f32";
+    "q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k, q8_0, q4_0, q4_1, q5_0, q5_1, "
+    "bf16, f16 or f32";
 
 static QuantMix parse_type(const std::string& type, bool gguf) {
   const std::optional<QuantMix> mix = find_quant_mix(type);
@@ -134,8 +135,8 @@ void add_quantize_command(CLI::App& app) {
       ->required();
   cmd->add_option("--type", *type,
                   "q8_0, q4_0 or fp8 (Qwen's FP8 safetensors layout: e4m3 in 128x128 blocks); for a .gguf "
-                  "output also q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k (llama.cpp's mixes), q4_1, q5_0, q5_1, "
-                  "bf16, f16 or f32")
+                  "output also q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k "
+                  "(llama.cpp's mixes), q4_1, q5_0, q5_1, bf16, f16 or f32")
       ->required();
   cmd->add_option("--lora", *loras,
                   "LoRA adapter DIR[:SCALE] to merge into the written weights (W + scale s B A); repeat to "

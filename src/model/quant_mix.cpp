@@ -9,6 +9,10 @@ std::optional<QuantMix> find_quant_mix(const std::string& name) {
   if (name == "q5_k_m") return QuantMix{name, DType::kQ5_K, 17, true};
   if (name == "q5_k_s") return QuantMix{name, DType::kQ5_K, 16, true};
   if (name == "q6_k") return QuantMix{name, DType::kQ6_K, 18, true};
+  if (name == "q3_k_m") return QuantMix{name, DType::kQ3_K, 12, true};
+  if (name == "q3_k_s") return QuantMix{name, DType::kQ3_K, 11, true};
+  if (name == "q3_k_l") return QuantMix{name, DType::kQ3_K, 13, true};
+  if (name == "q2_k") return QuantMix{name, DType::kQ2_K, 10, true};
   if (name == "q8_0") return QuantMix{name, DType::kQ8_0, 7};
   if (name == "q4_0") return QuantMix{name, DType::kQ4_0, 2};
   if (name == "q4_1") return QuantMix{name, DType::kQ4_1, 3};
@@ -37,17 +41,29 @@ DType quant_mix_type(const QuantMix& mix, const ModelConfig& config, const std::
   DType t = mix.base;
   if (mix.k_mix) {
     const int n = config.num_hidden_layers;
-    const bool m = mix.name.ends_with("_m");
+    const std::string& x = mix.name;
+    const bool m45 = x == "q4_k_m" || x == "q5_k_m";
     int il = 0;
     if (hf_name == "lm_head.weight" ||
         (config.tie_word_embeddings && hf_name == "model.embed_tokens.weight")) {
       t = DType::kQ6_K;
     } else if (layer_matrix(hf_name, "self_attn.v_proj.weight", &il)) {
-      if (m && use_more_bits(il, n)) t = DType::kQ6_K;
-      if (mix.name == "q4_k_s" && il < 4) t = DType::kQ5_K;
+      const bool gqa4 = config.num_attention_heads >= 4 * config.num_key_value_heads;
+      if (m45 && use_more_bits(il, n)) t = DType::kQ6_K;
+      if (x == "q4_k_s" && il < 4) t = DType::kQ5_K;
+      if (x == "q2_k") t = gqa4 ? DType::kQ4_K : DType::kQ3_K;
+      if (x == "q3_k_m") t = il < 2 ? DType::kQ5_K : DType::kQ4_K;
+      if (x == "q3_k_l") t = DType::kQ5_K;
     } else if (layer_matrix(hf_name, "mlp.down_proj.weight", &il)) {
-      if (m && use_more_bits(il, n)) t = DType::kQ6_K;
-      if (mix.name == "q4_k_s" && il < n / 8) t = DType::kQ5_K;
+      if (m45 && use_more_bits(il, n)) t = DType::kQ6_K;
+      if (x == "q4_k_s" && il < n / 8) t = DType::kQ5_K;
+      if (x == "q2_k") t = DType::kQ3_K;
+      if (x == "q3_k_m") t = il < n / 16 ? DType::kQ5_K : DType::kQ4_K;
+      if (x == "q3_k_l") t = DType::kQ5_K;
+    } else if (layer_matrix(hf_name, "self_attn.o_proj.weight", &il)) {
+      if (x == "q2_k") t = DType::kQ3_K;
+      if (x == "q3_k_m") t = DType::kQ4_K;
+      if (x == "q3_k_l") t = DType::kQ5_K;
     }
   }
   if (cols % dtype_block_values(t) != 0) t = DType::kQ8_0;

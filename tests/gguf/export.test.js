@@ -194,3 +194,45 @@ test('tensor bytes: f32 as stored, q8_0 and q4_0 as the directory quantiser writ
     await check(again, q);
   }
 });
+
+// The k-quant mixes on tiny-k (2 layers, 4 query and 2 key/value heads, every matrix whole 256-value blocks):
+// the per-tensor types llama.cpp's llama_tensor_get_type gives this shape, as the parser reads them, and each
+// tensor's bytes as ggml's block sizes make them (84 bytes per 256 values for q2_K, 110 for q3_K, ...), the
+// tensors one after another in the file.
+test('tiny-k k-quant mixes: per-tensor types and block sizes', async () => {
+  const dir = path.join(SCRATCH, 'tiny-k');
+  qwen3('synth', '--preset', 'tiny-k', '--dtype', 'f32', '--seed', '3', '--out', dir);
+  const K = {q2_K: 10, q3_K: 11, q4_K: 12, q5_K: 13, q6_K: 14};
+  const BLOCK = {10: 84, 11: 110, 12: 144, 13: 176, 14: 210};
+  // [file_type, base type, attn_v, attn_output, ffn_down] (token_embd is tied: q6_K in every k mix)
+  const MIXES = {
+    q2_k: [10, 'q2_K', 'q3_K', 'q3_K', 'q3_K'],
+    q3_k_s: [11, 'q3_K', 'q3_K', 'q3_K', 'q3_K'],
+    q3_k_m: [12, 'q3_K', 'q5_K', 'q4_K', 'q4_K'],
+    q3_k_l: [13, 'q3_K', 'q5_K', 'q5_K', 'q5_K'],
+  };
+  for (const [mix, [fileType, base, attnV, attnOut, ffnDown]] of Object.entries(MIXES)) {
+    const file = path.join(SCRATCH, `tiny-k-${mix}.gguf`);
+    qwen3('quantize', '-m', dir, '-o', file, '--type', mix);
+    const r = await parse(file);
+    expectKey(r.typedMetadata, 'general.file_type', GGUFValueType.UINT32, fileType);
+    const infos = [...r.tensorInfos].sort((a, b) => Number(a.offset) - Number(b.offset));
+    let end = 0;
+    for (const t of infos) {
+      const want = t.shape.length === 1    ? 0 :
+          t.name === 'token_embd.weight'   ? K.q6_K :
+          t.name.includes('.attn_v.')      ? K[attnV] :
+          t.name.includes('.attn_output.') ? K[attnOut] :
+          t.name.includes('.ffn_down.')    ? K[ffnDown] :
+                                             K[base];
+      assert.equal(t.dtype, want, `${mix} ${t.name}: type`);
+      const cols = Number(t.shape[0]), rows = t.shape.slice(1).reduce((a, b) => a * Number(b), 1);
+      const bytes = t.dtype === 0 ? 4 * cols * rows : (cols / 256) * BLOCK[t.dtype] * rows;
+      const off = Number(t.offset);
+      assert.ok(
+          off >= end && off - end < 32, `${mix} ${t.name}: at ${off}, the previous tensor ends at ${end}`);
+      end = off + bytes;
+    }
+    assert.ok(Number(r.tensorDataOffset) + end <= fs.statSync(file).size, `${mix}: tensors inside the file`);
+  }
+});

@@ -32,8 +32,8 @@ void expect_error(const std::string& args, const std::vector<std::string>& parts
 TEST(GgufExportCli, BadArguments) {
   const std::string s = test::own_scratch_dir("gguf_cli");
   const std::string model = synth(s + "/tiny");
-  expect_error("-m " + model + " -o " + s + "/x.gguf --type q3_k",
-               {"--type q3_k", "q4_k_m", "q6_k", "q8_0, q4_0", "q5_1"});
+  expect_error("-m " + model + " -o " + s + "/x.gguf --type iq2_xxs",
+               {"--type iq2_xxs", "q2_k", "q3_k_m", "q4_k_m", "q6_k", "q8_0, q4_0", "q5_1"});
   expect_error("-m " + model + " -o " + s + "/dir --type bf16", {"--type bf16", ".gguf"});
   expect_error("-m " + s + "/nothing-here -o " + s + "/x.gguf --type q8_0", {"nothing-here"});
   fs::create_directories(s + "/d.gguf");

@@ -116,7 +116,7 @@ TEST(ModelKernels, QuantizedFileLoadsLikeQuantizingAtLoad) {
                        test::own_scratch_dir("kernels_requant") + "/m --type q4_0");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("already quantised"), std::string::npos) << r.err;
-  r = run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o /tmp/x --type q2_k");
+  r = run_command(test::qwen3_binary() + " quantize -m " + tiny_model() + " -o /tmp/x --type iq2_xxs");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("choose q8_0, q4_0 or fp8"), std::string::npos) << r.err;
   // A GGUF-only type (q5_0) asked for a directory: told to write a .gguf file.
@@ -227,9 +227,9 @@ TEST(ModelKernels, BadQuantizedFilesGiveClearErrors) {
   expect_load_error(
       "unknown_type",
       [](auto&, auto& meta) {
-        meta = {{"qwen3.quantization", "q3_k"}};
+        meta = {{"qwen3.quantization", "iq2_xxs"}};
       },
-      "unknown qwen3.quantization 'q3_k'");
+      "unknown qwen3.quantization 'iq2_xxs'");
   expect_load_error(
       "wrong_shape",
       [](auto& tensors, auto&) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""k-quant GGUF files (qwen3 quantize --type q4_k_m|q5_k_m|q6_k) against independent computations:
+"""k-quant GGUF files (qwen3 quantize --type q4_k_m|q5_k_m|q6_k|q3_k_m|q3_k_s|q3_k_l|q2_k) against independent
+computations:
   1. the file read by tools/reference/kquants.py (a NumPy GGUF reader and block decoder written from the ggml
      spec): llama.cpp's per-tensor mix (q6_K output/tied embeddings, q6_K attn_v/ffn_down where
-     use_more_bits, f32 norms, general.file_type) and each matrix's error from the f32 original;
+     use_more_bits, the q2_k/q3_k mixes' attn_v, ffn_down and attn_output, f32 norms, general.file_type) and
+     each matrix's error from the f32 original;
   2. the engine's decoding: `qwen3 eval --dtype f32` of the GGUF (every block decoded at load, exact f32
      matmuls) against tools/reference/qwen3_ref.py (float64) on the NumPy-decoded weights: 1e-4 of the logit
      range;
@@ -11,7 +13,9 @@
      same greedy tokens on every ISA and the same logits bit for bit on the SIMD ones (the matmuls are bitwise
      equal on every ISA, matmul_test.cpp; the scalar attention's last-bit differences can flip an activation's
      int8 rounding, so the scalar run is held to the reference's bound only);
-  4. bad input: a tensor of a type the engine has no kernels for gets one clear line and exit status 1.
+  4. the whole model's error: each mix's native logits against the reference on the f32 original, within a
+     bound per mix that orders them (q6_k < q5_k_m < q4_k_m < q3_k_* < q2_k);
+  5. bad input: a tensor of a type the engine has no kernels for gets one clear line and exit status 1.
 Usage: test_kquants.py QWEN3 QWEN3_REF_PY KQUANTS_PY WORK_DIR
 """
 import json
@@ -31,24 +35,49 @@ kq = load(KQ, "kquants")
 ref = load(REF, "qwen3_ref")
 
 
-# Relative RMS error bound per type for the synthetic weights (uniform per row; measured about 0.058,
-# 0.029, 0.021 and 0.0045): a decoding or packing error is far above it.
-RMS_BOUND = {"q4_K": 0.075, "q5_K": 0.038, "q6_K": 0.03, "q8_0": 0.008}
-BASE = {"q4_k_m": "q4_K", "q5_k_m": "q5_K", "q6_k": "q6_K"}
-FILE_TYPE = {"q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}
+# Relative RMS error bound per type for the synthetic weights (uniform per row; measured about 0.233, 0.126,
+# 0.058, 0.029, 0.021 and 0.0045): a decoding or packing error is far above it.
+RMS_BOUND = {"q2_K": 0.29, "q3_K": 0.16, "q4_K": 0.075, "q5_K": 0.038, "q6_K": 0.03, "q8_0": 0.008}
+BASE = {"q4_k_m": "q4_K", "q5_k_m": "q5_K", "q6_k": "q6_K", "q3_k_m": "q3_K", "q3_k_s": "q3_K",
+        "q3_k_l": "q3_K", "q2_k": "q2_K"}
+FILE_TYPE = {"q4_k_m": 15, "q5_k_m": 17, "q6_k": 18, "q3_k_m": 12, "q3_k_s": 11, "q3_k_l": 13, "q2_k": 10}
+# Max native logit error against the reference on the f32 original, as a fraction of its logit range (measured
+# 0.033, 0.060, 0.106, 0.139, 0.146, 0.220, 0.350 in MODEL_ORDER's order, q3_k_l before q3_k_m), and the mixes
+# whose errors must rise in this order.
+MODEL_BOUND = {"q6_k": 0.05, "q5_k_m": 0.09, "q4_k_m": 0.16, "q3_k_l": 0.21, "q3_k_m": 0.22, "q3_k_s": 0.33,
+               "q2_k": 0.5}
+MODEL_ORDER = ["q6_k", "q5_k_m", "q4_k_m", "q3_k_m", "q3_k_s", "q2_k"]
 
 
 def use_more_bits(i, n):
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
 
-def expected_type(mix, name, n_layers):
+def expected_type(mix, name, config):
+    """llama.cpp's llama_tensor_get_type for a dense, non-Falcon model (src/llama-quant.cpp)."""
+    n_layers = config["num_hidden_layers"]
     if name.endswith("_norm.weight"):
         return "f32"
     if name == "token_embd.weight":  # tied: the output matrix
         return "q6_K"
     il = int(name.split(".")[1])
-    if mix != "q6_k" and (".attn_v." in name or ".ffn_down." in name) and use_more_bits(il, n_layers):
+    if ".attn_v." in name:
+        if mix == "q2_k":
+            return "q4_K" if config["num_attention_heads"] >= 4 * config["num_key_value_heads"] else "q3_K"
+        if mix == "q3_k_m":
+            return "q5_K" if il < 2 else "q4_K"
+        if mix == "q3_k_l":
+            return "q5_K"
+    if ".ffn_down." in name:
+        if mix == "q2_k":
+            return "q3_K"
+        if mix == "q3_k_m":
+            return "q5_K" if il < n_layers // 16 else "q4_K"
+        if mix == "q3_k_l":
+            return "q5_K"
+    if ".attn_output." in name and mix in ("q2_k", "q3_k_m", "q3_k_l"):
+        return {"q2_k": "q3_K", "q3_k_m": "q4_K", "q3_k_l": "q5_K"}[mix]
+    if mix in ("q4_k_m", "q5_k_m") and (".attn_v." in name or ".ffn_down." in name) and use_more_bits(il, n_layers):
         return "q6_K"
     return BASE[mix]
 
@@ -60,9 +89,12 @@ def main():
     assert r.returncode == 0, r.stderr
     original = ref.load_weights(f32)
     with open(os.path.join(f32, "config.json")) as f:
-        n_layers = json.load(f)["num_hidden_layers"]
+        config = json.load(f)
+    out = subprocess.run([sys.executable, REF, f32], input=STDIN, capture_output=True, text=True, check=True)
+    want_f32 = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    model_err = {}
 
-    for mix in ("q4_k_m", "q5_k_m", "q6_k"):
+    for mix in ("q4_k_m", "q5_k_m", "q6_k", "q3_k_m", "q3_k_s", "q3_k_l", "q2_k"):
         path = os.path.join(WORK, "tiny-k-%s.gguf" % mix)
         r = qwen3("quantize", "-m", f32, "-o", path, "--type", mix)
         check(r.returncode == 0, mix + ": qwen3 quantize", r.stderr)
@@ -76,7 +108,7 @@ def main():
                 shutil.copy(os.path.join(f32, name), deq)
         arrays = {}
         for name, shape, tname, raw, _ in tensors:
-            want = expected_type(mix, name, n_layers)
+            want = expected_type(mix, name, config)
             check(tname == want, "%s: %s is %s, llama.cpp's mix has %s" % (mix, name, tname, want))
             values = kq.decode(tname, raw, int(np.prod(shape))).reshape(shape)
             hf = kq.hf_name(name)
@@ -126,21 +158,31 @@ def main():
                           (mix, i, k, gt, wt, gap))
                 if gt != wt:
                     break
-        print("%s: ok (%d tensors)" % (mix, len(tensors)), flush=True)
+        # 4. the whole model's error from the f32 original
+        model_err[mix] = max(np.abs(np.array(g["logits"]) - np.array(w["logits"])).max() /
+                             (np.max(w["logits"]) - np.min(w["logits"]))
+                             for g, w in zip(isa_runs["scalar"], want_f32))
+        check(model_err[mix] <= MODEL_BOUND[mix], "%s: logits %.4f of the range from the f32 model's, bound %.4f" %
+              (mix, model_err[mix], MODEL_BOUND[mix]))
+        print("%s: ok (%d tensors), logits within %.4f of the f32 model's range" % (mix, len(tensors),
+                                                                                 model_err[mix]), flush=True)
+    errs = [model_err[m] for m in MODEL_ORDER]
+    check(errs == sorted(errs), "the mixes' errors from the f32 model rise in the order " + " < ".join(MODEL_ORDER),
+          model_err)
 
-    # 4. a q2_K tensor (no kernels here): one clear line, exit 1
+    # 5. an iq2_xxs tensor (no kernels here): one clear line, exit 1
     path = os.path.join(WORK, "tiny-k-q4_k_m.gguf")
     bad = os.path.join(WORK, "bad-type.gguf")
     _, tensors = kq.read_gguf(path)
     with open(path, "rb") as f:
         data = bytearray(f.read())
     pos = [t[4] for t in tensors if t[0] == "blk.0.ffn_up.weight"][0]
-    data[pos:pos + 4] = (10).to_bytes(4, "little")
+    data[pos:pos + 4] = (16).to_bytes(4, "little")
     with open(bad, "wb") as f:
         f.write(data)
     r = qwen3("eval", "-m", bad, "--jsonl", stdin=STDIN)
     lines = r.stderr.strip().splitlines()
-    check(r.returncode == 1 and len(lines) == 1 and "q2_K" in lines[0] and "blk.0.ffn_up.weight" in lines[0],
+    check(r.returncode == 1 and len(lines) == 1 and "iq2_xxs" in lines[0] and "blk.0.ffn_up.weight" in lines[0],
           "unsupported tensor type: exit 1 and one line naming the tensor and type", (r.returncode, r.stderr))
 
     finish()
