@@ -301,6 +301,14 @@ void quantize_input_row(DType w, const float* x, int64_t n, int8_t* xq, float* x
   quantize_row_int8(active(), w, x, n, xq, xd, xc);
 }
 
+MatmulInput prepare_input(const Tensor& w, const float* x, int64_t n_tok, ThreadPool* pool) {
+  return prepare_input(active(), w, x, n_tok, pool);
+}
+
+int matmul_chunks_per_thread(int64_t n_tok) {
+  return chunks_per_thread(n_tok);
+}
+
 void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPool* pool) {
   prepared_tiles(active(), w, in, y, w.rows, pool);
 }

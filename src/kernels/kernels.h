@@ -110,6 +110,12 @@ void matmul_prepared(const Tensor& w, const MatmulInput& in, float* y, ThreadPoo
 // matmul_shared_input's form of it: matrices of one dtype and width sharing a prepared input.
 void matmul_shared_prepared(const Tensor* const* ws, float* const* ys, int n_mat, const MatmulInput& in,
                             ThreadPool* pool);
+// n_tok rows of x [n_tok, w.cols] in the form w's kernels read (MatmulInput), with the active ISA: for a
+// caller that runs KernelTable::matmul_tiles itself (model/lora_apply.cpp). The buffers are the calling
+// thread's, valid until its next call; workers may read them.
+MatmulInput prepare_input(const Tensor& w, const float* x, int64_t n_tok, ThreadPool* pool);
+// How many parallel_for chunks per thread the matmuls split their tiles into for n_tok rows (kernels.cpp).
+int matmul_chunks_per_thread(int64_t n_tok);
 // The MLP's h = silu(x gate^T) * (x up^T) for a prompt ([n_tok, gate.rows] into h): where the ISA has
 // matmul_silu_tiles (AVX-512), gate and up are computed side by side and only h is stored; otherwise both are
 // computed (up into up_buf [n_tok, up.rows]) and combined by silu_mul. The same bits either way, and as

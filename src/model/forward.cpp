@@ -215,15 +215,15 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     {
       const Tensor* ws[] = {&l.q_proj, &l.k_proj, &l.v_proj};
       float* ys[] = {a.q.data(), a.k.data(), a.v.data()};
-      if (qkv_int8(il))
-        kernels::matmul_shared_prepared(ws, ys, 3, a.xb8.input(n, a.xb.data()), pool);
-      else
-        kernels::matmul_shared_input(ws, ys, 3, a.xb.data(), n, pool);
       if (lora.active()) {
-        const LoraIo io[] = {{kLoraQ, a.xb.data(), D, a.q.data(), H * d},
-                             {kLoraK, a.xb.data(), D, a.k.data(), KV * d},
-                             {kLoraV, a.xb.data(), D, a.v.data(), KV * d}};
-        lora.apply(il, io, pool);
+        const LoraProj ps[] = {{ws[0], kLoraQ, ys[0]}, {ws[1], kLoraK, ys[1]}, {ws[2], kLoraV, ys[2]}};
+        kernels::MatmulInput in;
+        if (qkv_int8(il)) in = a.xb8.input(n, a.xb.data());
+        lora.matmul(il, ps, a.xb.data(), D, qkv_int8(il) ? &in : nullptr, pool);
+      } else if (qkv_int8(il)) {
+        kernels::matmul_shared_prepared(ws, ys, 3, a.xb8.input(n, a.xb.data()), pool);
+      } else {
+        kernels::matmul_shared_input(ws, ys, 3, a.xb.data(), n, pool);
       }
     }
     // 3. q_norm / k_norm per head (RMSNorm over head_dim), before RoPE; 4. RoPE (rotate-half). For a bf16
@@ -265,13 +265,13 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     attention(m, cache, b, b0, n, il, a, att_int8, pool);
     trace(o, "attn_out", il, a.att, n, H * d);
     // 7. o_proj, residual
-    if (att_int8)
-      kernels::matmul_prepared(l.o_proj, a.att8.input(n, a.att.data()), a.xb2.data(), pool);
-    else
-      kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
     if (o_lora) {
-      const LoraIo io[] = {{kLoraO, a.att.data(), H * d, a.xb2.data(), D}};
-      lora.apply(il, io, pool);
+      const LoraProj ps[] = {{&l.o_proj, kLoraO, a.xb2.data()}};
+      lora.matmul(il, ps, a.att.data(), H * d, nullptr, pool);
+    } else if (att_int8) {
+      kernels::matmul_prepared(l.o_proj, a.att8.input(n, a.att.data()), a.xb2.data(), pool);
+    } else {
+      kernels::matmul(l.o_proj, a.att.data(), n, a.xb2.data(), pool);
     }
     // 8. post_attention_layernorm
     const bool mlp_in_int8 = mlp_int8(il);
@@ -280,15 +280,10 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
     // 9. mlp: down_proj(silu(gate_proj(x)) * up_proj(x)), residual; h = silu(gate) * up into a.gate
     if (lora.adapts(il, kLoraGate) || lora.adapts(il, kLoraUp)) {
       // gate and up stored apart to take their deltas before silu (matmul_gate_up_silu's bits otherwise)
-      const Tensor* ws[] = {&l.gate_proj, &l.up_proj};
-      float* ys[] = {a.gate.data(), a.up.data()};
-      if (mlp_in_int8)
-        kernels::matmul_shared_prepared(ws, ys, 2, a.xb8.input(n, a.xb.data()), pool);
-      else
-        kernels::matmul_shared_input(ws, ys, 2, a.xb.data(), n, pool);
-      const LoraIo io[] = {{kLoraGate, a.xb.data(), D, a.gate.data(), F},
-                           {kLoraUp, a.xb.data(), D, a.up.data(), F}};
-      lora.apply(il, io, pool);
+      const LoraProj ps[] = {{&l.gate_proj, kLoraGate, a.gate.data()}, {&l.up_proj, kLoraUp, a.up.data()}};
+      kernels::MatmulInput in;
+      if (mlp_in_int8) in = a.xb8.input(n, a.xb.data());
+      lora.matmul(il, ps, a.xb.data(), D, mlp_in_int8 ? &in : nullptr, pool);
       parallel_for(n > 1 ? pool : nullptr, n, [&](int64_t t0, int64_t t1) {
         kernels::silu_mul(a.gate.data() + t0 * F, a.up.data() + t0 * F, (t1 - t0) * F,
                           a.gate.data() + t0 * F);
@@ -298,10 +293,11 @@ void forward_chunk(const Model& m, KvCache& cache, const Batch& b, size_t b0, in
                                             a.gate.data(), a.up.data(), pool);
     else
       kernels::matmul_gate_up_silu(l.gate_proj, l.up_proj, a.xb.data(), n, a.gate.data(), a.up.data(), pool);
-    kernels::matmul(l.down_proj, a.gate.data(), n, a.xb2.data(), pool);
     if (lora.active()) {
-      const LoraIo io[] = {{kLoraDown, a.gate.data(), F, a.xb2.data(), D}};
-      lora.apply(il, io, pool);
+      const LoraProj ps[] = {{&l.down_proj, kLoraDown, a.xb2.data()}};
+      lora.matmul(il, ps, a.gate.data(), F, nullptr, pool);
+    } else {
+      kernels::matmul(l.down_proj, a.gate.data(), n, a.xb2.data(), pool);
     }
     // the residual, and the next layer's input_layernorm (1.)
     const bool next = il + 1 < c.num_hidden_layers;

@@ -11,17 +11,17 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/kernels.h"
 #include "model/lora.h"
 
 namespace qwen3 {
 
-// One projection's input and output rows for LoraRows::apply.
-struct LoraIo {
-  int target = 0;            // LoraTarget
-  const float* x = nullptr;  // [n, ldx] the projection's f32 input
-  int64_t ldx = 0;
-  float* y = nullptr;  // [n, ldy] its output W x, to which the deltas are added
-  int64_t ldy = 0;
+// One projection of a group sharing an input, for LoraRows::matmul: its base weights, LoRA target and output
+// [n, w->rows].
+struct LoraProj {
+  const Tensor* w = nullptr;
+  int target = 0;  // LoraTarget
+  float* y = nullptr;
 };
 
 class LoraRows {
@@ -31,8 +31,12 @@ class LoraRows {
   bool active() const { return !groups_.empty(); }
   // Whether some token's stack adapts this projection of layer il.
   bool adapts(int il, int target) const;
-  // Adds the deltas of layer il's adapted projections among `ios` (at most 3) to their outputs.
-  void apply(int il, std::span<const LoraIo> ios, ThreadPool* pool) const;
+  // y = x W^T plus the deltas, for layer il's projections `ps` (at most 3) sharing the f32 input x [n, ldx];
+  // `prepared`: x already in the form ps[0]'s kernels read (a norm's int8 output), or null. One parallel
+  // section (lora_apply.cpp); each row's result is the base matmul's bits plus each adapter's delta of the
+  // row's stack added in stack order, whatever the other rows run.
+  void matmul(int il, std::span<const LoraProj> ps, const float* x, int64_t ldx,
+              const kernels::MatmulInput* prepared, ThreadPool* pool) const;
 
  private:
   struct Group {
