@@ -96,6 +96,7 @@ void tile_to_rows(const Tensor& w, int64_t ti, int64_t nr, float* out) {
 void transpose_band_bf16(const Tensor& w, int64_t r0, int64_t nb, uint16_t* out, ThreadPool* pool) {
   const int64_t cols = w.cols, ldp = nb + (nb & 1), tile_elems = int64_t{kTileRows} * ldp;
   const int64_t n_tiles = (nb + kTileRows - 1) / kTileRows;
+  const BackwardTable& kb = backward_active();
   if (nb & 1)  // the pad of the last pair: zero
     for (int64_t c = 0; c < cols; ++c) out[(c / 16) * tile_elems + ((nb / 2) * 16 + c % 16) * 2 + 1] = 0;
   parallel_for(pool, n_tiles, [&](int64_t i0, int64_t i1) {
@@ -103,6 +104,11 @@ void transpose_band_bf16(const Tensor& w, int64_t r0, int64_t nb, uint16_t* out,
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t ti = r0 / kTileRows + i, nr = std::min<int64_t>(kTileRows, nb - i * kTileRows);
       const int64_t jp0 = i * kTileRows / 2;  // the tile's first pair in the band
+      if (w.tiled && w.dtype == DType::kBF16 && nr == kTileRows && cols % 16 == 0) {
+        kb.transpose_tile_bf16(reinterpret_cast<const uint16_t*>(w.tile(ti)), cols, out + jp0 * 32,
+                               tile_elems);
+        continue;
+      }
       if (w.tiled && w.dtype == DType::kBF16) {
         // a bf16 tile is [cols/2][16 rows][2]: element (r, k) at ((k/2)*16 + r)*2 + k%2
         const uint16_t* p = reinterpret_cast<const uint16_t*>(w.tile(ti));

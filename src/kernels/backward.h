@@ -6,10 +6,11 @@
 // One definition (backward_impl.h, GCC vector extensions of N lanes) built per ISA: backward_scalar.cpp (4
 // lanes, the reference), backward_avx2.cpp (8), backward_avx512.cpp (16). Products and sums of a dot product
 // are kept in N lane accumulators reduced at the end, so results differ between ISAs by rounding only;
-// axpy-form kernels (matmul_nn_acc, matmul_tn_acc) give the same bits on every ISA. The wrappers below split
-// work over the pool so that each output row is computed by one thread in a fixed order: results do not
-// depend on the thread count. Tests: tests/kernels/backward_test.cpp (every ISA against float64 definitions
-// and the scalar table) and tests/train/ (gradients against tools/reference/lora_train_ref.py).
+// the products matmul_nn_acc and matmul_tn_acc (one fused multiply-add per term, in order) give the same bits
+// on every ISA. The wrappers below split work over the pool so that each output row is computed by one thread
+// in a fixed order: results do not depend on the thread count. Tests: tests/kernels/backward_test.cpp (every
+// ISA against float64 definitions and the scalar table) and tests/train/ (gradients against
+// tools/reference/lora_train_ref.py).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,11 @@ struct BackwardTable {
   // sum_i a[i] * b[i] and y[i] += a * x[i] (attention's backward).
   float (*dot)(const float* a, const float* b, int64_t k);
   void (*axpy)(float a, const float* x, float* y, int64_t k);
+  // One whole bf16 tile of 16 rows of a matrix (pack.h: element (r, k) at ((k/2)*16 + r)*2 + k%2, cols a
+  // multiple of 16) into the bf16 tiles of the transpose (weight_backward's bands): for each 16 columns
+  // 16kt.., the 256 values (r, 16kt + c) at out[kt * out_stride + ((r/2)*16 + c)*2 + r%2]. Moves bits only:
+  // the same output on every ISA (AVX-512: a gather and a byte shuffle per 32 values).
+  void (*transpose_tile_bf16)(const uint16_t* tile, int64_t cols, uint16_t* out, int64_t out_stride);
 };
 
 const BackwardTable& backward_table_for(Isa isa);  // throws when the CPU lacks it

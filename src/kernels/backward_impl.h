@@ -9,8 +9,42 @@
 
 #include "kernels/backward.h"
 
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 namespace qwen3::kernels {
 namespace {
+
+// a * b + c rounded once in every lane of a vector of floats: the ISA's FMA instruction, or std::fma lane by
+// lane where the file's flags have none (the scalar reference): the same bits either way. (Templates on the
+// vector type itself: GCC resolves a vector_size that depends on a template parameter only at instantiation.)
+template <typename V>
+V vfma(V a, V b, V c) {
+  constexpr int n = sizeof(V) / sizeof(float);
+#if defined(__AVX512F__)
+  if constexpr (n == 16) return (V)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#endif
+#if defined(__FMA__)
+  if constexpr (n == 8) return (V)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#endif
+  float x[n], y[n], z[n];
+  std::memcpy(x, &a, sizeof a);
+  std::memcpy(y, &b, sizeof b);
+  std::memcpy(z, &c, sizeof c);
+  for (int i = 0; i < n; ++i) x[i] = std::fma(x[i], y[i], z[i]);
+  std::memcpy(&a, x, sizeof a);
+  return a;
+}
+
+template <typename V>
+V vsplat(float g) {
+  float x[sizeof(V) / sizeof(float)];
+  for (float& v : x) v = g;
+  V v;
+  std::memcpy(&v, x, sizeof v);
+  return v;
+}
 
 template <int N>
 struct BLanes {
@@ -62,8 +96,8 @@ void matmul_nt_lanes(const float* x, int64_t ldx, int64_t n, const float* w, int
 
 // C[r, k] += sum_j A(r, j) B[j, k] for r < R, j < m ascending, k < k_in, with A(r, j) = a[r * sr + j * sj],
 // B's row j at b + j * ldb and C's row r at c + r * ldc: R rows x 2 vectors of C in registers over the whole
-// j loop (B's strip read once per block). Each element is one add of one product at a time in j order, the
-// same operations as an axpy per j, in every lane width and in the scalar tail: the same bits on every ISA.
+// j loop (B's strip read once per block). Each element is one fused multiply-add (one rounding) per j in j
+// order, in every lane width and in the scalar tail: the same bits on every ISA.
 template <int N, int R>
 void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b, int64_t ldb, int64_t k_in,
                float* c, int64_t ldc) {
@@ -81,9 +115,9 @@ void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b
       const F b0 = L::load(b + j * ldb + i), b1 = L::load(b + j * ldb + i + N);
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
-        const float g = a[r * sr + j * sj];
-        acc0[r] = acc0[r] + b0 * g;
-        acc1[r] = acc1[r] + b1 * g;
+        const F g = vsplat<F>(a[r * sr + j * sj]);
+        acc0[r] = vfma(b0, g, acc0[r]);
+        acc1[r] = vfma(b1, g, acc1[r]);
       }
     }
 #pragma GCC unroll 4
@@ -99,7 +133,7 @@ void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b
     for (int64_t j = 0; j < m; ++j) {
       const F b0 = L::load(b + j * ldb + i);
 #pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) acc[r] = acc[r] + b0 * a[r * sr + j * sj];
+      for (int r = 0; r < R; ++r) acc[r] = vfma(b0, vsplat<F>(a[r * sr + j * sj]), acc[r]);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) L::store(c + r * ldc + i, acc[r]);
@@ -107,7 +141,7 @@ void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b
   for (; i < k_in; ++i)
     for (int r = 0; r < R; ++r) {
       float acc = c[r * ldc + i];
-      for (int64_t j = 0; j < m; ++j) acc = acc + b[j * ldb + i] * a[r * sr + j * sj];
+      for (int64_t j = 0; j < m; ++j) acc = std::fma(b[j * ldb + i], a[r * sr + j * sj], acc);
       c[r * ldc + i] = acc;
     }
 }
@@ -161,11 +195,25 @@ void silu_mul_backward_lanes(const float* g, const float* u, const float* dh, in
   }
 }
 
+// Block kt of the tile holds A[kp*32 + rp*4 + f*2 + e] = (row 2rp + f, column 16kt + 2kp + e); its transpose
+// B[rp*32 + kp*4 + e*2 + f] takes the same value (kp, rp < 8; e, f < 2).
+inline void transpose_tile_bf16_scalar(const uint16_t* tile, int64_t cols, uint16_t* out,
+                                       int64_t out_stride) {
+  for (int64_t kt = 0; kt < cols / 16; ++kt) {
+    const uint16_t* a = tile + kt * 256;
+    uint16_t* b = out + kt * out_stride;
+    for (int kp = 0; kp < 8; ++kp)
+      for (int rp = 0; rp < 8; ++rp)
+        for (int f = 0; f < 2; ++f)
+          for (int e = 0; e < 2; ++e) b[rp * 32 + kp * 4 + e * 2 + f] = a[kp * 32 + rp * 4 + f * 2 + e];
+  }
+}
+
 template <int N>
 constexpr BackwardTable backward_table() {
   return BackwardTable{
       matmul_nt_lanes<N>,         matmul_nn_acc_lanes<N>, matmul_tn_acc_lanes<N>, rmsnorm_backward_lanes<N>,
-      silu_mul_backward_lanes<N>, dot_lanes<N>,           axpy_lanes<N>};
+      silu_mul_backward_lanes<N>, dot_lanes<N>,           axpy_lanes<N>,          transpose_tile_bf16_scalar};
 }
 
 }  // namespace

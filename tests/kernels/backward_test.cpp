@@ -178,6 +178,29 @@ TEST(Backward, RmsNormAndSiluGradientsMatchTheDefinitions) {
   }
 }
 
+// transpose_tile_bf16 of every ISA against pack.h's layouts element by element (it only moves bits), with
+// gaps between the output blocks left untouched.
+TEST(Backward, TransposeTileBf16MovesEveryValue) {
+  std::mt19937 rng(6);
+  for (Isa isa : isas()) {
+    const BackwardTable& k = backward_table_for(isa);
+    for (int64_t cols : {16, 32, 80}) {
+      std::vector<uint16_t> tile(16 * cols);
+      for (uint16_t& v : tile) v = static_cast<uint16_t>(rng());
+      const int64_t stride = 256 + 32;
+      std::vector<uint16_t> out(cols / 16 * stride, 0xabcd);
+      k.transpose_tile_bf16(tile.data(), cols, out.data(), stride);
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < 16; ++r)
+          ASSERT_EQ(out[(c / 16) * stride + ((r / 2) * 16 + c % 16) * 2 + r % 2],
+                    tile[((c / 2) * 16 + r) * 2 + c % 2])
+              << isa_name(isa) << " cols " << cols << " (" << r << ", " << c << ")";
+      for (int64_t kt = 0; kt < cols / 16; ++kt)
+        for (int64_t i = 256; i < stride; ++i) ASSERT_EQ(out[kt * stride + i], 0xabcd) << isa_name(isa);
+    }
+  }
+}
+
 // weight_backward against float64 sums over the widened matrix, every stored dtype (bf16 with and without
 // bf16_dot): exact f32 products within 1e-6 of the row's norm; where it rounds (weight_backward_rounds), of
 // dy and W rounded to bf16 within 1e-5 (f32 sums of bf16 products), and then not within 2e-5 of the exact
