@@ -46,7 +46,7 @@ struct Saved {
 // Buffers reused by every layer (sized on first use): a fresh multi-megabyte vector per call costs more in
 // page faults than its arithmetic.
 struct Scratch {
-  std::vector<float> delta, du, us;  // project, project_back
+  std::vector<float> delta, du, us, gbt;  // project, project_back
   AlignedPtr<float> ta, tb;          // project: A and B tiled
   size_t ta_cap = 0, tb_cap = 0;
   std::vector<float> y, dh, dg, dup, dxn, datt;   // layers: [n, D], [n, F] x 3, [n, D], [n, H*d]
@@ -123,7 +123,13 @@ void project_back(Pass& c, int il, int target, const Tensor& w, const float* x, 
   kernels::matmul_nn_acc(dy, out, c.n, out, lm->b.data(), r, r, du.data(), r, c.pool);
   for (float& v : du) v *= c.scaling;
   for (float& v : us) v *= c.scaling;
-  kernels::matmul_tn_acc(dy, out, c.n, out, us.data(), r, r, lm->gb.data(), r, c.pool);
+  // gB^T [r, out] = u^T dy from zero, then added to gB: so dy is read a row at a time (as gB's rows it would
+  // be read a column at a time, rows out floats apart, for every 4 rows of gB).
+  std::vector<float>& gbt = c.w.gbt;
+  gbt.assign(r * out, 0.0f);
+  kernels::matmul_tn_acc(us.data(), r, c.n, r, dy, out, out, gbt.data(), out, c.pool);
+  for (int64_t j = 0; j < out; ++j)
+    for (int64_t q = 0; q < r; ++q) lm->gb[j * r + q] += gbt[q * out + j];
   kernels::matmul_tn_acc(du.data(), r, c.n, r, x, in, in, lm->ga.data(), in, c.pool);
   kernels::matmul_nn_acc(du.data(), r, c.n, r, lm->a.data(), in, in, dx, in, c.pool);
 }
@@ -143,17 +149,31 @@ void rmsnorm_back_rows(Pass& c, const float* x, const std::vector<float>& w, con
 }
 
 // Attention a block of kQBlock query rows at a time, per (sequence, head): the scores of a block against
-// the sequence's keys up to its last row ([kQBlock, len] row-major, masked beyond each row's own position)
-// and the products with K, V, Q and dO as register-blocked f32 products (kernels/backward.h); each job runs
-// in a fixed order, so the bits do not depend on the thread count.
+// the sequence's keys up to its last row ([kQBlock, ld_pad(len)] row-major, masked beyond each row's own
+// position) and the products with K, V, Q and dO as register-blocked f32 products (kernels/backward.h); each
+// job runs in a fixed order, so the bits do not depend on the thread count.
 constexpr int64_t kQBlock = 32;
 
-// The sequence's rows [s0, s0 + len) of one KV head of x ([n, KV*d]) transposed: out [d, len].
+// The products read their B operand a strip of columns at a time down all its rows: rows 2 or 4 KiB apart
+// (a power of two) fall into a few sets of the L1 cache and evict each other, so every B operand is packed
+// first: contiguous, or with the leading dimension padded off the power of two (ld_pad).
+int64_t ld_pad(int64_t len) {
+  return len + 16;
+}
+
+// The sequence's rows [s0, s0 + len) of one KV head of x ([n, KV*d]) transposed: out [d, ld_pad(len)].
 void transpose_head(const float* x, int64_t s0, int64_t len, int64_t KV, int64_t g, int64_t d,
                     std::vector<float>& out) {
-  out.resize(d * len);
+  const int64_t ld = ld_pad(len);
+  out.resize(d * ld);
   for (int64_t j = 0; j < len; ++j)
-    for (int64_t e = 0; e < d; ++e) out[e * len + j] = x[((s0 + j) * KV + g) * d + e];
+    for (int64_t e = 0; e < d; ++e) out[e * ld + j] = x[((s0 + j) * KV + g) * d + e];
+}
+
+// nr rows of d values, ld apart, into out [nr, d] (contiguous).
+void pack_rows(const float* x, int64_t ld, int64_t nr, int64_t d, std::vector<float>& out) {
+  out.resize(nr * d);
+  for (int64_t r = 0; r < nr; ++r) std::copy_n(x + r * ld, d, out.data() + r * d);
 }
 
 // 6. softmax(q k^T / sqrt(d)) v of each (token, head) over its own sequence's tokens up to itself; lse the
@@ -168,20 +188,21 @@ void attention_forward(Pass& c, Saved& s) {
   parallel_for(
       c.pool, n_seq * KV,
       [&](int64_t j0, int64_t j1) {
-        thread_local std::vector<float> kt, sc;
+        thread_local std::vector<float> kt, vh, sc;
         for (int64_t job = j0; job < j1; ++job) {
           const auto [s0, s1] = c.seqs[job / KV];
-          const int64_t g = job % KV, len = s1 - s0;
+          const int64_t g = job % KV, len = s1 - s0, ldt = ld_pad(len);
           transpose_head(s.k.data(), s0, len, KV, g, d, kt);
-          sc.resize(kQBlock * len);
+          pack_rows(s.v.data() + (s0 * KV + g) * d, KV * d, len, d, vh);
+          sc.resize(kQBlock * ldt);
           for (int64_t h = g * group; h < (g + 1) * group; ++h)
             for (int64_t i0 = 0; i0 < len; i0 += kQBlock) {
               const int64_t nq = std::min(kQBlock, len - i0), nk = i0 + nq;
-              for (int64_t r = 0; r < nq; ++r) std::fill_n(sc.data() + r * len, nk, 0.0f);
-              k.matmul_nn_acc(s.q.data() + ((s0 + i0) * H + h) * d, H * d, nq, d, kt.data(), len, nk,
-                              sc.data(), len);
+              for (int64_t r = 0; r < nq; ++r) std::fill_n(sc.data() + r * ldt, nk, 0.0f);
+              k.matmul_nn_acc(s.q.data() + ((s0 + i0) * H + h) * d, H * d, nq, d, kt.data(), ldt, nk,
+                              sc.data(), ldt);
               for (int64_t r = 0; r < nq; ++r) {
-                float* row = sc.data() + r * len;
+                float* row = sc.data() + r * ldt;
                 const int64_t i = i0 + r;
                 float mx = -INFINITY;
                 for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, row[j] * scale);
@@ -195,8 +216,8 @@ void attention_forward(Pass& c, Saved& s) {
                 std::fill(row + i + 1, row + nk, 0.0f);
                 s.lse[(s0 + i) * H + h] = mx + static_cast<float>(std::log(sum));
               }
-              k.matmul_nn_acc(sc.data(), len, nq, nk, s.v.data() + (s0 * KV + g) * d, KV * d, d,
-                              s.att.data() + ((s0 + i0) * H + h) * d, H * d);
+              k.matmul_nn_acc(sc.data(), ldt, nq, nk, vh.data(), d, d, s.att.data() + ((s0 + i0) * H + h) * d,
+                              H * d);
             }
         }
       },
@@ -213,29 +234,29 @@ void attention_backward(Pass& c, const Saved& s, const float* datt, float* dq, f
   parallel_for(
       c.pool, n_seq * KV,
       [&](int64_t j0, int64_t j1) {
-        thread_local std::vector<float> kt, vt, p, ds;
+        thread_local std::vector<float> kt, vt, kh, qc, gc, p, ds;
         for (int64_t job = j0; job < j1; ++job) {
           const auto [s0, s1] = c.seqs[job / KV];
-          const int64_t g = job % KV, len = s1 - s0;
+          const int64_t g = job % KV, len = s1 - s0, ldt = ld_pad(len);
           transpose_head(s.k.data(), s0, len, KV, g, d, kt);
           transpose_head(s.v.data(), s0, len, KV, g, d, vt);
-          p.resize(kQBlock * len);
-          ds.resize(kQBlock * len);
-          const float* kg = s.k.data() + (s0 * KV + g) * d;
+          pack_rows(s.k.data() + (s0 * KV + g) * d, KV * d, len, d, kh);
+          p.resize(kQBlock * ldt);
+          ds.resize(kQBlock * ldt);
           float *dkg = dk + (s0 * KV + g) * d, *dvg = dv + (s0 * KV + g) * d;
           for (int64_t h = g * group; h < (g + 1) * group; ++h)
             for (int64_t i0 = 0; i0 < len; i0 += kQBlock) {
               const int64_t nq = std::min(kQBlock, len - i0), nk = i0 + nq, row0 = (s0 + i0) * H + h;
               const float *qb = s.q.data() + row0 * d, *gob = datt + row0 * d;
               for (int64_t r = 0; r < nq; ++r) {
-                std::fill_n(p.data() + r * len, nk, 0.0f);
-                std::fill_n(ds.data() + r * len, nk, 0.0f);
+                std::fill_n(p.data() + r * ldt, nk, 0.0f);
+                std::fill_n(ds.data() + r * ldt, nk, 0.0f);
               }
-              k.matmul_nn_acc(qb, H * d, nq, d, kt.data(), len, nk, p.data(), len);
-              k.matmul_nn_acc(gob, H * d, nq, d, vt.data(), len, nk, ds.data(), len);
+              k.matmul_nn_acc(qb, H * d, nq, d, kt.data(), ldt, nk, p.data(), ldt);
+              k.matmul_nn_acc(gob, H * d, nq, d, vt.data(), ldt, nk, ds.data(), ldt);
               for (int64_t r = 0; r < nq; ++r) {
                 const int64_t i = i0 + r, ti = (s0 + i) * H + h;
-                float *pr = p.data() + r * len, *dr = ds.data() + r * len;
+                float *pr = p.data() + r * ldt, *dr = ds.data() + r * ldt;
                 const float lse = s.lse[ti], dt = k.dot(datt + ti * d, s.att.data() + ti * d, d);
                 for (int64_t j = 0; j <= i; ++j) {
                   pr[j] = std::exp(pr[j] * scale - lse);
@@ -244,9 +265,11 @@ void attention_backward(Pass& c, const Saved& s, const float* datt, float* dq, f
                 std::fill(pr + i + 1, pr + nk, 0.0f);
                 std::fill(dr + i + 1, dr + nk, 0.0f);
               }
-              k.matmul_nn_acc(ds.data(), len, nq, nk, kg, KV * d, d, dq + row0 * d, H * d);
-              k.matmul_tn_acc(ds.data(), len, nq, 0, nk, qb, H * d, d, dkg, KV * d);
-              k.matmul_tn_acc(p.data(), len, nq, 0, nk, gob, H * d, d, dvg, KV * d);
+              pack_rows(qb, H * d, nq, d, qc);
+              pack_rows(gob, H * d, nq, d, gc);
+              k.matmul_nn_acc(ds.data(), ldt, nq, nk, kh.data(), d, d, dq + row0 * d, H * d);
+              k.matmul_tn_acc(ds.data(), ldt, nq, 0, nk, qc.data(), d, d, dkg, KV * d);
+              k.matmul_tn_acc(p.data(), ldt, nq, 0, nk, gc.data(), d, d, dvg, KV * d);
             }
         }
       },
