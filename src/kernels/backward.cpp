@@ -119,6 +119,10 @@ void transpose_band_bf16(const Tensor& w, int64_t r0, int64_t nb, uint16_t* out,
         }
         continue;
       }
+      if (w.tiled && w.dtype == DType::kQ8_0 && nr == kTileRows) {
+        kb.transpose_tile_q8_0(w.tile(ti), cols, out + jp0 * 32, tile_elems);
+        continue;
+      }
       if (w.tiled && w.dtype == DType::kQ8_0) {
         // a q8_0 tile: per 32-column block, [16] f16 scales, then 8 groups of [16 rows][4] bytes q + 128
         // (tiled_row_to_f32's values, without widening whole rows first)

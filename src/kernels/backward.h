@@ -46,6 +46,12 @@ struct BackwardTable {
   // 16kt.., the 256 values (r, 16kt + c) at out[kt * out_stride + ((r/2)*16 + c)*2 + r%2]. Moves bits only:
   // the same output on every ISA (AVX-512: a gather and a byte shuffle per 32 values).
   void (*transpose_tile_bf16)(const uint16_t* tile, int64_t cols, uint16_t* out, int64_t out_stride);
+  // transpose_tile_bf16 for a whole q8_0 tile of 16 rows (pack.h: per 32 columns, 16 f16 scales, then 8
+  // groups of [16 rows][4] bytes q + 128), its values d * (q - 128) rounded to bf16 (f32_to_bf16's bits).
+  void (*transpose_tile_q8_0)(const uint8_t* tile, int64_t cols, uint16_t* out, int64_t out_stride);
+  // x[i] = exp(x[i] * a - b) for i < k, in place: the softmax numerators of attention and the loss, with
+  // elementwise_impl.h's polynomial exp (within ~2 ulp; the same bits on every ISA).
+  void (*exp_affine)(float* x, int64_t k, float a, float b);
 };
 
 const BackwardTable& backward_table_for(Isa isa);  // throws when the CPU lacks it

@@ -1,6 +1,10 @@
 // The backward kernels (backward_impl.h) with 16-float lanes, and the transpose of bf16 tiles in AVX-512.
 #include <immintrin.h>
 
+// GCC 12 reports the intrinsics' deliberately undefined pass-through operands as uninitialised.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "kernels/backward_impl.h"
 
 namespace qwen3::kernels::avx512 {
@@ -23,9 +27,45 @@ void transpose_tile_bf16(const uint16_t* tile, int64_t cols, uint16_t* out, int6
   }
 }
 
+// Per 16 columns: each column's 16 values (one per row) computed in a vector, d * (q - 128) rounded to bf16
+// as f32_to_bf16 does (nearest even, NaN kept with its quiet bit), stored as 8 words of a row pair each;
+// then each row pair's words of the 16 columns gathered into its 64 bytes of the output.
+void transpose_tile_q8_0(const uint8_t* tile, int64_t cols, uint16_t* out, int64_t out_stride) {
+  alignas(64) uint32_t cols16[16 * 8];
+  const __m512i idx = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120);
+  const __m512i byte = _mm512_set1_epi32(0xff), offset = _mm512_set1_epi32(128), one = _mm512_set1_epi32(1);
+  const __m512i half = _mm512_set1_epi32(0x7fff), abs_mask = _mm512_set1_epi32(0x7fffffff);
+  const __m512i inf = _mm512_set1_epi32(0x7f800000), quiet = _mm512_set1_epi32(0x40);
+  for (int64_t kb = 0; kb < cols / kQuantBlock; ++kb) {
+    const uint8_t* blk = tile + kb * 16 * sizeof(BlockQ8_0);
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+    for (int h = 0; h < 2; ++h) {
+      for (int g = 0; g < 4; ++g) {
+        const __m512i q = _mm512_loadu_si512(blk + 32 + (h * 4 + g) * 64);
+        for (int e = 0; e < 4; ++e) {
+          const __m512i b = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(q, 8 * e), byte), offset);
+          const __m512i bits = _mm512_castps_si512(_mm512_mul_ps(d, _mm512_cvtepi32_ps(b)));
+          __m512i r = _mm512_srli_epi32(
+              _mm512_add_epi32(bits,
+                               _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one))),
+              16);
+          const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), inf);
+          r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(bits, 16), quiet);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(cols16 + (g * 4 + e) * 8), _mm512_cvtepi32_epi16(r));
+        }
+      }
+      uint16_t* o = out + (2 * kb + h) * out_stride;
+      for (int rp = 0; rp < 8; ++rp)
+        _mm512_storeu_si512(o + rp * 32,
+                            _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xffff, idx, cols16 + rp, 4));
+    }
+  }
+}
+
 constexpr BackwardTable table() {
   BackwardTable t = backward_table<16>();
   t.transpose_tile_bf16 = transpose_tile_bf16;
+  t.transpose_tile_q8_0 = transpose_tile_q8_0;
   return t;
 }
 

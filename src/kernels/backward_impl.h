@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/dtype.h"
+#include "core/half.h"
 #include "kernels/backward.h"
+#include "kernels/elementwise_impl.h"
 
 #if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
@@ -209,11 +212,48 @@ inline void transpose_tile_bf16_scalar(const uint16_t* tile, int64_t cols, uint1
   }
 }
 
+inline void transpose_tile_q8_0_scalar(const uint8_t* tile, int64_t cols, uint16_t* out, int64_t out_stride) {
+  for (int64_t kb = 0; kb < cols / kQuantBlock; ++kb) {
+    const uint8_t* blk = tile + kb * 16 * sizeof(BlockQ8_0);
+    float d[16];
+    for (int r = 0; r < 16; ++r) {
+      uint16_t h;
+      std::memcpy(&h, blk + 2 * r, 2);
+      d[r] = f16_to_f32(h);
+    }
+    for (int64_t j = 0; j < kQuantBlock; ++j) {
+      const int64_t k = kb * kQuantBlock + j;
+      uint16_t* o = out + (k / 16) * out_stride + (k % 16) * 2;
+      const uint8_t* src = blk + 32 + (j / 4) * 64 + j % 4;
+      for (int r = 0; r < 16; ++r) o[(r / 2) * 32 + (r & 1)] = f32_to_bf16(d[r] * (src[r * 4] - 128));
+    }
+  }
+}
+
+template <int N>
+void exp_affine_lanes(float* x, int64_t k, float a, float b) {
+  using L = Lanes<N>;
+  typename L::F v;
+  int64_t i = 0;
+  for (; i + N <= k; i += N) {
+    std::memcpy(&v, x + i, sizeof v);
+    v = L::exp(v * a - b);
+    std::memcpy(x + i, &v, sizeof v);
+  }
+  if (i < k) {  // the same operations on a zero-padded vector
+    v = typename L::F{};
+    std::memcpy(&v, x + i, (k - i) * sizeof(float));
+    v = L::exp(v * a - b);
+    std::memcpy(x + i, &v, (k - i) * sizeof(float));
+  }
+}
+
 template <int N>
 constexpr BackwardTable backward_table() {
   return BackwardTable{
       matmul_nt_lanes<N>,         matmul_nn_acc_lanes<N>, matmul_tn_acc_lanes<N>, rmsnorm_backward_lanes<N>,
-      silu_mul_backward_lanes<N>, dot_lanes<N>,           axpy_lanes<N>,          transpose_tile_bf16_scalar};
+      silu_mul_backward_lanes<N>, dot_lanes<N>,           axpy_lanes<N>,          transpose_tile_bf16_scalar,
+      transpose_tile_q8_0_scalar, exp_affine_lanes<N>};
 }
 
 }  // namespace

@@ -206,11 +206,9 @@ void attention_forward(Pass& c, Saved& s) {
                 const int64_t i = i0 + r;
                 float mx = -INFINITY;
                 for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, row[j] * scale);
+                k.exp_affine(row, i + 1, scale, mx);
                 double sum = 0;
-                for (int64_t j = 0; j <= i; ++j) {
-                  row[j] = std::exp(row[j] * scale - mx);
-                  sum += row[j];
-                }
+                for (int64_t j = 0; j <= i; ++j) sum += row[j];
                 const float inv = static_cast<float>(1.0 / sum);
                 for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
                 std::fill(row + i + 1, row + nk, 0.0f);
@@ -258,10 +256,8 @@ void attention_backward(Pass& c, const Saved& s, const float* datt, float* dq, f
                 const int64_t i = i0 + r, ti = (s0 + i) * H + h;
                 float *pr = p.data() + r * ldt, *dr = ds.data() + r * ldt;
                 const float lse = s.lse[ti], dt = k.dot(datt + ti * d, s.att.data() + ti * d, d);
-                for (int64_t j = 0; j <= i; ++j) {
-                  pr[j] = std::exp(pr[j] * scale - lse);
-                  dr[j] = pr[j] * (dr[j] - dt) * scale;
-                }
+                k.exp_affine(pr, i + 1, scale, lse);
+                for (int64_t j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dt) * scale;
                 std::fill(pr + i + 1, pr + nk, 0.0f);
                 std::fill(dr + i + 1, dr + nk, 0.0f);
               }
@@ -415,11 +411,9 @@ double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, f
         float mx = lg[0];
         for (int64_t v = 1; v < V; ++v) mx = std::max(mx, lg[v]);
         const float target = lg[label];
+        k.exp_affine(lg, V, 1.0f, mx);
         double z = 0;
-        for (int64_t v = 0; v < V; ++v) {
-          lg[v] = std::exp(lg[v] - mx);
-          z += lg[v];
-        }
+        for (int64_t v = 0; v < V; ++v) z += lg[v];
         row_loss[i] = mx + std::log(z) - target;
         // d loss / d logit = softmax - onehot, times loss_scale
         const float inv = static_cast<float>(loss_scale / z);

@@ -178,6 +178,30 @@ TEST(Backward, RmsNormAndSiluGradientsMatchTheDefinitions) {
   }
 }
 
+// exp_affine of every ISA: the scalar table's bits, and within 4 ulp (relative 2^-21) of exp in double over
+// the sizes with their tails, for the arguments of a softmax (x * a - b <= 0) and a few positive ones.
+TEST(Backward, ExpAffineMatchesExpAndTheScalarBits) {
+  std::mt19937 rng(8);
+  const BackwardTable& ref = backward_table_for(Isa::kScalar);
+  for (Isa isa : isas()) {
+    const BackwardTable& k = backward_table_for(isa);
+    for (int n : kSizes) {
+      std::vector<float> x = randv(rng, n + 1);
+      for (float& v : x) v *= 20;
+      const float a = 0.088f, b = 1.5f;
+      std::vector<float> y = x, yr = x;
+      k.exp_affine(y.data() + 1, n, a, b);
+      ref.exp_affine(yr.data() + 1, n, a, b);
+      EXPECT_EQ(0, std::memcmp(y.data(), yr.data(), y.size() * 4)) << isa_name(isa) << " n=" << n;
+      EXPECT_EQ(y[0], x[0]);
+      for (int i = 1; i <= n; ++i) {
+        const double want = std::exp(static_cast<double>(x[i] * a - b));
+        EXPECT_NEAR(y[i], want, want * 0x1p-21) << isa_name(isa) << " x=" << x[i];
+      }
+    }
+  }
+}
+
 // transpose_tile_bf16 of every ISA against pack.h's layouts element by element (it only moves bits), with
 // gaps between the output blocks left untouched.
 TEST(Backward, TransposeTileBf16MovesEveryValue) {
@@ -195,6 +219,40 @@ TEST(Backward, TransposeTileBf16MovesEveryValue) {
           ASSERT_EQ(out[(c / 16) * stride + ((r / 2) * 16 + c % 16) * 2 + r % 2],
                     tile[((c / 2) * 16 + r) * 2 + c % 2])
               << isa_name(isa) << " cols " << cols << " (" << r << ", " << c << ")";
+      for (int64_t kt = 0; kt < cols / 16; ++kt)
+        for (int64_t i = 256; i < stride; ++i) ASSERT_EQ(out[kt * stride + i], 0xabcd) << isa_name(isa);
+    }
+  }
+}
+
+// transpose_tile_q8_0 of every ISA against the definition: value (r, c) = bf16(d[r] * (q - 128)) at its place
+// in the transposed bf16 tiles (scales of every magnitude an f16 holds, subnormals included).
+TEST(Backward, TransposeTileQ8_0MatchesTheDequantisedValues) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> mag(-24.0f, 15.0f);
+  for (Isa isa : isas()) {
+    const BackwardTable& k = backward_table_for(isa);
+    for (int64_t cols : {32, 96}) {
+      std::vector<uint8_t> tile(cols / 32 * 16 * sizeof(BlockQ8_0));
+      for (uint8_t& v : tile) v = static_cast<uint8_t>(rng());
+      for (int64_t kb = 0; kb < cols / 32; ++kb)
+        for (int r = 0; r < 16; ++r) {
+          const uint16_t h = f32_to_f16((rng() & 1 ? -1.0f : 1.0f) * std::exp2(mag(rng)));
+          std::memcpy(tile.data() + kb * 16 * sizeof(BlockQ8_0) + 2 * r, &h, 2);
+        }
+      const int64_t stride = 256 + 32;
+      std::vector<uint16_t> out(cols / 16 * stride, 0xabcd);
+      k.transpose_tile_q8_0(tile.data(), cols, out.data(), stride);
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < 16; ++r) {
+          const uint8_t* blk = tile.data() + (c / 32) * 16 * sizeof(BlockQ8_0);
+          uint16_t h;
+          std::memcpy(&h, blk + 2 * r, 2);
+          const int q = blk[32 + (c % 32 / 4) * 64 + r * 4 + c % 4] - 128;
+          ASSERT_EQ(out[(c / 16) * stride + ((r / 2) * 16 + c % 16) * 2 + r % 2],
+                    f32_to_bf16(f16_to_f32(h) * q))
+              << isa_name(isa) << " cols " << cols << " (" << r << ", " << c << ")";
+        }
       for (int64_t kt = 0; kt < cols / 16; ++kt)
         for (int64_t i = 256; i < stride; ++i) ASSERT_EQ(out[kt * stride + i], 0xabcd) << isa_name(isa);
     }
