@@ -73,10 +73,11 @@ inline void unpack(const uint8_t* blk, Unpacked& u) {
                                                 _mm256_set1_epi8(static_cast<char>(1 << (2 * k + 1))), 1);
         u.w[k] = _mm512_or_si512(u.w[k], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(hm, bits), four));
       }
-      alignas(16) uint8_t s8[16];
-      unpack_scales_q3_k(blk + offsetof(BlockQ3_K, scales), s8);
-      sc = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(s8))),
-                            _mm512_set1_epi32(32));
+      uint32_t s4[4];  // built in a register: a 16-byte load of four fresh 4-byte stores would stall
+      unpack_scales_q3_k(blk + offsetof(BlockQ3_K, scales), s4);
+      const __m128i s8 = _mm_set_epi32(static_cast<int>(s4[3]), static_cast<int>(s4[2]),
+                                       static_cast<int>(s4[1]), static_cast<int>(s4[0]));
+      sc = _mm512_sub_epi32(_mm512_cvtepu8_epi32(s8), _mm512_set1_epi32(32));
       u.mins = sc;  // the group scales, for the -4 offset's share (isum's rule)
     } else {
       const __m512i sm = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));

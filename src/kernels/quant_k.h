@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "core/dtype.h"
 
@@ -40,9 +41,23 @@ constexpr bool k_quant_has_min(DType t) {
 }
 
 // ggml's Q3_K scale unpacking: the 16 6-bit scales (still + 32) of the 12 packed bytes. Scale j has its low
-// nibble in byte j (j < 8) or the high nibble of byte j - 8, its top 2 bits at bit 2 (j / 4) of byte 8 + j
-// % 4.
-void unpack_scales_q3_k(const uint8_t* packed, uint8_t* scales);
+// nibble in byte j (j < 8) or the high nibble of byte j - 8, its top 2 bits at bit 2 (j / 4) of byte
+// 8 + j % 4. Four scales per 32-bit word, s[w] holding scales 4w..4w+3 (inline: the kernels keep s in
+// registers).
+inline void unpack_scales_q3_k(const uint8_t* packed, uint32_t* s) {
+  uint32_t a[3];
+  std::memcpy(a, packed, 12);
+  constexpr uint32_t lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
+  s[0] = (a[0] & lo4) | ((a[2] & lo2) << 4);  // scales 0-3
+  s[1] = (a[1] & lo4) | (((a[2] >> 2) & lo2) << 4);
+  s[2] = ((a[0] >> 4) & lo4) | (((a[2] >> 4) & lo2) << 4);
+  s[3] = ((a[1] >> 4) & lo4) | (((a[2] >> 6) & lo2) << 4);  // scales 12-15
+}
+inline void unpack_scales_q3_k(const uint8_t* packed, uint8_t* scales) {
+  uint32_t s[4];
+  unpack_scales_q3_k(packed, s);
+  std::memcpy(scales, s, 16);
+}
 
 // One row of n values (n a multiple of 256) to f32, as ggml's dequantize_row_q*_K.
 void dequantize_row_q2_k(const BlockQ2_K* b, int64_t n, float* out);

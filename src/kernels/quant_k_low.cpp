@@ -97,17 +97,6 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
 
 }  // namespace
 
-void unpack_scales_q3_k(const uint8_t* packed, uint8_t* scales) {
-  uint32_t a[3], s[4];
-  std::memcpy(a, packed, 12);
-  constexpr uint32_t lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
-  s[0] = (a[0] & lo4) | ((a[2] & lo2) << 4);  // scales 0-3
-  s[1] = (a[1] & lo4) | (((a[2] >> 2) & lo2) << 4);
-  s[2] = ((a[0] >> 4) & lo4) | (((a[2] >> 4) & lo2) << 4);
-  s[3] = ((a[1] >> 4) & lo4) | (((a[2] >> 6) & lo2) << 4);  // scales 12-15
-  std::memcpy(scales, s, 16);
-}
-
 void dequantize_row_q2_k(const BlockQ2_K* b, int64_t n, float* y) {
   for (int64_t i = 0; i < n / QK; ++i) {
     const float d = f16_to_f32(b[i].d), min = f16_to_f32(b[i].dmin);
