@@ -46,7 +46,7 @@ struct Saved {
 // Buffers reused by every layer (sized on first use): a fresh multi-megabyte vector per call costs more in
 // page faults than its arithmetic.
 struct Scratch {
-  std::vector<float> delta, du, us, gbt;  // project, project_back
+  std::vector<float> delta, du, us;  // project, project_back
   AlignedPtr<float> ta, tb;          // project: A and B tiled
   size_t ta_cap = 0, tb_cap = 0;
   std::vector<float> y, dh, dg, dup, dxn, datt;   // layers: [n, D], [n, F] x 3, [n, D], [n, H*d]
@@ -123,13 +123,7 @@ void project_back(Pass& c, int il, int target, const Tensor& w, const float* x, 
   kernels::matmul_nn_acc(dy, out, c.n, out, lm->b.data(), r, r, du.data(), r, c.pool);
   for (float& v : du) v *= c.scaling;
   for (float& v : us) v *= c.scaling;
-  // gB^T [r, out] = u^T dy from zero, then added to gB: so dy is read a row at a time (as gB's rows it would
-  // be read a column at a time, rows out floats apart, for every 4 rows of gB).
-  std::vector<float>& gbt = c.w.gbt;
-  gbt.assign(r * out, 0.0f);
-  kernels::matmul_tn_acc(us.data(), r, c.n, r, dy, out, out, gbt.data(), out, c.pool);
-  for (int64_t j = 0; j < out; ++j)
-    for (int64_t q = 0; q < r; ++q) lm->gb[j * r + q] += gbt[q * out + j];
+  kernels::matmul_tn_acc(dy, out, c.n, out, us.data(), r, r, lm->gb.data(), r, c.pool);
   kernels::matmul_tn_acc(du.data(), r, c.n, r, x, in, in, lm->ga.data(), in, c.pool);
   kernels::matmul_nn_acc(du.data(), r, c.n, r, lm->a.data(), in, in, dx, in, c.pool);
 }
