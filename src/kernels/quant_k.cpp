@@ -88,18 +88,8 @@ constexpr int QK = kSuperBlock;
 // ggml's make_qx_quants with rmse_type 1 and no importance weights: a symmetric quantisation to
 // [-nmax, nmax - 1] (stored + nmax) with a search over 18 scales around nmax / max.
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.0f;
-  }
+  const float max = kq::signed_max_or_zero(n, x, L);
+  if (max == 0.0f) return 0.0f;
   float iscale = -nmax / max;
   float sumlx = 0, suml2 = 0;
   for (int i = 0; i < n; ++i) {

@@ -18,6 +18,24 @@ inline int nearest_int(float v) {
 // Below this a group counts as all zeros (ggml's GROUP_MAX_EPS).
 constexpr float kGroupMaxEps = 1e-15f;
 
+// The start of ggml's symmetric quantisers (make_qx_quants, make_q3_quants): the value of largest magnitude
+// (the first of equal ones) of n values; or, for an all-zero group (below kGroupMaxEps), L zeroed and 0.
+inline float signed_max_or_zero(int n, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = x[i] < 0 ? -x[i] : x[i];
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.0f;
+  }
+  return max;
+}
+
 // ggml's make_qkx2_quants: an asymmetric n-value quantisation to [0, nmax] with a weighted search over
 // nstep + 1 candidate scales, judged by the weighted squared error or (use_mad) absolute error; returns the
 // scale, *the_min the (positive) offset, L the values.

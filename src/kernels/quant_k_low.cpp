@@ -48,18 +48,8 @@ void pack_low2(const uint8_t* L, uint8_t* qs) {
 // nmax / max, then up to five rounds of moving single values to the level that most improves the weighted
 // (x^2) least-squares fit; L gets the levels + nmax (or 0 for an all-zero group). Returns the scale.
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.0f;
-  }
+  const float max = kq::signed_max_or_zero(n, x, L);
+  if (max == 0.0f) return 0.0f;
   const float iscale = -nmax / max;
   float sumlx = 0, suml2 = 0;
   for (int i = 0; i < n; ++i) {
