@@ -63,6 +63,24 @@ void add_lanes(float* x, const float* y, int64_t n) {
   for (; i < n; ++i) x[i] += y[i];
 }
 
+// x[i] += s * y[i]: the product rounded, then the sum (no fused multiply-add: the plain loop's bits).
+template <int N>
+void add_scaled_lanes(float* x, const float* y, float s, int64_t n) {
+  typename Lanes<N>::F a, b;
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    std::memcpy(&a, x + i, sizeof a);
+    std::memcpy(&b, y + i, sizeof b);
+    b = b * s;
+    a = a + b;
+    std::memcpy(x + i, &a, sizeof a);
+  }
+  for (; i < n; ++i) {
+    const float p = s * y[i];
+    x[i] += p;
+  }
+}
+
 template <int N>
 void silu_mul_lanes(const float* gate, const float* up, int64_t n, float* out) {
   using L = Lanes<N>;

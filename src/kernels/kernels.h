@@ -87,6 +87,8 @@ struct KernelTable {
   void (*rope_neox)(float* x, const float* cos, const float* sin, int head_dim);
   // x[i] += y[i], i < n
   void (*add)(float* x, const float* y, int64_t n);
+  // x[i] += s * y[i], i < n: the product rounded, then the sum, as the plain loop (LoRA's deltas)
+  void (*add_scaled)(float* x, const float* y, float s, int64_t n);
 };
 
 const KernelTable& table_for(Isa isa);  // throws when the CPU lacks it

@@ -330,6 +330,7 @@ const KernelTable kTable = {matmul_tiles,       nullptr,
                             scalar::round_bf16, to_f16,
                             quantize_row_q8_0,  scalar::quantize_act,
                             silu_mul_lanes<8>,  rmsnorm_lanes<8>,
-                            rope_neox_lanes<8>, add_lanes<8>};
+                            rope_neox_lanes<8>, add_lanes<8>,
+                            add_scaled_lanes<8>};
 
 }  // namespace qwen3::kernels::avx2

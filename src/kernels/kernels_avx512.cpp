@@ -450,8 +450,8 @@ void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs)
 
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles,        matmul_silu_tiles, round_bf16,         to_f16,
-                            quantize_row_q8_0,   quantize_act,      silu_mul_lanes<16>, rmsnorm_lanes<16>,
-                            rope_neox_lanes<16>, add_lanes<16>};
+const KernelTable kTable = {matmul_tiles,        matmul_silu_tiles, round_bf16,          to_f16,
+                            quantize_row_q8_0,   quantize_act,      silu_mul_lanes<16>,  rmsnorm_lanes<16>,
+                            rope_neox_lanes<16>, add_lanes<16>,     add_scaled_lanes<16>};
 
 }  // namespace qwen3::kernels::avx512

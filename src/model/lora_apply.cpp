@@ -183,7 +183,7 @@ void LoraRows::matmul(int il, std::span<const LoraProj> ps, const float* x, int6
               for (int64_t r = 0; r < m; ++r) {
                 float* y = ps[i].y + static_cast<int64_t>(j.g->all ? r : j.g->rows[r]) * out;
                 const float* d = u_buf.data() + r * width - o0;
-                for (int64_t o = o0; o < o1; ++o) y[o] += u.scale * d[o];
+                k.add_scaled(y + o0, d + o0, u.scale, o1 - o0);
               }
             }
           }
