@@ -118,6 +118,7 @@ TEST(RmsNorm, MatchesTheDefinitionAndEveryIsaGivesTheBaselineBits) {
   }
 }
 
+// add, and add_scaled (the product rounded to float, then the sum: LoRA's deltas).
 TEST(Add, EveryIsaAddsEachElementOnceAndNothingPastN) {
   std::mt19937 rng(13);
   std::normal_distribution<float> nd(0.0f, 3.0f);
@@ -133,29 +134,13 @@ TEST(Add, EveryIsaAddsEachElementOnceAndNothingPastN) {
       for (int i = 0; i < n; ++i) want[i] = x[i] + y[i];
       table_for(isa).add(got.data(), y.data(), n);
       expect_same_bits(want, got, isa_name(isa));  // element n is x[n], untouched
-    }
-  }
-}
-
-TEST(AddScaled, EveryIsaRoundsTheProductThenTheSumAndNothingPastN) {
-  std::mt19937 rng(14);
-  std::normal_distribution<float> nd(0.0f, 3.0f);
-  for (int n : {1, 3, 4, 7, 8, 15, 16, 17, 33, 1024}) {
-    std::vector<float> x(n + 1), y(n + 1);
-    for (int i = 0; i <= n; ++i) {
-      x[i] = nd(rng);
-      y[i] = nd(rng);
-    }
-    const float s = 0.7071f;
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-      if (!isa_supported(isa)) continue;
-      std::vector<float> got = x, want = x;
-      for (int i = 0; i < n; ++i) {  // double rounding: the product to float, then the sum
-        const float p = static_cast<float>(static_cast<double>(s) * y[i]);
-        want[i] = static_cast<float>(static_cast<double>(x[i]) + p);
-      }
+      const float s = 0.7071f;
+      got = x;
+      for (int i = 0; i < n; ++i)  // double rounding: the product to float, then the sum
+        want[i] =
+            static_cast<float>(static_cast<double>(x[i]) + static_cast<float>(static_cast<double>(s) * y[i]));
       table_for(isa).add_scaled(got.data(), y.data(), s, n);
-      expect_same_bits(want, got, isa_name(isa));  // element n is x[n], untouched
+      expect_same_bits(want, got, isa_name(isa));
     }
   }
 }
