@@ -6,13 +6,6 @@
 #include <string>
 #include <utility>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define QWEN3_PAUSE() _mm_pause()
-#else
-#define QWEN3_PAUSE() ((void)0)
-#endif
-
 namespace qwen3 {
 
 // Spin iterations before a worker sleeps (~tens of microseconds): long enough to bridge the gap between the
@@ -54,7 +47,7 @@ void ThreadPool::run(int64_t n_chunks, const std::function<void(int64_t)>& chunk
   int spins = 0, left;
   while ((left = active_.load(std::memory_order_seq_cst)) != 0) {
     if (++spins < kSpinIterations)
-      QWEN3_PAUSE();
+      spin_pause();
     else
       active_.wait(left, std::memory_order_seq_cst);
   }
@@ -73,7 +66,7 @@ void ThreadPool::worker_loop() {
     uint64_t now;
     while ((now = epoch_.load(std::memory_order_acquire)) == seen) {
       if (++spins < kSpinIterations) {
-        QWEN3_PAUSE();
+        spin_pause();
       } else {
         epoch_.wait(seen, std::memory_order_acquire);
       }

@@ -49,6 +49,14 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
 };
 
+// One spin-wait step: a pause instruction where the CPU has one (a waiting loop gives its core's resources to
+// the sibling thread and leaves the loop without a memory-order mis-speculation).
+inline void spin_pause() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
 // The number of physical cores (logical CPUs sharing a core count once), at least 1.
 int physical_core_count();
 

@@ -13,10 +13,6 @@
 
 #include "core/error.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 namespace qwen3 {
 
 namespace {
@@ -77,7 +73,6 @@ void LoraRows::matmul(int il, std::span<const LoraProj> ps, const float* x, int6
     const Group* g;
     int proj;
     const float* x;  // the group's input rows: x itself, or gathered into x_buf
-    int64_t ldx;
     std::vector<Unit> units;
   };
   struct AWork {
@@ -92,7 +87,7 @@ void LoraRows::matmul(int il, std::span<const LoraProj> ps, const float* x, int6
     const int64_t m = static_cast<int64_t>(g.rows.size());
     bool gathered = false;
     for (int i = 0; i < n_mat; ++i) {
-      Job j{&g, i, x, ldx, {}};
+      Job j{&g, i, x, {}};
       for (const auto& [ad, mult] : g.stack->parts)
         if (const LoraMatrix* lm = ad->find(il, ps[i].target)) {
           j.units.push_back({lm, mult * lm->scale, t_size});
@@ -144,8 +139,8 @@ void LoraRows::matmul(int il, std::span<const LoraProj> ps, const float* x, int6
           const AWork& aw = a_work[wi];
           const LoraMatrix& lm = *aw.u->m;
           kernels::MatmulInput xa;
-          xa.x = aw.j->x + aw.t0 * aw.j->ldx;
-          xa.ldx = aw.j->ldx;
+          xa.x = aw.j->x + aw.t0 * ldx;
+          xa.ldx = ldx;
           xa.n_tok = aw.t1 - aw.t0;
           k.matmul_tiles(lm.a, xa, 0, lm.a.n_tiles(), t_data + aw.u->t_off + aw.t0 * lm.rank, lm.rank);
           a_done.fetch_add(1, std::memory_order_release);
@@ -159,13 +154,10 @@ void LoraRows::matmul(int il, std::span<const LoraProj> ps, const float* x, int6
           // Any A stage still running is on a thread that claimed it (microseconds of work); on a busy
           // machine that thread may have lost its core: yield ours after a short spin.
           for (int spins = 0; a_done.load(std::memory_order_acquire) < n_a; ++spins) {
-            if (spins < kSpinsBeforeYield) {
-#if defined(__x86_64__)
-              _mm_pause();
-#endif
-            } else {
+            if (spins < kSpinsBeforeYield)
+              spin_pause();
+            else
               std::this_thread::yield();
-            }
           }
           // Columns [o0, o1) of y: B's tiles [a, b) of each adapter, added in stack order.
           const int64_t width = kTileRows * (b - a), o0 = a * kTileRows, o1 = std::min(out, b * kTileRows);
