@@ -1,8 +1,10 @@
 // A decode step of a 16-sequence batch with LoRA adapters (docs/BENCHMARKS.md, "LoRA adapters"): every
 // sequence on one adapter, the sequences spread over 4 adapters (4 each: four gathered groups), and no
 // adapter, timed side by side in one process, interleaved, medians of the repetitions; then a single
-// sequence's decode step without and with ADAPTER1 (and with SOLO_ADAPTER, e.g. the same one stored in
-// bf16), interleaved the same way. Usage:
+// sequence's decode step without and with ADAPTER1 (and with SOLO_ADAPTER), interleaved the same way.
+// ADAPTER1-4 are kept as the model's --lora-dtype default keeps them (auto: f32 matrices as bf16 on a
+// non-f32 base), SOLO_ADAPTER as its file stores them (--lora-dtype file: give ADAPTER1 again to see its
+// f32 cost). Usage:
 // lora_batch_bench MODEL DTYPE THREADS ADAPTER1 ADAPTER2 ADAPTER3 ADAPTER4 [REPS [SOLO_ADAPTER]]
 #include <algorithm>
 #include <cstdio>
@@ -47,7 +49,8 @@ double step_seconds(const Model& m, KvCache& cache, const std::vector<const Lora
 
 int main(int argc, char** argv) {
   if (argc < 8) {
-    std::fprintf(stderr, "usage: %s MODEL DTYPE THREADS ADAPTER1 ADAPTER2 ADAPTER3 ADAPTER4 [REPS]\n",
+    std::fprintf(stderr,
+                 "usage: %s MODEL DTYPE THREADS ADAPTER1 ADAPTER2 ADAPTER3 ADAPTER4 [REPS [SOLO_ADAPTER]]\n",
                  argv[0]);
     return 1;
   }
@@ -60,10 +63,11 @@ int main(int argc, char** argv) {
   auto model = load_model(argv[1], lo);
   ThreadPool pool(std::atoi(argv[3]));
   std::vector<LoraStack> stacks(4);
-  for (int i = 0; i < 4; ++i) stacks[i].add(load_lora_adapter(argv[4 + i], model->config), 1.0f);
+  for (int i = 0; i < 4; ++i)
+    stacks[i].add(load_lora_adapter(argv[4 + i], model->config, model->lora_bf16()), 1.0f);
   const int reps = argc > 8 ? std::atoi(argv[8]) : 5;
   LoraStack solo_other;
-  if (argc > 9) solo_other.add(load_lora_adapter(argv[9], model->config), 1.0f);
+  if (argc > 9) solo_other.add(load_lora_adapter(argv[9], model->config, false), 1.0f);
   KvCache cache(model->config, kSeqs, kDepth + kSteps + 1, DType::kF16);
   {  // fill each slot's first kDepth positions
     ForwardOptions fo;

@@ -25,6 +25,7 @@ struct BenchArgs {
   std::string depth_fill = "model";
   bool json = false, limits_only = false, no_limits = false, mmap = false, exact_bf16 = false;
   std::vector<std::string> lora;  // --lora DIR[:SCALE]
+  std::string lora_dtype = "auto";
 };
 
 // The arithmetic peak prefill is measured against: the dot product the weight dtype's kernels use.
@@ -79,6 +80,7 @@ void run(const BenchArgs& a) {
   ma.mmap = a.mmap;
   ma.exact_bf16 = a.exact_bf16;
   ma.lora = a.lora;
+  ma.lora_dtype = a.lora_dtype;
   ModelConfig config = load_model_config(resolve_model_dir(a.model));
   p.kv_type = kv_type_for(a.kv_type, config);  // a clear error before any work
   // The limits first: the bandwidth probe's buffer is freed before the model is loaded, so it never adds to
@@ -187,7 +189,7 @@ void add_bench_command(CLI::App& app) {
             INT32_MAX);
   add_threads_option(cmd, a->threads);
   add_dtype_option(cmd, a->dtype);
-  add_lora_option(cmd, a->lora);
+  add_lora_option(cmd, a->lora, a->lora_dtype);
   add_kv_type_option(cmd, a->kv_type);
   check_choice(
       cmd->add_option("--depth-fill", a->depth_fill,

@@ -37,11 +37,11 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   add_threads_option(cmd, a.threads);
   add_mmap_option(cmd, a.mmap);
   add_exact_bf16_option(cmd, a.exact_bf16);
-  add_lora_option(cmd, a.lora);
+  add_lora_option(cmd, a.lora, a.lora_dtype);
   add_gpu_layers_option(cmd);
 }
 
-void add_lora_option(CLI::App* cmd, std::vector<std::string>& lora) {
+void add_lora_option(CLI::App* cmd, std::vector<std::string>& lora, std::string& lora_dtype) {
   cmd->add_option(
          "--lora", lora,
          "LoRA adapter DIR[:SCALE] (a PEFT adapter directory or a llama.cpp .gguf adapter), applied at "
@@ -55,6 +55,11 @@ void add_lora_option(CLI::App* cmd, std::vector<std::string>& lora) {
             return std::string();
           },
           ""));
+  check_choice(cmd->add_option("--lora-dtype", lora_dtype,
+                               "how adapter matrices stored in f32 are kept: auto (bf16 unless the model's "
+                               "weights are f32; vLLM keeps adapters in the model's dtype), file (as stored) "
+                               "or bf16; the products are f32 either way"),
+               {"auto", "file", "bf16"});
 }
 
 CLI::Option* add_model_path_option(CLI::App* cmd, std::string& model, const std::string& what) {
@@ -168,9 +173,10 @@ std::unique_ptr<Model> load_model_from_args(const ModelArgs& a, bool allow_named
                 specs.back().path.c_str());
   }
   auto model = load_model(resolve_model_dir(a.model), opt);
+  model->lora_dtype = parse_lora_dtype(a.lora_dtype);
   auto stack = std::make_shared<LoraStack>();
   for (const auto& s : specs)
-    if (s.name.empty()) stack->add(load_lora_adapter(s.path, model->config), s.scale);
+    if (s.name.empty()) stack->add(load_lora_adapter(s.path, model->config, model->lora_bf16()), s.scale);
   if (!stack->empty()) model->lora = std::move(stack);
   return model;
 }

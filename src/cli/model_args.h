@@ -23,6 +23,7 @@ struct ModelArgs {
   bool exact_bf16 = false;        // bf16 weights take f32 activations (LoadOptions::bf16_dot = false)
   std::string kv_type = "f16";    // the KV cache (commands that keep one: add_kv_type_option)
   std::vector<std::string> lora;  // --lora DIR[:SCALE] (or NAME=DIR[:SCALE] for serve), in order
+  std::string lora_dtype = "auto";  // --lora-dtype auto|file|bf16
 };
 
 // -m, --dtype, -t, --mmap/--no-mmap, --exact-bf16, --lora and -ngl.
@@ -34,8 +35,8 @@ void add_threads_option(CLI::App* cmd, int& threads);      // -t/--threads, $QWE
 void add_dtype_option(CLI::App* cmd, std::string& dtype);  // --dtype, $QWEN3_DTYPE
 void add_mmap_option(CLI::App* cmd, bool& mmap);           // --mmap/--no-mmap, $QWEN3_MMAP
 void add_exact_bf16_option(CLI::App* cmd, bool& exact);
-// --lora DIR[:SCALE], repeatable (load_model_from_args applies them).
-void add_lora_option(CLI::App* cmd, std::vector<std::string>& lora);
+// --lora DIR[:SCALE], repeatable (load_model_from_args applies them), and --lora-dtype.
+void add_lora_option(CLI::App* cmd, std::vector<std::string>& lora, std::string& lora_dtype);
 // -ngl/--n-gpu-layers N: accepted for llama.cpp's command lines, with a warning that it is ignored.
 void add_gpu_layers_option(CLI::App* cmd);
 // --kv-type for the commands that keep a KV cache (chat, generate, serve, bench): f16 by default, as

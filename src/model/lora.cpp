@@ -13,6 +13,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "formats/gguf_reader.h"
@@ -43,16 +44,20 @@ struct RawMatrix {
 };
 
 // Packs a row-major matrix into tiles owned by the adapter: bf16 and f16 values as they are stored (widening
-// them to f32 in the kernels is exact, and decode reads half the bytes), anything else as f32.
-Tensor pack_matrix(LoraAdapter& ad, const RawMatrix& m) {
+// them to f32 in the kernels is exact, and decode reads half the bytes); anything else as f32, or rounded to
+// bf16 (nearest even) when `to_bf16` (LoraLoadOptions::f32_as_bf16).
+Tensor pack_matrix(LoraAdapter& ad, const RawMatrix& m, bool to_bf16) {
   Tensor t;
-  t.dtype = m.dtype == DType::kBF16 || m.dtype == DType::kF16 ? m.dtype : DType::kF32;
+  t.dtype = m.dtype == DType::kBF16 || m.dtype == DType::kF16 ? m.dtype
+            : to_bf16                                         ? DType::kBF16
+                                                              : DType::kF32;
   t.rows = m.rows;
   t.cols = m.cols;
   t.tiled = true;
   const size_t row_bytes = dtype_row_bytes(m.dtype, m.cols), tile_bytes = dtype_tile_bytes(t.dtype, m.cols);
   AlignedPtr<float> buf = aligned_array<float>((tile_bytes * static_cast<size_t>(t.n_tiles()) + 3) / 4);
   std::vector<float> rows(static_cast<size_t>(kTileRows) * static_cast<size_t>(m.cols));
+  std::vector<uint16_t> rows16(t.dtype == DType::kBF16 && m.dtype != DType::kBF16 ? rows.size() : 0);
   for (int64_t ti = 0; ti < t.n_tiles(); ++ti) {
     const int n = static_cast<int>(std::min<int64_t>(kTileRows, m.rows - ti * kTileRows));
     const uint8_t* ptrs[kTileRows];
@@ -65,6 +70,11 @@ Tensor pack_matrix(LoraAdapter& ad, const RawMatrix& m) {
       float* dst = rows.data() + static_cast<size_t>(r) * m.cols;
       kernels::row_to_f32_rowmajor(m.dtype, src, m.cols, dst);
       ptrs[r] = reinterpret_cast<const uint8_t*>(dst);
+      if (t.dtype == DType::kBF16) {
+        uint16_t* d16 = rows16.data() + static_cast<size_t>(r) * m.cols;
+        for (int64_t c = 0; c < m.cols; ++c) d16[c] = f32_to_bf16(dst[c]);
+        ptrs[r] = reinterpret_cast<const uint8_t*>(d16);
+      }
     }
     kernels::pack_tile(t.dtype, ptrs, n, m.cols,
                        reinterpret_cast<uint8_t*>(buf.get()) + tile_bytes * static_cast<size_t>(ti));
@@ -101,8 +111,8 @@ void add_matrix(LoraAdapter& ad, const ModelConfig& c, const std::string& file, 
   LoraMatrix& m = ad.layers[il][t];
   m.rank = static_cast<int>(a.rows);
   m.scale = scale;
-  m.a = pack_matrix(ad, a);
-  m.b = pack_matrix(ad, b);
+  m.a = pack_matrix(ad, a, ad.f32_as_bf16);
+  m.b = pack_matrix(ad, b, ad.f32_as_bf16);
   ++ad.n_matrices;
   ad.max_rank = std::max(ad.max_rank, m.rank);
 }
@@ -253,7 +263,8 @@ bool peft_targets(const PeftConfig& c, const std::string& name, int il, int t) {
   return false;
 }
 
-std::shared_ptr<const LoraAdapter> load_peft(const std::string& dir, const ModelConfig& mc) {
+std::shared_ptr<const LoraAdapter> load_peft(const std::string& dir, const ModelConfig& mc,
+                                             bool f32_as_bf16) {
   const std::string config_path = (fs::path(dir) / "adapter_config.json").string();
   std::string st_path = (fs::path(dir) / "adapter_model.safetensors").string();
   QWEN3_CHECK(file_exists(config_path), "%s: no adapter_config.json (not a PEFT adapter directory)",
@@ -339,6 +350,7 @@ std::shared_ptr<const LoraAdapter> load_peft(const std::string& dir, const Model
 
   auto ad = std::make_shared<LoraAdapter>();
   ad->path = dir;
+  ad->f32_as_bf16 = f32_as_bf16;
   ad->layers.resize(mc.num_hidden_layers);
   auto raw = [](const StTensor& t) {
     return RawMatrix{*value_dtype(t.dtype), t.data, t.shape[0], t.shape[1]};
@@ -356,7 +368,7 @@ std::shared_ptr<const LoraAdapter> load_peft(const std::string& dir, const Model
     ++ad->n_matrices;
   }
   if (head) {
-    ad->lm_head = pack_matrix(*ad, raw(*head));
+    ad->lm_head = pack_matrix(*ad, raw(*head), false);  // a whole tensor: as the file has it
     ++ad->n_matrices;
   }
   for (int il = 0; il < mc.num_hidden_layers; ++il) {
@@ -397,7 +409,8 @@ std::shared_ptr<const LoraAdapter> load_peft(const std::string& dir, const Model
 
 // ---- llama.cpp GGUF ------------------------------------------------------------------------------------
 
-std::shared_ptr<const LoraAdapter> load_gguf_lora(const std::string& path, const ModelConfig& mc) {
+std::shared_ptr<const LoraAdapter> load_gguf_lora(const std::string& path, const ModelConfig& mc,
+                                                  bool f32_as_bf16) {
   gguf::File f = gguf::read_file(path, MapMode::kRead);
   QWEN3_CHECK(f.has("general.type") && f.get_str("general.type") == "adapter",
               "%s: not a LoRA adapter (general.type is %s; a model is loaded with -m)", path.c_str(),
@@ -438,6 +451,7 @@ std::shared_ptr<const LoraAdapter> load_gguf_lora(const std::string& path, const
   }
   auto ad = std::make_shared<LoraAdapter>();
   ad->path = path;
+  ad->f32_as_bf16 = f32_as_bf16;
   ad->layers.resize(mc.num_hidden_layers);
   auto raw = [](const gguf::TensorInfo& t) {
     return RawMatrix{*gguf::dtype_of_ggml(t.type), t.data, t.ne[1], t.ne[0]};  // ne: innermost first
@@ -484,12 +498,13 @@ std::pair<int64_t, int64_t> lora_target_shape(const ModelConfig& c, int t) {
   }
 }
 
-std::shared_ptr<const LoraAdapter> load_lora_adapter(const std::string& path, const ModelConfig& config) {
+std::shared_ptr<const LoraAdapter> load_lora_adapter(const std::string& path, const ModelConfig& config,
+                                                     bool f32_as_bf16) {
   QWEN3_CHECK(fs::exists(path), "%s: no such adapter directory or file", path.c_str());
-  if (fs::is_directory(path)) return load_peft(path, config);
+  if (fs::is_directory(path)) return load_peft(path, config, f32_as_bf16);
   QWEN3_CHECK(gguf::is_gguf_path(path), "%s: not a PEFT adapter directory nor a .gguf LoRA adapter",
               path.c_str());
-  return load_gguf_lora(path, config);
+  return load_gguf_lora(path, config, f32_as_bf16);
 }
 
 bool lora_target_of(const std::string& hf_name, int* il, int* target) {
@@ -558,6 +573,13 @@ const Tensor* LoraStack::lm_head() const {
   for (const auto& [ad, m] : parts)
     if (ad->lm_head.data) return &ad->lm_head;
   return nullptr;
+}
+
+LoraDtype parse_lora_dtype(const std::string& s) {
+  if (s == "auto") return LoraDtype::kAuto;
+  if (s == "file") return LoraDtype::kFile;
+  if (s == "bf16") return LoraDtype::kBF16;
+  throw_error("--lora-dtype %s: choose auto, file or bf16", s.c_str());
 }
 
 LoraSpec parse_lora_spec(const std::string& value) {

@@ -48,6 +48,7 @@ struct LoraAdapter {
   // [vocab_size, hidden_size] each in the file's float dtype; embed_tokens row-major, lm_head tiled. They
   // replace, whatever the stack's multiplier.
   Tensor embed_tokens, lm_head;
+  bool f32_as_bf16 = false;              // A and B kept as bf16 where the file has f32 (load_lora_adapter)
   std::vector<AlignedPtr<float>> owned;  // the matrices' buffers
   size_t bytes = 0;                      // of the matrices
   int n_matrices = 0;                    // adapted projections (pairs A, B), and replaced tensors
@@ -60,8 +61,16 @@ struct LoraAdapter {
 };
 
 // Reads a PEFT adapter directory or a llama.cpp GGUF LoRA adapter for a base model of this config. Throws
-// qwen3::Error with one line naming the file and the problem.
-std::shared_ptr<const LoraAdapter> load_lora_adapter(const std::string& path, const ModelConfig& config);
+// qwen3::Error with one line naming the file and the problem. `f32_as_bf16`: A and B matrices the file holds
+// in f32 (or as GGUF blocks) are kept rounded to bf16 (nearest even), as vLLM keeps adapters in the model's
+// dtype: half the bytes a decode step reads for them; the products stay f32 (Model::lora_bf16 decides).
+std::shared_ptr<const LoraAdapter> load_lora_adapter(const std::string& path, const ModelConfig& config,
+                                                     bool f32_as_bf16 = false);
+
+// --lora-dtype: how adapter matrices stored in f32 are kept. kAuto: bf16 unless the base model's weights are
+// f32 (there the adapter stays exact); kFile: as the file stores them; kBF16: bf16.
+enum class LoraDtype { kAuto, kFile, kBF16 };
+LoraDtype parse_lora_dtype(const std::string& s);  // "auto", "file", "bf16"; throws otherwise
 
 // Adapters applied together to a token, in order, each with the user's multiplier (--lora DIR:SCALE):
 // y = W x + sum_k m_k s_k B_k (A_k x).

@@ -62,6 +62,8 @@ struct Model {
   // LoRA adapters applied at run time to every token (--lora DIR[:SCALE]), unless a forward call names
   // others (ForwardOptions::lora, Batch::lora); null: none. The weights above stay the base model's.
   std::shared_ptr<const LoraStack> lora;
+  // --lora-dtype: how adapters loaded for this model keep f32 matrices (lora_bf16 below).
+  LoraDtype lora_dtype = LoraDtype::kAuto;
 
   // Storage: the safetensors files, and buffers made at load (converted or realigned tensors).
   SafetensorsSet files;
@@ -75,6 +77,12 @@ struct Model {
     return weights.layers.empty() ? weights.embed_tokens.dtype : weights.layers[0].q_proj.dtype;
   }
   size_t weight_bytes() const;  // bytes of all weights as held in memory
+  // Whether adapters loaded for this model keep their f32 matrices as bf16 (load_lora_adapter): kAuto does
+  // unless the base's matrices are f32, where an adapter's rounding would be the largest error left.
+  bool lora_bf16() const {
+    return lora_dtype == LoraDtype::kBF16 ||
+           (lora_dtype == LoraDtype::kAuto && matrix_dtype() != DType::kF32);
+  }
 };
 
 // Loads config.json, generation_config.json, the safetensors (single or sharded) and tokenizer size from a

@@ -31,7 +31,7 @@ void AdapterRegistry::add(const std::string& name, const std::string& path, floa
   auto stack = std::make_shared<LoraStack>();
   if (model_.lora)
     for (const auto& [ad, mult] : model_.lora->parts) stack->add(ad, mult);
-  stack->add(load_lora_adapter(path, model_.config), scale);
+  stack->add(load_lora_adapter(path, model_.config, model_.lora_bf16()), scale);
   std::lock_guard lock(mu_);
   check_room();
   entries_.push_back({name, path, std::move(stack)});

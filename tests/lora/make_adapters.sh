@@ -11,6 +11,8 @@ small=$models/small-f32 tiny=$models/tiny-f32
 # all-linear, rank 8, f32; the same matrices as a llama.cpp GGUF adapter
 $mk "$small" "$out/small-all" --rank 8 --alpha 16 --seed 1
 $mk "$small" "$out/small-all.gguf" --rank 8 --alpha 16 --seed 1 --gguf
+# the same matrices rounded to bf16 by the script (what --lora-dtype bf16 must keep of small-all)
+$mk "$small" "$out/small-all-bf16" --rank 8 --alpha 16 --seed 1 --dtype bf16
 # q/v only, rsLoRA, rank_pattern and alpha_pattern, bf16 tensors
 $mk "$small" "$out/small-qv" --rank 8 --alpha 16 --targets q_proj,v_proj --rslora \
   --rank-pattern '{"v_proj": 4}' --alpha-pattern '{"q_proj": 32}' --dtype bf16 --seed 2

@@ -8,7 +8,9 @@ adapters merged into the weights (tools/reference/qwen3_ref.py --lora):
   3. the all-linear adapter as llama.cpp's GGUF adapter: the same logits; modules_to_save (embed_tokens,
      lm_head replaced whole), also on a model with tied embeddings;
   4. quantised bases (q8_0, q4_0, bf16): the error against the merged reference stays within the base type's own
-     error (that of the same dtype without an adapter, against the reference without one);
+     error (that of the same dtype without an adapter, against the reference without one); --lora-dtype: on a
+     non-f32 base an f32 adapter is kept as bf16 by default (the same logits, bit for bit, as the adapter the
+     script rounded to bf16), as the file has it with `file`, and as bf16 on an f32 base with `bf16`;
   5. qwen3 perplexity --lora against the reference's perplexity;
   6. merged models written by qwen3 quantize --lora (a GGUF f32 file; a q8_0 directory) without --lora;
   7. bad adapters and --lora values: exit 1 with one line naming the problem.
@@ -138,6 +140,31 @@ def main():
         e0, e1 = logit_error(base, reference([])), logit_error(adapted, reference([a_all]))
         check(e1 <= 1.5 * e0 + 1e-3, f"{dtype} + adapter: error {e1:.2e} within the base type's own {e0:.2e}")
         print(f"{dtype}: error without adapter {e0:.2e}, with {e1:.2e} (of the logit range)")
+
+    # 4b: --lora-dtype (small-all-bf16: small-all's matrices rounded to bf16, nearest even, by the script)
+    a_bf16 = os.path.join(LORA, "small-all-bf16")
+    runs = {
+        "q8_0 auto": engine("--dtype", "q8_0", "--lora", a_all)[0],
+        "q8_0 bf16 file": engine("--dtype", "q8_0", "--lora", a_bf16)[0],
+        "q8_0 file": engine("--dtype", "q8_0", "--lora", a_all, "--lora-dtype", "file")[0],
+        "f32 bf16": engine("--lora", a_all, "--lora-dtype", "bf16")[0],
+        "f32 bf16 file": engine("--lora", a_bf16)[0],
+        "f32 auto": engine("--lora", a_all)[0],
+    }
+    check(all(v is not None for v in runs.values()), "--lora-dtype runs")
+    if all(v is not None for v in runs.values()):
+        logits = {k: [g["logits"] for g in v] for k, v in runs.items()}
+        check(logits["q8_0 auto"] == logits["q8_0 bf16 file"],
+              "q8_0 base: an f32 adapter is kept as bf16 by default (the bf16 file's logits, bit for bit)")
+        check(logits["q8_0 file"] != logits["q8_0 auto"], "q8_0 base, --lora-dtype file: the f32 matrices kept")
+        e = logit_error(runs["q8_0 file"], reference([a_all]))
+        e0 = logit_error(engine("--dtype", "q8_0")[0], reference([]))
+        check(e <= 1.5 * e0 + 1e-3, f"q8_0 + adapter as f32: error {e:.2e} within the base type's own {e0:.2e}")
+        check(logits["f32 bf16"] == logits["f32 bf16 file"], "f32 base, --lora-dtype bf16: the bf16 file's logits")
+        check(logits["f32 auto"] != logits["f32 bf16"], "f32 base: auto keeps the f32 matrices")
+    r = subprocess.run([QWEN3, "eval", "-m", SMALL, "--jsonl", "--lora", a_all, "--lora-dtype", "f8"], input="",
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and "--lora-dtype" in r.stderr, "--lora-dtype f8 refused", r.stderr)
 
     # 5: perplexity
     text = os.path.join(LORA, "ppl.txt")
