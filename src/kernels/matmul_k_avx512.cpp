@@ -268,14 +268,21 @@ struct Interleaved {
 
 // 16 vectors transposed in place: lane c of v[r] to lane r of v[c]. Each step swaps the off-diagonal
 // s x s blocks of every 2s x 2s block (element (r, c) with (r ^ s, c ^ s) where bit s of r and c differ).
+struct TransposeIndex {
+  alignas(64) int32_t lo[4][16], hi[4][16];  // step s = 8 >> level
+  constexpr TransposeIndex() : lo(), hi() {
+    for (int level = 0; level < 4; ++level)
+      for (int c = 0, s = 8 >> level; c < 16; ++c) {
+        lo[level][c] = c & s ? 16 + c - s : c;
+        hi[level][c] = c & s ? 16 + c : c + s;
+      }
+  }
+};
+constexpr TransposeIndex kTranspose;
+
 inline void transpose16(__m512i (&v)[16]) {
-  for (int s = 8; s >= 1; s /= 2) {
-    alignas(64) int32_t lo[16], hi[16];
-    for (int c = 0; c < 16; ++c) {
-      lo[c] = c & s ? 16 + c - s : c;
-      hi[c] = c & s ? 16 + c : c + s;
-    }
-    const __m512i il = _mm512_load_si512(lo), ih = _mm512_load_si512(hi);
+  for (int level = 0, s = 8; level < 4; ++level, s /= 2) {
+    const __m512i il = _mm512_load_si512(kTranspose.lo[level]), ih = _mm512_load_si512(kTranspose.hi[level]);
     for (int i = 0; i < 16; ++i) {
       if (i & s) continue;
       const __m512i a = v[i], b = v[i + s];
@@ -331,82 +338,113 @@ void interleave(const uint8_t* sb, Interleaved& s) {
   s.dmin = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dmv)));
 }
 
+// Tokens per block: their activations stay in L2 while the tiles stream past them (as kernels_avx512.cpp).
+constexpr int64_t kTokBlock = 128;
+
 inline __m512i bcast4(const void* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
 }
 
-// NT tokens times one interleaved super-block: xq their 256 activations (token stride ldq), xs their 16
-// int16 group sums (stride ldxs), dx their scales (stride lddx); acc[t] the 16 rows' sums so far, to which
-// the super-block's terms are added as tile_k adds them.
-template <DType DT, int NT>
-inline void interleaved_tokens(const Interleaved& s, const int8_t* xq, int64_t ldq, const int16_t* xs,
+// NR tiles' interleaved super-blocks (s[r]) times NT tokens: xq the tokens' 256 activations (token stride
+// ldq), xs their 16 int16 group sums (stride ldxs), dx their scales (stride lddx); acc[r * kTokBlock + t]
+// tile r's 16 row sums for token t so far, to which the super-block's terms are added as tile_k adds them.
+// Each weight vector serves NT tokens and each broadcast activation NR tiles (as kernels_avx512.cpp's q4_0).
+template <DType DT, int NR, int NT>
+inline void interleaved_tokens(const Interleaved* s, const int8_t* xq, int64_t ldq, const int16_t* xs,
                                int64_t ldxs, const float* dx, int64_t lddx, float (*acc)[R]) {
   constexpr int kGroups = 64 / kUnits<DT>;  // groups of 4 values per scale unit
   constexpr int kOffsetShift = DT == DType::kQ6_K ? 5 : 2;
-  __m512i isum[NT], osum[NT];
-  for (int t = 0; t < NT; ++t) isum[t] = osum[t] = _mm512_setzero_si512();
+  __m512i isum[NR][NT], osum[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) isum[r][t] = _mm512_setzero_si512();
+#pragma GCC unroll 1
   for (int u = 0; u < kUnits<DT>; ++u) {
-    __m512i dot[NT];
-    for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
+    __m512i dot[NR][NT];
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) dot[r][t] = _mm512_setzero_si512();
     for (int i = 0; i < kGroups; ++i) {
       const int g = u * kGroups + i;
-      for (int t = 0; t < NT; ++t) dot[t] = _mm512_dpbusd_epi32(dot[t], s.w[g], bcast4(xq + t * ldq + 4 * g));
+      __m512i w[NR];
+      for (int r = 0; r < NR; ++r) w[r] = _mm512_load_si512(&s[r].w[g]);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i x = bcast4(xq + t * ldq + 4 * g);
+        for (int r = 0; r < NR; ++r) dot[r][t] = _mm512_dpbusd_epi32(dot[r][t], w[r], x);
+      }
     }
-    for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot[t], s.sc[u]));
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t)
+        isum[r][t] = _mm512_add_epi32(isum[r][t], _mm512_mullo_epi32(dot[r][t], s[r].sc[u]));
   }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) osum[r][t] = _mm512_setzero_si512();
   for (int p = 0; p < 8; ++p)
-    for (int t = 0; t < NT; ++t)
-      osum[t] = _mm512_dpwssd_epi32(osum[t], s.off[p], bcast4(xs + t * ldxs + 2 * p));
+    for (int t = 0; t < NT; ++t) {
+      const __m512i x = bcast4(xs + t * ldxs + 2 * p);
+      for (int r = 0; r < NR; ++r) osum[r][t] = _mm512_dpwssd_epi32(osum[r][t], s[r].off[p], x);
+    }
   for (int t = 0; t < NT; ++t) {
     const __m512 x = _mm512_set1_ps(dx[t * lddx]);
-    __m512 a = _mm512_load_ps(acc[t]);
-    if constexpr (k_quant_has_min(DT)) {
-      a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(s.d, x), a);
-      a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), osum[t])),
-                          _mm512_mul_ps(s.dmin, x), a);
-    } else {  // Q6_K, Q3_K: sum_g sc_g (dot_g - 32 xs_g) or sum_g sc_g (dot_g - 4 xs_g)
-      const __m512i is = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(osum[t], kOffsetShift));
-      a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(s.d, x), a);
+    for (int r = 0; r < NR; ++r) {
+      float* ap = acc[r * kTokBlock + t];
+      __m512 a = _mm512_load_ps(ap);
+      if constexpr (k_quant_has_min(DT)) {
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_mul_ps(s[r].d, x), a);
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), osum[r][t])),
+                            _mm512_mul_ps(s[r].dmin, x), a);
+      } else {  // Q6_K, Q3_K: sum_g sc_g (dot_g - 32 xs_g) or sum_g sc_g (dot_g - 4 xs_g)
+        const __m512i is = _mm512_sub_epi32(isum[r][t], _mm512_slli_epi32(osum[r][t], kOffsetShift));
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(s[r].d, x), a);
+      }
+      _mm512_store_ps(ap, a);
     }
-    _mm512_store_ps(acc[t], a);
   }
 }
 
-template <DType DT, int NT>
-void interleaved_upto(int nt, const Interleaved& s, const int8_t* xq, int64_t ldq, const int16_t* xs,
+template <DType DT, int NR, int NT>
+void interleaved_upto(int nt, const Interleaved* s, const int8_t* xq, int64_t ldq, const int16_t* xs,
                       int64_t ldxs, const float* dx, int64_t lddx, float (*acc)[R]) {
   if constexpr (NT > 1) {
-    if (nt < NT) return interleaved_upto<DT, NT - 1>(nt, s, xq, ldq, xs, ldxs, dx, lddx, acc);
+    if (nt < NT) return interleaved_upto<DT, NR, NT - 1>(nt, s, xq, ldq, xs, ldxs, dx, lddx, acc);
   }
-  interleaved_tokens<DT, NT>(s, xq, ldq, xs, ldxs, dx, lddx, acc);
+  interleaved_tokens<DT, NR, NT>(s, xq, ldq, xs, ldxs, dx, lddx, acc);
 }
 
-// Tokens per block of the prompt path and per register block, and the fewest tokens worth its unpacking.
-constexpr int64_t kTokBlock = 128;
+// Tokens per register block of the prompt path, and the fewest tokens worth its unpacking.
 constexpr int kPromptNT = 4;
 constexpr int64_t kPromptMinTok = 4;
 
-// n <= kTokBlock tokens (xq, xd as MatmulInput; xs [n, cols / 16] int16 group sums) times one tile.
-template <DType DT>
-void tile_k_prompt(const uint8_t* tile, int64_t cols, int64_t n, const int8_t* xq, const float* xd,
-                   const int16_t* xs, float* y, int64_t ldy, int last_rows) {
+// n <= kTokBlock tokens (xq, xd as MatmulInput; xs [n, cols / 16] int16 group sums) times NR tiles, the
+// matrix's consecutive tiles from `tile` (the last one with last_rows valid rows).
+template <DType DT, int NR>
+void tiles_k_prompt(const uint8_t* tile, int64_t cols, int64_t n, const int8_t* xq, const float* xd,
+                    const int16_t* xs, float* y, int64_t ldy, int last_rows) {
   const int64_t nb = cols / kSuperBlock, ng = cols / kKGroup;
-  alignas(64) float acc[kTokBlock][R];
-  for (int64_t t = 0; t < n; ++t) _mm512_store_ps(acc[t], _mm512_setzero_ps());
-  Interleaved s;
+  const size_t tile_bytes = static_cast<size_t>(nb) * R * kBlockBytes<DT>;
+  alignas(64) float acc[NR * kTokBlock][R];
+  for (int r = 0; r < NR; ++r)
+    for (int64_t t = 0; t < n; ++t) _mm512_store_ps(acc[r * kTokBlock + t], _mm512_setzero_ps());
+  Interleaved s[NR];
   for (int64_t b = 0; b < nb; ++b) {
-    interleave<DT>(tile + b * R * kBlockBytes<DT>, s);
+    for (int r = 0; r < NR; ++r) interleave<DT>(tile + r * tile_bytes + b * R * kBlockBytes<DT>, s[r]);
     for (int64_t t0 = 0; t0 < n; t0 += kPromptNT) {
       const int nt = static_cast<int>(std::min<int64_t>(kPromptNT, n - t0));
-      interleaved_upto<DT, kPromptNT>(nt, s, xq + t0 * cols + b * kSuperBlock, cols,
-                                      xs + t0 * ng + b * (kSuperBlock / kKGroup), ng, xd + t0 * nb + b, nb,
-                                      acc + t0);
+      interleaved_upto<DT, NR, kPromptNT>(nt, s, xq + t0 * cols + b * kSuperBlock, cols,
+                                          xs + t0 * ng + b * (kSuperBlock / kKGroup), ng, xd + t0 * nb + b,
+                                          nb, acc + t0);
     }
   }
-  const __mmask16 rows = static_cast<__mmask16>((1u << last_rows) - 1);
-  for (int64_t t = 0; t < n; ++t) _mm512_mask_storeu_ps(y + t * ldy, rows, _mm512_load_ps(acc[t]));
+  for (int r = 0; r < NR; ++r) {
+    float* yr = y + r * R;
+    if (r < NR - 1 || last_rows == R) {
+      for (int64_t t = 0; t < n; ++t) _mm512_storeu_ps(yr + t * ldy, _mm512_load_ps(acc[r * kTokBlock + t]));
+    } else {
+      const __mmask16 rows = static_cast<__mmask16>((1u << last_rows) - 1);
+      for (int64_t t = 0; t < n; ++t)
+        _mm512_mask_storeu_ps(yr + t * ldy, rows, _mm512_load_ps(acc[r * kTokBlock + t]));
+    }
+  }
 }
 
 template <DType DT>
@@ -414,7 +452,6 @@ void matmul_k_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, 
                     int64_t ldy) {
   constexpr int NT = 4;
   const int64_t nb = w.cols / kSuperBlock, ng = w.cols / kKGroup;
-  // Tokens in blocks whose activations stay in L2 while the tiles stream past them (as kernels_avx512.cpp).
   for (int64_t tb = 0; tb < in.n_tok; tb += kTokBlock) {
     const int64_t te = std::min(in.n_tok, tb + kTokBlock);
     if (te - tb >= kPromptMinTok) {
@@ -425,10 +462,12 @@ void matmul_k_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, 
       for (size_t i = 0; i < xs.size(); i += 16)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(xs.data() + i),
                             _mm512_cvtepi32_epi16(_mm512_loadu_si512(xc + i)));
-      for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
-        const int last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - ti * R));
-        tile_k_prompt<DT>(w.tile(ti), w.cols, te - tb, in.xq + tb * w.cols, in.xd + tb * nb, xs.data(),
-                          y + tb * ldy + ti * R, ldy, last_rows);
+      for (int64_t ti = tile_begin; ti < tile_end; ti += 2) {
+        const int nr = static_cast<int>(std::min<int64_t>(2, tile_end - ti));
+        const int last_rows = static_cast<int>(std::min<int64_t>(R, w.rows - (ti + nr - 1) * R));
+        auto run = nr == 2 ? tiles_k_prompt<DT, 2> : tiles_k_prompt<DT, 1>;
+        run(w.tile(ti), w.cols, te - tb, in.xq + tb * w.cols, in.xd + tb * nb, xs.data(),
+            y + tb * ldy + ti * R, ldy, last_rows);
       }
       continue;
     }

@@ -194,8 +194,11 @@ TEST(Matmul, EveryIsaAndDtypeMatchesScalarAcrossSizes) {
     if (is_quant(t) && !is_k_quant(t))
       for (int64_t cols : {2080, 3072})
         for (int64_t rows : {33, 40}) check_one(v, rows, cols, 9, &pool);
-    if (is_k_quant(t))
+    if (is_k_quant(t)) {
       for (int64_t cols : {2816, 3072}) check_one(v, 33, cols, 9, &pool);
+      // more tokens than a token block (128) of the SIMD kernels' prompt path, with a partial last one
+      check_one(v, 47, 512, 131, &pool);
+    }
     // f8_e4m3: whole and partial 128-column blocks, and more tokens than a kernel's token block (64, 128).
     if (t == DType::kF8E4M3) {
       for (int64_t cols : {127, 128, 129, 256, 300, 1024})
