@@ -281,8 +281,10 @@ struct TransposeIndex {
 constexpr TransposeIndex kTranspose;
 
 inline void transpose16(__m512i (&v)[16]) {
+#pragma GCC unroll 4
   for (int level = 0, s = 8; level < 4; ++level, s /= 2) {
     const __m512i il = _mm512_load_si512(kTranspose.lo[level]), ih = _mm512_load_si512(kTranspose.hi[level]);
+#pragma GCC unroll 16
     for (int i = 0; i < 16; ++i) {
       if (i & s) continue;
       const __m512i a = v[i], b = v[i + s];
@@ -428,6 +430,13 @@ void tiles_k_prompt(const uint8_t* tile, int64_t cols, int64_t n, const int8_t* 
   Interleaved s[NR];
   for (int64_t b = 0; b < nb; ++b) {
     for (int r = 0; r < NR; ++r) interleave<DT>(tile + r * tile_bytes + b * R * kBlockBytes<DT>, s[r]);
+    // the next super-block's blocks on their way while the tokens run (its first reads stalled on memory)
+    if (b + 1 < nb)
+      for (int r = 0; r < NR; ++r)
+        for (size_t line = 0; line < R * kBlockBytes<DT>; line += 64)
+          _mm_prefetch(
+              reinterpret_cast<const char*>(tile + r * tile_bytes + (b + 1) * R * kBlockBytes<DT> + line),
+              _MM_HINT_T0);
     for (int64_t t0 = 0; t0 < n; t0 += kPromptNT) {
       const int nt = static_cast<int>(std::min<int64_t>(kPromptNT, n - t0));
       interleaved_upto<DT, NR, kPromptNT>(nt, s, xq + t0 * cols + b * kSuperBlock, cols,
