@@ -173,8 +173,7 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
     float* d = xd.data();
     int32_t* sums = xc.data();
     parallel_for(n_tok > 1 ? pool : nullptr, n_tok, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t)
-        quantize_activations_k(x + t * n, n, q + t * n, d + t * nb, sums + t * ng);
+      for (int64_t t = t0; t < t1; ++t) k.quantize_act_k(x + t * n, n, q + t * n, d + t * nb, sums + t * ng);
     });
     in.xq = q;
     in.xd = d;

@@ -80,6 +80,8 @@ struct KernelTable {
   void (*quantize_row_q8_0)(const float* x, int64_t n, BlockQ8_0* out);
   // One row of n activations quantised for the q8_0/q4_0 kernels: quantize_activations' bits.
   void (*quantize_act)(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs);
+  // One row of n activations quantised for the k-quant kernels: quantize_activations_k's bits (quant_k.h).
+  void (*quantize_act_k)(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs);
   // out[i] = silu(gate[i]) * up[i] with a polynomial exp (elementwise_impl.h): the same bits on every ISA.
   void (*silu_mul)(const float* gate, const float* up, int64_t n, float* out);
   // rmsnorm and rope_neox below (elementwise_impl.h): the same bits on every ISA.

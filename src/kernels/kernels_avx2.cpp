@@ -17,6 +17,7 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul_fp8.h"
 #include "kernels/matmul_k.h"
+#include "kernels/quant_k.h"
 #include "kernels/quant_legacy.h"
 
 namespace qwen3::kernels::avx2 {
@@ -326,11 +327,11 @@ void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
 }
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles,       nullptr,
-                            scalar::round_bf16, to_f16,
-                            quantize_row_q8_0,  scalar::quantize_act,
-                            silu_mul_lanes<8>,  rmsnorm_lanes<8>,
-                            rope_neox_lanes<8>, add_lanes<8>,
-                            add_scaled_lanes<8>};
+const KernelTable kTable = {matmul_tiles,           nullptr,
+                            scalar::round_bf16,     to_f16,
+                            quantize_row_q8_0,      scalar::quantize_act,
+                            quantize_activations_k, silu_mul_lanes<8>,
+                            rmsnorm_lanes<8>,       rope_neox_lanes<8>,
+                            add_lanes<8>,           add_scaled_lanes<8>};
 
 }  // namespace qwen3::kernels::avx2

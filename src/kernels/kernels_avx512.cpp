@@ -18,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul_fp8.h"
 #include "kernels/matmul_k.h"
+#include "kernels/quant_k.h"
 #include "kernels/quant_legacy.h"
 #include "kernels/reduce16_avx512.h"
 
@@ -448,10 +449,35 @@ void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs)
   }
 }
 
+// quantize_activations_k per 256-value super-block: the same max, division, product and round-to-nearest-even
+// (the scalar code's f32 mantissa trick gives the nearest even integer, as the conversion does), so the same
+// bytes; the 16 group sums of each super-block by one reduce16.
+void quantize_act_k(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs) {
+  for (int64_t b = 0; b < n / kSuperBlock; ++b) {
+    const float* v = x + b * kSuperBlock;
+    __m512 m = _mm512_setzero_ps();
+    for (int k = 0; k < 16; ++k) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(v + 16 * k)));
+    const float d = _mm512_reduce_max_ps(m) / 127.0f;
+    const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    __m512i q[16];
+    for (int k = 0; k < 16; ++k) {
+      q[k] = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(v + 16 * k), id),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * kSuperBlock + 16 * k), _mm512_cvtepi32_epi8(q[k]));
+    }
+    xd[b] = d;
+    _mm512_storeu_si512(
+        xs + 16 * b,
+        reduce16(
+            q, [](__m512i a, __m512i i, __m512i c) { return _mm512_permutex2var_epi32(a, i, c); },
+            [](__m512i a, __m512i c) { return _mm512_add_epi32(a, c); }));
+  }
+}
+
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles,        matmul_silu_tiles, round_bf16,          to_f16,
-                            quantize_row_q8_0,   quantize_act,      silu_mul_lanes<16>,  rmsnorm_lanes<16>,
-                            rope_neox_lanes<16>, add_lanes<16>,     add_scaled_lanes<16>};
+const KernelTable kTable = {matmul_tiles,      matmul_silu_tiles,   round_bf16,     to_f16,
+                            quantize_row_q8_0, quantize_act,        quantize_act_k, silu_mul_lanes<16>,
+                            rmsnorm_lanes<16>, rope_neox_lanes<16>, add_lanes<16>,  add_scaled_lanes<16>};
 
 }  // namespace qwen3::kernels::avx512

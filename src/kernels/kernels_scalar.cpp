@@ -162,8 +162,17 @@ void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs)
   quantize_activations(x, 1, n, xq, xd, xs);
 }
 
-const KernelTable kTable = {matmul_tiles,       nullptr,      round_bf16,         to_f16,
-                            quantize_row_q8_0,  quantize_act, silu_mul_lanes<4>,  rmsnorm_lanes<4>,
-                            rope_neox_lanes<4>, add_lanes<4>, add_scaled_lanes<4>};
+const KernelTable kTable = {matmul_tiles,
+                            nullptr,
+                            round_bf16,
+                            to_f16,
+                            quantize_row_q8_0,
+                            quantize_act,
+                            quantize_activations_k,
+                            silu_mul_lanes<4>,
+                            rmsnorm_lanes<4>,
+                            rope_neox_lanes<4>,
+                            add_lanes<4>,
+                            add_scaled_lanes<4>};
 
 }  // namespace qwen3::kernels::scalar

@@ -74,7 +74,8 @@ void quantize_row_q5_k(const float* x, int64_t n, BlockQ5_K* out);
 void quantize_row_q6_k(const float* x, int64_t n, BlockQ6_K* out);
 
 // One row of n activations (n a multiple of 256) for the k-quant kernels: xq [n] int8, xd [n / 256] scales,
-// xs [n / 16] group sums (the rule above). The same code for every ISA.
+// xs [n / 16] group sums (the rule above). The reference of KernelTable::quantize_act_k (the same bytes on
+// every ISA).
 void quantize_activations_k(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs);
 
 // The two integers of one super-block (the rule above) of the stored block `blk` of dtype t against 256

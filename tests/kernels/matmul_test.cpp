@@ -14,6 +14,7 @@
 #include "core/file.h"
 #include "kernels/kernels.h"
 #include "kernels/pack.h"
+#include "kernels/quant_k.h"
 
 namespace qwen3::kernels {
 namespace {
@@ -353,6 +354,31 @@ TEST_P(QuantizeActivations, EveryIsaQuantisesLikeTheScalarCode) {
   }
 }
 INSTANTIATE_TEST_SUITE_P(RowLengths, QuantizeActivations, ::testing::Values(1024, 1120, 480));
+
+// The same for the k-quant kernels' activations (quantize_activations_k: one scale per 256 values, sums of
+// 16).
+TEST(QuantizeActivationsK, EveryIsaQuantisesLikeTheScalarCode) {
+  for (int64_t n : {256, 1024, 3072}) {
+    const int64_t nb = n / kSuperBlock, ng = n / kKGroup;
+    std::vector<float> x = random_activations(n, 23);
+    for (int64_t i = 0; i < n; ++i) x[i] *= std::ldexp(1.0f, static_cast<int>(i / 97) - 5);
+    if (n > 256) {
+      for (int j = 0; j < kSuperBlock; ++j) x[256 + j] = 0.0f;  // a zero super-block
+      for (int j = 0; j < kSuperBlock; ++j) x[512 + j] = static_cast<float>(j % 64 - 32) * 0.5f;  // halves
+      x[512 + 255] = 127.0f;
+    }
+    std::vector<int8_t> q_ref(n), q(n);
+    std::vector<float> d_ref(nb), d(nb);
+    std::vector<int32_t> s_ref(ng), sums(ng);
+    quantize_activations_k(x.data(), n, q_ref.data(), d_ref.data(), s_ref.data());
+    for (Isa isa : isas()) {
+      table_for(isa).quantize_act_k(x.data(), n, q.data(), d.data(), sums.data());
+      EXPECT_EQ(q, q_ref) << isa_name(isa) << " n " << n;
+      EXPECT_EQ(0, std::memcmp(d.data(), d_ref.data(), nb * 4)) << isa_name(isa) << " n " << n;
+      EXPECT_EQ(sums, s_ref) << isa_name(isa) << " n " << n;
+    }
+  }
+}
 
 // Matrices sharing one input in one call give each matrix's own matmul() bits, for every dtype form.
 TEST(Matmul, SharedInputEqualsSeparateCalls) {
