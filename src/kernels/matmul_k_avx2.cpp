@@ -1,8 +1,9 @@
 // AVX2 k-quant matmul: Q2_K, Q3_K, Q4_K, Q5_K and Q6_K blocks read as stored (pack.h), unpacked in
 // registers 32 values at a time, times int8 activations (quant_k.h): vpmaddubsw (unsigned weights x signed
 // activations, pair sums at most 2 x 63 x 127, no saturation), vpmaddwd by the sub-block scale, one int32 sum
-// per row and token (exact), then quant_k.h's two fused multiply-adds. The same bits as the scalar reference
-// (tests/kernels/matmul_test.cpp).
+// per row and token (exact), then quant_k.h's two fused multiply-adds: the decode form. Prompts
+// (kPromptMinTok tokens or more) take the interleaved form below, rows side by side as in the AVX-512 kernel.
+// The same bits as the scalar reference either way (tests/kernels/matmul_test.cpp).
 #include <immintrin.h>
 
 #include <algorithm>

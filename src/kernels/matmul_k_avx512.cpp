@@ -3,8 +3,11 @@
 // row and super-block the 256 products go through vpdpbusd (unsigned 4-6 bit weights x signed int8
 // activations) into 16 int32 lanes, which are scaled by the sub-block scales lane by lane (vpmulld) and
 // summed; reduce16 then turns the 16 rows' vectors into one vector of 16 row sums, and one lane per row takes
-// the float steps of quant_k.h. Integer sums are exact, so the bits are the scalar reference's. Tests:
-// tests/kernels/matmul_test.cpp.
+// the float steps of quant_k.h. That is the decode form (fewer than kPromptMinTok tokens). Prompts take the
+// interleaved form below: each tile's super-block unpacked once per token block into q4_0's row-interleaved
+// layout (lanes = rows), so a vpdpbusd gives 16 row sums directly, with no per-row reduction. Integer sums
+// are exact and both forms compute the same integers, so the bits are the scalar reference's whatever the
+// batch. Tests: tests/kernels/matmul_test.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -255,7 +258,8 @@ void tile_k_upto(int nt, const uint8_t* tile, int64_t cols, const int8_t* xq, co
 // Per scale unit (Q4_K/Q5_K: sub-block of 32 values; else group of 16) the int32 scale of each row; per pair
 // of 16-value groups the offset weights of each row (mins, or the group scales for Q3_K/Q6_K's offset) as
 // two int16, for vpdpwssd with the activations' int16 group sums. The integers are quant_k.h's isum and
-// msum, so the float steps, and the bits, are the per-row kernel's (tile_k).
+// msum, so the float steps, and the bits, are the per-row kernel's (tile_k). int32 throughout, as the
+// reference: the largest sum, Q6_K's isum, is at most 16 x 128 x (16 x 63 x 127) < 2^28.
 template <DType DT>
 constexpr int kUnits = DT == DType::kQ4_K || DT == DType::kQ5_K ? 8 : 16;
 
