@@ -10,6 +10,9 @@ foreach(t api errors concurrency hostile frontends structured structured_clients
   set_tests_properties(server_${t} PROPERTIES FIXTURES_REQUIRED "server_npm;model_data" TIMEOUT 600
     ENVIRONMENT "QWEN3_BIN=$<TARGET_FILE:qwen3>;QWEN3_MODEL=${QWEN3_TESTDATA}/model/models/tiny-bf16;QWEN3_BIG_MODEL=${QWEN3_TESTDATA}/model/models/qwen3-0.6b-bf16")
 endforeach()
+# Its deadlines (header, keep-alive and drain timeouts, a 300 MB upload refused early) are measured in
+# wall-clock time: run alone, not beside another suite's two busy threads on a 2-core CI machine.
+set_tests_properties(server_hostile PROPERTIES RUN_SERIAL TRUE)
 
 # The HTTP layer's parsing (GoogleTest; tests/server/*_test.cpp).
 qwen3_add_test_binary(server_tests ${CMAKE_CURRENT_SOURCE_DIR}/server/*_test.cpp)

@@ -275,6 +275,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     srv_.conns.erase(shared_from_this());
   }
 
+  // RFC 9112 9.6's staged close, after a response sent with Connection: close: half-close our side (the
+  // client reads the response and EOF), then read and drop what the client still sends, up to kLingerBytes or
+  // kLingerSeconds, before closing. Closing at once with unread input (a refused body still arriving, a
+  // pipelined request) makes the kernel answer with a reset, which may discard the response the client has
+  // not read yet: the 413 of a too-large upload would then reach it as "connection reset".
+  void linger_close() {
+    if (closed_) return;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    linger_left_ = kLingerBytes;
+    stream_.expires_after(seconds(kLingerSeconds));
+    linger_read();
+  }
+
   bool idle() const { return !ex_; }
   bool draining() const { return srv_.draining.load(std::memory_order_relaxed); }
   asio::io_context& ioc() { return srv_.ioc; }
@@ -496,8 +511,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void response_done(bool close_after) {
     tick_.cancel();
     end_exchange(false);
-    if (close_after || srv_.draining) return close();
+    if (close_after || srv_.draining) return linger_close();
     read_request();
+  }
+
+  static constexpr size_t kLingerBytes = 1 << 20;
+  static constexpr double kLingerSeconds = 2;
+  void linger_read() {
+    wbuf_.resize(16 << 10);  // the response is written: its buffer is free
+    stream_.async_read_some(asio::buffer(wbuf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec || n >= self->linger_left_) return self->close();  // EOF (the client closed), timeout or enough
+      self->linger_left_ -= n;
+      self->linger_read();
+    });
   }
 
   std::string error_json(int status, const std::string& message, const std::string& code) const {
@@ -514,6 +540,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Exchange> ex_;
   std::string wbuf_;
   bool writing_ = false, closed_ = false;
+  size_t linger_left_ = 0;  // bytes linger_close still drops before closing
   std::chrono::steady_clock::time_point last_write_;
   std::string remote_;
   HttpServer::RequestRecord record_;

@@ -442,12 +442,16 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
   std::atomic<int> n_signals{0};
   std::atomic<bool> loaded{false};
   http.on_signal([&](int n) {
-    n_signals.store(n);
     if (!loaded.load()) {  // nothing to drain while the model loads
       std::fprintf(stderr, "qwen3 serve: stopped while loading the model\n");
       std::fflush(stderr);
       std::_Exit(0);
     }
+    // The drain starts here, on the I/O thread, before it reads any request that came after the signal
+    // (readiness 503 at once), not at the main thread's next look, which a busy machine can delay.
+    server.begin_drain();
+    http.begin_drain();
+    n_signals.store(n);
   });
   int port = http.start(opt.host, opt.port);
   std::fprintf(stderr,
@@ -500,8 +504,6 @@ void run_server(const std::function<LoadedModel()>& load, ThreadPool* pool, cons
   // Serve until a signal; then drain: no new requests (503 shutting_down, readiness 503, liveness 200), the
   // running ones finish for up to drain_timeout_s, then whatever still runs ends with finish_reason "abort".
   while (n_signals.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  server.begin_drain();
-  http.begin_drain();
   int draining = server.in_flight();
   if (draining > 0) {
     std::fprintf(stderr, "qwen3 serve: draining %d request(s), up to %g s (a second signal stops at once)\n",
