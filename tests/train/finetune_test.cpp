@@ -111,7 +111,8 @@ void expect_eval_logits_match(const std::string& model_dir, const std::string& d
   if (dtype == "q8_0") lo.dtype = DType::kQ8_0;
   const std::vector<float> train = train_logits(model_dir, lo, adapter, lc, ids);
   const std::string dt = dtype.empty() ? "" : " --dtype " + dtype;
-  const std::vector<float> eval = eval_logits(model_dir, " --lora " + adapter + dt, ids);
+  // --lora-dtype file: the adapter's f32 matrices as written (by default a non-f32 base keeps them as bf16).
+  const std::vector<float> eval = eval_logits(model_dir, " --lora-dtype file --lora " + adapter + dt, ids);
   ASSERT_EQ(eval.size(), train.size());
   const double max_abs = max_abs_diff(train, std::vector<float>(train.size(), 0.0f));
   const double max_err = max_abs_diff(eval, train);
@@ -294,9 +295,11 @@ TEST(Finetune, Bf16BaseGivesTheEvalLogitsUpToActivationRounding) {
   LoadOptions exact;
   exact.bf16_dot = false;
   const std::vector<float> train_exact = train_logits(model_dir, exact, adapter, lc, ids);
-  const std::vector<float> eval_exact = eval_logits(model_dir, " --exact-bf16 --lora " + adapter, ids);
+  // --lora-dtype file: the trained f32 matrices as the training pass holds them (not rounded to bf16).
+  const std::vector<float> eval_exact =
+      eval_logits(model_dir, " --exact-bf16 --lora-dtype file --lora " + adapter, ids);
   const std::vector<float> train_bf16 = train_logits(model_dir, LoadOptions{}, adapter, lc, ids);
-  const std::vector<float> eval_bf16 = eval_logits(model_dir, " --lora " + adapter, ids);
+  const std::vector<float> eval_bf16 = eval_logits(model_dir, " --lora-dtype file --lora " + adapter, ids);
   const std::vector<float> base = eval_logits(model_dir, "", ids);
   const double max_abs = max_abs_diff(train_bf16, std::vector<float>(train_bf16.size(), 0.0f));
   const double e_exact = max_abs_diff(train_exact, eval_exact), e_bf16 = max_abs_diff(train_bf16, eval_bf16);
