@@ -20,9 +20,9 @@ struct ModelArgs {
   std::string dtype;  // empty = as stored
   int threads = 0;    // 0 = physical cores
   bool mmap = false;
-  bool exact_bf16 = false;        // bf16 weights take f32 activations (LoadOptions::bf16_dot = false)
-  std::string kv_type = "f16";    // the KV cache (commands that keep one: add_kv_type_option)
-  std::vector<std::string> lora;  // --lora DIR[:SCALE] (or NAME=DIR[:SCALE] for serve), in order
+  bool exact_bf16 = false;          // bf16 weights take f32 activations (LoadOptions::bf16_dot = false)
+  std::string kv_type = "f16";      // the KV cache (commands that keep one: add_kv_type_option)
+  std::vector<std::string> lora;    // --lora DIR[:SCALE] (or NAME=DIR[:SCALE] for serve), in order
   std::string lora_dtype = "auto";  // --lora-dtype auto|file|bf16
 };
 
