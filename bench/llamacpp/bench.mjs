@@ -9,12 +9,14 @@
 //
 //   node bench.mjs -m model.gguf [-p 512] [-n 128] [-d 0] [-r 5] [-t 2] [--batch 512] [--ctx N] [--json]
 //   node bench.mjs -m model.gguf --generate "TEXT" [-n 16]   greedy ids and text, to compare with qwen3
-import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
+import { cli, loadModel, log } from './common.mjs';
 
-const { values: a } = parseArgs({
-  options: {
+const USAGE =
+  'usage: node bench.mjs -m MODEL.gguf [-p 512] [-n 128] [-d DEPTH] [-r REPS] [-t THREADS] [--batch 512] ' +
+  '[--ctx N] [--no-warmup] [--json]\n       node bench.mjs -m MODEL.gguf --generate TEXT [-n 16]';
+const { a, fail, count } = cli(
+  {
     model: { type: 'string', short: 'm' },
     'n-prompt': { type: 'string', short: 'p', default: '512' },
     'n-gen': { type: 'string', short: 'n' },
@@ -26,43 +28,15 @@ const { values: a } = parseArgs({
     generate: { type: 'string' },
     'no-warmup': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
-    verbose: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-});
-const USAGE =
-  'usage: node bench.mjs -m MODEL.gguf [-p 512] [-n 128] [-d DEPTH] [-r REPS] [-t THREADS] [--batch 512] ' +
-  '[--ctx N] [--no-warmup] [--json]\n       node bench.mjs -m MODEL.gguf --generate TEXT [-n 16]';
-if (a.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-function count(name, min = 0) {
-  const v = Number(a[name]);
-  if (!Number.isInteger(v) || v < min) {
-    console.error(`error: --${name} ${a[name]}: expected an integer >= ${min}\n${USAGE}`);
-    process.exit(1);
-  }
-  return v;
-}
-if (!a.model) {
-  console.error(`error: -m MODEL.gguf is required\n${USAGE}`);
-  process.exit(1);
-}
+  USAGE,
+);
+if (!a.model) fail('-m MODEL.gguf is required');
 const nPrompt = count('n-prompt'), depth = count('depth');
 const nGen = a['n-gen'] === undefined ? (a.generate === undefined ? 128 : 16) : count('n-gen');
 const reps = count('reps', 1), threads = count('threads', 1), batch = count('batch', 1);
-const log = (s) => process.stderr.write(s + '\n');
 
-const llama = await getLlama({
-  gpu: false,
-  build: 'never', // the prebuilt CPU binaries only: never compile llama.cpp from source here
-  maxThreads: 0, // no pool limit: the context below asks for exactly --threads
-  logLevel: a.verbose ? LlamaLogLevel.debug : LlamaLogLevel.error,
-});
-const t0 = performance.now();
-const model = await llama.loadModel({ modelPath: a.model, gpuLayers: 0, useMmap: false });
-log(`loaded ${a.model} in ${((performance.now() - t0) / 1000).toFixed(2)} s (llama.cpp ${llama.llamaCppRelease?.release ?? '?'}, ${llama.buildType ?? ''})`);
+const { model } = await loadModel(a.model, a.verbose);
 
 const needed = depth + Math.max(nPrompt, nGen) + 16;
 const contextSize = a.ctx ? count('ctx', 1) : Math.max(4096, needed);

@@ -18,13 +18,15 @@
 // log p = log(prob) - log(sum), so the normalisation is exact up to expf's rounding. Checked per row: the map has
 // n_vocab entries (no truncation). KL(base || llama.cpp) and the same-top-token rate exactly as qwen3's kl_row()
 // (src/model/perplexity.cpp): base entries with log p <= -16 are left out of the sum.
-import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
-import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { cli, loadModel, log } from './common.mjs';
 
-const { values: a } = parseArgs({
-  options: {
+const USAGE =
+  'usage: node kld.mjs -m MODEL.gguf --kl-divergence-base BASE [-t 2] [--chunks N] [--piece 16] ' +
+  '[--kv-type f16|f32] [--json]';
+const { a, fail, count } = cli(
+  {
     model: { type: 'string', short: 'm' },
     'kl-divergence-base': { type: 'string' },
     threads: { type: 'string', short: 't', default: '2' },
@@ -32,31 +34,13 @@ const { values: a } = parseArgs({
     piece: { type: 'string', default: '16' },
     'kv-type': { type: 'string', default: 'f16' },
     json: { type: 'boolean', default: false },
-    verbose: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
   },
-});
-const USAGE =
-  'usage: node kld.mjs -m MODEL.gguf --kl-divergence-base BASE [-t 2] [--chunks N] [--piece 16] ' +
-  '[--kv-type f16|f32] [--json]';
-if (a.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-function fail(msg) {
-  console.error(`error: ${msg}\n${USAGE}`);
-  process.exit(1);
-}
-function count(name, min = 0) {
-  const v = Number(a[name]);
-  if (!Number.isInteger(v) || v < min) fail(`--${name} ${a[name]}: expected an integer >= ${min}`);
-  return v;
-}
+  USAGE,
+);
 if (!a.model || !a['kl-divergence-base']) fail('-m MODEL.gguf and --kl-divergence-base BASE are required');
 const threads = count('threads', 1), piece = count('piece', 1), maxChunks = count('chunks');
 const kvType = a['kv-type'].toUpperCase();
 if (kvType !== 'F16' && kvType !== 'F32') fail(`--kv-type ${a['kv-type']}: f16 or f32`);
-const log = (s) => process.stderr.write(s + '\n');
 
 // The base file's header and tokens.
 const basePath = a['kl-divergence-base'];
@@ -75,15 +59,7 @@ if (fs.fstatSync(fd).size !== dataOffset + nChunkFile * nScore * rowBytes)
   fail(`${basePath}: size does not match ${nChunkFile} chunks of ${nCtx} with ${nVocab} logits`);
 const nChunk = maxChunks > 0 ? Math.min(maxChunks, nChunkFile) : nChunkFile;
 
-const llama = await getLlama({
-  gpu: false,
-  build: 'never', // the prebuilt CPU binaries only
-  maxThreads: 0,
-  logLevel: a.verbose ? LlamaLogLevel.debug : LlamaLogLevel.error,
-});
-const t0 = performance.now();
-const model = await llama.loadModel({ modelPath: a.model, gpuLayers: 0, useMmap: false });
-log(`loaded ${a.model} in ${((performance.now() - t0) / 1000).toFixed(2)} s (llama.cpp ${llama.llamaCppRelease?.release ?? '?'})`);
+const { model } = await loadModel(a.model, a.verbose);
 const context = await model.createContext({
   contextSize: nCtx,
   sequences: 1,
