@@ -45,7 +45,7 @@ struct RawMatrix {
 
 // Packs a row-major matrix into tiles owned by the adapter: bf16 and f16 values as they are stored (widening
 // them to f32 in the kernels is exact, and decode reads half the bytes); anything else as f32, or rounded to
-// bf16 (nearest even) when `to_bf16` (LoraLoadOptions::f32_as_bf16).
+// bf16 (nearest even) when `to_bf16` (load_lora_adapter's f32_as_bf16).
 Tensor pack_matrix(LoraAdapter& ad, const RawMatrix& m, bool to_bf16) {
   Tensor t;
   t.dtype = m.dtype == DType::kBF16 || m.dtype == DType::kF16 ? m.dtype
@@ -85,9 +85,10 @@ Tensor pack_matrix(LoraAdapter& ad, const RawMatrix& m, bool to_bf16) {
   return t;
 }
 
-// Checks A [rank, in] and B [out, rank] against the base model's projection and packs them.
+// Checks A [rank, in] and B [out, rank] against the base model's projection and packs them (f32 ones as bf16
+// when to_bf16).
 void add_matrix(LoraAdapter& ad, const ModelConfig& c, const std::string& file, int il, int t,
-                const RawMatrix& a, const RawMatrix& b, int rank, float scale) {
+                const RawMatrix& a, const RawMatrix& b, int rank, float scale, bool to_bf16) {
   const auto [out, in] = lora_target_shape(c, t);
   const std::string what = "model.layers." + std::to_string(il) + "." + kTargetPaths[t];
   QWEN3_CHECK(a.cols == in,
@@ -111,8 +112,8 @@ void add_matrix(LoraAdapter& ad, const ModelConfig& c, const std::string& file, 
   LoraMatrix& m = ad.layers[il][t];
   m.rank = static_cast<int>(a.rows);
   m.scale = scale;
-  m.a = pack_matrix(ad, a, ad.f32_as_bf16);
-  m.b = pack_matrix(ad, b, ad.f32_as_bf16);
+  m.a = pack_matrix(ad, a, to_bf16);
+  m.b = pack_matrix(ad, b, to_bf16);
   ++ad.n_matrices;
   ad.max_rank = std::max(ad.max_rank, m.rank);
 }
@@ -350,7 +351,6 @@ std::shared_ptr<const LoraAdapter> load_peft(const std::string& dir, const Model
 
   auto ad = std::make_shared<LoraAdapter>();
   ad->path = dir;
-  ad->f32_as_bf16 = f32_as_bf16;
   ad->layers.resize(mc.num_hidden_layers);
   auto raw = [](const StTensor& t) {
     return RawMatrix{*value_dtype(t.dtype), t.data, t.shape[0], t.shape[1]};
@@ -400,7 +400,7 @@ std::shared_ptr<const LoraAdapter> load_peft(const std::string& dir, const Model
         }
       const double scale = c.rslora ? alpha / std::sqrt(static_cast<double>(rank)) : alpha / rank;
       add_matrix(*ad, mc, st_path, il, t, raw(*it->second.first), raw(*it->second.second), rank,
-                 static_cast<float>(scale));
+                 static_cast<float>(scale), f32_as_bf16);
     }
   }
   QWEN3_CHECK(ad->n_matrices > 0, "%s: the adapter adapts no projection", dir.c_str());
@@ -451,7 +451,6 @@ std::shared_ptr<const LoraAdapter> load_gguf_lora(const std::string& path, const
   }
   auto ad = std::make_shared<LoraAdapter>();
   ad->path = path;
-  ad->f32_as_bf16 = f32_as_bf16;
   ad->layers.resize(mc.num_hidden_layers);
   auto raw = [](const gguf::TensorInfo& t) {
     return RawMatrix{*gguf::dtype_of_ggml(t.type), t.data, t.ne[1], t.ne[0]};  // ne: innermost first
@@ -463,7 +462,7 @@ std::shared_ptr<const LoraAdapter> load_gguf_lora(const std::string& path, const
     // llama.cpp: scale = alpha / rank, or 1 when the file gives no alpha.
     const double rank = static_cast<double>(pair.first->ne[1]);
     add_matrix(*ad, mc, path, il, t, raw(*pair.first), raw(*pair.second), 0,
-               static_cast<float>(alpha > 0 ? alpha / rank : 1.0));
+               static_cast<float>(alpha > 0 ? alpha / rank : 1.0), f32_as_bf16);
   }
   QWEN3_CHECK(ad->n_matrices > 0, "%s: the adapter adapts no projection", path.c_str());
   return ad;

@@ -48,7 +48,6 @@ struct LoraAdapter {
   // [vocab_size, hidden_size] each in the file's float dtype; embed_tokens row-major, lm_head tiled. They
   // replace, whatever the stack's multiplier.
   Tensor embed_tokens, lm_head;
-  bool f32_as_bf16 = false;              // A and B kept as bf16 where the file has f32 (load_lora_adapter)
   std::vector<AlignedPtr<float>> owned;  // the matrices' buffers
   size_t bytes = 0;                      // of the matrices
   int n_matrices = 0;                    // adapted projections (pairs A, B), and replaced tensors
