@@ -106,10 +106,52 @@ class NodeIndex {
   size_t n_ = 0;
 };
 
-// Heterogeneous lookup of state keys (a state's sorted stack nodes as bytes) without building a string.
-struct StateKeyHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+// A set of non-zero 64-bit keys that is emptied in time proportional to its size (expand's visited
+// (position, parent) pairs: a linear search over them was quadratic in the stacks of a state). Small sets,
+// the usual case, are searched linearly; from kLinear keys on, through a hash table.
+class KeySet {
+ public:
+  bool insert(uint64_t key) {  // false when already there
+    if (list_.size() < kLinear) {
+      if (std::find(list_.begin(), list_.end(), key) != list_.end()) return false;
+      list_.push_back(key);
+      if (list_.size() == kLinear)
+        for (uint64_t k : list_) add(k);
+      return true;
+    }
+    if (!add(key)) return false;
+    list_.push_back(key);
+    return true;
+  }
+  void clear() {
+    if (list_.size() >= kLinear)
+      for (size_t i : used_) keys_[i] = 0;
+    used_.clear();
+    list_.clear();
+  }
+  size_t size() const { return list_.size(); }
+
+ private:
+  static constexpr size_t kLinear = 16;
+  bool add(uint64_t key) {
+    if ((used_.size() + 1) * 2 > keys_.size()) grow();
+    size_t i = slot(key);
+    for (; keys_[i] != 0; i = (i + 1) & (keys_.size() - 1))
+      if (keys_[i] == key) return false;
+    keys_[i] = key;
+    used_.push_back(i);
+    return true;
+  }
+  size_t slot(uint64_t key) const { return size_t((key * 0x9E3779B97F4A7C15ull) >> 24) & (keys_.size() - 1); }
+  void grow() {
+    for (size_t i : used_) keys_[i] = 0;
+    used_.clear();
+    keys_.assign(std::max<size_t>(64, keys_.size() * 2), 0);
+    for (uint64_t k : list_) add(k);
+  }
+  std::vector<uint64_t> list_;  // every key, in insertion order
+  std::vector<uint64_t> keys_;  // 0: empty
+  std::vector<size_t> used_;
 };
 
 class Grammar {
@@ -134,14 +176,24 @@ class Grammar {
     std::vector<int32_t> node_pos, node_parent;  // stack node 0 is the empty stack
     NodeIndex node_index;                        // (pos << 32 | parent) + 1 -> node
     std::vector<std::vector<int32_t>> states;    // sorted stack-node ids
-    std::unordered_map<std::string, int32_t, StateKeyHash, std::equal_to<>> state_index;
+    NodeIndex state_index;      // a hash of the sorted stack nodes (re-hashed on a collision) -> state
     std::vector<int32_t> rows;  // n_states x n_symbols transitions
     std::vector<uint8_t> accepting;
     std::vector<std::shared_ptr<const std::vector<uint32_t>>> masks;
     size_t n_masks = 0;
     std::vector<int32_t> walk_states;
-    std::vector<uint64_t> seen;  // scratch for expand
+    KeySet seen;                  // scratch for expand
+    std::vector<int32_t> stacks;  // scratch for compute_next
     std::vector<std::pair<int32_t, int32_t>> work;
+    // body_step's last answer per state: a chain of n body states is stepped once per state, not once per
+    // mask of each state on it (n masks x n steps).
+    struct BodyStep {
+      ByteSet loop;
+      int8_t utf8 = -1;  // -1: none yet
+      bool ok = false;
+      int32_t t = kUnknown;
+    };
+    std::vector<BodyStep> body_steps;
   };
   mutable std::mutex mu;
   mutable Cache cache;
@@ -169,7 +221,8 @@ class Grammar {
   // body characters (`chain`), and R, how many body characters may follow (-1: any number).
   std::shared_ptr<const Vocabulary::BodySet> body_of(int32_t state, std::vector<int32_t>& chain,
                                                      int64_t& r) const;
-  bool body_step(int32_t s, const ByteSet& loop, bool utf8, int32_t& t) const;
+  bool body_step(int32_t s, const ByteSet& loop, bool utf8, int32_t& t) const;  // memoised
+  bool compute_body_step(int32_t s, const ByteSet& loop, bool utf8, int32_t& t) const;
   // The mask through the rest set (false: not such a state).
   bool rest_mask(int32_t state, uint32_t* bits) const;
 };

@@ -29,11 +29,13 @@ int32_t Grammar::intern_state(std::vector<int32_t>& nodes) const {
   if (nodes.empty()) return kDead;
   std::sort(nodes.begin(), nodes.end());
   nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
-  std::string_view key(reinterpret_cast<const char*>(nodes.data()), nodes.size() * sizeof(int32_t));
-  auto it = cache.state_index.find(key);
-  if (it != cache.state_index.end()) return it->second;
+  uint64_t key = std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(nodes.data()),
+                                                                nodes.size() * sizeof(int32_t))) |
+                 1;  // never 0 (an empty slot)
+  for (int32_t found; (found = cache.state_index.find(key)) >= 0; key = (key * 0x9E3779B97F4A7C15ull) | 1)
+    if (cache.states[size_t(found)] == nodes) return found;
   int32_t id = int32_t(cache.states.size());
-  cache.state_index.emplace(std::string(key), id);
+  cache.state_index.insert(key, id);
   cache.accepting.push_back(nodes[0] == 0);
   cache.states.push_back(nodes);
   cache.rows.resize(cache.rows.size() + size_t(n_cols), kUnknown);
@@ -54,9 +56,7 @@ void Grammar::expand(int32_t pos, int32_t parent, std::vector<int32_t>& out) con
   while (!work.empty()) {
     auto [p, par] = work.back();
     work.pop_back();
-    uint64_t key = (uint64_t(uint32_t(p)) << 32) | uint32_t(par);
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
-    seen.push_back(key);
+    if (!seen.insert(((uint64_t(uint32_t(p)) << 32) | uint32_t(par)) + 1)) continue;
     const Elem& e = elems[size_t(p)];
     switch (e.kind) {
       case Elem::kEnd:
@@ -86,7 +86,8 @@ int32_t Grammar::compute_next(int32_t state, int32_t col) const {
   const bool is_byte = col < n_classes;
   const int byte = is_byte ? class_rep[size_t(col)] : -1;
   const int32_t special = is_byte ? -1 : special_of_symbol[size_t(col - n_classes)];
-  std::vector<int32_t> out;
+  std::vector<int32_t>& out = cache.stacks;  // expand and intern_state never come back here
+  out.clear();
   const std::vector<int32_t>& nodes = cache.states[size_t(state)];  // expand adds nodes, never states
   for (int32_t n : nodes) {
     if (n == 0) continue;
@@ -127,6 +128,19 @@ void Grammar::walk(int32_t begin, int32_t end, uint32_t* bits) const {
 // from the vocabulary's body set: the tokens of B-characters up to the characters left, plus walks from the
 // escape nodes (the first byte outside B) at the chain state of their position.
 bool Grammar::body_step(int32_t s, const ByteSet& loop, bool utf8, int32_t& t) const {
+  auto& memo = cache.body_steps;
+  if (memo.size() <= size_t(s)) memo.resize(cache.states.size());
+  if (memo[size_t(s)].utf8 == int8_t(utf8) && memo[size_t(s)].loop == loop) {
+    t = memo[size_t(s)].t;
+    return memo[size_t(s)].ok;
+  }
+  const bool ok = compute_body_step(s, loop, utf8, t);
+  if (memo.size() <= size_t(s)) memo.resize(cache.states.size());  // stepping may have added states
+  memo[size_t(s)] = {loop, int8_t(utf8), ok, t};
+  return ok;
+}
+
+bool Grammar::compute_body_step(int32_t s, const ByteSet& loop, bool utf8, int32_t& t) const {
   t = kUnknown;
   for (int b = 0; b < 128; b++) {
     if (!loop.test(b)) continue;
@@ -197,6 +211,10 @@ std::shared_ptr<const Vocabulary::BodySet> Grammar::body_of(int32_t state, std::
     if (targets[b] == best) loop.set(b);
   bool utf8 = false;
   for (int b = 128; b < 256 && !utf8; b++) utf8 = next(state, b) != kDead;
+  // Not a body state: known before the vocabulary's body set for the loop is built (a full trie walk, 1-3 ms
+  // the first time), which would be wasted.
+  int32_t first;
+  if (!body_step(state, loop, utf8, first)) return nullptr;
   auto body = vocab->body_set(loop, utf8);
   chain.assign(1, state);
   r = -2;  // checked up to kCumMax characters only
@@ -304,12 +322,13 @@ const std::vector<uint32_t>& Grammar::mask(int32_t state,
     double dt = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - T0).count();
     static const bool debug = getenv("QWEN3_CONSTRAIN_DEBUG") != nullptr;  // slow masks on stderr
     if (debug && dt > 1000)
-      fprintf(stderr, "mask %.0f us: body_of %.0f us (%s r=%ld chain=%zu) new states %zu + %zu\n", dt,
-              dt_body,
+      fprintf(stderr, "mask %.0f us: body_of %.0f us (%s r=%ld chain=%zu) new states %zu + %zu of %zu x %d\n",
+              dt, dt_body,
               rest   ? "rest"
               : body ? "body"
                      : "walk",
-              long(r), chain.size(), nstates1 - nstates0, cache.states.size() - nstates1);
+              long(r), chain.size(), nstates1 - nstates0, cache.states.size() - nstates1, cache.states.size(),
+              n_cols);
   };
   if (rest) {
   } else if (body) {
