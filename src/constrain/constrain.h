@@ -100,6 +100,9 @@ class Matcher {
   // Bit i of allowed (ceil(n_vocab/32) words) is set iff token i keeps the output a valid prefix (EOS ids iff
   // the grammar may end here). Exact: tokens spanning several terminals and partial UTF-8 bytes included.
   void fill_mask(std::span<uint32_t> allowed);
+  // Whether fill_mask here is only a copy (the mask of this position was computed before and is kept): a
+  // caller that overlaps mask work with other work need not hand this one off.
+  bool mask_ready() const;
   // Advances on a token; false (and no change) if it is not allowed.
   bool advance(int32_t token);
   // Advances on raw bytes (forced text, tests); false (and no change) if they do not keep a valid prefix.

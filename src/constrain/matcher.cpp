@@ -420,6 +420,13 @@ void Matcher::fill_mask(std::span<uint32_t> allowed) {
   std::memcpy(allowed.data(), m.data(), std::min(allowed.size(), m.size()) * sizeof(uint32_t));
 }
 
+bool Matcher::mask_ready() const {
+  if (s_->finished) return true;
+  const Grammar& g = *s_->g;
+  std::lock_guard<std::mutex> lock(g.mu);
+  return g.cache.masks[size_t(s_->state)] != nullptr;
+}
+
 bool Matcher::advance(int32_t token) {
   if (s_->finished) return false;
   const Grammar& g = *s_->g;

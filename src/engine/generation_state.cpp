@@ -134,8 +134,10 @@ std::vector<int32_t> SequenceGenerator::step(std::span<float> logits, int room,
     stop(FinishReason::kLength);
     return {};
   }
-  // The next step masks at the matcher's new position: start on it now, beside the forward pass of to_feed.
-  if (matcher_ && !thinking_ && to_feed.size() == 1) prefetch_mask();
+  // The next step masks at the matcher's new position: start on it now, beside the forward pass of to_feed,
+  // unless it is known already (a copy then, in apply_constraint: waking the background thread for it would
+  // take a core from the forward pass's threads for nothing, once per sequence of a batch).
+  if (matcher_ && !thinking_ && to_feed.size() == 1 && !matcher_->mask_ready()) prefetch_mask();
   return to_feed;
 }
 
