@@ -20,7 +20,7 @@ namespace qwen3::cli {
 namespace {
 
 struct BenchArgs {
-  std::string model, dtype, kv_type = "f16";
+  std::string model, dtype, embed_dtype, kv_type = "f16";
   int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, threads = 0;
   std::string depth_fill = "model";
   bool json = false, limits_only = false, no_limits = false, mmap = false, exact_bf16 = false;
@@ -77,6 +77,7 @@ void run(const BenchArgs& a) {
   ModelArgs ma;
   ma.model = a.model;
   ma.dtype = a.dtype;
+  ma.embed_dtype = a.embed_dtype;
   ma.mmap = a.mmap;
   ma.exact_bf16 = a.exact_bf16;
   ma.lora = a.lora;
@@ -189,6 +190,7 @@ void add_bench_command(CLI::App& app) {
             INT32_MAX);
   add_threads_option(cmd, a->threads);
   add_dtype_option(cmd, a->dtype);
+  add_embed_dtype_option(cmd, a->embed_dtype);
   add_lora_option(cmd, a->lora, a->lora_dtype);
   add_kv_type_option(cmd, a->kv_type);
   check_choice(

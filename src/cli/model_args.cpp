@@ -16,7 +16,7 @@ namespace qwen3::cli {
 
 namespace fs = std::filesystem;
 
-static DType parse_dtype_arg(const std::string& s) {
+static DType parse_dtype_arg(const std::string& s, const char* flag = "--dtype") {
   if (s == "f32") return DType::kF32;
   if (s == "f16") return DType::kF16;
   if (s == "bf16") return DType::kBF16;
@@ -25,7 +25,7 @@ static DType parse_dtype_arg(const std::string& s) {
   if (s == "q4_1") return DType::kQ4_1;
   if (s == "q5_0") return DType::kQ5_0;
   if (s == "q5_1") return DType::kQ5_1;
-  throw_error("--dtype %s: choose f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1", s.c_str());
+  throw_error("%s %s: choose f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1", flag, s.c_str());
 }
 
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
@@ -34,6 +34,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                         "Hugging Face cache")
       ->required();
   add_dtype_option(cmd, a.dtype);
+  add_embed_dtype_option(cmd, a.embed_dtype);
   add_threads_option(cmd, a.threads);
   add_mmap_option(cmd, a.mmap);
   add_exact_bf16_option(cmd, a.exact_bf16);
@@ -85,6 +86,19 @@ void add_dtype_option(CLI::App* cmd, std::string& dtype) {
       ->check(CLI::Validator(
           [](std::string& v) {
             (void)parse_dtype_arg(v);
+            return std::string();
+          },
+          ""));
+}
+
+void add_embed_dtype_option(CLI::App* cmd, std::string& dtype) {
+  cmd->add_option(
+         "--embed-dtype", dtype,
+         "convert the token embedding table and lm_head at load, as --dtype does every matrix (default: "
+         "as the others); e.g. q8_0 for an FP8 checkpoint, whose table is kept in bf16")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            (void)parse_dtype_arg(v, "--embed-dtype");
             return std::string();
           },
           ""));
@@ -163,6 +177,7 @@ std::unique_ptr<Model> load_model_from_args(const ModelArgs& a, bool allow_named
   opt.progress = [&](size_t done, size_t total) { bar.update(done, total); };
   opt.map_mode = a.mmap ? MapMode::kMmap : MapMode::kRead;
   if (!a.dtype.empty()) opt.dtype = parse_dtype_arg(a.dtype);
+  if (!a.embed_dtype.empty()) opt.embed_dtype = parse_dtype_arg(a.embed_dtype, "--embed-dtype");
   opt.bf16_dot = !a.exact_bf16;
   std::vector<LoraSpec> specs;
   for (const auto& v : a.lora) {

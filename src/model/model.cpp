@@ -101,7 +101,7 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   // first and held beside the converted copy. Without one, reading into memory lets the tiles be made in
   // place.
   LoadOptions opened = options;
-  if (options.dtype) opened.map_mode = MapMode::kMmap;
+  if (options.dtype || options.embed_dtype) opened.map_mode = MapMode::kMmap;
   double t0 = now_seconds();
   if (gguf::is_gguf_path(dir)) {
     open_gguf_model(*model, dir, opened.map_mode, options.progress);

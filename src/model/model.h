@@ -43,6 +43,9 @@ struct ModelWeights {
 struct LoadOptions {
   MapMode map_mode = MapMode::kRead;  // anonymous memory by default (see core/file.h)
   std::optional<DType> dtype;  // convert every matrix to this dtype at load (f32, f16, bf16, q8_0, q4_0)
+  // The token embedding table and lm_head (one matrix when tied) in this dtype instead (--embed-dtype): e.g.
+  // q8_0 for an FP8 checkpoint, whose bf16 table is a third of the model.
+  std::optional<DType> embed_dtype;
   // bf16 matrices multiply bf16-rounded activations (vdpbf16ps; what transformers and llama.cpp do with a
   // bf16 model; ~2x faster prompt processing); false: f32 activations, the exact computation
   // (kernels/kernels.h).

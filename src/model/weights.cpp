@@ -243,7 +243,10 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
         QWEN3_LOG_DEBUG("%s: ignoring lm_head.weight: tie_word_embeddings is true", st.file.c_str());
         continue;
       }
-      const DType want = options.dtype ? *options.dtype : have;
+      const bool table = s.matrix == &model.weights.embed_tokens || s.matrix == &model.weights.lm_head;
+      const DType want = table && options.embed_dtype ? *options.embed_dtype
+                         : options.dtype              ? *options.dtype
+                                                      : have;
       if (s.same_dtype_as) {
         const Tensor& other = *s.same_dtype_as;  // bound before this one: it comes earlier in the table
         QWEN3_ASSERT(other.data != nullptr);

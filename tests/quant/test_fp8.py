@@ -9,6 +9,10 @@
      within 1 % of the logit range, the same greedy tokens while the reference's top-2 gap is clear, and the
      SIMD ISAs' logits bit for bit equal;
   3. the compressed-tensors FP8 layout (per-channel BF16 weight_scale) made by fp8_numpy.py, likewise;
+  5. --embed-dtype q8_0 (the checkpoint's bf16 embedding table and lm_head converted at load, for a model
+     no larger than its q8_0 copy) against the reference on the dequantization with that table rounded
+     through q8_0 by NumPy (ggml's q8_0: amax / 127 per 32 values, an f16 scale), within 1 % of the range,
+     and the plain fp8 run's logits measurably different from these (the option took effect);
   4. bad input (e5m2, static activation scales, 64 x 64 blocks, a missing or misshapen scale tensor, F8 weights
      without quantization_config, an unsupported quant_method, --type fp8 to a .gguf): exit status 1 and one
      clear line on stderr.
@@ -73,6 +77,42 @@ def compare(label, model_dir, want):
         check(simd[0] == simd[1], label + ": avx2 and avx512 results differ")
 
 
+def q8_0_roundtrip(w):
+    """ggml's q8_0 (quantize_row_q8_0_reference) and back: per 32 values d = amax / 127 kept as f16."""
+    b = w.reshape(-1, 32).astype(np.float32)
+    d = np.abs(b).max(axis=1, keepdims=True) / np.float32(127)
+    q = np.round(b * np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0))
+    return (d.astype(np.float16).astype(np.float32) * q).reshape(w.shape)
+
+
+def embed_q8(label, eng):
+    """5: --embed-dtype q8_0 against the reference on eng's dequantization with a q8_0-rounded table."""
+    deq, d = eng + "-f32", eng + "-f32-embq8"
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(deq, d)
+    t, meta = fp8.load_dir(d)
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):  # lm_head: an untied model's
+        if name in t:
+            dt, shape, raw = t[name]
+            t[name] = ("F32", shape, q8_0_roundtrip(fp8.to_f32(dt, shape, raw)).astype("<f4").tobytes())
+    for s in [f for f in os.listdir(d) if f.endswith(".safetensors") or f == "model.safetensors.index.json"]:
+        os.remove(os.path.join(d, s))
+    fp8.write_safetensors(os.path.join(d, "model.safetensors"), [(k, *v) for k, v in t.items()], meta)
+    out = subprocess.run([sys.executable, REF, d], input=STDIN, capture_output=True, text=True, check=True)
+    want = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    got, plain = eval_lines(eng, "--embed-dtype", "q8_0"), eval_lines(eng)
+    moved = 0.0
+    for i, (g, w, p) in enumerate(zip(got, want, plain)):
+        gl, wl, pl = np.array(g["logits"]), np.array(w["logits"]), np.array(p["logits"])
+        span, err = wl.max() - wl.min(), np.abs(gl - wl).max()
+        moved = max(moved, np.abs(gl - pl).max() / span)
+        print("%s --embed-dtype q8_0 request %d: max logit error %.3g = %.4f %% of the range" %
+              (label, i, err, 100 * err / span))
+        check(err <= 0.01 * span, "%s --embed-dtype q8_0: logits of request %d differ from the reference by "
+              "%.3g, above 1 %% of the range %.3g" % (label, i, err, span))
+    check(moved > 1e-4, label + ": --embed-dtype q8_0 changed no logit (the option did not take effect)")
+
+
 def bad(label, model_dir, expect):
     r = qwen3("generate", "-m", model_dir, "-p", "hi", "-n", "1")
     lines = r.stderr.strip().splitlines()
@@ -113,6 +153,7 @@ def main():
               (ce.get("quantization_config"), cn.get("quantization_config")))
         # 2. the engine against the reference on the dequantized weights
         compare(preset + " fp8", eng, reference(eng))
+        embed_q8(preset + " fp8", eng)
         # 3. compressed-tensors FP8, per channel
         ct = os.path.join(WORK, preset + "-ct")
         subprocess.run([sys.executable, FP8, "quantize", src, ct, "--layout", "compressed-tensors"], check=True)
