@@ -194,6 +194,8 @@ class Grammar {
       int32_t t = kUnknown;
     };
     std::vector<BodyStep> body_steps;
+    // walk_root's large groups: (the state its first bytes lead to, those bytes) -> the tokens allowed.
+    std::map<std::pair<int32_t, ByteSet>, std::shared_ptr<const std::vector<uint32_t>>> root_groups;
   };
   mutable std::mutex mu;
   mutable Cache cache;
@@ -217,6 +219,7 @@ class Grammar {
   const std::vector<uint32_t>& mask(int32_t state, std::shared_ptr<const std::vector<uint32_t>>& keep) const;
   bool only_accepts(int32_t state) const;
   void walk(int32_t begin, int32_t end, uint32_t* bits) const;  // cache.walk_states holds the parent states
+  void walk_root(int32_t state, uint32_t* bits) const;          // the whole trie (cache.walk_states sized)
   // The body set that state's mask can start from (nullptr: walk the whole trie), the states after 0, 1, 2...
   // body characters (`chain`), and R, how many body characters may follow (-1: any number).
   std::shared_ptr<const Vocabulary::BodySet> body_of(int32_t state, std::vector<int32_t>& chain,

@@ -13,6 +13,8 @@ namespace qwen3::constrain {
 namespace {
 constexpr size_t kMaxStacksPerState = 20000;  // a grammar so ambiguous is refused at run time
 constexpr size_t kMaxCachedMasks = 512;       // 19 KB each for Qwen3's vocabulary
+constexpr int32_t kGroupNodes = 16384;        // walk_root keeps groups of first bytes with this many nodes
+constexpr size_t kMaxRootGroups = 64;         // 19 KB each
 }  // namespace
 
 int32_t Grammar::intern_node(int32_t pos, int32_t parent) const {
@@ -118,6 +120,49 @@ void Grammar::walk(int32_t begin, int32_t end, uint32_t* bits) const {
     st[nd[i]] = t;
     for (int32_t k = to[i]; k < to[i + 1]; k++) bits[ids[k] >> 5] |= 1u << (ids[k] & 31);
     i++;
+  }
+}
+
+// The walk of the whole trie, its first bytes grouped by the state they lead to: the tokens of a group depend
+// only on that state and those bytes, so a group of many nodes (a large part of the vocabulary) is kept and
+// reused by any state that has it. An unanchored pattern's states share one: every byte but the pattern's
+// next characters leads back to its start.
+void Grammar::walk_root(int32_t state, uint32_t* bits) const {
+  const Vocabulary& v = *vocab;
+  int32_t target[256];
+  for (int b = 0; b < 256; b++) target[b] = v.root_child[size_t(b)] >= 0 ? next(state, b) : kDead;
+  auto subtree = [&](int b, uint32_t* out) {
+    const int32_t node = v.root_child[size_t(b)];
+    cache.walk_states[0] = state;
+    walk(node, v.node_end[size_t(node)], out);
+  };
+  bool seen[256] = {};
+  for (int b = 0; b < 256; b++) {
+    if (seen[b] || target[b] == kDead) continue;
+    ByteSet group;
+    int64_t nodes = 0;
+    for (int c = b; c < 256; c++) {
+      if (target[c] != target[b]) continue;
+      group.set(c);
+      seen[c] = true;
+      nodes += v.node_end[size_t(v.root_child[size_t(c)])] - v.root_child[size_t(c)];
+    }
+    if (nodes < kGroupNodes) {
+      for (int c = b; c < 256; c++)
+        if (group.test(c)) subtree(c, bits);
+      continue;
+    }
+    auto key = std::make_pair(target[b], group);
+    auto it = cache.root_groups.find(key);
+    if (it == cache.root_groups.end()) {
+      auto m = std::make_shared<std::vector<uint32_t>>(size_t(v.n_vocab + 31) / 32, 0u);
+      for (int c = b; c < 256; c++)
+        if (group.test(c)) subtree(c, m->data());
+      if (cache.root_groups.size() >= kMaxRootGroups) cache.root_groups.clear();  // bound the memory
+      it = cache.root_groups.emplace(key, std::move(m)).first;
+    }
+    const std::vector<uint32_t>& m = *it->second;
+    for (size_t w = 0; w < m.size(); w++) bits[w] |= m[w];
   }
 }
 
@@ -365,7 +410,7 @@ const std::vector<uint32_t>& Grammar::mask(int32_t state,
       walk(e, v.node_end[size_t(e)], bits);
     }
   } else {
-    walk(0, int32_t(v.node_byte.size()), bits);
+    walk_root(state, bits);
   }
   report();
   for (size_t k = 0; k < special_of_symbol.size(); k++) {

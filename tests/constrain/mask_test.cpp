@@ -165,6 +165,9 @@ TEST(ConstrainMask, RealVocabularyMaskEqualsStepping) {
        R"({"name": "café ok", "n": 42, "tags": ["ab", "c"]})"},
       {R"({"type":"object","additionalProperties":{"type":"number"}})", R"({"x-1": 1.5e3, "né": -0.25})"},
       {R"({"type":"string","format":"date-time"})", R"("2024-02-29T12:30:00.5+01:00")"},
+      // An unanchored pattern: its states share the trie walk of every byte leading back to its start, kept
+      // once and reused (Grammar::walk_root).
+      {R"({"type":"string","pattern":"[a-f0-9]{6}-[a-f0-9]{4}"})", R"("Zé 12ab 3f0a9c-09af tail, ab")"},
   };
   const int32_t n = tok.vocab_size();
   std::vector<uint32_t> mask((size_t(n) + 31) / 32);
