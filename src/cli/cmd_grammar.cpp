@@ -118,7 +118,9 @@ void add_grammar_command(CLI::App& app) {
   cmd->add_flag("--jsonl", *jsonl, "read {\"schema\"|\"grammar\"|\"regex\", \"tests\"} requests from stdin")
       ->required();
   cmd->add_flag("--flexible-whitespace", *flexible, "JSON: any whitespace between tokens (default: compact)");
-  cmd->callback([model, flexible] {
+  // The callback owns `jsonl` too: CLI11 writes the flag through that pointer while parsing (without it, a
+  // use after free that ASan reports on every run).
+  cmd->callback([model, jsonl, flexible] {
     std::string dir = resolve_model_dir(*model);
     Tokenizer tok = Tokenizer::load(dir);
     std::vector<int32_t> eos = eos_ids_of(dir, tok);
