@@ -107,33 +107,10 @@ class NodeIndex {
 };
 
 // A set of non-zero 64-bit keys that is emptied in time proportional to its size (expand's visited
-// (position, parent) pairs: a linear search over them was quadratic in the stacks of a state). Small sets,
-// the usual case, are searched linearly; from kLinear keys on, through a hash table.
+// (position, parent) pairs: a linear search over them was quadratic in the stacks of a state).
 class KeySet {
  public:
   bool insert(uint64_t key) {  // false when already there
-    if (list_.size() < kLinear) {
-      if (std::find(list_.begin(), list_.end(), key) != list_.end()) return false;
-      list_.push_back(key);
-      if (list_.size() == kLinear)
-        for (uint64_t k : list_) add(k);
-      return true;
-    }
-    if (!add(key)) return false;
-    list_.push_back(key);
-    return true;
-  }
-  void clear() {
-    if (list_.size() >= kLinear)
-      for (size_t i : used_) keys_[i] = 0;
-    used_.clear();
-    list_.clear();
-  }
-  size_t size() const { return list_.size(); }
-
- private:
-  static constexpr size_t kLinear = 16;
-  bool add(uint64_t key) {
     if ((used_.size() + 1) * 2 > keys_.size()) grow();
     size_t i = slot(key);
     for (; keys_[i] != 0; i = (i + 1) & (keys_.size() - 1))
@@ -142,16 +119,24 @@ class KeySet {
     used_.push_back(i);
     return true;
   }
-  size_t slot(uint64_t key) const { return size_t((key * 0x9E3779B97F4A7C15ull) >> 24) & (keys_.size() - 1); }
-  void grow() {
+  void clear() {
     for (size_t i : used_) keys_[i] = 0;
     used_.clear();
-    keys_.assign(std::max<size_t>(64, keys_.size() * 2), 0);
-    for (uint64_t k : list_) add(k);
   }
-  std::vector<uint64_t> list_;  // every key, in insertion order
+  size_t size() const { return used_.size(); }
+
+ private:
+  size_t slot(uint64_t key) const { return size_t((key * 0x9E3779B97F4A7C15ull) >> 24) & (keys_.size() - 1); }
+  void grow() {
+    std::vector<uint64_t> old;
+    old.reserve(used_.size());
+    for (size_t i : used_) old.push_back(keys_[i]);
+    keys_.assign(std::max<size_t>(64, keys_.size() * 2), 0);
+    used_.clear();
+    for (uint64_t k : old) insert(k);
+  }
   std::vector<uint64_t> keys_;  // 0: empty
-  std::vector<size_t> used_;
+  std::vector<size_t> used_;    // the filled slots
 };
 
 class Grammar {
