@@ -19,7 +19,7 @@ struct ModelArgs {
   std::string model;
   std::string dtype;        // empty = as stored
   std::string embed_dtype;  // --embed-dtype: empty = as the other matrices
-  int threads = 0;    // 0 = physical cores
+  int threads = 0;          // 0 = physical cores
   bool mmap = false;
   bool exact_bf16 = false;          // bf16 weights take f32 activations (LoadOptions::bf16_dot = false)
   std::string kv_type = "f16";      // the KV cache (commands that keep one: add_kv_type_option)
@@ -32,10 +32,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& args);
 // -m/--model MODEL, also under llama.cpp's -hf/--hf-repo REPO[:QUANT] (the same: a repo id is resolved in
 // the Hugging Face cache and downloaded when missing), with $QWEN3_MODEL. `what` describes it in --help.
 CLI::Option* add_model_path_option(CLI::App* cmd, std::string& model, const std::string& what);
-void add_threads_option(CLI::App* cmd, int& threads);      // -t/--threads, $QWEN3_THREADS
-void add_dtype_option(CLI::App* cmd, std::string& dtype);  // --dtype, $QWEN3_DTYPE
+void add_threads_option(CLI::App* cmd, int& threads);            // -t/--threads, $QWEN3_THREADS
+void add_dtype_option(CLI::App* cmd, std::string& dtype);        // --dtype, $QWEN3_DTYPE
 void add_embed_dtype_option(CLI::App* cmd, std::string& dtype);  // --embed-dtype
-void add_mmap_option(CLI::App* cmd, bool& mmap);           // --mmap/--no-mmap, $QWEN3_MMAP
+void add_mmap_option(CLI::App* cmd, bool& mmap);                 // --mmap/--no-mmap, $QWEN3_MMAP
 void add_exact_bf16_option(CLI::App* cmd, bool& exact);
 // --lora DIR[:SCALE], repeatable (load_model_from_args applies them), and --lora-dtype.
 void add_lora_option(CLI::App* cmd, std::vector<std::string>& lora, std::string& lora_dtype);
