@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Load benchmark of `qwen3 serve`: aggregate generated tok/s at 1, 4 and 16 concurrent streaming clients, and time
-// to first token p50/p99, and each stream's own decode speed (p50 over the requests). Starts its own server on 127.0.0.1 (a free port) unless --url is given; traffic goes to
-// loopback only and every loop is bounded.
+// to first token p50/p99, and each stream's own decode speed (p50 over the requests). Starts its own server on
+// 127.0.0.1 (a free port) unless --url is given; traffic goes to loopback only and every loop is bounded.
 //
 //   node bench/server/load.mjs --bin build/qwen3 --model MODEL_DIR [--clients 1,4,16] [--requests 2] [--tokens 32]
 //                              [--threads N] [--schema FILE] [--json]
