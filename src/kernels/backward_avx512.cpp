@@ -11,18 +11,39 @@ namespace qwen3::kernels::avx512 {
 namespace {
 
 // transpose_tile_bf16_scalar's blocks as 8 x 8 64-bit words (word (kp, rp) holds rows 2rp, 2rp+1 of
-// columns 2kp, 2kp+1): B's word (rp, kp) is A's word (kp, rp) with its two middle values swapped.
+// columns 2kp, 2kp+1): B's word (rp, kp) is A's word (kp, rp) with its two middle values swapped. The 8 x 8
+// transpose of the words in registers (unpack, then two rounds of two-source permutes): gathers, one per
+// output vector, took several times as long on AMD's cores.
 void transpose_tile_bf16(const uint16_t* tile, int64_t cols, uint16_t* out, int64_t out_stride) {
-  const __m512i words = _mm512_setr_epi64(0, 8, 16, 24, 32, 40, 48, 56);
   // bytes 0 1 4 5 2 3 6 7 of every 8 (the shuffle works within 16-byte lanes)
   const long long lo = 0x0706030205040100LL, hi = 0x0F0E0B0A0D0C0908LL;
   const __m512i swap = _mm512_set_epi64(hi, lo, hi, lo, hi, lo, hi, lo);
+  // round 2: words 0, 4 (even pairs) / 2, 6 of two unpacked vectors; round 3: the low / high halves
+  const __m512i even = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13),
+                odd = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  const __m512i low = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11),
+                high = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
   for (int64_t kt = 0; kt < cols / 16; ++kt) {
-    const long long* a = reinterpret_cast<const long long*>(tile + kt * 256);
+    const uint16_t* a = tile + kt * 256;
     uint16_t* b = out + kt * out_stride;
-    for (int rp = 0; rp < 8; ++rp) {
-      const __m512i v = _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), 0xff, words, a + rp, 8);
-      _mm512_storeu_si512(b + rp * 32, _mm512_shuffle_epi8(v, swap));
+    __m512i r[8], t[8], u[8];
+    for (int kp = 0; kp < 8; ++kp) r[kp] = _mm512_shuffle_epi8(_mm512_loadu_si512(a + kp * 32), swap);
+    // t[2i] = words (A_2i, A_2i+1) of rp 0, 2, 4, 6; t[2i+1] of rp 1, 3, 5, 7
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = _mm512_unpacklo_epi64(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_epi64(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4h + 2o + p]: A_4h..A_4h+3 of rp {0, 4} (o = 0, p = 0), {2, 6} (0, 1), {1, 5} (1, 0), {3, 7} (1, 1)
+    for (int h = 0; h < 2; ++h)
+      for (int o = 0; o < 2; ++o) {
+        u[4 * h + 2 * o] = _mm512_permutex2var_epi64(t[4 * h + o], even, t[4 * h + 2 + o]);
+        u[4 * h + 2 * o + 1] = _mm512_permutex2var_epi64(t[4 * h + o], odd, t[4 * h + 2 + o]);
+      }
+    // rp = 0, 4 from u[0], u[4]; 2, 6 from u[1], u[5]; 1, 5 from u[2], u[6]; 3, 7 from u[3], u[7]
+    constexpr int kRp[4] = {0, 2, 1, 3};
+    for (int j = 0; j < 4; ++j) {
+      _mm512_storeu_si512(b + kRp[j] * 32, _mm512_permutex2var_epi64(u[j], low, u[4 + j]));
+      _mm512_storeu_si512(b + (kRp[j] + 4) * 32, _mm512_permutex2var_epi64(u[j], high, u[4 + j]));
     }
   }
 }
