@@ -52,6 +52,10 @@ struct BackwardTable {
   // x[i] = exp(x[i] * a - b) for i < k, in place: the softmax numerators of attention and the loss, with
   // elementwise_impl.h's polynomial exp (within ~2 ulp; the same bits on every ISA).
   void (*exp_affine)(float* x, int64_t k, float a, float b);
+  // x[i] = c * softmax(a * x)[i] for i < k, in place; returns the log-sum-exp of a * x (attention's rows,
+  // with c = 1, and the loss's, with c its scale). exp_affine's exps; the sum's rounding differs between
+  // ISAs.
+  float (*softmax_affine)(float* x, int64_t k, float a, float c);
 };
 
 const BackwardTable& backward_table_for(Isa isa);  // throws when the CPU lacks it

@@ -3,6 +3,7 @@
 // file's instantiations its own.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -248,12 +249,50 @@ void exp_affine_lanes(float* x, int64_t k, float a, float b) {
   }
 }
 
+// x[i] = c * exp(a * x[i] - m) / s for i < k with m = max_i(a * x[i]) and s the sum of the exps; returns
+// m + log(s), the log-sum-exp of a * x. The exps are exp_affine's (the same bits on every ISA); s is summed
+// in N float lanes per block of kSoftmaxBlock values and the blocks in double, so ISAs differ by its
+// rounding.
+constexpr int64_t kSoftmaxBlock = 1024;
+template <int N>
+float softmax_affine_lanes(float* x, int64_t k, float a, float c) {
+  using L = BLanes<N>;
+  using F = typename L::F;
+  F mv = vsplat<F>(-INFINITY);
+  int64_t i = 0;
+  for (; i + N <= k; i += N) {
+    const F v = L::load(x + i) * a;
+    mv = v > mv ? v : mv;
+  }
+  float m[N];
+  std::memcpy(m, &mv, sizeof m);
+  float mx = -INFINITY;
+  for (int l = 0; l < N; ++l) mx = std::max(mx, m[l]);
+  for (; i < k; ++i) mx = std::max(mx, x[i] * a);
+  exp_affine_lanes<N>(x, k, a, mx);
+  double s = 0;
+  for (int64_t b = 0; b < k; b += kSoftmaxBlock) {
+    const int64_t e = std::min(k, b + kSoftmaxBlock);
+    F acc{};
+    int64_t j = b;
+    for (; j + N <= e; j += N) acc += L::load(x + j);
+    float bs = L::sum(acc);
+    for (; j < e; ++j) bs += x[j];
+    s += bs;
+  }
+  const float inv = static_cast<float>(c / s);
+  i = 0;
+  for (; i + N <= k; i += N) L::store(x + i, L::load(x + i) * inv);
+  for (; i < k; ++i) x[i] *= inv;
+  return mx + static_cast<float>(std::log(s));
+}
+
 template <int N>
 constexpr BackwardTable backward_table() {
   return BackwardTable{
       matmul_nt_lanes<N>,         matmul_nn_acc_lanes<N>, matmul_tn_acc_lanes<N>, rmsnorm_backward_lanes<N>,
       silu_mul_backward_lanes<N>, dot_lanes<N>,           axpy_lanes<N>,          transpose_tile_bf16_scalar,
-      transpose_tile_q8_0_scalar, exp_affine_lanes<N>};
+      transpose_tile_q8_0_scalar, exp_affine_lanes<N>,    softmax_affine_lanes<N>};
 }
 
 }  // namespace

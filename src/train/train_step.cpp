@@ -46,9 +46,9 @@ struct Saved {
 // Buffers reused by every layer (sized on first use): a fresh multi-megabyte vector per call costs more in
 // page faults than its arithmetic.
 struct Scratch {
-  std::vector<float> delta, du, us;  // project, project_back
-  AlignedPtr<float> ta, tb;          // project: A and B tiled
-  size_t ta_cap = 0, tb_cap = 0;
+  std::vector<float> du, us, bt;  // project, project_back
+  AlignedPtr<float> ta;           // project: A tiled
+  size_t ta_cap = 0;
   std::vector<float> y, dh, dg, dup, dxn, datt;   // layers: [n, D], [n, F] x 3, [n, D], [n, H*d]
   std::vector<float> dq, dk, dv, dq_raw, dk_raw;  // [n, H*d], [n, KV*d] x 2, [n, H*d], [n, KV*d]
 };
@@ -93,20 +93,29 @@ Tensor tile_f32(const std::vector<float>& m, int64_t rows, int64_t cols, Aligned
   return t;
 }
 
-// y [n, out] = x W^T (+ s (x A^T) B^T), keeping x A^T for the backward pass. The LoRA product is inference's
-// (model/lora_apply.cpp: A and B as f32 tiles through kernels::matmul, then y += s * delta), so that the
-// adapter gives under --lora the logits training computed (tests/train/finetune_test.cpp).
-void project(Pass& c, int il, int target, const Tensor& w, const float* x, float* y, Saved& s) {
-  kernels::matmul(w, x, c.n, y, c.pool);
+// y [n, out] = x W^T (+ (s x A^T) B^T), keeping u = x A^T for the backward pass. u is inference's product
+// (model/lora_apply.cpp: A as an f32 tile through kernels::matmul); the B product is added to y by the
+// register-blocked f32 product, s u [n, r] times B^T [r, out], rather than as inference's y += s (u B^T): the
+// same sum in another order, within rounding of what --lora gives (tests/train/finetune_test.cpp). With
+// base = false (the checkpointed recompute of a projection whose output is not needed again: down_proj) only
+// u is computed.
+void project(Pass& c, int il, int target, const Tensor& w, const float* x, float* y, Saved& s,
+             bool base = true) {
+  if (base) kernels::matmul(w, x, c.n, y, c.pool);
   const LoraModuleParams* lm = c.p.find(il, target);
   if (!lm) return;
+  const int64_t r = c.r, out = lm->out;
   std::vector<float>& u = s.u[target];
-  u.resize(c.n * c.r);
-  kernels::matmul(tile_f32(lm->a, c.r, lm->in, c.w.ta, c.w.ta_cap), x, c.n, u.data(), c.pool);
-  std::vector<float>& delta = c.w.delta;
-  delta.resize(c.n * lm->out);
-  kernels::matmul(tile_f32(lm->b, lm->out, c.r, c.w.tb, c.w.tb_cap), u.data(), c.n, delta.data(), c.pool);
-  for (int64_t i = 0; i < c.n * lm->out; ++i) y[i] += c.scaling * delta[i];
+  u.resize(c.n * r);
+  kernels::matmul(tile_f32(lm->a, r, lm->in, c.w.ta, c.w.ta_cap), x, c.n, u.data(), c.pool);
+  if (!base) return;
+  std::vector<float>&us = c.w.us, &bt = c.w.bt;
+  us.resize(c.n * r);
+  for (int64_t i = 0; i < c.n * r; ++i) us[i] = c.scaling * u[i];
+  bt.resize(r * out);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t j = 0; j < r; ++j) bt[j * out + o] = lm->b[o * r + j];
+  kernels::matmul_nn_acc(us.data(), r, c.n, r, bt.data(), out, out, y, out, c.pool);
 }
 
 // dx [n, in] += dy W (+ the LoRA path), and the LoRA gradients: gB += s dy^T u, gA += du^T x with du = s dy
@@ -198,15 +207,8 @@ void attention_forward(Pass& c, Saved& s) {
               for (int64_t r = 0; r < nq; ++r) {
                 float* row = sc.data() + r * ldt;
                 const int64_t i = i0 + r;
-                float mx = -INFINITY;
-                for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, row[j] * scale);
-                k.exp_affine(row, i + 1, scale, mx);
-                double sum = 0;
-                for (int64_t j = 0; j <= i; ++j) sum += row[j];
-                const float inv = static_cast<float>(1.0 / sum);
-                for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
+                s.lse[(s0 + i) * H + h] = k.softmax_affine(row, i + 1, scale, 1.0f);
                 std::fill(row + i + 1, row + nk, 0.0f);
-                s.lse[(s0 + i) * H + h] = mx + static_cast<float>(std::log(sum));
               }
               k.matmul_nn_acc(sc.data(), ldt, nq, nk, vh.data(), d, d, s.att.data() + ((s0 + i0) * H + h) * d,
                               H * d);
@@ -266,7 +268,9 @@ void attention_backward(Pass& c, const Saved& s, const float* datt, float* dq, f
       1);
 }
 
-void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s) {
+// With recompute (the checkpointed pass before the layer's backward) the down projection's output and the
+// residual after it are skipped: the backward needs neither (only down_proj's input h and its LoRA u).
+void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recompute = false) {
   const LayerWeights& l = c.m.weights.layers[il];
   const int64_t n = c.n, D = c.D, F = c.F, H = c.H, KV = c.KV, d = c.d;
   s.x_in = x;
@@ -314,7 +318,8 @@ void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s) {
   project(c, il, kLoraGate, l.gate_proj, s.xn2.data(), s.g.data(), s);
   project(c, il, kLoraUp, l.up_proj, s.xn2.data(), s.up.data(), s);
   kernels::silu_mul(s.g.data(), s.up.data(), n * F, s.h.data());
-  project(c, il, kLoraDown, l.down_proj, s.h.data(), y.data(), s);
+  project(c, il, kLoraDown, l.down_proj, s.h.data(), y.data(), s, !recompute);
+  if (recompute) return;
   for (int64_t i = 0; i < n * D; ++i) x[i] += y[i];
 }
 
@@ -402,16 +407,9 @@ double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, f
       for (int64_t i = i0; i < i1; ++i) {
         float* lg = logits.data() + i * V;
         const int32_t label = c.b.labels[rows[r0 + i]];
-        float mx = lg[0];
-        for (int64_t v = 1; v < V; ++v) mx = std::max(mx, lg[v]);
         const float target = lg[label];
-        k.exp_affine(lg, V, 1.0f, mx);
-        double z = 0;
-        for (int64_t v = 0; v < V; ++v) z += lg[v];
-        row_loss[i] = mx + std::log(z) - target;
         // d loss / d logit = softmax - onehot, times loss_scale
-        const float inv = static_cast<float>(loss_scale / z);
-        for (int64_t v = 0; v < V; ++v) lg[v] *= inv;
+        row_loss[i] = static_cast<double>(k.softmax_affine(lg, V, 1.0f, loss_scale)) - target;
         lg[label] -= loss_scale;
       }
     });
@@ -496,7 +494,7 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
   for (int il = L - 1; il >= 0; --il) {
     if (ckpt && il < L - 1) {
       std::vector<float> xi = std::move(layer_in[il]);
-      layer_forward(c, il, xi, saved[0]);  // the layer's activations again
+      layer_forward(c, il, xi, saved[0], true);  // the layer's activations again
     }
     layer_backward(c, il, saved[ckpt ? 0 : il], dx);
     if (!ckpt) saved[il] = Saved{};  // free as we go

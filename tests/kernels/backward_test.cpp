@@ -202,6 +202,37 @@ TEST(Backward, ExpAffineMatchesExpAndTheScalarBits) {
   }
 }
 
+// softmax_affine of every ISA against softmax in double: each value within 2^-20 relative (the exp's 4 ulp
+// and the sum's rounding) plus its argument's rounding, the returned log-sum-exp within 1e-6; with c scaling
+// the row (the loss's form) and a row long enough for several of the sum's blocks.
+TEST(Backward, SoftmaxAffineMatchesSoftmaxInDouble) {
+  std::mt19937 rng(9);
+  for (Isa isa : isas()) {
+    const BackwardTable& k = backward_table_for(isa);
+    std::vector<int> sizes(std::begin(kSizes) + 1, std::end(kSizes));  // a row has at least one value
+    sizes.push_back(5000);
+    for (int n : sizes)
+      for (float c : {1.0f, 0.25f}) {
+        std::vector<float> x = randv(rng, n);
+        for (float& v : x) v *= 20;
+        const float a = 0.088f;
+        std::vector<float> y = x;
+        const float lse = k.softmax_affine(y.data(), n, a, c);
+        double mx = -INFINITY, s = 0;
+        for (float v : x) mx = std::max(mx, static_cast<double>(v * a));
+        for (float v : x) s += std::exp(static_cast<double>(v * a) - mx);
+        EXPECT_NEAR(lse, mx + std::log(s), 1e-6 * std::max(1.0, std::fabs(mx)))
+            << isa_name(isa) << " n=" << n;
+        for (int i = 0; i < n; ++i) {
+          // the exp's 4 ulp and the sum's rounding, plus the f32 rounding of its argument x * a - max
+          const double arg = static_cast<double>(x[i] * a) - mx, want = c * std::exp(arg) / s;
+          ASSERT_NEAR(y[i], want, want * (0x1p-20 + std::fabs(arg) * 0x1p-23))
+              << isa_name(isa) << " n=" << n << " i=" << i;
+        }
+      }
+  }
+}
+
 // transpose_tile_bf16 of every ISA against pack.h's layouts element by element (it only moves bits), with
 // gaps between the output blocks left untouched.
 TEST(Backward, TransposeTileBf16MovesEveryValue) {
