@@ -334,6 +334,30 @@ void check_weight_backward(int64_t rows, int64_t cols, const std::vector<int>& n
     }
 }
 
+// The pool's matmul_tn_acc (rows of dW in blocks of 4, or column ranges when dW has few rows; the reduction
+// in blocks of tokens) gives the bits of one call of the active table's kernel over everything, on 1 and 2
+// threads: LoRA's gA shape (16 rows, wide), its gB shape (many rows, 16 wide), 7 rows (rank 7: split by
+// columns) and a ragged one.
+TEST(Backward, PooledMatmulTnAccIsTheKernelsBits) {
+  std::mt19937 rng(11);
+  const BackwardTable& k = backward_active();
+  struct Shape {
+    int64_t n, m, k_in;
+  };
+  for (const Shape& sh : {Shape{150, 16, 1000}, Shape{150, 300, 16}, Shape{150, 7, 1000}, Shape{70, 7, 45}}) {
+    const std::vector<float> dy = randv(rng, sh.n * sh.m), x = randv(rng, sh.n * sh.k_in);
+    const std::vector<float> dw0 = randv(rng, sh.m * sh.k_in);
+    std::vector<float> want = dw0, one_t = dw0, two_t = dw0;
+    k.matmul_tn_acc(dy.data(), sh.m, sh.n, 0, sh.m, x.data(), sh.k_in, sh.k_in, want.data(), sh.k_in);
+    ThreadPool one(1), two(2);
+    matmul_tn_acc(dy.data(), sh.m, sh.n, sh.m, x.data(), sh.k_in, sh.k_in, one_t.data(), sh.k_in, &one);
+    matmul_tn_acc(dy.data(), sh.m, sh.n, sh.m, x.data(), sh.k_in, sh.k_in, two_t.data(), sh.k_in, &two);
+    EXPECT_EQ(0, std::memcmp(want.data(), one_t.data(), want.size() * 4)) << sh.m << "x" << sh.k_in;
+    EXPECT_EQ(0, std::memcmp(want.data(), two_t.data(), want.size() * 4)) << sh.m << "x" << sh.k_in;
+    EXPECT_NE(0, std::memcmp(want.data(), dw0.data(), want.size() * 4));
+  }
+}
+
 TEST(Backward, WeightBackwardEveryDtypeAndThreadCount) {
   check_weight_backward(40, 64, {1, 2, 5, 64, 70, 300}, 4);  // 3 tiles (the last partial), two quant blocks
 }
