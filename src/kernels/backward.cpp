@@ -175,25 +175,43 @@ void transpose_band_bf16(const Tensor& w, int64_t r0, int64_t nb, uint16_t* out,
 }
 
 // dx += dy W in bf16 arithmetic: bands of kBand rows of w transposed into bf16 tiles, their columns of dy
-// rounded to bf16, multiplied by the forward pass's bf16 kernel (kernels.h's vdpbf16ps arithmetic), each
-// band's product added to dx in band order.
-void weight_backward_bf16(const Tensor& w, const float* dy, int64_t n, float* dx, ThreadPool* pool) {
+// rounded to bf16 (or taken from dyb [n, lddyb], dy already rounded), multiplied by the forward pass's bf16
+// kernel (kernels.h's vdpbf16ps arithmetic), each band's product added to dx in band order.
+void weight_backward_bf16(const Tensor& w, const float* dy, const uint16_t* dyb, int64_t lddyb, int64_t n,
+                          float* dx, ThreadPool* pool) {
   constexpr int64_t kBand = 4096;  // rows of w per band: every layer matrix of Qwen3 in one, lm_head in 38
   const KernelTable& k = active();
   const int64_t rows = w.rows, cols = w.cols;
   const int64_t band = std::min(kBand, rows), ld = band + (band & 1);
   thread_local std::vector<uint16_t> xb, wt;
   thread_local std::vector<float> y;
-  xb.resize(static_cast<size_t>(n * ld));
   y.resize(static_cast<size_t>(n * cols));
   wt.resize(static_cast<size_t>(dtype_tile_bytes(DType::kBF16, band) / 2 * ((cols + 15) / 16)));
-  uint16_t *b = xb.data(), *t = wt.data();
+  uint16_t* t = wt.data();
   float* yp = y.data();
   for (int64_t r0 = 0; r0 < rows; r0 += kBand) {
     const int64_t nb = std::min(kBand, rows - r0);
-    parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
-      for (int64_t i = t0; i < t1; ++i) round_activations_bf16(k, dy + i * rows + r0, 1, nb, b + i * ld);
-    });
+    MatmulInput in;
+    in.n_tok = n;
+    if (dyb && nb % 2 == 0) {  // (an odd band needs its zero pad value: copied below)
+      in.xb = dyb + r0;
+      in.ldxb = lddyb;
+    } else {
+      xb.resize(static_cast<size_t>(n * ld));
+      uint16_t* b = xb.data();
+      parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+        for (int64_t i = t0; i < t1; ++i) {
+          if (dyb) {
+            std::copy_n(dyb + i * lddyb + r0, nb, b + i * ld);
+            if (nb & 1) b[i * ld + nb] = 0;
+          } else {
+            round_activations_bf16(k, dy + i * rows + r0, 1, nb, b + i * ld);
+          }
+        }
+      });
+      in.xb = b;
+      in.ldxb = ld;
+    }
     transpose_band_bf16(w, r0, nb, t, pool);
     Tensor wt_band;
     wt_band.dtype = DType::kBF16;
@@ -202,10 +220,6 @@ void weight_backward_bf16(const Tensor& w, const float* dy, int64_t n, float* dx
     wt_band.data = t;
     wt_band.tiled = true;
     wt_band.bf16_dot = true;
-    MatmulInput in;
-    in.n_tok = n;
-    in.xb = b;
-    in.ldxb = ld;
     matmul_prepared(wt_band, in, yp, pool);
     parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0; i < t1; ++i) k.add(dx + i * cols, yp + i * cols, cols);
@@ -214,6 +228,13 @@ void weight_backward_bf16(const Tensor& w, const float* dy, int64_t n, float* dx
 }
 
 }  // namespace
+
+void weight_backward_rounded(const Tensor& w, const uint16_t* dyb, int64_t lddyb, int64_t n, float* dx,
+                             ThreadPool* pool) {
+  QWEN3_CHECK(weight_backward_rounds(w), "weight_backward_rounded: a %s matrix is multiplied exactly",
+              dtype_name(w.dtype));
+  if (n > 0 && w.rows > 0) weight_backward_bf16(w, nullptr, dyb, lddyb, n, dx, pool);
+}
 
 bool weight_backward_rounds(const Tensor& w) {
   return (w.dtype == DType::kBF16 && w.bf16_dot) || w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0 ||
@@ -225,7 +246,7 @@ bool weight_backward_rounds(const Tensor& w) {
 // floats) stay in cache across the tiles.
 void weight_backward(const Tensor& w, const float* dy, int64_t n, float* dx, ThreadPool* pool) {
   if (n <= 0 || w.rows == 0) return;
-  if (weight_backward_rounds(w)) return weight_backward_bf16(w, dy, n, dx, pool);
+  if (weight_backward_rounds(w)) return weight_backward_bf16(w, dy, nullptr, 0, n, dx, pool);
   constexpr int64_t kTokBlock = 64;
   const BackwardTable& k = backward_active();
   const int64_t n_blocks = (n + kTokBlock - 1) / kTokBlock, cols = w.cols, rows = w.rows;

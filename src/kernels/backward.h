@@ -77,6 +77,11 @@ void matmul_tn_acc(const float* dy, int64_t lddy, int64_t n, int64_t m, const fl
 // and each block of tokens accumulates them in order. Either way the bits do not depend on the thread count.
 bool weight_backward_rounds(const Tensor& w);
 void weight_backward(const Tensor& w, const float* dy, int64_t n, float* dx, ThreadPool* pool);
+// The rounding form of weight_backward with dy already rounded to bf16 by round_activations_bf16's rule
+// (the bits weight_backward rounds it to): dyb [n, lddyb], the w.rows values of each row first, lddyb even.
+// Only where weight_backward_rounds(w).
+void weight_backward_rounded(const Tensor& w, const uint16_t* dyb, int64_t lddyb, int64_t n, float* dx,
+                             ThreadPool* pool);
 
 namespace scalar {
 extern const BackwardTable kBackward;

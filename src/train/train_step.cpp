@@ -385,7 +385,11 @@ void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
 }
 
 // 10. final norm, lm_head and the loss on the labelled rows, kChunk rows at a time (a [kChunk, V] logits
-// buffer); their gradient into dx.
+// buffer); their gradient into dx. The lm_head product of that gradient (kernels::weight_backward) builds
+// lm_head's transposed tiles each time it is called: where it rounds the gradient to bf16 anyway and the
+// bf16 gradient of every labelled row takes at most a sixth of the weights' bytes (the 0.6B bf16 base at 512
+// rows: 155 MB of 1.2 GB; not a q8_0 one, whose memory goal leaves no room), the chunks' gradients are kept,
+// rounded, and multiplied in one call. The same values either way.
 double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, float loss_scale) {
   constexpr int64_t kChunk = 64;
   const ModelWeights& w = c.m.weights;
@@ -393,12 +397,20 @@ double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, f
   std::vector<int64_t> rows;
   for (int64_t t = 0; t < c.n; ++t)
     if (c.b.labels[t] >= 0) rows.push_back(t);
-  const int64_t chunk = std::min<int64_t>(kChunk, static_cast<int64_t>(rows.size()));
-  std::vector<float> xf(chunk * D), logits(chunk * V), dxf(chunk * D);
+  const int64_t n_rows = static_cast<int64_t>(rows.size()), chunk = std::min<int64_t>(kChunk, n_rows);
+  const bool keep = dx && V % 2 == 0 && kernels::weight_backward_rounds(w.lm_head) &&
+                    static_cast<size_t>(n_rows * V * 2) <= c.m.weight_bytes() / 6;
+  std::vector<float> xf(chunk * D), logits(chunk * V), dxf((keep ? n_rows : chunk) * D);
+  std::vector<uint16_t> grad(keep ? n_rows * V : 0);  // the rows' bf16 gradients when kept
   double loss = 0;
   const auto& k = kernels::backward_active();
-  for (size_t r0 = 0; r0 < rows.size(); r0 += kChunk) {
-    const int64_t nr = std::min<int64_t>(kChunk, static_cast<int64_t>(rows.size() - r0));
+  const auto norm_back = [&](int64_t r0, int64_t nr) {
+    for (int64_t i = 0; i < nr; ++i)
+      k.rmsnorm_backward(x.data() + rows[r0 + i] * D, w.norm.data(), dxf.data() + (keep ? r0 + i : i) * D, D,
+                         c.eps, dx->data() + rows[r0 + i] * D);
+  };
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kChunk) {
+    const int64_t nr = std::min<int64_t>(kChunk, n_rows - r0);
     for (int64_t i = 0; i < nr; ++i)
       kernels::rmsnorm(x.data() + rows[r0 + i] * D, w.norm.data(), D, c.eps, xf.data() + i * D);
     kernels::matmul(w.lm_head, xf.data(), nr, logits.data(), c.pool);
@@ -411,15 +423,18 @@ double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, f
         // d loss / d logit = softmax - onehot, times loss_scale
         row_loss[i] = static_cast<double>(k.softmax_affine(lg, V, 1.0f, loss_scale)) - target;
         lg[label] -= loss_scale;
+        if (keep) kernels::active().round_bf16(lg, V, grad.data() + (r0 + i) * V);
       }
     });
     for (double l : row_loss) loss += l;
-    if (!dx) continue;
+    if (!dx || keep) continue;
     std::fill(dxf.begin(), dxf.end(), 0.0f);
     kernels::weight_backward(w.lm_head, logits.data(), nr, dxf.data(), c.pool);
-    for (int64_t i = 0; i < nr; ++i)
-      k.rmsnorm_backward(x.data() + rows[r0 + i] * D, w.norm.data(), dxf.data() + i * D, D, c.eps,
-                         dx->data() + rows[r0 + i] * D);
+    norm_back(r0, nr);
+  }
+  if (keep) {
+    kernels::weight_backward_rounded(w.lm_head, grad.data(), V, n_rows, dxf.data(), c.pool);
+    norm_back(0, n_rows);
   }
   return loss;
 }

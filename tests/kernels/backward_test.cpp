@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "core/file.h"
 #include "core/half.h"
 #include "core/thread_pool.h"
@@ -293,7 +294,8 @@ TEST(Backward, TransposeTileQ8_0MatchesTheDequantisedValues) {
 // weight_backward against float64 sums over the widened matrix, every stored dtype (bf16 with and without
 // bf16_dot): exact f32 products within 1e-6 of the row's norm; where it rounds (weight_backward_rounds), of
 // dy and W rounded to bf16 within 1e-5 (f32 sums of bf16 products), and then not within 2e-5 of the exact
-// ones (the rounding is really there). The same bits on 1 and 2 threads.
+// ones (the rounding is really there). The same bits on 1 and 2 threads, and from dy rounded beforehand
+// (weight_backward_rounded).
 void check_weight_backward(int64_t rows, int64_t cols, const std::vector<int>& ns, uint32_t seed) {
   std::mt19937 rng(seed);
   std::vector<float> wf = randv(rng, rows * cols);
@@ -313,6 +315,16 @@ void check_weight_backward(int64_t rows, int64_t cols, const std::vector<int>& n
         weight_backward(pm.tensor, dy.data(), n, dx1.data(), &one);
         weight_backward(pm.tensor, dy.data(), n, dx2.data(), &two);
         EXPECT_EQ(0, std::memcmp(dx1.data(), dx2.data(), dx1.size() * 4)) << dtype_name(dt) << " n=" << n;
+        if (rounds) {  // dy rounded beforehand (rows 2 values apart more than their width): the same bits
+          const int64_t ld = rows + (rows & 1) + 2;
+          std::vector<uint16_t> dyb(n * ld, 0x7fc0);  // NaN between the rows: must not be read
+          for (int t = 0; t < n; ++t) active().round_bf16(dy.data() + t * rows, rows, dyb.data() + t * ld);
+          std::vector<float> dx3(n * cols, 0.5f);
+          weight_backward_rounded(pm.tensor, dyb.data(), ld, n, dx3.data(), &two);
+          EXPECT_EQ(0, std::memcmp(dx1.data(), dx3.data(), dx1.size() * 4)) << dtype_name(dt) << " n=" << n;
+        } else {
+          EXPECT_THROW(weight_backward_rounded(pm.tensor, nullptr, rows, n, dx2.data(), &two), Error);
+        }
         double far = 0;  // the largest distance from the exact product, relative to the norm
         for (int t = 0; t < n; ++t)
           for (int64_t i = 0; i < cols; ++i) {
@@ -360,6 +372,7 @@ TEST(Backward, PooledMatmulTnAccIsTheKernelsBits) {
 
 TEST(Backward, WeightBackwardEveryDtypeAndThreadCount) {
   check_weight_backward(40, 64, {1, 2, 5, 64, 70, 300}, 4);  // 3 tiles (the last partial), two quant blocks
+  check_weight_backward(39, 64, {1, 5, 70}, 5);              // odd rows: the pad of the last pair
 }
 
 TEST(Backward, WeightBackwardInBands) {
