@@ -43,14 +43,16 @@ struct Saved {
   std::array<std::vector<float>, kLoraTargets> u;  // [n, r] x A^T of each adapted projection
 };
 
-// Buffers reused by every layer (sized on first use): a fresh multi-megabyte vector per call costs more in
-// page faults than its arithmetic.
+// Buffers reused by every layer (sized on first use, kept in the TrainWorkspace): a fresh multi-megabyte
+// vector per call costs more in page faults than its arithmetic.
 struct Scratch {
   std::vector<float> du, us, bt;  // project, project_back
   AlignedPtr<float> ta;           // project: A tiled
   size_t ta_cap = 0;
   std::vector<float> y, dh, dg, dup, dxn, datt;   // layers: [n, D], [n, F] x 3, [n, D], [n, H*d]
   std::vector<float> dq, dk, dv, dq_raw, dk_raw;  // [n, H*d], [n, KV*d] x 2, [n, H*d], [n, KV*d]
+  std::vector<float> xf, logits, dxf;             // head_loss: [chunk, D], [chunk, V], [rows, D]
+  std::vector<uint16_t> grad;                     // head_loss: [rows, V] bf16 when kept
 };
 
 struct Pass {
@@ -62,7 +64,7 @@ struct Pass {
   float eps, scaling;
   RopeTable rope;
   std::vector<float> neg_sin;  // [positions, d/2] -sin: RoPE's inverse rotation (its transpose)
-  Scratch w;
+  Scratch& w;
   std::vector<std::pair<int64_t, int64_t>> seqs;  // the batch's sequences: [start, end) token ranges
 
   int pos(int64_t t) const { return static_cast<int>(t - b.seq_start[t]); }
@@ -400,8 +402,12 @@ double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, f
   const int64_t n_rows = static_cast<int64_t>(rows.size()), chunk = std::min<int64_t>(kChunk, n_rows);
   const bool keep = dx && V % 2 == 0 && kernels::weight_backward_rounds(w.lm_head) &&
                     static_cast<size_t>(n_rows * V * 2) <= c.m.weight_bytes() / 6;
-  std::vector<float> xf(chunk * D), logits(chunk * V), dxf((keep ? n_rows : chunk) * D);
-  std::vector<uint16_t> grad(keep ? n_rows * V : 0);  // the rows' bf16 gradients when kept
+  std::vector<float>&xf = c.w.xf, &logits = c.w.logits, &dxf = c.w.dxf;
+  std::vector<uint16_t>& grad = c.w.grad;  // the rows' bf16 gradients when kept
+  xf.resize(chunk * D);
+  logits.resize(chunk * V);
+  dxf.assign((keep ? n_rows : chunk) * D, 0.0f);
+  grad.resize(keep ? n_rows * V : 0);
   double loss = 0;
   const auto& k = kernels::backward_active();
   const auto norm_back = [&](int64_t r0, int64_t nr) {
@@ -441,6 +447,16 @@ double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, f
 
 }  // namespace
 
+struct TrainWorkspace::Buffers {
+  Scratch w;
+  std::vector<Saved> saved;
+  std::vector<std::vector<float>> layer_in;  // [n, D] each layer's input, with checkpointing
+  std::vector<float> x, dx;                  // [n, D] the residual stream and its gradient
+};
+
+TrainWorkspace::TrainWorkspace() : buffers(std::make_unique<Buffers>()) {}
+TrainWorkspace::~TrainWorkspace() = default;
+
 double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const TrainStepOptions& o) {
   const ModelConfig& cfg = m.config;
   const int64_t n = static_cast<int64_t>(b.size());
@@ -448,6 +464,8 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
               "train_step: an empty or inconsistent batch");
   QWEN3_CHECK(static_cast<int>(p.layers.size()) == cfg.num_hidden_layers,
               "train_step: LoRA of another model");
+  TrainWorkspace local;
+  TrainWorkspace::Buffers& ws = *(o.workspace ? o.workspace : &local)->buffers;
   Pass c{m,
          p,
          b,
@@ -463,7 +481,7 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
          p.config.scaling(),
          {},
          {},
-         {},
+         ws.w,
          {}};
   int max_pos = 0;
   for (int64_t t = 0; t < n; ++t) {
@@ -483,15 +501,18 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
     for (int64_t i = 0; i < half; ++i) c.neg_sin[ps * half + i] = -c.rope.sin(ps)[i];
 
   // 0. embed_tokens
-  std::vector<float> x(n * c.D);
+  std::vector<float>& x = ws.x;
+  x.resize(n * c.D);
   for (int64_t t = 0; t < n; ++t)
     kernels::row_to_f32(m.weights.embed_tokens, b.tokens[t], x.data() + t * c.D);
   // Without checkpointing every layer keeps its activations; with it, each layer's input only (x_in) and
   // one Saved is reused for every layer's forward and recompute, the last layer's kept from the forward pass.
   const bool ckpt = o.checkpointing && o.backward;
   const int L = cfg.num_hidden_layers;
-  std::vector<Saved> saved(ckpt ? 1 : L);
-  std::vector<std::vector<float>> layer_in(ckpt ? L : 0);
+  std::vector<Saved>& saved = ws.saved;
+  std::vector<std::vector<float>>& layer_in = ws.layer_in;
+  saved.resize(ckpt ? 1 : L);
+  layer_in.resize(ckpt ? L : 0);
   for (int il = 0; il < L; ++il) {
     if (ckpt) layer_in[il] = x;
     layer_forward(c, il, x, saved[ckpt ? 0 : il]);
@@ -504,15 +525,13 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
     kernels::matmul(m.weights.lm_head, xf.data(), 1, o.last_logits->data(), o.pool);
   }
   if (!o.backward) return head_loss(c, x, nullptr, o.loss_scale);
-  std::vector<float> dx(n * c.D, 0.0f);
+  std::vector<float>& dx = ws.dx;
+  dx.assign(n * c.D, 0.0f);
   const double loss = head_loss(c, x, &dx, o.loss_scale);
   for (int il = L - 1; il >= 0; --il) {
-    if (ckpt && il < L - 1) {
-      std::vector<float> xi = std::move(layer_in[il]);
-      layer_forward(c, il, xi, saved[0], true);  // the layer's activations again
-    }
+    if (ckpt && il < L - 1)  // the layer's activations again (its input is not needed after)
+      layer_forward(c, il, layer_in[il], saved[0], true);
     layer_backward(c, il, saved[ckpt ? 0 : il], dx);
-    if (!ckpt) saved[il] = Saved{};  // free as we go
   }
   return loss;
 }

@@ -84,8 +84,10 @@ double evaluate_loss(const Model& model, LoraParams& p, const std::vector<TrainE
                      int64_t batch_tokens, ThreadPool* pool) {
   double sum = 0;
   int64_t n = 0;
+  TrainWorkspace ws;
   TrainStepOptions o;
   o.pool = pool;
+  o.workspace = &ws;
   o.backward = false;
   for (const MicroBatch& mb : epoch_batches(examples, batch_tokens, 0, -1)) {
     TrainBatch b = make_batch(examples, mb);
@@ -126,6 +128,7 @@ FinetuneResult finetune(const Model& model, const std::vector<TrainExample>& tra
   // Skip what a resumed run already did (the same micro-batches in the same order).
   for (int64_t s = 0; s < step; ++s)
     for (int k = 0; k < o.grad_accum; ++k) next_micro();
+  TrainWorkspace ws;
   const double t_start = now_seconds();
   int64_t tokens = 0;
   for (; step < total; ++step) {
@@ -138,6 +141,7 @@ FinetuneResult finetune(const Model& model, const std::vector<TrainExample>& tra
     zero_grads(p);
     TrainStepOptions so;
     so.pool = o.pool;
+    so.workspace = &ws;
     so.loss_scale = 1.0f / static_cast<float>(std::max<int64_t>(1, n_labels));
     so.checkpointing = o.checkpointing;
     double loss_sum = 0;
