@@ -96,7 +96,7 @@ Tensor tile_f32(const std::vector<float>& m, int64_t rows, int64_t cols, Aligned
 }
 
 // y [n, out] = x W^T (+ (s x A^T) B^T), keeping u = x A^T for the backward pass. u is inference's product
-// (model/lora_apply.cpp: A as an f32 tile through kernels::matmul); the B product is added to y by the
+// (model/lora_apply.cpp: A as an f32 tile through the matmul kernel); the B product is added to y by the
 // register-blocked f32 product, s u [n, r] times B^T [r, out], rather than as inference's y += s (u B^T): the
 // same sum in another order, within rounding of what --lora gives (tests/train/finetune_test.cpp). With
 // base = false (the checkpointed recompute of a projection whose output is not needed again: down_proj) only
@@ -109,7 +109,12 @@ void project(Pass& c, int il, int target, const Tensor& w, const float* x, float
   const int64_t r = c.r, out = lm->out;
   std::vector<float>& u = s.u[target];
   u.resize(c.n * r);
-  kernels::matmul(tile_f32(lm->a, r, lm->in, c.w.ta, c.w.ta_cap), x, c.n, u.data(), c.pool);
+  // A is one tile of 16 rows, which kernels::matmul (parallel over tiles) would give one thread: the tokens
+  // are split instead (the same kernel on each row, so the same bits).
+  const Tensor a = tile_f32(lm->a, r, lm->in, c.w.ta, c.w.ta_cap);
+  parallel_for(c.pool, c.n, [&](int64_t t0, int64_t t1) {
+    kernels::matmul(a, x + t0 * lm->in, t1 - t0, u.data() + t0 * r, nullptr);
+  });
   if (!base) return;
   std::vector<float>&us = c.w.us, &bt = c.w.bt;
   us.resize(c.n * r);
