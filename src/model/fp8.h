@@ -27,9 +27,9 @@ struct Fp8Scheme {
   std::string scale_suffix;                // appended to a weight's name: "_scale_inv" or "_scale"
 };
 
-// config.json's quantization_config of a model directory: nullopt without one (or without config.json);
-// throws one line naming the field for a scheme this engine cannot run (e5m2, static activation scales, a
-// block other than 128 columns, AWQ/GPTQ, ...).
+// config.json's quantization_config of a model directory: nullopt without one (or without config.json, or
+// for AWQ's, model/awq.h); throws one line naming the field for a scheme this engine cannot run (e5m2, static
+// activation scales, a block other than 128 columns, GPTQ, ...).
 std::optional<Fp8Scheme> read_fp8_scheme(const std::string& model_dir);
 
 // The tiled matrix of an F8_E4M3 weight [rows, cols] with its scale tensor, in `want`: f8_e4m3 keeps the

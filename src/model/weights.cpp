@@ -9,6 +9,7 @@
 #include "core/half.h"
 #include "core/log.h"
 #include "kernels/pack.h"
+#include "model/awq.h"
 #include "model/fp8.h"
 
 namespace qwen3 {
@@ -161,16 +162,65 @@ static std::optional<DType> file_quantization(const Model& model) {
               kQuantizationKey, it->second.c_str());
 }
 
+// What a matrix in dtype `want` must satisfy: whole blocks of the dtype per row, and the dtype of the matrix
+// it is multiplied together with (WeightSpec::same_dtype_as).
+static void check_matrix_dtype(const WeightSpec& s, const std::vector<WeightSpec>& specs, DType want,
+                               const std::string& file) {
+  if (s.same_dtype_as) {
+    const Tensor& other = *s.same_dtype_as;  // bound before this one: it comes earlier in the table
+    QWEN3_ASSERT(other.data != nullptr);
+    const char* other_name = "?";
+    for (const WeightSpec& o : specs)
+      if (o.matrix == s.same_dtype_as) other_name = o.name.c_str();
+    QWEN3_CHECK(other.dtype == want,
+                "%s: tensor '%s' is %s; expected %s, the dtype of %s (the two are multiplied in one pass; "
+                "--dtype converts every matrix to one dtype at load)",
+                file.c_str(), s.name.c_str(), dtype_name(want), dtype_name(other.dtype), other_name);
+  }
+  QWEN3_CHECK(s.cols % dtype_block_values(want) == 0,
+              "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", file.c_str(), s.name.c_str(),
+              static_cast<long long>(s.cols), dtype_name(want), dtype_block_values(want));
+}
+
+// An AWQ layer "<m>.weight" from <m>.qweight, <m>.qzeros and <m>.scales (model/awq.h): q4_1 unless --dtype.
+template <typename Name>
+static void bind_awq_matrix(Model& model, WeightSpec& s, const std::vector<WeightSpec>& specs,
+                            const AwqScheme& awq, const Name& awq_name, const LoadOptions& options,
+                            WeightSlabs& slabs, ThreadPool* pool) {
+  const StTensor* parts[3];
+  const char* suffix[3] = {".qweight", ".qzeros", ".scales"};
+  for (int i = 0; i < 3; ++i) {
+    auto it = model.files.tensors.find(awq_name(s.name, suffix[i]));
+    QWEN3_CHECK(it != model.files.tensors.end(), "%s: AWQ layer '%s' has no tensor '%s'", model.dir.c_str(),
+                awq_name(s.name, "").c_str(), awq_name(s.name, suffix[i]).c_str());
+    parts[i] = &it->second;
+  }
+  const DType want = options.dtype ? *options.dtype : DType::kQ4_1;
+  check_matrix_dtype(s, specs, want, parts[0]->file);
+  *s.matrix = make_awq_matrix(
+      awq, *parts[0], *parts[1], *parts[2], s.rows, s.cols, want,
+      slabs.take(dtype_tile_bytes(want, s.cols) * static_cast<size_t>((s.rows + kTileRows - 1) / kTileRows)),
+      pool);
+  s.matrix->bf16_dot = want == DType::kBF16 && options.bf16_dot;
+}
+
 void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   const ModelConfig& c = model.config;
   const std::optional<DType> quantized = file_quantization(model);
   // An FP8 checkpoint (model/fp8.h): its F8_E4M3 matrices come with a scale tensor each.
   const std::optional<Fp8Scheme> fp8 = read_fp8_scheme(model.dir);
+  // An AWQ checkpoint (model/awq.h): a quantised linear layer's "<m>.weight" is three tensors instead.
+  const std::optional<AwqScheme> awq = read_awq_scheme(model.dir);
+  auto awq_name = [](const std::string& weight, const char* part) {
+    return weight.substr(0, weight.size() - std::string(".weight").size()) + part;
+  };
   auto specs = weight_specs(c, &model.weights);
   std::set<std::string> known;
   for (auto& s : specs) {
     known.insert(s.name);
     if (fp8 && s.matrix) known.insert(s.name + fp8->scale_suffix);
+    if (awq && s.matrix && s.name.ends_with(".weight"))
+      for (const char* part : {".qweight", ".qzeros", ".scales"}) known.insert(awq_name(s.name, part));
   }
   for (auto& [name, st] : model.files.tensors) {
     QWEN3_CHECK(
@@ -184,6 +234,11 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   const std::string where = model.dir;
   WeightSlabs slabs{model};
   for (auto& s : specs) {
+    if (awq && s.matrix && s.name.ends_with(".weight") &&
+        model.files.tensors.count(awq_name(s.name, ".qweight"))) {
+      bind_awq_matrix(model, s, specs, *awq, awq_name, options, slabs, pool);
+      continue;
+    }
     auto it = model.files.tensors.find(s.name);
     if (it == model.files.tensors.end()) {
       QWEN3_CHECK(!s.required, "%s: missing tensor '%s'", where.c_str(), s.name.c_str());
@@ -247,21 +302,7 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
       const DType want = table && options.embed_dtype ? *options.embed_dtype
                          : options.dtype              ? *options.dtype
                                                       : have;
-      if (s.same_dtype_as) {
-        const Tensor& other = *s.same_dtype_as;  // bound before this one: it comes earlier in the table
-        QWEN3_ASSERT(other.data != nullptr);
-        const char* other_name = "?";
-        for (const WeightSpec& o : specs)
-          if (o.matrix == s.same_dtype_as) other_name = o.name.c_str();
-        QWEN3_CHECK(
-            other.dtype == want,
-            "%s: tensor '%s' is %s; expected %s, the dtype of %s (the two are multiplied in one pass; "
-            "--dtype converts every matrix to one dtype at load)",
-            st.file.c_str(), s.name.c_str(), dtype_name(want), dtype_name(other.dtype), other_name);
-      }
-      QWEN3_CHECK(s.cols % dtype_block_values(want) == 0,
-                  "%s: tensor '%s' has %lld columns; %s needs a multiple of %d", st.file.c_str(),
-                  s.name.c_str(), static_cast<long long>(s.cols), dtype_name(want), dtype_block_values(want));
+      check_matrix_dtype(s, specs, want, st.file);
       bool in_file = false;
       if (fp8_data)
         *s.matrix = make_fp8_matrix(*fp8, st, *fp8_scale, s.rows, s.cols, want,

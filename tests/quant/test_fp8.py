@@ -28,7 +28,7 @@ import numpy as np
 
 QWEN3, REF, FP8, WORK = sys.argv[1:5]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import STDIN, check, eval_lines, finish, load, qwen3  # noqa: E402
+from harness import STDIN, check, compare, eval_lines, finish, load, qwen3  # noqa: E402
 
 
 fp8 = load(FP8, "fp8_numpy")
@@ -39,42 +39,6 @@ def reference(model_dir):
     subprocess.run([sys.executable, FP8, "dequantize", model_dir, deq], check=True)
     out = subprocess.run([sys.executable, REF, deq], input=STDIN, capture_output=True, text=True, check=True)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-
-
-def compare(label, model_dir, want):
-    got = eval_lines(model_dir, "--dtype", "f32")
-    for i, (g, w) in enumerate(zip(got, want)):
-        gl, wl = np.array(g["logits"]), np.array(w["logits"])
-        span, err = wl.max() - wl.min(), np.abs(gl - wl).max()
-        check(err <= 1e-4 * span, "%s: --dtype f32 logits of request %d differ from the reference by %.3g "
-              "(range %.3g)" % (label, i, err, span))
-    runs = {}
-    for isa in ("scalar", "avx2", "avx512"):
-        try:
-            runs[isa] = eval_lines(model_dir, env={"QWEN3_ISA": isa})
-        except RuntimeError as e:
-            if "cannot run it" in str(e):  # this CPU lacks the ISA
-                continue
-            raise
-    for isa, got in runs.items():
-        for i, (g, w) in enumerate(zip(got, want)):
-            gl, wl = np.array(g["logits"]), np.array(w["logits"])
-            span, err = wl.max() - wl.min(), np.abs(gl - wl).max()
-            print("%s %s request %d: max logit error %.3g = %.4f %% of the range" % (label, isa, i, err,
-                                                                                     100 * err / span))
-            check(err <= 0.01 * span, "%s (%s): logits of request %d differ from the reference by %.3g, above "
-                  "1 %% of the range %.3g" % (label, isa, i, err, span))
-            # greedy tokens: equal while the reference's top-2 gap is clear of the measured error
-            for step, (a, b) in enumerate(zip(g["greedy"], w["greedy"])):
-                if w["gaps"][step] <= 2 * 0.01 * span:
-                    break
-                check(a == b, "%s (%s): request %d greedy token %d is %d, the reference's %d (gap %.3g)" %
-                      (label, isa, i, step, a, b, w["gaps"][step]))
-                if a != b:
-                    break
-    simd = [runs[i] for i in ("avx2", "avx512") if i in runs]
-    if len(simd) == 2:
-        check(simd[0] == simd[1], label + ": avx2 and avx512 results differ")
 
 
 def q8_0_roundtrip(w):
@@ -152,12 +116,12 @@ def main():
         check(ce == cn, preset + ": config.json differs from NumPy's",
               (ce.get("quantization_config"), cn.get("quantization_config")))
         # 2. the engine against the reference on the dequantized weights
-        compare(preset + " fp8", eng, reference(eng))
+        compare(preset + " fp8", eng, reference(eng), 0.01)
         embed_q8(preset + " fp8", eng)
         # 3. compressed-tensors FP8, per channel
         ct = os.path.join(WORK, preset + "-ct")
         subprocess.run([sys.executable, FP8, "quantize", src, ct, "--layout", "compressed-tensors"], check=True)
-        compare(preset + " compressed-tensors", ct, reference(ct))
+        compare(preset + " compressed-tensors", ct, reference(ct), 0.01)
 
     # 4. bad input, made from the tiny model
     src = os.path.join(WORK, "tiny")
@@ -173,7 +137,7 @@ def main():
         'activation_scheme "static" is not supported')
     bad("block 64", variant("b64", "--config", '{"weight_block_size": [64, 64]}'),
         "weight_block_size [64,64] is not supported")
-    bad("awq", variant("awq", "--config", '{"quant_method": "awq"}'), 'quant_method "awq" is not supported')
+    bad("gptq", variant("gptq", "--config", '{"quant_method": "gptq"}'), 'quant_method "gptq" is not supported')
     scale = "model.layers.1.mlp.down_proj.weight_scale_inv"
     bad("missing scale", variant("noscale", "--drop", scale), "has no scale tensor '%s'" % scale)
     d = variant("shape")

@@ -1,0 +1,173 @@
+// Reading AWQ checkpoints (awq.h): the quantization_config, and each layer's packed values, zero points and
+// scales made into the kernels' q4_1 tiles.
+#include "model/awq.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/half.h"
+#include "kernels/pack.h"
+
+namespace qwen3 {
+
+using json = nlohmann::json;
+
+namespace {
+
+// The nibble of output column 8p + k within word p (AutoAWQ packs columns 0, 2, 4, 6, 1, 3, 5, 7 from the low
+// bits up).
+constexpr int kNibble[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+
+int awq_int(const json& q, const char* key, const char* alt, int dflt, const std::string& path) {
+  const char* k = q.contains(key) ? key : alt;
+  if (!q.contains(k)) return dflt;
+  QWEN3_CHECK(q[k].is_number_integer(), "%s: quantization_config %s is not an integer", path.c_str(), k);
+  return q[k].get<int>();
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return "[" + s + "]";
+}
+
+void check_tensor(const StTensor& t, bool int32, const std::vector<int64_t>& shape) {
+  if (int32)
+    QWEN3_CHECK(t.dtype_name == "I32", "%s: AWQ tensor '%s' has dtype %s; expected I32", t.file.c_str(),
+                t.name.c_str(), t.dtype_name.c_str());
+  else
+    QWEN3_CHECK(t.dtype != StDType::kOther, "%s: AWQ tensor '%s' has dtype %s; expected F16 (or BF16, F32)",
+                t.file.c_str(), t.name.c_str(), t.dtype_name.c_str());
+  QWEN3_CHECK(t.shape == shape, "%s: AWQ tensor '%s' has shape %s; expected %s", t.file.c_str(),
+              t.name.c_str(), shape_str(t.shape).c_str(), shape_str(shape).c_str());
+}
+
+uint32_t word_at(const StTensor& t, int64_t i) {
+  uint32_t w;
+  std::memcpy(&w, t.data + 4 * i, 4);
+  return w;
+}
+
+}  // namespace
+
+std::optional<AwqScheme> read_awq_scheme(const std::string& model_dir) {
+  const std::string path = model_dir + "/config.json";
+  if (!file_exists(path)) return std::nullopt;
+  json j;
+  try {
+    j = json::parse(read_text_file(path));
+  } catch (const json::exception& e) {
+    throw_error("%s: malformed JSON: %s", path.c_str(), e.what());
+  }
+  if (!j.is_object() || !j.contains("quantization_config") || !j["quantization_config"].is_object())
+    return std::nullopt;
+  const json& q = j["quantization_config"];
+  if (q.value("quant_method", std::string()) != "awq") return std::nullopt;
+  const int bits = awq_int(q, "bits", "w_bit", 4, path);
+  QWEN3_CHECK(bits == 4, "%s: AWQ with %d-bit weights is not supported (only 4-bit)", path.c_str(), bits);
+  AwqScheme s;
+  s.group_size = awq_int(q, "group_size", "q_group_size", 128, path);
+  QWEN3_CHECK(s.group_size > 0 && s.group_size % 32 == 0 && s.group_size <= (1 << 20),
+              "%s: AWQ group_size %d is not supported (a multiple of 32; -1, one group per row, neither)",
+              path.c_str(), s.group_size);
+  QWEN3_CHECK(!q.contains("zero_point") || q["zero_point"] == true,
+              "%s: AWQ without zero points (zero_point false) is not supported", path.c_str());
+  std::string version = q.value("version", std::string("gemm"));
+  std::transform(version.begin(), version.end(), version.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  QWEN3_CHECK(version == "gemm",
+              "%s: AWQ version \"%s\" is not supported (only \"gemm\", the packing of AutoAWQ's default and "
+              "Qwen's AWQ repos)",
+              path.c_str(), version.c_str());
+  return s;
+}
+
+Tensor make_awq_matrix(const AwqScheme& scheme, const StTensor& qweight, const StTensor& qzeros,
+                       const StTensor& scales, int64_t rows, int64_t cols, DType want, uint8_t* out,
+                       ThreadPool* pool) {
+  const int64_t g_size = scheme.group_size;
+  QWEN3_CHECK(
+      rows % 8 == 0 && cols % g_size == 0,
+      "%s: AWQ tensor '%s' of a [%lld, %lld] layer: its outputs must be whole words of 8 and its inputs "
+      "whole groups of %lld",
+      qweight.file.c_str(), qweight.name.c_str(), static_cast<long long>(rows), static_cast<long long>(cols),
+      static_cast<long long>(g_size));
+  const int64_t words = rows / 8, groups = cols / g_size;
+  check_tensor(qweight, true, {cols, words});
+  check_tensor(qzeros, true, {groups, words});
+  check_tensor(scales, false, {groups, rows});
+  auto scale = [&](int64_t g, int64_t o) -> float {
+    const int64_t i = g * rows + o;
+    if (scales.dtype == StDType::kF32) {
+      float v;
+      std::memcpy(&v, scales.data + 4 * i, 4);
+      return v;
+    }
+    uint16_t h;
+    std::memcpy(&h, scales.data + 2 * i, 2);
+    return scales.dtype == StDType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
+  };
+  auto zero = [&](int64_t g, int64_t o) {
+    return static_cast<int>((word_at(qzeros, g * words + o / 8) >> (4 * kNibble[o % 8])) & 15);
+  };
+  Tensor t;
+  t.dtype = want;
+  t.rows = rows;
+  t.cols = cols;
+  t.tiled = true;
+  t.data = out;
+  const size_t tile_bytes = dtype_tile_bytes(want, cols), row_bytes = dtype_row_bytes(want, cols);
+  // One job per 128 output rows (8 tiles): 16 words of each input row, one cache line of qweight.
+  constexpr int64_t kJobRows = 8 * kTileRows;
+  parallel_for(pool, (rows + kJobRows - 1) / kJobRows, [&](int64_t j0, int64_t j1) {
+    std::vector<uint8_t> q(static_cast<size_t>(kJobRows * cols));  // q[r * cols + i], r the job's row
+    std::vector<uint8_t> converted(row_bytes * kTileRows);
+    std::vector<float> values(static_cast<size_t>(cols));
+    const uint8_t* row_ptrs[kTileRows];
+    for (int64_t job = j0; job < j1; ++job) {
+      const int64_t o0 = job * kJobRows, n_rows = std::min(kJobRows, rows - o0);
+      for (int64_t i = 0; i < cols; ++i)
+        for (int64_t w = 0; w < n_rows / 8; ++w) {
+          const uint32_t word = word_at(qweight, i * words + o0 / 8 + w);
+          for (int k = 0; k < 8; ++k) q[(w * 8 + k) * cols + i] = (word >> (4 * kNibble[k])) & 15;
+        }
+      for (int64_t ti = 0; ti < (n_rows + kTileRows - 1) / kTileRows; ++ti) {
+        const int n = static_cast<int>(std::min<int64_t>(kTileRows, n_rows - ti * kTileRows));
+        for (int r = 0; r < n; ++r) {
+          const int64_t jr = ti * kTileRows + r, o = o0 + jr;
+          const uint8_t* qr = q.data() + jr * cols;
+          uint8_t* dst = converted.data() + r * row_bytes;
+          if (want == DType::kQ4_1) {
+            BlockQ4_1* b = reinterpret_cast<BlockQ4_1*>(dst);
+            for (int64_t k = 0; k < cols / kQuantBlock; ++k) {
+              const int64_t g = k * kQuantBlock / g_size;
+              const float s = scale(g, o);  // z * s is exact in f32 (11 + 4 bits): one rounding, to f16
+              b[k].d = f32_to_f16(s);
+              b[k].m = f32_to_f16(-static_cast<float>(zero(g, o)) * s);
+              for (int e = 0; e < kQuantBlock / 2; ++e)
+                b[k].qs[e] = static_cast<uint8_t>(qr[k * kQuantBlock + e] |
+                                                  (qr[k * kQuantBlock + e + kQuantBlock / 2] << 4));
+            }
+          } else {
+            for (int64_t i = 0; i < cols; ++i)
+              values[i] = static_cast<float>(qr[i] - zero(i / g_size, o)) * scale(i / g_size, o);
+            kernels::row_from_f32(values.data(), cols, want, dst);
+          }
+          row_ptrs[r] = dst;
+        }
+        kernels::pack_tile(want, row_ptrs, n, cols, out + (o0 / kTileRows + ti) * tile_bytes);
+      }
+    }
+  });
+  // The file's copy is not read again: give its pages back now, so the model is never resident twice.
+  drop_mapped_pages(qweight.data, qweight.n_bytes);
+  return t;
+}
+
+}  // namespace qwen3
