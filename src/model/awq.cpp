@@ -13,6 +13,7 @@
 #include "core/file.h"
 #include "core/half.h"
 #include "kernels/pack.h"
+#include "model/fp8.h"
 
 namespace qwen3 {
 
@@ -58,17 +59,10 @@ uint32_t word_at(const StTensor& t, int64_t i) {
 
 std::optional<AwqScheme> read_awq_scheme(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
-  if (!file_exists(path)) return std::nullopt;
-  json j;
-  try {
-    j = json::parse(read_text_file(path));
-  } catch (const json::exception& e) {
-    throw_error("%s: malformed JSON: %s", path.c_str(), e.what());
-  }
-  if (!j.is_object() || !j.contains("quantization_config") || !j["quantization_config"].is_object())
+  json q;
+  if (!read_quantization_config(model_dir, &q) || !q.is_object() ||
+      q.value("quant_method", std::string()) != "awq")
     return std::nullopt;
-  const json& q = j["quantization_config"];
-  if (q.value("quant_method", std::string()) != "awq") return std::nullopt;
   const int bits = awq_int(q, "bits", "w_bit", 4, path);
   QWEN3_CHECK(bits == 4, "%s: AWQ with %d-bit weights is not supported (only 4-bit)", path.c_str(), bits);
   AwqScheme s;

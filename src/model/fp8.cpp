@@ -105,9 +105,9 @@ Fp8Scheme compressed_tensors(const json& q, const std::string& path) {
 
 }  // namespace
 
-std::optional<Fp8Scheme> read_fp8_scheme(const std::string& model_dir) {
+bool read_quantization_config(const std::string& model_dir, json* out) {
   const std::string path = model_dir + "/config.json";
-  if (!file_exists(path)) return std::nullopt;
+  if (!file_exists(path)) return false;
   json j;
   try {
     j = json::parse(read_text_file(path));
@@ -115,8 +115,15 @@ std::optional<Fp8Scheme> read_fp8_scheme(const std::string& model_dir) {
     throw_error("%s: malformed JSON: %s", path.c_str(), e.what());
   }
   if (!j.is_object() || !j.contains("quantization_config") || j["quantization_config"].is_null())
-    return std::nullopt;
-  const json& q = j["quantization_config"];
+    return false;
+  *out = std::move(j["quantization_config"]);
+  return true;
+}
+
+std::optional<Fp8Scheme> read_fp8_scheme(const std::string& model_dir) {
+  const std::string path = model_dir + "/config.json";
+  json q;
+  if (!read_quantization_config(model_dir, &q)) return std::nullopt;
   QWEN3_CHECK(q.is_object() && q.contains("quant_method") && q["quant_method"].is_string(),
               "%s: quantization_config has no quant_method", path.c_str());
   const std::string method = q["quant_method"].get<std::string>();

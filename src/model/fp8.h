@@ -13,11 +13,17 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/thread_pool.h"
 #include "formats/safetensors.h"
 #include "kernels/tensor.h"
 
 namespace qwen3 {
+
+// config.json's quantization_config object of a model directory: false without config.json or without that
+// entry (null counts as absent); throws one line for malformed JSON. (FP8 and AWQ, model/awq.h, read theirs.)
+bool read_quantization_config(const std::string& model_dir, nlohmann::json* out);
 
 struct Fp8Scheme {
   enum class Scale { kBlock, kChannel, kTensor };

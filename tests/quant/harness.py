@@ -96,3 +96,12 @@ def compare(label, model_dir, want, bound, simd_tol=0.0):
             al, bl = np.array(a["logits"]), np.array(b["logits"])
             check(a["greedy"] == b["greedy"] and np.abs(al - bl).max() <= simd_tol * (al.max() - al.min()),
                   "%s: avx2 and avx512 results of request %d differ beyond %g of the range" % (label, i, simd_tol))
+
+
+def bad(label, model_dir, expect):
+    """`qwen3 generate` on a model that must be refused: exit status 1, one line on stderr saying `expect`."""
+    r = qwen3("generate", "-m", model_dir, "-p", "hi", "-n", "1")
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode == 1 and len(lines) == 1 and expect in r.stderr and r.stdout == "",
+          "%s: expected exit status 1 and one line with '%s'" % (label, expect),
+          "status %d, stderr: %s" % (r.returncode, r.stderr.strip()))

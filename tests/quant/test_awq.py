@@ -23,7 +23,7 @@ import numpy as np
 
 QWEN3, REF, AWQ, WORK = sys.argv[1:5]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import STDIN, check, compare, eval_lines, finish, load, qwen3  # noqa: E402
+from harness import STDIN, bad, check, compare, eval_lines, finish, load, qwen3  # noqa: E402
 
 awq = load(AWQ, "awq_numpy")
 
@@ -48,14 +48,6 @@ def run(label, model_dir):
     exact, native = eval_lines(model_dir, "--dtype", "f32"), eval_lines(model_dir)
     moved = max(np.abs(np.array(a["logits"]) - np.array(b["logits"])).max() for a, b in zip(exact, native))
     check(moved > 1e-4, label + ": the default load gave --dtype f32's logits (no q4_1 conversion?)")
-
-
-def bad(label, model_dir, expect):
-    r = qwen3("generate", "-m", model_dir, "-p", "hi", "-n", "1")
-    lines = r.stderr.strip().splitlines()
-    check(r.returncode == 1 and len(lines) == 1 and expect in r.stderr and r.stdout == "",
-          "%s: expected exit status 1 and one line with '%s'" % (label, expect),
-          "status %d, stderr: %s" % (r.returncode, r.stderr.strip()))
 
 
 def main():

@@ -28,7 +28,7 @@ import numpy as np
 
 QWEN3, REF, FP8, WORK = sys.argv[1:5]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import STDIN, check, compare, eval_lines, finish, load, qwen3  # noqa: E402
+from harness import STDIN, bad, check, compare, eval_lines, finish, load, qwen3  # noqa: E402
 
 
 fp8 = load(FP8, "fp8_numpy")
@@ -75,14 +75,6 @@ def embed_q8(label, eng):
         check(err <= 0.01 * span, "%s --embed-dtype q8_0: logits of request %d differ from the reference by "
               "%.3g, above 1 %% of the range %.3g" % (label, i, err, span))
     check(moved > 1e-4, label + ": --embed-dtype q8_0 changed no logit (the option did not take effect)")
-
-
-def bad(label, model_dir, expect):
-    r = qwen3("generate", "-m", model_dir, "-p", "hi", "-n", "1")
-    lines = r.stderr.strip().splitlines()
-    check(r.returncode == 1 and len(lines) == 1 and expect in r.stderr and r.stdout == "",
-          "%s: expected exit status 1 and one line with '%s'" % (label, expect),
-          "status %d, stderr: %s" % (r.returncode, r.stderr.strip()))
 
 
 def main():

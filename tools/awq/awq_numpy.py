@@ -24,7 +24,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fp8"))
-from fp8_numpy import copy_other_files, is_linear, load_dir, to_f32, write_safetensors  # noqa: E402
+# (load_dir and write_safetensors are also what tests/quant/test_awq.py edits checkpoints with)
+from fp8_numpy import is_linear, load_dir, to_f32, write_model, write_safetensors  # noqa: E402, F401
 
 ORDER = [0, 2, 4, 6, 1, 3, 5, 7]  # column (within eight) held by nibble 0, 1, ..., 7
 REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7]  # nibble holding column 0, 1, ..., 7
@@ -75,16 +76,13 @@ def quantize(in_dir, out_dir, g, extra, drop, keep):
                     out.append((base + part, dt, a.shape, a.astype("<i4" if dt == "I32" else "<f2").tobytes()))
         else:
             out.append((name, "F16", shape, w.astype("<f2").tobytes()))
-    copy_other_files(in_dir, out_dir)
     cfg = json.load(open(os.path.join(in_dir, "config.json")))
     cfg["torch_dtype"] = "float16"
     qc = {"bits": 4, "group_size": g, "modules_to_not_convert": None, "quant_method": "awq", "version": "gemm",
           "zero_point": True}
     qc.update(extra)
     cfg["quantization_config"] = qc
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    write_safetensors(os.path.join(out_dir, "model.safetensors"), out, metadata)
+    write_model(in_dir, out_dir, cfg, out, metadata)
 
 
 def dequantize(in_dir, out_dir):
@@ -106,11 +104,8 @@ def dequantize(in_dir, out_dir):
             out.append((base + ".weight", "F32", list(w.shape), np.ascontiguousarray(w).astype("<f4").tobytes()))
         else:
             out.append((name, "F32", shape, to_f32(dtype, shape, raw).astype("<f4").tobytes()))
-    copy_other_files(in_dir, out_dir)
     cfg["torch_dtype"] = "float32"
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    write_safetensors(os.path.join(out_dir, "model.safetensors"), out, metadata)
+    write_model(in_dir, out_dir, cfg, out, metadata)
 
 
 def main():

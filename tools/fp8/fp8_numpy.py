@@ -125,6 +125,15 @@ def copy_other_files(src, dst):
             shutil.copyfile(p, os.path.join(dst, name))
 
 
+def write_model(in_dir, out_dir, cfg, tensors, metadata):
+    """OUT_DIR: IN_DIR's other files, cfg as config.json, tensors (list of (name, dtype, shape, raw)) as
+    model.safetensors."""
+    copy_other_files(in_dir, out_dir)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, metadata)
+
+
 def is_linear(name):
     return name.startswith("model.layers.") and name.endswith("_proj.weight")
 
@@ -191,10 +200,7 @@ def quantize(in_dir, out_dir, layout, drop, extra_config):
     qc.update(extra_config)
     cfg["quantization_config"] = qc
     cfg["torch_dtype"] = "bfloat16"
-    copy_other_files(in_dir, out_dir)
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    write_safetensors(os.path.join(out_dir, "model.safetensors"), out, metadata)
+    write_model(in_dir, out_dir, cfg, out, metadata)
 
 
 def dequantize(in_dir, out_dir):
@@ -216,11 +222,8 @@ def dequantize(in_dir, out_dir):
         else:
             w = to_f32(dtype, shape, raw)
         out.append((name, "F32", shape, w.astype("<f4").tobytes()))
-    copy_other_files(in_dir, out_dir)
     cfg["torch_dtype"] = "float32"
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    write_safetensors(os.path.join(out_dir, "model.safetensors"), out, metadata)
+    write_model(in_dir, out_dir, cfg, out, metadata)
 
 
 def main():
