@@ -21,11 +21,11 @@ add_test(NAME quant_legacy
           ${CMAKE_SOURCE_DIR}/tools/reference/qwen3_ref.py ${CMAKE_SOURCE_DIR}/tools/reference/kquants.py
           ${QWEN3_TESTDATA}/quant_legacy)
 set_tests_properties(quant_legacy PROPERTIES TIMEOUT 900)
-# AWQ 4-bit safetensors checkpoints (AutoAWQ's gemm layout, converted to q4_1 at load): written and decoded by
-# an independent NumPy packer (tools/awq/awq_numpy.py), the engine on every ISA against the NumPy float64
-# reference on the checkpoint's own f32 values, and bad input refused (tests/quant/test_awq.py).
-add_test(NAME quant_awq
-  COMMAND ${QWEN3_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/quant/test_awq.py $<TARGET_FILE:qwen3>
-          ${CMAKE_SOURCE_DIR}/tools/reference/qwen3_ref.py ${CMAKE_SOURCE_DIR}/tools/awq/awq_numpy.py
-          ${QWEN3_TESTDATA}/awq)
-set_tests_properties(quant_awq PROPERTIES TIMEOUT 600)
+# 4-bit AWQ and GPTQ safetensors checkpoints (converted to q4_1 at load): written and decoded by an independent
+# NumPy packer (tools/int4/int4_numpy.py), the engine on every ISA against the NumPy float64 reference on the
+# checkpoint's own f32 values, and bad input refused (tests/quant/test_int4.py).
+add_test(NAME quant_int4
+  COMMAND ${QWEN3_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/quant/test_int4.py $<TARGET_FILE:qwen3>
+          ${CMAKE_SOURCE_DIR}/tools/reference/qwen3_ref.py ${CMAKE_SOURCE_DIR}/tools/int4/int4_numpy.py
+          ${QWEN3_TESTDATA}/int4)
+set_tests_properties(quant_int4 PROPERTIES TIMEOUT 600)

@@ -129,10 +129,10 @@ std::optional<Fp8Scheme> read_fp8_scheme(const std::string& model_dir) {
   const std::string method = q["quant_method"].get<std::string>();
   if (method == "fp8") return fine_grained(q, path);
   if (method == "compressed-tensors") return compressed_tensors(q, path);
-  if (method == "awq") return std::nullopt;  // model/awq.h
+  if (method == "awq" || method == "gptq") return std::nullopt;  // model/int4_checkpoints.h
   throw_error(
       "%s: quantization_config quant_method \"%s\" is not supported (this engine reads FP8 checkpoints, "
-      "\"fp8\" and compressed-tensors float-quantized, and AWQ's \"awq\")",
+      "\"fp8\" and compressed-tensors float-quantized, and 4-bit \"awq\" and \"gptq\" ones)",
       path.c_str(), method.c_str());
 }
 

@@ -22,7 +22,8 @@
 namespace qwen3 {
 
 // config.json's quantization_config object of a model directory: false without config.json or without that
-// entry (null counts as absent); throws one line for malformed JSON. (FP8 and AWQ, model/awq.h, read theirs.)
+// entry (null counts as absent); throws one line for malformed JSON. (The FP8 reader and
+// model/int4_checkpoints.h read theirs with it.)
 bool read_quantization_config(const std::string& model_dir, nlohmann::json* out);
 
 struct Fp8Scheme {
@@ -34,8 +35,8 @@ struct Fp8Scheme {
 };
 
 // config.json's quantization_config of a model directory: nullopt without one (or without config.json, or
-// for AWQ's, model/awq.h); throws one line naming the field for a scheme this engine cannot run (e5m2, static
-// activation scales, a block other than 128 columns, GPTQ, ...).
+// for AWQ's and GPTQ's, model/int4_checkpoints.h); throws one line naming the field for a scheme this engine
+// cannot run (e5m2, static activation scales, a block other than 128 columns, bitsandbytes, ...).
 std::optional<Fp8Scheme> read_fp8_scheme(const std::string& model_dir);
 
 // The tiled matrix of an F8_E4M3 weight [rows, cols] with its scale tensor, in `want`: f8_e4m3 keeps the

@@ -9,8 +9,8 @@
 #include "core/half.h"
 #include "core/log.h"
 #include "kernels/pack.h"
-#include "model/awq.h"
 #include "model/fp8.h"
+#include "model/int4_checkpoints.h"
 
 namespace qwen3 {
 
@@ -182,23 +182,31 @@ static void check_matrix_dtype(const WeightSpec& s, const std::vector<WeightSpec
               static_cast<long long>(s.cols), dtype_name(want), dtype_block_values(want));
 }
 
-// An AWQ layer "<m>.weight" from <m>.qweight, <m>.qzeros and <m>.scales (model/awq.h): q4_1 unless --dtype.
+// An AWQ or GPTQ layer "<m>.weight" from <m>.qweight, <m>.qzeros, <m>.scales and GPTQ's optional <m>.g_idx
+// (model/int4_checkpoints.h): q4_1 unless --dtype.
 template <typename Name>
-static void bind_awq_matrix(Model& model, WeightSpec& s, const std::vector<WeightSpec>& specs,
-                            const AwqScheme& awq, const Name& awq_name, const LoadOptions& options,
-                            WeightSlabs& slabs, ThreadPool* pool) {
-  const StTensor* parts[3];
-  const char* suffix[3] = {".qweight", ".qzeros", ".scales"};
-  for (int i = 0; i < 3; ++i) {
-    auto it = model.files.tensors.find(awq_name(s.name, suffix[i]));
-    QWEN3_CHECK(it != model.files.tensors.end(), "%s: AWQ layer '%s' has no tensor '%s'", model.dir.c_str(),
-                awq_name(s.name, "").c_str(), awq_name(s.name, suffix[i]).c_str());
-    parts[i] = &it->second;
+static void bind_int4_matrix(Model& model, WeightSpec& s, const std::vector<WeightSpec>& specs,
+                             const Int4Scheme& scheme, const Name& part_name, const LoadOptions& options,
+                             WeightSlabs& slabs, ThreadPool* pool) {
+  Int4Tensors parts;
+  const StTensor** slot[4] = {&parts.qweight, &parts.qzeros, &parts.scales, &parts.g_idx};
+  const char* suffix[4] = {".qweight", ".qzeros", ".scales", ".g_idx"};
+  for (int i = 0; i < 4; ++i) {
+    auto it = model.files.tensors.find(part_name(s.name, suffix[i]));
+    if (it != model.files.tensors.end()) {
+      *slot[i] = &it->second;
+      continue;
+    }
+    QWEN3_CHECK(i == 3, "%s: %s layer '%s' has no tensor '%s'", model.dir.c_str(), scheme.name(),
+                part_name(s.name, "").c_str(), part_name(s.name, suffix[i]).c_str());
   }
+  QWEN3_CHECK(!parts.g_idx || scheme.format == Int4Scheme::Format::kGptq,
+              "%s: unexpected tensor '%s' (g_idx is GPTQ's, not AWQ's)", model.dir.c_str(),
+              part_name(s.name, ".g_idx").c_str());
   const DType want = options.dtype ? *options.dtype : DType::kQ4_1;
-  check_matrix_dtype(s, specs, want, parts[0]->file);
-  *s.matrix = make_awq_matrix(
-      awq, *parts[0], *parts[1], *parts[2], s.rows, s.cols, want,
+  check_matrix_dtype(s, specs, want, parts.qweight->file);
+  *s.matrix = make_int4_matrix(
+      scheme, parts, s.rows, s.cols, want,
       slabs.take(dtype_tile_bytes(want, s.cols) * static_cast<size_t>((s.rows + kTileRows - 1) / kTileRows)),
       pool);
   s.matrix->bf16_dot = want == DType::kBF16 && options.bf16_dot;
@@ -209,9 +217,10 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   const std::optional<DType> quantized = file_quantization(model);
   // An FP8 checkpoint (model/fp8.h): its F8_E4M3 matrices come with a scale tensor each.
   const std::optional<Fp8Scheme> fp8 = read_fp8_scheme(model.dir);
-  // An AWQ checkpoint (model/awq.h): a quantised linear layer's "<m>.weight" is three tensors instead.
-  const std::optional<AwqScheme> awq = read_awq_scheme(model.dir);
-  auto awq_name = [](const std::string& weight, const char* part) {
+  // An AWQ or GPTQ checkpoint (model/int4_checkpoints.h): a quantised linear layer's "<m>.weight" is three or
+  // four tensors instead.
+  const std::optional<Int4Scheme> int4 = read_int4_scheme(model.dir);
+  auto part_name = [](const std::string& weight, const char* part) {
     return weight.substr(0, weight.size() - std::string(".weight").size()) + part;
   };
   auto specs = weight_specs(c, &model.weights);
@@ -219,8 +228,9 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   for (auto& s : specs) {
     known.insert(s.name);
     if (fp8 && s.matrix) known.insert(s.name + fp8->scale_suffix);
-    if (awq && s.matrix && s.name.ends_with(".weight"))
-      for (const char* part : {".qweight", ".qzeros", ".scales"}) known.insert(awq_name(s.name, part));
+    if (int4 && s.matrix && s.name.ends_with(".weight"))
+      for (const char* part : {".qweight", ".qzeros", ".scales", ".g_idx"})
+        known.insert(part_name(s.name, part));
   }
   for (auto& [name, st] : model.files.tensors) {
     QWEN3_CHECK(
@@ -234,9 +244,9 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   const std::string where = model.dir;
   WeightSlabs slabs{model};
   for (auto& s : specs) {
-    if (awq && s.matrix && s.name.ends_with(".weight") &&
-        model.files.tensors.count(awq_name(s.name, ".qweight"))) {
-      bind_awq_matrix(model, s, specs, *awq, awq_name, options, slabs, pool);
+    if (int4 && s.matrix && s.name.ends_with(".weight") &&
+        model.files.tensors.count(part_name(s.name, ".qweight"))) {
+      bind_int4_matrix(model, s, specs, *int4, part_name, options, slabs, pool);
       continue;
     }
     auto it = model.files.tensors.find(s.name);

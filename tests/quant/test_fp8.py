@@ -129,7 +129,8 @@ def main():
         'activation_scheme "static" is not supported')
     bad("block 64", variant("b64", "--config", '{"weight_block_size": [64, 64]}'),
         "weight_block_size [64,64] is not supported")
-    bad("gptq", variant("gptq", "--config", '{"quant_method": "gptq"}'), 'quant_method "gptq" is not supported')
+    bad("bitsandbytes", variant("bnb", "--config", '{"quant_method": "bitsandbytes"}'),
+        'quant_method "bitsandbytes" is not supported')
     scale = "model.layers.1.mlp.down_proj.weight_scale_inv"
     bad("missing scale", variant("noscale", "--drop", scale), "has no scale tensor '%s'" % scale)
     d = variant("shape")
