@@ -67,8 +67,16 @@ std::string pick_gguf(const std::vector<std::string>& repo_files, const std::str
 
 static bool needed_for_safetensors(const std::string& path) {
   static const std::set<std::string> kFiles = {
-      "config.json", "generation_config.json",  "tokenizer.json",    "tokenizer_config.json", "vocab.json",
-      "merges.txt",  "special_tokens_map.json", "added_tokens.json",
+      "config.json",
+      "generation_config.json",
+      "tokenizer.json",
+      "tokenizer_config.json",
+      "vocab.json",
+      "merges.txt",
+      "special_tokens_map.json",
+      "added_tokens.json",
+      "quantize_config.json",
+      "quant_config.json",  // older GPTQ / AWQ repos' quantisation settings
   };
   if (path.find('/') != std::string::npos) return false;  // subfolders hold other formats (onnx/, original/)
   return kFiles.count(path) > 0 || ends_with_ci(path, ".safetensors") ||

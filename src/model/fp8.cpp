@@ -105,19 +105,38 @@ Fp8Scheme compressed_tensors(const json& q, const std::string& path) {
 
 }  // namespace
 
-bool read_quantization_config(const std::string& model_dir, json* out) {
-  const std::string path = model_dir + "/config.json";
-  if (!file_exists(path)) return false;
-  json j;
+namespace {
+
+json read_json(const std::string& path) {
   try {
-    j = json::parse(read_text_file(path));
+    return json::parse(read_text_file(path));
   } catch (const json::exception& e) {
     throw_error("%s: malformed JSON: %s", path.c_str(), e.what());
   }
-  if (!j.is_object() || !j.contains("quantization_config") || j["quantization_config"].is_null())
-    return false;
-  *out = std::move(j["quantization_config"]);
-  return true;
+}
+
+}  // namespace
+
+bool read_quantization_config(const std::string& model_dir, json* out) {
+  const std::string path = model_dir + "/config.json";
+  if (!file_exists(path)) return false;
+  json j = read_json(path);
+  if (j.is_object() && j.contains("quantization_config") && !j["quantization_config"].is_null()) {
+    *out = std::move(j["quantization_config"]);
+    return true;
+  }
+  // Older repos keep it in a file of its own: AutoGPTQ's quantize_config.json, AutoAWQ's quant_config.json.
+  for (const auto& [file, method] :
+       {std::pair{"quantize_config.json", "gptq"}, {"quant_config.json", "awq"}}) {
+    const std::string p = model_dir + "/" + file;
+    if (!file_exists(p)) continue;
+    json q = read_json(p);
+    QWEN3_CHECK(q.is_object(), "%s: not a JSON object", p.c_str());
+    if (!q.contains("quant_method")) q["quant_method"] = method;
+    *out = std::move(q);
+    return true;
+  }
+  return false;
 }
 
 std::optional<Fp8Scheme> read_fp8_scheme(const std::string& model_dir) {

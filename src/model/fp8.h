@@ -21,9 +21,10 @@
 
 namespace qwen3 {
 
-// config.json's quantization_config object of a model directory: false without config.json or without that
-// entry (null counts as absent); throws one line for malformed JSON. (The FP8 reader and
-// model/int4_checkpoints.h read theirs with it.)
+// config.json's quantization_config object of a model directory, or where config.json has none the whole of
+// AutoGPTQ's quantize_config.json or AutoAWQ's quant_config.json (quant_method "gptq" / "awq" when they do
+// not say): false without any (a null entry counts as none); throws one line for malformed JSON. (The FP8
+// reader and model/int4_checkpoints.h read theirs with it.)
 bool read_quantization_config(const std::string& model_dir, nlohmann::json* out);
 
 struct Fp8Scheme {

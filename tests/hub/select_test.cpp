@@ -36,6 +36,9 @@ TEST(HubSelect, SafetensorsRepoTakesWhatAModelNeeds) {
   EXPECT_EQ(mf.files,
             (std::vector<std::string>{"config.json", "model-00001-of-00002.safetensors",
                                       "model-00002-of-00002.safetensors", "model.safetensors.index.json"}));
+  // An older GPTQ repo's quantisation settings come along.
+  mf = select_model_files({"config.json", "model.safetensors", "quantize_config.json", "README.md"}, "", {});
+  EXPECT_EQ(mf.files, (std::vector<std::string>{"config.json", "model.safetensors", "quantize_config.json"}));
   EXPECT_FALSE(select_model_files({"README.md"}, "", {}).error.empty());
   EXPECT_FALSE(select_model_files(kQwen, "Q8_0", {}).error.empty());  // no GGUF files
 }

@@ -11,7 +11,8 @@ AutoAWQ's unpack_awq and AutoGPTQ's dequantisation do):
      ISA within 2 % of the range (tests/quant/test_legacy.py's bounds for q4_1: the same greedy tokens where the
      reference's top-2 gap is clear, AVX2 and AVX-512 within 1e-5 of the range); the default's logits
      measurably differ from --dtype f32's (the q4_1 path ran);
-  2. a checkpoint with a module left unquantised (its F16 "<m>.weight" beside the AWQ layers), likewise;
+  2. a checkpoint with a module left unquantised (its F16 "<m>.weight" beside the AWQ layers), and one with
+     its settings in AutoGPTQ's quantize_config.json instead of config.json, likewise;
   3. bad input (8-bit AWQ and GPTQ, the "gemv" packing, no zero points, a group of 48 columns, a missing
      qzeros tensor, a misshapen scales tensor, I32 values stored as F32, GPTQ's act order by its config and
      by an interleaved g_idx, bitsandbytes): exit status 1 and one clear line on stderr.
@@ -75,6 +76,15 @@ def main():
     src = os.path.join(WORK, "tiny")
     run("tiny awq, one module kept", make("tiny-keep", src, "--group", "64", "--keep",
                                           "model.layers.1.mlp.down_proj.weight"))
+    # older repos: the settings in AutoGPTQ's quantize_config.json (no quant_method) instead of config.json
+    d = make("tiny-gptq-file", src, "--format", "gptq", "--sym", "--group", "32")
+    want = reference(d)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    qc = cfg.pop("quantization_config")
+    del qc["quant_method"]
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    json.dump(qc, open(os.path.join(d, "quantize_config.json"), "w"))
+    compare("tiny gptq, quantize_config.json", d, want, 0.02, simd_tol=1e-5)
 
     # 3. bad input
     bad("8-bit", make("b8", src, "--group", "64", "--config", '{"bits": 8}'), "AWQ with 8-bit weights")
