@@ -512,15 +512,16 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
     kernels::row_to_f32(m.weights.embed_tokens, b.tokens[t], x.data() + t * c.D);
   // Without checkpointing every layer keeps its activations; with it, each layer's input only (x_in) and
   // one Saved is reused for every layer's forward and recompute, the last layer's kept from the forward pass.
-  const bool ckpt = o.checkpointing && o.backward;
+  // A pass without backward (validation) keeps nothing: one Saved for every layer.
+  const bool ckpt = o.checkpointing && o.backward, one_saved = ckpt || !o.backward;
   const int L = cfg.num_hidden_layers;
   std::vector<Saved>& saved = ws.saved;
   std::vector<std::vector<float>>& layer_in = ws.layer_in;
-  saved.resize(ckpt ? 1 : L);
+  saved.resize(one_saved ? 1 : L);
   layer_in.resize(ckpt ? L : 0);
   for (int il = 0; il < L; ++il) {
     if (ckpt) layer_in[il] = x;
-    layer_forward(c, il, x, saved[ckpt ? 0 : il]);
+    layer_forward(c, il, x, saved[one_saved ? 0 : il]);
   }
 
   if (o.last_logits) {

@@ -81,13 +81,13 @@ int64_t load_checkpoint(LoraParams& p, const std::string& dir) {
 }  // namespace
 
 double evaluate_loss(const Model& model, LoraParams& p, const std::vector<TrainExample>& examples,
-                     int64_t batch_tokens, ThreadPool* pool) {
+                     int64_t batch_tokens, ThreadPool* pool, TrainWorkspace* ws) {
   double sum = 0;
   int64_t n = 0;
-  TrainWorkspace ws;
+  TrainWorkspace local;
   TrainStepOptions o;
   o.pool = pool;
-  o.workspace = &ws;
+  o.workspace = ws ? ws : &local;
   o.backward = false;
   for (const MicroBatch& mb : epoch_batches(examples, batch_tokens, 0, -1)) {
     TrainBatch b = make_batch(examples, mb);
@@ -178,7 +178,7 @@ FinetuneResult finetune(const Model& model, const std::vector<TrainExample>& tra
   write_peft_adapter(p, o.out, o.base_model);
   if (o.save_every > 0)
     save_checkpoint(p, o.out + "/checkpoint-" + std::to_string(total), o.base_model, total);
-  if (!val.empty()) res.val_loss = evaluate_loss(model, p, val, o.batch_tokens, o.pool);
+  if (!val.empty()) res.val_loss = evaluate_loss(model, p, val, o.batch_tokens, o.pool, &ws);
   return res;
 }
 

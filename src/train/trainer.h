@@ -19,6 +19,8 @@
 
 namespace qwen3 {
 
+struct TrainWorkspace;  // train/train_step.h
+
 struct FinetuneOptions {
   LoraTrainConfig lora;
   int epochs = 1;
@@ -55,8 +57,9 @@ FinetuneResult finetune(const Model& model, const std::vector<TrainExample>& tra
                         const std::vector<TrainExample>& val, const FinetuneOptions& options,
                         const std::function<void(const StepReport&)>& on_step = nullptr);
 
-// The mean loss per labelled token of the examples with the adapter (no gradients).
+// The mean loss per labelled token of the examples with the adapter (no gradients); ws: buffers to reuse
+// (finetune's own, so that validation after training needs no more memory), or null.
 double evaluate_loss(const Model& model, LoraParams& p, const std::vector<TrainExample>& examples,
-                     int64_t batch_tokens, ThreadPool* pool);
+                     int64_t batch_tokens, ThreadPool* pool, TrainWorkspace* ws = nullptr);
 
 }  // namespace qwen3
