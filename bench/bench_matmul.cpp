@@ -81,7 +81,7 @@ void BM_Matmul(benchmark::State& state) {
 void args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"dtype", "isa", "rows", "cols", "n_tok", "threads", "bf16_dot"});
   for (DType t : {DType::kBF16, DType::kF16, DType::kF32, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
-                  DType::kQ5_K, DType::kQ6_K})
+                  DType::kQ5_K, DType::kQ6_K, DType::kF8E4M3})
     for (Isa isa : {Isa::kAvx512, Isa::kAvx2})
       for (auto [rows, cols] : {std::pair{3072, 1024}, std::pair{1024, 3072}})
         for (int n_tok : {1, 16, 512})
