@@ -206,12 +206,7 @@ Tensor make_fp8_matrix(const Fp8Scheme& scheme, const StTensor& weight, const St
       scales[i] = scale.dtype == StDType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
     }
   }
-  Tensor t;
-  t.dtype = want;
-  t.rows = rows;
-  t.cols = cols;
-  t.tiled = true;
-  t.data = out;
+  const Tensor t{want, rows, cols, out, true};  // tiled
   const size_t tile_bytes = dtype_tile_bytes(want, cols), row_bytes = dtype_row_bytes(want, cols);
   parallel_for(pool, t.n_tiles(), [&](int64_t i0, int64_t i1) {
     std::vector<BlockF8E4M3> fp8(static_cast<size_t>(nb) * kTileRows);

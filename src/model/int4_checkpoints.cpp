@@ -141,12 +141,7 @@ Tensor make_int4_matrix(const Int4Scheme& scheme, const Int4Tensors& in, int64_t
     return static_cast<int>((word_at(qzeros, g * words + o / 8) >> shift) & 15) +
            (scheme.zero_offset ? 1 : 0);
   };
-  Tensor t;
-  t.dtype = want;
-  t.rows = rows;
-  t.cols = cols;
-  t.tiled = true;
-  t.data = out;
+  const Tensor t{want, rows, cols, out, true};  // tiled
   const size_t tile_bytes = dtype_tile_bytes(want, cols), row_bytes = dtype_row_bytes(want, cols);
   // One job per 128 output rows (8 tiles): AWQ's 16 words of each input row, GPTQ's 128 of each eighth.
   constexpr int64_t kJobRows = 8 * kTileRows;

@@ -182,12 +182,16 @@ static void check_matrix_dtype(const WeightSpec& s, const std::vector<WeightSpec
               static_cast<long long>(s.cols), dtype_name(want), dtype_block_values(want));
 }
 
+// "<m>.weight" -> "<m>" + part: the tensors that replace a quantised layer's weight in AWQ/GPTQ checkpoints.
+static std::string part_name(const std::string& weight, const char* part) {
+  return weight.substr(0, weight.size() - std::string(".weight").size()) + part;
+}
+
 // An AWQ or GPTQ layer "<m>.weight" from <m>.qweight, <m>.qzeros, <m>.scales and GPTQ's optional <m>.g_idx
 // (model/int4_checkpoints.h): q4_1 unless --dtype.
-template <typename Name>
 static void bind_int4_matrix(Model& model, WeightSpec& s, const std::vector<WeightSpec>& specs,
-                             const Int4Scheme& scheme, const Name& part_name, const LoadOptions& options,
-                             WeightSlabs& slabs, ThreadPool* pool) {
+                             const Int4Scheme& scheme, const LoadOptions& options, WeightSlabs& slabs,
+                             ThreadPool* pool) {
   Int4Tensors parts;
   const StTensor** slot[4] = {&parts.qweight, &parts.qzeros, &parts.scales, &parts.g_idx};
   const char* suffix[4] = {".qweight", ".qzeros", ".scales", ".g_idx"};
@@ -220,9 +224,6 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   // An AWQ or GPTQ checkpoint (model/int4_checkpoints.h): a quantised linear layer's "<m>.weight" is three or
   // four tensors instead.
   const std::optional<Int4Scheme> int4 = read_int4_scheme(model.dir);
-  auto part_name = [](const std::string& weight, const char* part) {
-    return weight.substr(0, weight.size() - std::string(".weight").size()) + part;
-  };
   auto specs = weight_specs(c, &model.weights);
   std::set<std::string> known;
   for (auto& s : specs) {
@@ -246,7 +247,7 @@ void bind_weights(Model& model, const LoadOptions& options, ThreadPool* pool) {
   for (auto& s : specs) {
     if (int4 && s.matrix && s.name.ends_with(".weight") &&
         model.files.tensors.count(part_name(s.name, ".qweight"))) {
-      bind_int4_matrix(model, s, specs, *int4, part_name, options, slabs, pool);
+      bind_int4_matrix(model, s, specs, *int4, options, slabs, pool);
       continue;
     }
     auto it = model.files.tensors.find(s.name);
