@@ -56,6 +56,18 @@ struct BackwardTable {
   // with c = 1, and the loss's, with c its scale). exp_affine's exps; the sum's rounding differs between
   // ISAs.
   float (*softmax_affine)(float* x, int64_t k, float a, float c);
+  // c[t * ldc + j] += sum_q a[t * lda + q] * b(q, j) for t < n, j < m, q < k (k even: pad both operands with
+  // a zero), bf16 operands (round_activations_bf16's values): a's rows as stored, b in pairs along q,
+  // b(q, j) = bp[(q / 2) * ldb + 2 * j + q % 2]. Per output and pair p in order, from c's value:
+  // c = fma(a[2p+1], b(2p+1, j), c); c = fma(a[2p], b(2p, j), c): AVX-512 BF16's vdpbf16ps step for step
+  // (kernels.h), the same bits on every ISA (the products of bf16 values are exact in f32). Attention's
+  // products in training where the base rounds its own (train/train_step.cpp).
+  void (*matmul_bf16_acc)(const uint16_t* a, int64_t lda, int64_t n, int64_t k, const uint16_t* bp,
+                          int64_t ldb, int64_t m, float* c, int64_t ldc);
+  // A row of attention's dS from the bf16 probabilities of a pair of rows (32-bit words: the even row's
+  // value in the low half, the odd row's in the high half; `odd` picks the row): x[j] = (p_j * (x[j] - dt))
+  // * scale for j < n, p_j widened exactly. The same bits on every ISA.
+  void (*dsoftmax_pairs)(const uint32_t* pw, int odd, float* x, int64_t n, float dt, float scale);
 };
 
 const BackwardTable& backward_table_for(Isa isa);  // throws when the CPU lacks it

@@ -48,38 +48,85 @@ void transpose_tile_bf16(const uint16_t* tile, int64_t cols, uint16_t* out, int6
   }
 }
 
-// Per 16 columns: each column's 16 values (one per row) computed in a vector, d * (q - 128) rounded to bf16
-// as f32_to_bf16 does (nearest even, NaN kept with its quiet bit), stored as 8 words of a row pair each;
-// then each row pair's words of the 16 columns gathered into its 64 bytes of the output.
+// Each 64-byte group of a block ([16 rows][4 columns] of q + 128) holds, per row pair, 8 contiguous bytes:
+// a byte shuffle puts them in the output's order (column by column, the pair's two rows side by side), and
+// every 16 bytes (two row pairs' 4 columns) become 16 values d * (q - 128) (each row's scale d), whose two
+// halves are those row pairs' 8 values at the group's 4 columns in the transposed tile: stores only, no
+// gathers. vcvtneps2bf16 rounds as f32_to_bf16 does here: nearest even, a NaN kept with its quiet bit set,
+// and no denormal to flush (|d (q - 128)| is 0 or at least an f16's 2^-24).
 void transpose_tile_q8_0(const uint8_t* tile, int64_t cols, uint16_t* out, int64_t out_stride) {
-  alignas(64) uint32_t cols16[16 * 8];
-  const __m512i idx = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120);
-  const __m512i byte = _mm512_set1_epi32(0xff), offset = _mm512_set1_epi32(128), one = _mm512_set1_epi32(1);
-  const __m512i half = _mm512_set1_epi32(0x7fff), abs_mask = _mm512_set1_epi32(0x7fffffff);
-  const __m512i inf = _mm512_set1_epi32(0x7f800000), quiet = _mm512_set1_epi32(0x40);
+  const __m512i pairs =
+      _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
+  const __m512i offset = _mm512_set1_epi32(128);
+  // lane l of the 16 values of row pairs 2i, 2i + 1: row 4i + 2 (l / 8) + l % 2
+  __m512i row_of[4];
+  for (int i = 0; i < 4; ++i) {
+    alignas(64) int32_t idx[16];
+    for (int l = 0; l < 16; ++l) idx[l] = 4 * i + 2 * (l / 8) + l % 2;
+    row_of[i] = _mm512_load_si512(idx);
+  }
   for (int64_t kb = 0; kb < cols / kQuantBlock; ++kb) {
     const uint8_t* blk = tile + kb * 16 * sizeof(BlockQ8_0);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
-    for (int h = 0; h < 2; ++h) {
-      for (int g = 0; g < 4; ++g) {
-        const __m512i q = _mm512_loadu_si512(blk + 32 + (h * 4 + g) * 64);
-        for (int e = 0; e < 4; ++e) {
-          const __m512i b = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(q, 8 * e), byte), offset);
-          const __m512i bits = _mm512_castps_si512(_mm512_mul_ps(d, _mm512_cvtepi32_ps(b)));
-          __m512i r = _mm512_srli_epi32(
-              _mm512_add_epi32(bits,
-                               _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one))),
-              16);
-          const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), inf);
-          r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(bits, 16), quiet);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(cols16 + (g * 4 + e) * 8), _mm512_cvtepi32_epi16(r));
-        }
+    __m512 scale[4];
+    for (int i = 0; i < 4; ++i) scale[i] = _mm512_permutexvar_ps(row_of[i], d);
+    for (int g = 0; g < 8; ++g) {
+      const __m512i q = _mm512_shuffle_epi8(_mm512_loadu_si512(blk + 32 + g * 64), pairs);
+      uint16_t* o = out + (2 * kb + g / 4) * out_stride + 8 * (g % 4);
+      for (int i = 0; i < 4; ++i) {
+        const __m512i b = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(q, i)), offset);
+        const __m256i v =
+            reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_mul_ps(scale[i], _mm512_cvtepi32_ps(b))));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o + (2 * i) * 32), _mm256_castsi256_si128(v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o + (2 * i + 1) * 32), _mm256_extracti128_si256(v, 1));
       }
-      uint16_t* o = out + (2 * kb + h) * out_stride;
-      for (int rp = 0; rp < 8; ++rp)
-        _mm512_storeu_si512(o + rp * 32,
-                            _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xffff, idx, cols16 + rp, 4));
     }
+  }
+}
+
+// matmul_bf16_acc with vdpbf16ps: R rows of c times 2 vectors of 16 columns in registers (masked at the
+// last columns), each step a pair's word of bp against the row's pair broadcast.
+template <int R>
+void bf16_acc_block(const uint16_t* a, int64_t lda, int64_t k, const uint16_t* bp, int64_t ldb, int64_t j,
+                    __mmask16 m0, __mmask16 m1, float* c, int64_t ldc) {
+  __m512 acc0[R], acc1[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc + j);
+    acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + j + 16);
+  }
+  for (int64_t p = 0; p < k / 2; ++p) {
+    const uint16_t* row = bp + p * ldb + 2 * j;
+    const __m512bh w0 = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi32(m0, row)),
+                   w1 = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi32(m1, row + 32));
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      uint32_t pair;
+      std::memcpy(&pair, a + r * lda + 2 * p, 4);
+      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+      acc0[r] = _mm512_dpbf16_ps(acc0[r], w0, av);
+      acc1[r] = _mm512_dpbf16_ps(acc1[r], w1, av);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    _mm512_mask_storeu_ps(c + r * ldc + j, m0, acc0[r]);
+    _mm512_mask_storeu_ps(c + r * ldc + j + 16, m1, acc1[r]);
+  }
+}
+
+void matmul_bf16_acc(const uint16_t* a, int64_t lda, int64_t n, int64_t k, const uint16_t* bp, int64_t ldb,
+                     int64_t m, float* c, int64_t ldc) {
+  for (int64_t j = 0; j < m; j += 32) {
+    const int64_t left = m - j;
+    const __mmask16 m0 = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1),
+                    m1 = left >= 32   ? 0xffff
+                         : left <= 16 ? 0
+                                      : static_cast<__mmask16>((1u << (left - 16)) - 1);
+    int64_t t = 0;
+    for (; t + 8 <= n; t += 8) bf16_acc_block<8>(a + t * lda, lda, k, bp, ldb, j, m0, m1, c + t * ldc, ldc);
+    for (; t + 4 <= n; t += 4) bf16_acc_block<4>(a + t * lda, lda, k, bp, ldb, j, m0, m1, c + t * ldc, ldc);
+    for (; t < n; ++t) bf16_acc_block<1>(a + t * lda, lda, k, bp, ldb, j, m0, m1, c + t * ldc, ldc);
   }
 }
 
@@ -87,6 +134,7 @@ constexpr BackwardTable table() {
   BackwardTable t = backward_table<16>();
   t.transpose_tile_bf16 = transpose_tile_bf16;
   t.transpose_tile_q8_0 = transpose_tile_q8_0;
+  t.matmul_bf16_acc = matmul_bf16_acc;
   return t;
 }
 

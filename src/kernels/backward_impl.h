@@ -287,12 +287,92 @@ float softmax_affine_lanes(float* x, int64_t k, float a, float c) {
   return mx + static_cast<float>(std::log(s));
 }
 
+// matmul_bf16_acc (backward.h) for R rows of a and c and the columns [j, j + 2N): each 32-bit word of bp is a
+// column's pair (even value in the low half), so the even values are the words shifted up by 16 bits and the
+// odd ones the words with their low half cleared (bf16 widens to f32 exactly).
+template <int N, int R>
+void bf16_rows(const uint16_t* a, int64_t lda, int64_t k, const uint16_t* bp, int64_t ldb, int64_t j,
+               float* c, int64_t ldc) {
+  using L = BLanes<N>;
+  using F = typename L::F;
+  typedef uint32_t U __attribute__((vector_size(4 * N)));
+  U high{};
+  high += 0xffff0000u;
+  F acc0[R], acc1[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    acc0[r] = L::load(c + r * ldc + j);
+    acc1[r] = L::load(c + r * ldc + j + N);
+  }
+  for (int64_t p = 0; p < k / 2; ++p) {
+    U w0, w1;
+    std::memcpy(&w0, bp + p * ldb + 2 * j, sizeof w0);
+    std::memcpy(&w1, bp + p * ldb + 2 * (j + N), sizeof w1);
+    const F odd0 = (F)(w0 & high), even0 = (F)(w0 << 16), odd1 = (F)(w1 & high), even1 = (F)(w1 << 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const F ao = vsplat<F>(bf16_to_f32(a[r * lda + 2 * p + 1])),
+              ae = vsplat<F>(bf16_to_f32(a[r * lda + 2 * p]));
+      acc0[r] = vfma(odd0, ao, acc0[r]);
+      acc1[r] = vfma(odd1, ao, acc1[r]);
+      acc0[r] = vfma(even0, ae, acc0[r]);
+      acc1[r] = vfma(even1, ae, acc1[r]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    L::store(c + r * ldc + j, acc0[r]);
+    L::store(c + r * ldc + j + N, acc1[r]);
+  }
+}
+
+template <int N>
+void matmul_bf16_acc_lanes(const uint16_t* a, int64_t lda, int64_t n, int64_t k, const uint16_t* bp,
+                           int64_t ldb, int64_t m, float* c, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 2 * N <= m; j += 2 * N) {
+    int64_t t = 0;
+    for (; t + 4 <= n; t += 4) bf16_rows<N, 4>(a + t * lda, lda, k, bp, ldb, j, c + t * ldc, ldc);
+    for (; t < n; ++t) bf16_rows<N, 1>(a + t * lda, lda, k, bp, ldb, j, c + t * ldc, ldc);
+  }
+  for (; j < m; ++j)  // the last columns one at a time, the same steps
+    for (int64_t t = 0; t < n; ++t) {
+      float acc = c[t * ldc + j];
+      for (int64_t p = 0; p < k / 2; ++p) {
+        acc = std::fma(bf16_to_f32(a[t * lda + 2 * p + 1]), bf16_to_f32(bp[p * ldb + 2 * j + 1]), acc);
+        acc = std::fma(bf16_to_f32(a[t * lda + 2 * p]), bf16_to_f32(bp[p * ldb + 2 * j]), acc);
+      }
+      c[t * ldc + j] = acc;
+    }
+}
+
+template <int N>
+void dsoftmax_pairs_lanes(const uint32_t* pw, int odd, float* x, int64_t n, float dt, float scale) {
+  using L = BLanes<N>;
+  using F = typename L::F;
+  typedef uint32_t U __attribute__((vector_size(4 * N)));
+  int64_t j = 0;
+  for (; j + N <= n; j += N) {
+    U w;
+    std::memcpy(&w, pw + j, sizeof w);
+    const F p = odd ? (F)(w & 0xffff0000u) : (F)(w << 16);
+    L::store(x + j, p * (L::load(x + j) - dt) * scale);
+  }
+  for (; j < n; ++j) {
+    const uint32_t bits = odd ? pw[j] & 0xffff0000u : pw[j] << 16;
+    float p;
+    std::memcpy(&p, &bits, 4);
+    x[j] = p * (x[j] - dt) * scale;
+  }
+}
+
 template <int N>
 constexpr BackwardTable backward_table() {
   return BackwardTable{
-      matmul_nt_lanes<N>,         matmul_nn_acc_lanes<N>, matmul_tn_acc_lanes<N>, rmsnorm_backward_lanes<N>,
-      silu_mul_backward_lanes<N>, dot_lanes<N>,           axpy_lanes<N>,          transpose_tile_bf16_scalar,
-      transpose_tile_q8_0_scalar, exp_affine_lanes<N>,    softmax_affine_lanes<N>};
+      matmul_nt_lanes<N>,         matmul_nn_acc_lanes<N>, matmul_tn_acc_lanes<N>,  rmsnorm_backward_lanes<N>,
+      silu_mul_backward_lanes<N>, dot_lanes<N>,           axpy_lanes<N>,           transpose_tile_bf16_scalar,
+      transpose_tile_q8_0_scalar, exp_affine_lanes<N>,    softmax_affine_lanes<N>, matmul_bf16_acc_lanes<N>,
+      dsoftmax_pairs_lanes<N>};
 }
 
 }  // namespace

@@ -145,6 +145,66 @@ TEST(Backward, MatrixProductsMatchFloat64AndTheScalarBits) {
   }
 }
 
+// bf16 products (attention's in training on a rounding base): every ISA gives the scalar table's bits, which
+// are the products of the bf16 values summed to within f32 rounding of float64; the gap between the rows and
+// the columns past m untouched. Sizes across the 8-row and 32-column register blocks and their tails.
+TEST(Backward, MatmulBf16AccMatchesFloat64AndTheScalarBits) {
+  std::mt19937 rng(5);
+  const BackwardTable& ref = backward_table_for(Isa::kScalar);
+  for (Isa isa : isas()) {
+    const BackwardTable& k = backward_table_for(isa);
+    for (int n : {1, 3, 8, 13})
+      for (int m : {1, 16, 17, 32, 45, 70})
+        for (int kk : {2, 32, 130}) {
+          const int lda = kk + 6, ldb = 2 * m + 10, ldc = m + 3;
+          std::vector<uint16_t> a(n * lda), bp(kk / 2 * ldb);
+          const std::vector<float> af = randv(rng, a.size()), bf = randv(rng, bp.size());
+          for (size_t i = 0; i < a.size(); ++i) a[i] = f32_to_bf16(af[i]);
+          for (size_t i = 0; i < bp.size(); ++i) bp[i] = f32_to_bf16(bf[i]);
+          std::vector<float> c = randv(rng, n * ldc), c0 = c, cr = c;
+          k.matmul_bf16_acc(a.data(), lda, n, kk, bp.data(), ldb, m, c.data(), ldc);
+          ref.matmul_bf16_acc(a.data(), lda, n, kk, bp.data(), ldb, m, cr.data(), ldc);
+          EXPECT_EQ(0, std::memcmp(c.data(), cr.data(), c.size() * 4))
+              << isa_name(isa) << " n " << n << " m " << m << " k " << kk;
+          for (int t = 0; t < n; ++t)
+            for (int j = 0; j < ldc; ++j) {
+              double want = c0[t * ldc + j], norm = std::fabs(want);
+              if (j < m)
+                for (int q = 0; q < kk; ++q) {
+                  const double v = static_cast<double>(bf16_to_f32(a[t * lda + q])) *
+                                   bf16_to_f32(bp[q / 2 * ldb + 2 * j + q % 2]);
+                  want += v;
+                  norm += std::fabs(v);
+                }
+              EXPECT_NEAR(c[t * ldc + j], want, 1e-6 * norm + 1e-30) << isa_name(isa);
+            }
+        }
+  }
+}
+
+// dS rows from a pair row of bf16 probabilities: each ISA the scalar bits, which are the definition's.
+TEST(Backward, DsoftmaxPairsMatchesTheDefinition) {
+  std::mt19937 rng(6);
+  const BackwardTable& ref = backward_table_for(Isa::kScalar);
+  for (Isa isa : isas())
+    for (int n : {1, 15, 16, 33, 100})
+      for (int odd : {0, 1}) {
+        std::vector<uint32_t> pw(n);
+        const std::vector<float> p0 = randv(rng, n), p1 = randv(rng, n);
+        for (int j = 0; j < n; ++j)
+          pw[j] = f32_to_bf16(p0[j]) | static_cast<uint32_t>(f32_to_bf16(p1[j])) << 16;
+        std::vector<float> x = randv(rng, n + 1), x0 = x, xr = x;
+        backward_table_for(isa).dsoftmax_pairs(pw.data(), odd, x.data(), n, 0.3f, 0.125f);
+        ref.dsoftmax_pairs(pw.data(), odd, xr.data(), n, 0.3f, 0.125f);
+        EXPECT_EQ(0, std::memcmp(x.data(), xr.data(), x.size() * 4)) << isa_name(isa) << " n " << n;
+        for (int j = 0; j < n; ++j) {
+          const float p = bf16_to_f32(static_cast<uint16_t>(odd ? pw[j] >> 16 : pw[j] & 0xffff));
+          EXPECT_EQ(x[j], p * (x0[j] - 0.3f) * 0.125f) << isa_name(isa) << " j " << j;
+        }
+        EXPECT_EQ(x[n], x0[n]);
+      }
+}
+
 TEST(Backward, RmsNormAndSiluGradientsMatchTheDefinitions) {
   std::mt19937 rng(3);
   for (Isa isa : isas()) {
@@ -258,7 +318,8 @@ TEST(Backward, TransposeTileBf16MovesEveryValue) {
 }
 
 // transpose_tile_q8_0 of every ISA against the definition: value (r, c) = bf16(d[r] * (q - 128)) at its place
-// in the transposed bf16 tiles (scales of every magnitude an f16 holds, subnormals included).
+// in the transposed bf16 tiles (scales of every magnitude an f16 holds, subnormals, infinities and NaNs
+// included).
 TEST(Backward, TransposeTileQ8_0MatchesTheDequantisedValues) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> mag(-24.0f, 15.0f);
@@ -272,6 +333,10 @@ TEST(Backward, TransposeTileQ8_0MatchesTheDequantisedValues) {
           const uint16_t h = f32_to_f16((rng() & 1 ? -1.0f : 1.0f) * std::exp2(mag(rng)));
           std::memcpy(tile.data() + kb * 16 * sizeof(BlockQ8_0) + 2 * r, &h, 2);
         }
+      const uint16_t inf = 0x7c00, nan = 0x7e01, neg_nan = 0xfd02;  // (inf * 0 is a NaN too)
+      std::memcpy(tile.data() + 2 * 3, &inf, 2);
+      std::memcpy(tile.data() + 2 * 6, &nan, 2);
+      std::memcpy(tile.data() + 2 * 11, &neg_nan, 2);
       const int64_t stride = 256 + 32;
       std::vector<uint16_t> out(cols / 16 * stride, 0xabcd);
       k.transpose_tile_q8_0(tile.data(), cols, out.data(), stride);
