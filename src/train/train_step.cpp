@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
 #include "kernels/pack.h"
@@ -36,6 +38,7 @@ struct Saved {
   std::vector<float> q_raw, k_raw;  // [n, H*d], [n, KV*d] projections before q_norm/k_norm
   std::vector<float> q, k, v;       // [n, H*d], [n, KV*d] after norm and RoPE; v as projected
   std::vector<float> lse;           // [n, H] log-sum-exp of each attention row (probabilities recomputed)
+  std::vector<uint16_t> pb;         // with Pass::round_att: the probabilities in bf16 (Pass::p_off)
   std::vector<float> att;           // [n, H*d] attention output
   std::vector<float> x_mid;         // [n, D] after the attention residual
   std::vector<float> xn2;           // [n, D] post_attention_layernorm(x_mid)
@@ -66,6 +69,12 @@ struct Pass {
   std::vector<float> neg_sin;  // [positions, d/2] -sin: RoPE's inverse rotation (its transpose)
   Scratch& w;
   std::vector<std::pair<int64_t, int64_t>> seqs;  // the batch's sequences: [start, end) token ranges
+  // Where the base's products round their inputs (kernels::weight_backward_rounds) attention's backward
+  // does too (attention_backward_bf16); the forward pass keeps its probabilities in bf16 for it, those of
+  // sequence i at Saved::pb + p_off[i]: [H][(len + 1) / 2][p_ld(len)], pairs of query rows interleaved
+  // (interleave_bf16; p_off[n_seq] in all).
+  bool round_att = false;
+  std::vector<int64_t> p_off;
 
   int pos(int64_t t) const { return static_cast<int>(t - b.seq_start[t]); }
 };
@@ -163,12 +172,34 @@ void rmsnorm_back_rows(Pass& c, const float* x, const std::vector<float>& w, con
 // position) and the products with K, V, Q and dO as register-blocked f32 products (kernels/backward.h); each
 // job runs in a fixed order, so the bits do not depend on the thread count.
 constexpr int64_t kQBlock = 32;
+// attention_backward_bf16's blocks: longer sums over a block's queries in the transposed products.
+constexpr int64_t kQBlockBf16 = 64;
 
 // The products read their B operand a strip of columns at a time down all its rows: rows 2 or 4 KiB apart
 // (a power of two) fall into a few sets of the L1 cache and evict each other, so every B operand is packed
 // first: contiguous, or with the leading dimension padded off the power of two (ld_pad).
 int64_t ld_pad(int64_t len) {
   return len + 16;
+}
+
+// The row stride of attention's bf16 pair rows over len positions (2 values a position), off powers of two.
+int64_t p_ld(int64_t len) {
+  return 2 * len + 32;
+}
+
+// Rows r0 and r1 of n bf16 values (r1 null: zeros) interleaved, out[2j] = r0[j] and out[2j + 1] = r1[j]: a
+// pair row of matmul_bf16_acc's B operand (pairs along the rows).
+void interleave_bf16(const uint16_t* r0, const uint16_t* r1, int64_t n, uint16_t* out) {
+  if (r1)
+    for (int64_t j = 0; j < n; ++j) {
+      out[2 * j] = r0[j];
+      out[2 * j + 1] = r1[j];
+    }
+  else
+    for (int64_t j = 0; j < n; ++j) {
+      out[2 * j] = r0[j];
+      out[2 * j + 1] = 0;
+    }
 }
 
 // The sequence's rows [s0, s0 + len) of one KV head of x ([n, KV*d]) transposed: out [d, ld_pad(len)].
@@ -194,14 +225,16 @@ void attention_forward(Pass& c, Saved& s) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   s.att.assign(c.n * H * d, 0.0f);
   s.lse.resize(c.n * H);
+  if (c.round_att) s.pb.resize(c.p_off.back());
   const int64_t n_seq = static_cast<int64_t>(c.seqs.size());
   parallel_for(
       c.pool, n_seq * KV,
       [&](int64_t j0, int64_t j1) {
         thread_local std::vector<float> kt, vh, sc;
+        thread_local std::vector<uint16_t> pr;
         for (int64_t job = j0; job < j1; ++job) {
           const auto [s0, s1] = c.seqs[job / KV];
-          const int64_t g = job % KV, len = s1 - s0, ldt = ld_pad(len);
+          const int64_t g = job % KV, len = s1 - s0, ldt = ld_pad(len), ldp = p_ld(len);
           transpose_head(s.k.data(), s0, len, KV, g, d, kt);
           pack_rows(s.v.data() + (s0 * KV + g) * d, KV * d, len, d, vh);
           sc.resize(kQBlock * ldt);
@@ -216,6 +249,20 @@ void attention_forward(Pass& c, Saved& s) {
                 const int64_t i = i0 + r;
                 s.lse[(s0 + i) * H + h] = k.softmax_affine(row, i + 1, scale, 1.0f);
                 std::fill(row + i + 1, row + nk, 0.0f);
+              }
+              if (c.round_att) {  // P in bf16, in pairs of query rows (attention_backward_bf16)
+                // zero up to the end of the backward's block of these rows (whose products read that far)
+                const int64_t nw = std::min(len, (i0 / kQBlockBf16 + 1) * kQBlockBf16);
+                uint16_t* ph = s.pb.data() + c.p_off[job / KV] + h * ((len + 1) / 2) * ldp;
+                pr.resize(2 * nw);
+                for (int64_t r = 0; r < nq; r += 2) {
+                  const int64_t nr = std::min<int64_t>(2, nq - r);
+                  for (int64_t q = 0; q < nr; ++q) {
+                    kernels::active().round_bf16(sc.data() + (r + q) * ldt, nk, pr.data() + q * nw);
+                    std::fill(pr.data() + q * nw + nk, pr.data() + (q + 1) * nw, uint16_t{0});
+                  }
+                  interleave_bf16(pr.data(), nr == 2 ? pr.data() + nw : nullptr, nw, ph + (i0 + r) / 2 * ldp);
+                }
               }
               k.matmul_nn_acc(sc.data(), ldt, nq, nk, vh.data(), d, d, s.att.data() + ((s0 + i0) * H + h) * d,
                               H * d);
@@ -270,6 +317,101 @@ void attention_backward(Pass& c, const Saved& s, const float* datt, float* dq, f
               k.matmul_tn_acc(ds.data(), ldt, nq, 0, nk, qc.data(), d, d, dkg, KV * d);
               k.matmul_tn_acc(p.data(), ldt, nq, 0, nk, gc.data(), d, d, dvg, KV * d);
             }
+        }
+      },
+      1);
+}
+
+// attention_backward where the base rounds its products' inputs to bf16 (Pass::round_att), as PyTorch's bf16
+// autocast computes attention's backward: P is the forward pass's, kept in bf16 (not recomputed); dO, dS, K,
+// V and Q are rounded to bf16, and the four products are kernels' matmul_bf16_acc (vdpbf16ps; f32 sums):
+// dP = dO V^T, dQ += dS K, and dK, dV as their transposes, dK^T += Q^T dS and dV^T += dO^T P (the B operands
+// in pairs of query rows, as the forward pass keeps P), added to dk, dv once per (sequence, KV head).
+void attention_backward_bf16(Pass& c, const Saved& s, const float* datt, float* dq, float* dk, float* dv) {
+  const auto& k = kernels::backward_active();
+  const auto& kt = kernels::active();
+  const int64_t H = c.H, KV = c.KV, d = c.d, group = H / KV;
+  QWEN3_CHECK(d % 2 == 0, "attention in bf16 needs an even head_dim");
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int64_t n_seq = static_cast<int64_t>(c.seqs.size());
+  parallel_for(
+      c.pool, n_seq * KV,
+      [&](int64_t j0, int64_t j1) {
+        thread_local std::vector<uint16_t> vpd, vb, kb, kpp, qb, qt, dob, dot, dsb, dsp;
+        thread_local std::vector<float> dp, dkt, dvt;
+        for (int64_t job = j0; job < j1; ++job) {
+          const auto [s0, s1] = c.seqs[job / KV];
+          const int64_t g = job % KV, len = s1 - s0, ldp = p_ld(len), ldt = ld_pad(len);
+          // V^T in pairs along d (dP's B: V's bf16 row j, word e / 2, at (e / 2) * ldp + 2 j) and K in
+          // pairs of positions (dQ's B; a zero row pads an odd length). Strides off powers of two (ld_pad).
+          const int64_t ldk = 2 * d + 32;
+          vpd.resize(d / 2 * ldp);
+          kb.resize(len * d);
+          vb.resize(d);
+          kpp.resize((len + 1) / 2 * ldk);
+          for (int64_t j = 0; j < len; ++j) {
+            kt.round_bf16(s.k.data() + ((s0 + j) * KV + g) * d, d, kb.data() + j * d);
+            kt.round_bf16(s.v.data() + ((s0 + j) * KV + g) * d, d, vb.data());
+            for (int64_t w = 0; w < d / 2; ++w)
+              std::memcpy(vpd.data() + w * ldp + 2 * j, vb.data() + 2 * w, 4);
+          }
+          for (int64_t j = 0; j < len; j += 2)
+            interleave_bf16(kb.data() + j * d, j + 1 < len ? kb.data() + (j + 1) * d : nullptr, d,
+                            kpp.data() + j / 2 * ldk);
+          dkt.assign(d * ldt, 0.0f);
+          dvt.assign(d * ldt, 0.0f);
+          dp.resize(kQBlockBf16 * ldt);
+          for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+            const uint16_t* ph = s.pb.data() + c.p_off[job / KV] + h * ((len + 1) / 2) * ldp;
+            for (int64_t i0 = 0; i0 < len; i0 += kQBlockBf16) {
+              const int64_t nq = std::min(kQBlockBf16, len - i0), nk = i0 + nq, row0 = (s0 + i0) * H + h;
+              const int64_t nqe = nq + (nq & 1), nke = nk + (nk & 1);
+              // dO and Q rows in bf16 (dP's A), and transposed (dV^T's and dK^T's A, a zero column padding
+              // an odd count)
+              dob.resize(nq * d);
+              qb.resize(nq * d);
+              dot.assign(d * nqe, 0);
+              qt.assign(d * nqe, 0);
+              for (int64_t r = 0; r < nq; ++r) {
+                kt.round_bf16(datt + (row0 + r * H) * d, d, dob.data() + r * d);
+                kt.round_bf16(s.q.data() + (row0 + r * H) * d, d, qb.data() + r * d);
+              }
+              for (int64_t e = 0; e < d; ++e)
+                for (int64_t r = 0; r < nq; ++r) {
+                  dot[e * nqe + r] = dob[r * d + e];
+                  qt[e * nqe + r] = qb[r * d + e];
+                }
+              for (int64_t r = 0; r < nq; ++r) std::fill_n(dp.data() + r * ldt, nk, 0.0f);
+              k.matmul_bf16_acc(dob.data(), d, nq, d, vpd.data(), ldp, nk, dp.data(), ldt);
+              // dS = P (dP - rowsum(dO o O)) / sqrt(d), zero beyond each row's own position: bf16 rows (dQ's
+              // A) and pairs of rows (dK^T's B)
+              dsb.assign(nq * nke, 0);
+              for (int64_t r = 0; r < nq; ++r) {
+                const int64_t i = i0 + r, ti = (s0 + i) * H + h;
+                const float dt = k.dot(datt + ti * d, s.att.data() + ti * d, d);
+                float* dr = dp.data() + r * ldt;
+                k.dsoftmax_pairs(reinterpret_cast<const uint32_t*>(ph + (i / 2) * ldp), i % 2, dr, i + 1, dt,
+                                 scale);
+                kt.round_bf16(dr, i + 1, dsb.data() + r * nke);
+              }
+              dsp.resize(nqe / 2 * 2 * nke);
+              for (int64_t r = 0; r < nq; r += 2)
+                interleave_bf16(dsb.data() + r * nke, r + 1 < nq ? dsb.data() + (r + 1) * nke : nullptr, nke,
+                                dsp.data() + r * nke);
+              k.matmul_bf16_acc(dsb.data(), nke, nq, nke, kpp.data(), ldk, d, dq + row0 * d, H * d);
+              k.matmul_bf16_acc(qt.data(), nqe, d, nqe, dsp.data(), 2 * nke, nk, dkt.data(), ldt);
+              k.matmul_bf16_acc(dot.data(), nqe, d, nqe, ph + i0 / 2 * ldp, ldp, nk, dvt.data(), ldt);
+            }
+          }
+          // dK, dV rows are 4 KiB apart (KV d floats): filled one at a time, reading the 128 lines of dkt and
+          // dvt that 16 positions share from L1
+          for (int64_t j = 0; j < len; ++j) {
+            float *dkr = dk + ((s0 + j) * KV + g) * d, *dvr = dv + ((s0 + j) * KV + g) * d;
+            for (int64_t e = 0; e < d; ++e) {
+              dkr[e] += dkt[e * ldt + j];
+              dvr[e] += dvt[e * ldt + j];
+            }
+          }
         }
       },
       1);
@@ -360,7 +502,10 @@ void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
   dq.assign(n * H * d, 0.0f);
   dk.assign(n * KV * d, 0.0f);
   dv.assign(n * KV * d, 0.0f);
-  attention_backward(c, s, datt.data(), dq.data(), dk.data(), dv.data());
+  if (c.round_att)
+    attention_backward_bf16(c, s, datt.data(), dq.data(), dk.data(), dv.data());
+  else
+    attention_backward(c, s, datt.data(), dq.data(), dk.data(), dv.data());
   // 4. RoPE (the inverse rotation), 3. q_norm / k_norm
   std::vector<float>&dq_raw = c.w.dq_raw, &dk_raw = c.w.dk_raw;
   dq_raw.assign(n * H * d, 0.0f);
@@ -487,6 +632,8 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
          {},
          {},
          ws.w,
+         {},
+         false,
          {}};
   int max_pos = 0;
   for (int64_t t = 0; t < n; ++t) {
@@ -498,6 +645,13 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
                 b.tokens[t]);
     QWEN3_CHECK(b.labels[t] < cfg.vocab_size, "label %d is outside the vocabulary", b.labels[t]);
     max_pos = std::max(max_pos, c.pos(t));
+  }
+  c.round_att =
+      o.backward && !o.exact_attention && kernels::weight_backward_rounds(m.weights.layers[0].q_proj);
+  if (c.round_att) {
+    c.p_off.assign(1, 0);
+    for (const auto& [s0, s1] : c.seqs)
+      c.p_off.push_back(c.p_off.back() + c.H * ((s1 - s0 + 1) / 2) * p_ld(s1 - s0));
   }
   c.rope.extend(m.rope, max_pos + 1);
   const int64_t half = c.d / 2;

@@ -51,6 +51,10 @@ struct TrainStepOptions {
   // backward pass recomputes one layer's activations at a time (one more forward pass of compute; the same
   // results, bit for bit). Off: every layer's activations are kept.
   bool checkpointing = false;
+  // Where the base's products round their inputs to bf16 (kernels::weight_backward_rounds: a bf16 base with
+  // bf16 activations, q8_0, q4_0, k-quants) attention's backward rounds its operands to bf16 too, as bf16
+  // autocast does (the forward pass stays f32); true keeps it in f32 (tests).
+  bool exact_attention = false;
   // Called with the logits [vocab_size] of the batch's last token when set (the compatibility check with
   // inference: `qwen3 eval --lora` must give the same).
   std::vector<float>* last_logits = nullptr;
