@@ -110,21 +110,21 @@ void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b
   int64_t i = 0;
   for (; i + 2 * N <= k_in; i += 2 * N) {
     F acc0[R], acc1[R];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       acc0[r] = L::load(c + r * ldc + i);
       acc1[r] = L::load(c + r * ldc + i + N);
     }
     for (int64_t j = 0; j < m; ++j) {
       const F b0 = L::load(b + j * ldb + i), b1 = L::load(b + j * ldb + i + N);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const F g = vsplat<F>(a[r * sr + j * sj]);
         acc0[r] = vfma(b0, g, acc0[r]);
         acc1[r] = vfma(b1, g, acc1[r]);
       }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       L::store(c + r * ldc + i, acc0[r]);
       L::store(c + r * ldc + i + N, acc1[r]);
@@ -132,14 +132,14 @@ void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b
   }
   for (; i + N <= k_in; i += N) {
     F acc[R];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r] = L::load(c + r * ldc + i);
     for (int64_t j = 0; j < m; ++j) {
       const F b0 = L::load(b + j * ldb + i);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r] = vfma(b0, vsplat<F>(a[r * sr + j * sj]), acc[r]);
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) L::store(c + r * ldc + i, acc[r]);
   }
   for (; i < k_in; ++i)
@@ -154,6 +154,7 @@ template <int N>
 void gemm_acc(const float* a, int64_t sr, int64_t sj, int64_t rows, int64_t m, const float* b, int64_t ldb,
               int64_t k_in, float* c, int64_t ldc) {
   int64_t r = 0;
+  for (; r + 8 <= rows; r += 8) gemm_rows<N, 8>(a + r * sr, sr, sj, m, b, ldb, k_in, c + r * ldc, ldc);
   for (; r + 4 <= rows; r += 4) gemm_rows<N, 4>(a + r * sr, sr, sj, m, b, ldb, k_in, c + r * ldc, ldc);
   for (; r < rows; ++r) gemm_rows<N, 1>(a + r * sr, sr, sj, m, b, ldb, k_in, c + r * ldc, ldc);
 }
