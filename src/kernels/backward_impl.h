@@ -98,6 +98,28 @@ void matmul_nt_lanes(const float* x, int64_t ldx, int64_t n, const float* w, int
     for (int64_t j = 0; j < m; ++j) y[t * ldy + j] = dot_lanes<N>(x + t * ldx, w + j * k_in, k_in);
 }
 
+// R rows of two N-float vectors of C, from column i, into registers and back (the register blocks below).
+template <int N, int R>
+__attribute__((always_inline)) inline void load_rows2(const float* c, int64_t ldc, int64_t i,
+                                                      typename BLanes<N>::F (&a0)[R],
+                                                      typename BLanes<N>::F (&a1)[R]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    a0[r] = BLanes<N>::load(c + r * ldc + i);
+    a1[r] = BLanes<N>::load(c + r * ldc + i + N);
+  }
+}
+template <int N, int R>
+__attribute__((always_inline)) inline void store_rows2(float* c, int64_t ldc, int64_t i,
+                                                       const typename BLanes<N>::F (&a0)[R],
+                                                       const typename BLanes<N>::F (&a1)[R]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    BLanes<N>::store(c + r * ldc + i, a0[r]);
+    BLanes<N>::store(c + r * ldc + i + N, a1[r]);
+  }
+}
+
 // C[r, k] += sum_j A(r, j) B[j, k] for r < R, j < m ascending, k < k_in, with A(r, j) = a[r * sr + j * sj],
 // B's row j at b + j * ldb and C's row r at c + r * ldc: R rows x 2 vectors of C in registers over the whole
 // j loop (B's strip read once per block). Each element is one fused multiply-add (one rounding) per j in j
@@ -110,11 +132,7 @@ void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b
   int64_t i = 0;
   for (; i + 2 * N <= k_in; i += 2 * N) {
     F acc0[R], acc1[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      acc0[r] = L::load(c + r * ldc + i);
-      acc1[r] = L::load(c + r * ldc + i + N);
-    }
+    load_rows2<N, R>(c, ldc, i, acc0, acc1);
     for (int64_t j = 0; j < m; ++j) {
       const F b0 = L::load(b + j * ldb + i), b1 = L::load(b + j * ldb + i + N);
 #pragma GCC unroll 8
@@ -124,11 +142,7 @@ void gemm_rows(const float* a, int64_t sr, int64_t sj, int64_t m, const float* b
         acc1[r] = vfma(b1, g, acc1[r]);
       }
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      L::store(c + r * ldc + i, acc0[r]);
-      L::store(c + r * ldc + i + N, acc1[r]);
-    }
+    store_rows2<N, R>(c, ldc, i, acc0, acc1);
   }
   for (; i + N <= k_in; i += N) {
     F acc[R];
@@ -300,11 +314,7 @@ void bf16_rows(const uint16_t* a, int64_t lda, int64_t k, const uint16_t* bp, in
   U high{};
   high += 0xffff0000u;
   F acc0[R], acc1[R];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    acc0[r] = L::load(c + r * ldc + j);
-    acc1[r] = L::load(c + r * ldc + j + N);
-  }
+  load_rows2<N, R>(c, ldc, j, acc0, acc1);
   for (int64_t p = 0; p < k / 2; ++p) {
     U w0, w1;
     std::memcpy(&w0, bp + p * ldb + 2 * j, sizeof w0);
@@ -320,11 +330,7 @@ void bf16_rows(const uint16_t* a, int64_t lda, int64_t k, const uint16_t* bp, in
       acc1[r] = vfma(even1, ae, acc1[r]);
     }
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    L::store(c + r * ldc + j, acc0[r]);
-    L::store(c + r * ldc + j + N, acc1[r]);
-  }
+  store_rows2<N, R>(c, ldc, j, acc0, acc1);
 }
 
 template <int N>
