@@ -1,13 +1,15 @@
 // Backward kernels for training (src/train): the f32 matrix products of LoRA's forward and backward passes
-// and the gradients of RMSNorm and SwiGLU, plus dx += dy W for a frozen base matrix in any stored dtype.
+// and of attention, attention's bf16 products (matmul_bf16_acc, where the base rounds), the gradients of
+// RMSNorm, SwiGLU and softmax, plus dx += dy W for a frozen base matrix in any stored dtype.
 // Layouts are kernels.h's: activations f32 row-major [n_tok, width] with a leading dimension, matrices
 // [rows = out, cols = in] row-major f32 (LoRA A [r, in], B [out, r]).
 //
 // One definition (backward_impl.h, GCC vector extensions of N lanes) built per ISA: backward_scalar.cpp (4
 // lanes, the reference), backward_avx2.cpp (8), backward_avx512.cpp (16). Products and sums of a dot product
 // are kept in N lane accumulators reduced at the end, so results differ between ISAs by rounding only;
-// the products matmul_nn_acc and matmul_tn_acc (one fused multiply-add per term, in order) give the same bits
-// on every ISA. The wrappers below split work over the pool so that each output row is computed by one thread
+// the products matmul_nn_acc, matmul_tn_acc and matmul_bf16_acc (one fused multiply-add per term, in order)
+// give the same bits on every ISA; AVX-512 overrides matmul_bf16_acc and the tile transposes with
+// intrinsics (vdpbf16ps, shuffles) that keep those bits. The wrappers below split work over the pool so that each output row is computed by one thread
 // in a fixed order: results do not depend on the thread count. Tests: tests/kernels/backward_test.cpp (every
 // ISA against float64 definitions and the scalar table) and tests/train/ (gradients against
 // tools/reference/lora_train_ref.py).
