@@ -9,10 +9,10 @@
 // are kept in N lane accumulators reduced at the end, so results differ between ISAs by rounding only;
 // the products matmul_nn_acc, matmul_tn_acc and matmul_bf16_acc (one fused multiply-add per term, in order)
 // give the same bits on every ISA; AVX-512 overrides matmul_bf16_acc and the tile transposes with
-// intrinsics (vdpbf16ps, shuffles) that keep those bits. The wrappers below split work over the pool so that each output row is computed by one thread
-// in a fixed order: results do not depend on the thread count. Tests: tests/kernels/backward_test.cpp (every
-// ISA against float64 definitions and the scalar table) and tests/train/ (gradients against
-// tools/reference/lora_train_ref.py).
+// intrinsics (vdpbf16ps, shuffles) that keep those bits. The wrappers below split work over the pool so that
+// each output row is computed by one thread in a fixed order: results do not depend on the thread count.
+// Tests: tests/kernels/backward_test.cpp (every ISA against float64 definitions and the scalar table) and
+// tests/train/ (gradients against tools/reference/lora_train_ref.py).
 #pragma once
 
 #include <cstdint>
