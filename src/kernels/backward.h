@@ -46,7 +46,7 @@ struct BackwardTable {
   // One whole bf16 tile of 16 rows of a matrix (pack.h: element (r, k) at ((k/2)*16 + r)*2 + k%2, cols a
   // multiple of 16) into the bf16 tiles of the transpose (weight_backward's bands): for each 16 columns
   // 16kt.., the 256 values (r, 16kt + c) at out[kt * out_stride + ((r/2)*16 + c)*2 + r%2]. Moves bits only:
-  // the same output on every ISA (AVX-512: a gather and a byte shuffle per 32 values).
+  // the same output on every ISA (AVX-512: in-register 8 x 8 transposes of 64-bit words).
   void (*transpose_tile_bf16)(const uint16_t* tile, int64_t cols, uint16_t* out, int64_t out_stride);
   // transpose_tile_bf16 for a whole q8_0 tile of 16 rows (pack.h: per 32 columns, 16 f16 scales, then 8
   // groups of [16 rows][4] bytes q + 128), its values d * (q - 128) rounded to bf16 (f32_to_bf16's bits).
