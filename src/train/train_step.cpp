@@ -218,14 +218,16 @@ void pack_rows(const float* x, int64_t ld, int64_t nr, int64_t d, std::vector<fl
 }
 
 // 6. softmax(q k^T / sqrt(d)) v of each (token, head) over its own sequence's tokens up to itself; lse the
-// log-sum-exp of each score row.
-void attention_forward(Pass& c, Saved& s) {
+// log-sum-exp of each score row. keep_p: a backward pass will read these activations, so with
+// Pass::round_att the probabilities are kept in bf16 (Saved::pb) for attention_backward_bf16.
+void attention_forward(Pass& c, Saved& s, bool keep_p) {
   const auto& k = kernels::backward_active();
   const int64_t H = c.H, KV = c.KV, d = c.d, group = H / KV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   s.att.assign(c.n * H * d, 0.0f);
   s.lse.resize(c.n * H);
-  if (c.round_att) s.pb.resize(c.p_off.back());
+  keep_p = keep_p && c.round_att;
+  if (keep_p) s.pb.resize(c.p_off.back());
   const int64_t n_seq = static_cast<int64_t>(c.seqs.size());
   parallel_for(
       c.pool, n_seq * KV,
@@ -250,7 +252,7 @@ void attention_forward(Pass& c, Saved& s) {
                 s.lse[(s0 + i) * H + h] = k.softmax_affine(row, i + 1, scale, 1.0f);
                 std::fill(row + i + 1, row + nk, 0.0f);
               }
-              if (c.round_att) {  // P in bf16, in pairs of query rows (attention_backward_bf16)
+              if (keep_p) {  // P in bf16, in pairs of query rows (attention_backward_bf16)
                 // zero up to the end of the backward's block of these rows (whose products read that far)
                 const int64_t nw = std::min(len, (i0 / kQBlockBf16 + 1) * kQBlockBf16);
                 uint16_t* ph = s.pb.data() + c.p_off[job / KV] + h * ((len + 1) / 2) * ldp;
@@ -419,7 +421,9 @@ void attention_backward_bf16(Pass& c, const Saved& s, const float* datt, float* 
 
 // With recompute (the checkpointed pass before the layer's backward) the down projection's output and the
 // residual after it are skipped: the backward needs neither (only down_proj's input h and its LoRA u).
-void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recompute = false) {
+// keep: the backward pass reads s (always so with recompute; with checkpointing, only the last layer's
+// activations of the first pass are read).
+void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recompute, bool keep) {
   const LayerWeights& l = c.m.weights.layers[il];
   const int64_t n = c.n, D = c.D, F = c.F, H = c.H, KV = c.KV, d = c.d;
   s.x_in = x;
@@ -452,7 +456,7 @@ void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recomp
     }
   });
   // 6. attention, 7. o_proj (+ LoRA), residual
-  attention_forward(c, s);
+  attention_forward(c, s, keep || recompute);
   std::vector<float>& y = c.w.y;
   y.resize(n * D);
   project(c, il, kLoraO, l.o_proj, s.att.data(), y.data(), s);
@@ -675,7 +679,7 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
   layer_in.resize(ckpt ? L : 0);
   for (int il = 0; il < L; ++il) {
     if (ckpt) layer_in[il] = x;
-    layer_forward(c, il, x, saved[one_saved ? 0 : il]);
+    layer_forward(c, il, x, saved[one_saved ? 0 : il], false, o.backward && (!ckpt || il == L - 1));
   }
 
   if (o.last_logits) {
@@ -690,7 +694,7 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
   const double loss = head_loss(c, x, &dx, o.loss_scale);
   for (int il = L - 1; il >= 0; --il) {
     if (ckpt && il < L - 1)  // the layer's activations again (its input is not needed after)
-      layer_forward(c, il, layer_in[il], saved[0], true);
+      layer_forward(c, il, layer_in[il], saved[0], true, true);
     layer_backward(c, il, saved[ckpt ? 0 : il], dx);
   }
   return loss;

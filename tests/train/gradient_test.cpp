@@ -121,13 +121,17 @@ TEST(TrainGradients, SmallBf16MatchTheReference) {
 // Where the base rounds its activations to bf16 (the default load of a bf16 model), attention's backward
 // rounds its operands too (TrainStepOptions::exact_attention = false): the gradients stay as near the
 // float64 reference as with attention's backward in f32 (the base's own rounding dominates), and they are
-// not the same bits (the bf16 path is really taken).
+// not the same bits (the bf16 path is really taken); checkpointing does not change them.
 TEST(TrainGradients, SmallBf16RoundedAttentionStaysNearTheReference) {
   double f32_attention = -1, bf16_attention = -1;
   check_gradients("small-bf16", 2, true, true, true, 0.05, &f32_attention);
   check_gradients("small-bf16", 2, true, true, false, 0.05, &bf16_attention);
   ASSERT_GE(f32_attention, 0);
   ASSERT_GE(bf16_attention, 0);
+  // Without checkpointing (every layer keeping its own probabilities) the same gradients, bit for bit.
+  double kept = -1;
+  check_gradients("small-bf16", 2, false, true, false, 0.05, &kept);
+  EXPECT_EQ(kept, bf16_attention);
   EXPECT_NE(f32_attention, bf16_attention);
   EXPECT_LE(bf16_attention, 1.5 * f32_attention);
 }
