@@ -59,17 +59,16 @@ void transpose_tile_q8_0(const uint8_t* tile, int64_t cols, uint16_t* out, int64
       _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
   const __m512i offset = _mm512_set1_epi32(128);
   // lane l of the 16 values of row pairs 2i, 2i + 1: row 4i + 2 (l / 8) + l % 2
-  __m512i row_of[4];
-  for (int i = 0; i < 4; ++i) {
-    alignas(64) int32_t idx[16];
-    for (int l = 0; l < 16; ++l) idx[l] = 4 * i + 2 * (l / 8) + l % 2;
-    row_of[i] = _mm512_load_si512(idx);
-  }
+  alignas(64) static constexpr int32_t kRowOf[4][16] = {
+      {0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3},
+      {4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7},
+      {8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11},
+      {12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15}};
   for (int64_t kb = 0; kb < cols / kQuantBlock; ++kb) {
     const uint8_t* blk = tile + kb * 16 * sizeof(BlockQ8_0);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
     __m512 scale[4];
-    for (int i = 0; i < 4; ++i) scale[i] = _mm512_permutexvar_ps(row_of[i], d);
+    for (int i = 0; i < 4; ++i) scale[i] = _mm512_permutexvar_ps(_mm512_load_si512(kRowOf[i]), d);
     for (int g = 0; g < 8; ++g) {
       const __m512i q = _mm512_shuffle_epi8(_mm512_loadu_si512(blk + 32 + g * 64), pairs);
       uint16_t* o = out + (2 * kb + g / 4) * out_stride + 8 * (g % 4);
