@@ -178,7 +178,7 @@ void transpose_band_bf16(const Tensor& w, int64_t r0, int64_t nb, uint16_t* out,
 // rounded to bf16 (or taken from dyb [n, lddyb], dy already rounded), multiplied by the forward pass's bf16
 // kernel (kernels.h's vdpbf16ps arithmetic), each band's product added to dx in band order.
 void weight_backward_bf16(const Tensor& w, const float* dy, const uint16_t* dyb, int64_t lddyb, int64_t n,
-                          float* dx, ThreadPool* pool) {
+                          float* dx, ThreadPool* pool, bool add) {
   constexpr int64_t kBand = 4096;  // rows of w per band: every layer matrix of Qwen3 in one, lm_head in 38
   const KernelTable& k = active();
   const int64_t rows = w.rows, cols = w.cols;
@@ -220,6 +220,10 @@ void weight_backward_bf16(const Tensor& w, const float* dy, const uint16_t* dyb,
     wt_band.data = t;
     wt_band.tiled = true;
     wt_band.bf16_dot = true;
+    if (!add && r0 == 0) {  // the first band's product is dx
+      matmul_prepared(wt_band, in, dx, pool);
+      continue;
+    }
     matmul_prepared(wt_band, in, yp, pool);
     parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0; i < t1; ++i) k.add(dx + i * cols, yp + i * cols, cols);
@@ -233,7 +237,7 @@ void weight_backward_rounded(const Tensor& w, const uint16_t* dyb, int64_t lddyb
                              ThreadPool* pool) {
   QWEN3_CHECK(weight_backward_rounds(w), "weight_backward_rounded: a %s matrix is multiplied exactly",
               dtype_name(w.dtype));
-  if (n > 0 && w.rows > 0) weight_backward_bf16(w, nullptr, dyb, lddyb, n, dx, pool);
+  if (n > 0 && w.rows > 0) weight_backward_bf16(w, nullptr, dyb, lddyb, n, dx, pool, true);
 }
 
 bool weight_backward_rounds(const Tensor& w) {
@@ -244,9 +248,12 @@ bool weight_backward_rounds(const Tensor& w) {
 // Exact: blocks of kTokBlock tokens, each job one block: it widens every tile of W in turn (16 rows to f32, a
 // thread-local buffer) and adds the tile's share to its tokens' rows of dx. A block's dx rows (64 x cols
 // floats) stay in cache across the tiles.
-void weight_backward(const Tensor& w, const float* dy, int64_t n, float* dx, ThreadPool* pool) {
-  if (n <= 0 || w.rows == 0) return;
-  if (weight_backward_rounds(w)) return weight_backward_bf16(w, dy, nullptr, 0, n, dx, pool);
+void weight_backward(const Tensor& w, const float* dy, int64_t n, float* dx, ThreadPool* pool, bool add) {
+  if (n <= 0) return;
+  if (w.rows > 0 && weight_backward_rounds(w))
+    return weight_backward_bf16(w, dy, nullptr, 0, n, dx, pool, add);
+  if (!add) std::fill_n(dx, n * w.cols, 0.0f);
+  if (w.rows == 0) return;
   constexpr int64_t kTokBlock = 64;
   const BackwardTable& k = backward_active();
   const int64_t n_blocks = (n + kTokBlock - 1) / kTokBlock, cols = w.cols, rows = w.rows;

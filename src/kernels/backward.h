@@ -89,8 +89,11 @@ void matmul_tn_acc(const float* dy, int64_t lddy, int64_t n, int64_t m, const fl
 // the forward's bf16 kernel (kernels.h's vdpbf16ps arithmetic); a band's product is added to dx as a whole.
 // Otherwise (f32, f16, bf16 without bf16_dot) it is exact f32: W's rows are widened a tile of 16 at a time
 // and each block of tokens accumulates them in order. Either way the bits do not depend on the thread count.
+// add = false: dx = dy W, dx's prior contents ignored (the rounding form then writes the first band's product
+// in place: no zeroing, no separate sum).
 bool weight_backward_rounds(const Tensor& w);
-void weight_backward(const Tensor& w, const float* dy, int64_t n, float* dx, ThreadPool* pool);
+void weight_backward(const Tensor& w, const float* dy, int64_t n, float* dx, ThreadPool* pool,
+                     bool add = true);
 // The rounding form of weight_backward with dy already rounded to bf16 by round_activations_bf16's rule
 // (the bits weight_backward rounds it to): dyb [n, lddyb], the w.rows values of each row first, lddyb even.
 // Only where weight_backward_rounds(w).

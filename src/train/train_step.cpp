@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -104,15 +105,13 @@ Tensor tile_f32(const std::vector<float>& m, int64_t rows, int64_t cols, Aligned
   return t;
 }
 
-// y [n, out] = x W^T (+ (s x A^T) B^T), keeping u = x A^T for the backward pass. u is inference's product
-// (model/lora_apply.cpp: A as an f32 tile through the matmul kernel); the B product is added to y by the
-// register-blocked f32 product, s u [n, r] times B^T [r, out], rather than as inference's y += s (u B^T): the
-// same sum in another order, within rounding of what --lora gives (tests/train/finetune_test.cpp). With
-// base = false (the checkpointed recompute of a projection whose output is not needed again: down_proj) only
-// u is computed.
-void project(Pass& c, int il, int target, const Tensor& w, const float* x, float* y, Saved& s,
-             bool base = true) {
-  if (base) kernels::matmul(w, x, c.n, y, c.pool);
+// The LoRA path of a projection: u = x A^T kept for the backward pass, and y [n, out] += (s u) B^T where y is
+// given (null: u only, for the checkpointed recompute of a projection whose output is not needed again:
+// down_proj). u is inference's product (model/lora_apply.cpp: A as an f32 tile through the matmul kernel);
+// the B product is added to y by the register-blocked f32 product, s u [n, r] times B^T [r, out], rather than
+// as inference's y += s (u B^T): the same sum in another order, within rounding of what --lora gives
+// (tests/train/finetune_test.cpp).
+void lora_forward(Pass& c, int il, int target, const float* x, float* y, Saved& s) {
   const LoraModuleParams* lm = c.p.find(il, target);
   if (!lm) return;
   const int64_t r = c.r, out = lm->out;
@@ -124,7 +123,7 @@ void project(Pass& c, int il, int target, const Tensor& w, const float* x, float
   parallel_for(c.pool, c.n, [&](int64_t t0, int64_t t1) {
     kernels::matmul(a, x + t0 * lm->in, t1 - t0, u.data() + t0 * r, nullptr);
   });
-  if (!base) return;
+  if (!y) return;
   std::vector<float>&us = c.w.us, &bt = c.w.bt;
   us.resize(c.n * r);
   for (int64_t i = 0; i < c.n * r; ++i) us[i] = c.scaling * u[i];
@@ -134,11 +133,27 @@ void project(Pass& c, int il, int target, const Tensor& w, const float* x, float
   kernels::matmul_nn_acc(us.data(), r, c.n, r, bt.data(), out, out, y, out, c.pool);
 }
 
+// y [n, out] = x W^T (+ (s x A^T) B^T), keeping u for the backward pass.
+void project(Pass& c, int il, int target, const Tensor& w, const float* x, float* y, Saved& s) {
+  kernels::matmul(w, x, c.n, y, c.pool);
+  lora_forward(c, il, target, x, y, s);
+}
+
+// project() of the matrices that share their input x (q/k/v, gate/up): their base products in one
+// kernels::matmul_shared_input call (x rounded or quantised once; the same bits as matmul), then each one's
+// LoRA path.
+void project_shared(Pass& c, int il, std::initializer_list<int> targets,
+                    std::initializer_list<const Tensor*> ws, const float* x, std::initializer_list<float*> ys,
+                    Saved& s) {
+  kernels::matmul_shared_input(ws.begin(), ys.begin(), static_cast<int>(ws.size()), x, c.n, c.pool);
+  for (size_t i = 0; i < ws.size(); ++i) lora_forward(c, il, targets.begin()[i], x, ys.begin()[i], s);
+}
+
 // dx [n, in] += dy W (+ the LoRA path), and the LoRA gradients: gB += s dy^T u, gA += du^T x with du = s dy
-// B.
+// B. add = false: dx's prior contents are ignored (dx = dy W + the LoRA path).
 void project_back(Pass& c, int il, int target, const Tensor& w, const float* x, const Saved& s,
-                  const float* dy, float* dx) {
-  kernels::weight_backward(w, dy, c.n, dx, c.pool);
+                  const float* dy, float* dx, bool add = true) {
+  kernels::weight_backward(w, dy, c.n, dx, c.pool, add);
   LoraModuleParams* lm = c.p.find(il, target);
   if (!lm) return;
   const int64_t r = c.r, in = lm->in, out = lm->out;
@@ -434,9 +449,8 @@ void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recomp
   s.q_raw.resize(n * H * d);
   s.k_raw.resize(n * KV * d);
   s.v.resize(n * KV * d);
-  project(c, il, kLoraQ, l.q_proj, s.xn1.data(), s.q_raw.data(), s);
-  project(c, il, kLoraK, l.k_proj, s.xn1.data(), s.k_raw.data(), s);
-  project(c, il, kLoraV, l.v_proj, s.xn1.data(), s.v.data(), s);
+  project_shared(c, il, {kLoraQ, kLoraK, kLoraV}, {&l.q_proj, &l.k_proj, &l.v_proj}, s.xn1.data(),
+                 {s.q_raw.data(), s.k_raw.data(), s.v.data()}, s);
   // 3. q_norm / k_norm per head, 4. RoPE at the token's position in its own sequence
   s.q.resize(n * H * d);
   s.k.resize(n * KV * d);
@@ -468,11 +482,14 @@ void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recomp
   s.g.resize(n * F);
   s.up.resize(n * F);
   s.h.resize(n * F);
-  project(c, il, kLoraGate, l.gate_proj, s.xn2.data(), s.g.data(), s);
-  project(c, il, kLoraUp, l.up_proj, s.xn2.data(), s.up.data(), s);
+  project_shared(c, il, {kLoraGate, kLoraUp}, {&l.gate_proj, &l.up_proj}, s.xn2.data(),
+                 {s.g.data(), s.up.data()}, s);
   kernels::silu_mul(s.g.data(), s.up.data(), n * F, s.h.data());
-  project(c, il, kLoraDown, l.down_proj, s.h.data(), y.data(), s, !recompute);
-  if (recompute) return;
+  if (recompute) {  // only the LoRA u of down_proj (its output is not needed again)
+    lora_forward(c, il, kLoraDown, s.h.data(), nullptr, s);
+    return;
+  }
+  project(c, il, kLoraDown, l.down_proj, s.h.data(), y.data(), s);
   for (int64_t i = 0; i < n * D; ++i) x[i] += y[i];
 }
 
@@ -483,24 +500,24 @@ void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
   const auto& k = kernels::backward_active();
   // 9. mlp
   std::vector<float>&dh = c.w.dh, &dg = c.w.dg, &dup = c.w.dup, &dxn = c.w.dxn;
-  dh.assign(n * F, 0.0f);
+  dh.resize(n * F);
   dg.resize(n * F);
   dup.resize(n * F);
-  dxn.assign(n * D, 0.0f);
-  project_back(c, il, kLoraDown, l.down_proj, s.h.data(), s, dx.data(), dh.data());
+  dxn.resize(n * D);
+  project_back(c, il, kLoraDown, l.down_proj, s.h.data(), s, dx.data(), dh.data(), false);
   parallel_for(c.pool, n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       k.silu_mul_backward(s.g.data() + t * F, s.up.data() + t * F, dh.data() + t * F, F, dg.data() + t * F,
                           dup.data() + t * F);
   });
-  project_back(c, il, kLoraGate, l.gate_proj, s.xn2.data(), s, dg.data(), dxn.data());
+  project_back(c, il, kLoraGate, l.gate_proj, s.xn2.data(), s, dg.data(), dxn.data(), false);
   project_back(c, il, kLoraUp, l.up_proj, s.xn2.data(), s, dup.data(), dxn.data());
   // 8. post_attention_layernorm (the residual passes dx through unchanged)
   rmsnorm_back_rows(c, s.x_mid.data(), l.post_attention_layernorm, dxn.data(), dx.data());
   // 7. o_proj
   std::vector<float>& datt = c.w.datt;
-  datt.assign(n * H * d, 0.0f);
-  project_back(c, il, kLoraO, l.o_proj, s.att.data(), s, dx.data(), datt.data());
+  datt.resize(n * H * d);
+  project_back(c, il, kLoraO, l.o_proj, s.att.data(), s, dx.data(), datt.data(), false);
   // 6. attention
   std::vector<float>&dq = c.w.dq, &dk = c.w.dk, &dv = c.w.dv;
   dq.assign(n * H * d, 0.0f);
@@ -533,8 +550,7 @@ void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
     }
   });
   // 2. q_proj, k_proj, v_proj; 1. input_layernorm
-  std::fill(dxn.begin(), dxn.end(), 0.0f);
-  project_back(c, il, kLoraQ, l.q_proj, s.xn1.data(), s, dq_raw.data(), dxn.data());
+  project_back(c, il, kLoraQ, l.q_proj, s.xn1.data(), s, dq_raw.data(), dxn.data(), false);
   project_back(c, il, kLoraK, l.k_proj, s.xn1.data(), s, dk_raw.data(), dxn.data());
   project_back(c, il, kLoraV, l.v_proj, s.xn1.data(), s, dv.data(), dxn.data());
   rmsnorm_back_rows(c, s.x_in.data(), l.input_layernorm, dxn.data(), dx.data());
