@@ -360,7 +360,7 @@ TEST(Backward, TransposeTileQ8_0MatchesTheDequantisedValues) {
 // bf16_dot): exact f32 products within 1e-6 of the row's norm; where it rounds (weight_backward_rounds), of
 // dy and W rounded to bf16 within 1e-5 (f32 sums of bf16 products), and then not within 2e-5 of the exact
 // ones (the rounding is really there). The same bits on 1 and 2 threads, and from dy rounded beforehand
-// (weight_backward_rounded).
+// (weight_backward_rounded); with add = false the product itself, whatever dx held.
 void check_weight_backward(int64_t rows, int64_t cols, const std::vector<int>& ns, uint32_t seed) {
   std::mt19937 rng(seed);
   std::vector<float> wf = randv(rng, rows * cols);
@@ -380,6 +380,13 @@ void check_weight_backward(int64_t rows, int64_t cols, const std::vector<int>& n
         weight_backward(pm.tensor, dy.data(), n, dx1.data(), &one);
         weight_backward(pm.tensor, dy.data(), n, dx2.data(), &two);
         EXPECT_EQ(0, std::memcmp(dx1.data(), dx2.data(), dx1.size() * 4)) << dtype_name(dt) << " n=" << n;
+        {  // add = false: dx = dy W whatever dx held (NaN here), the values added to zeros give
+          std::vector<float> from_zero(n * cols, 0.0f), written(n * cols, NAN);
+          weight_backward(pm.tensor, dy.data(), n, from_zero.data(), &two);
+          weight_backward(pm.tensor, dy.data(), n, written.data(), &two, false);
+          for (size_t i = 0; i < written.size(); ++i)
+            ASSERT_EQ(from_zero[i], written[i]) << dtype_name(dt) << " n=" << n << " i=" << i;
+        }
         if (rounds) {  // dy rounded beforehand (rows 2 values apart more than their width): the same bits
           const int64_t ld = rows + (rows & 1) + 2;
           std::vector<uint16_t> dyb(n * ld, 0x7fc0);  // NaN between the rows: must not be read
