@@ -1,6 +1,7 @@
 #include "train/optimizer.h"
 
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 
@@ -70,14 +71,20 @@ void update(std::vector<float>& w, const std::vector<float>& g, std::vector<floa
 
 }  // namespace
 
-void adamw_update(LoraParams& p, const AdamW& opt, double lr, int64_t step) {
+void adamw_update(LoraParams& p, const AdamW& opt, double lr, int64_t step, ThreadPool* pool) {
   QWEN3_CHECK(step >= 1, "adamw_update: steps count from 1");
+  std::vector<LoraModuleParams*> active;
   for (auto& l : p.layers)
-    for (LoraModuleParams& m : l) {
-      if (!m.active()) continue;
+    for (LoraModuleParams& m : l)
+      if (m.active()) active.push_back(&m);
+  // each matrix's update is elementwise: the same values whichever thread runs it
+  parallel_for(pool, static_cast<int64_t>(active.size()), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      LoraModuleParams& m = *active[i];
       update(m.a, m.ga, m.ma, m.va, opt, lr, step);
       update(m.b, m.gb, m.mb, m.vb, opt, lr, step);
     }
+  });
 }
 
 }  // namespace qwen3

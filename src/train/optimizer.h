@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/thread_pool.h"
 #include "train/lora_params.h"
 
 namespace qwen3 {
@@ -26,7 +27,8 @@ struct AdamW {
 double grad_norm(const LoraParams& p);
 // Scales every gradient by `factor`.
 void scale_grads(LoraParams& p, float factor);
-// One AdamW update of every matrix with its gradient; step is 1-based (bias correction).
-void adamw_update(LoraParams& p, const AdamW& opt, double lr, int64_t step);
+// One AdamW update of every matrix with its gradient; step is 1-based (bias correction). The matrices are
+// split over the pool (the same values on any number of threads).
+void adamw_update(LoraParams& p, const AdamW& opt, double lr, int64_t step, ThreadPool* pool = nullptr);
 
 }  // namespace qwen3

@@ -128,8 +128,10 @@ void lora_forward(Pass& c, int il, int target, const float* x, float* y, Saved& 
   us.resize(c.n * r);
   for (int64_t i = 0; i < c.n * r; ++i) us[i] = c.scaling * u[i];
   bt.resize(r * out);
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t j = 0; j < r; ++j) bt[j * out + o] = lm->b[o * r + j];
+  parallel_for(c.pool, out, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t j = 0; j < r; ++j) bt[j * out + o] = lm->b[o * r + j];
+  });
   kernels::matmul_nn_acc(us.data(), r, c.n, r, bt.data(), out, out, y, out, c.pool);
 }
 

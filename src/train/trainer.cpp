@@ -153,7 +153,7 @@ FinetuneResult finetune(const Model& model, const std::vector<TrainExample>& tra
     const double norm = grad_norm(p);
     if (o.clip > 0 && norm > o.clip) scale_grads(p, static_cast<float>(o.clip / (norm + 1e-6)));
     const double lr = scheduled_lr(o.schedule, o.lr, step, o.warmup, total);
-    adamw_update(p, o.adamw, lr, step + 1);
+    adamw_update(p, o.adamw, lr, step + 1, o.pool);
     if (std::isnan(res.loss_first)) res.loss_first = loss;
     res.loss_last = loss;
     ++res.steps;

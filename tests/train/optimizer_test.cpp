@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "train/lora_params.h"
 #include "train/optimizer.h"
 
@@ -63,6 +64,47 @@ TEST(Optimizer, AdamWStepsAndClipping) {
   scale_grads(p, 0.5f);
   EXPECT_NEAR(grad_norm(p), 5.0, 1e-6);
   EXPECT_THROW(parse_train_targets("q_proj,lm_head"), Error);
+}
+
+// The update split over a pool (matrices to threads) gives the serial update's bits, over several steps.
+TEST(Optimizer, AdamWOnAPoolIsTheSerialBits) {
+  ModelConfig c;
+  c.hidden_size = 64;
+  c.intermediate_size = 96;
+  c.num_hidden_layers = 3;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 16;
+  LoraTrainConfig lc;
+  lc.rank = 4;
+  lc.targets = parse_train_targets("all-linear");
+  LoraParams serial = make_lora_params(c, lc, 7), pooled = make_lora_params(c, lc, 7);
+  ThreadPool two(2);
+  AdamW opt;
+  opt.weight_decay = 0.01;
+  for (int step = 1; step <= 3; ++step) {
+    for (LoraParams* p : {&serial, &pooled})
+      for (auto& l : p->layers)
+        for (LoraModuleParams& m : l) {
+          for (size_t i = 0; i < m.ga.size(); ++i) m.ga[i] = std::sin(0.37f * i + step);
+          for (size_t i = 0; i < m.gb.size(); ++i) m.gb[i] = std::cos(0.11f * i - step);
+        }
+    adamw_update(serial, opt, 1e-3, step);
+    adamw_update(pooled, opt, 1e-3, step, &two);
+  }
+  int matrices = 0;
+  for (size_t il = 0; il < serial.layers.size(); ++il)
+    for (size_t t = 0; t < serial.layers[il].size(); ++t) {
+      const LoraModuleParams &a = serial.layers[il][t], &b = pooled.layers[il][t];
+      if (!a.active()) continue;
+      ++matrices;
+      EXPECT_EQ(a.a, b.a);
+      EXPECT_EQ(a.b, b.b);
+      EXPECT_EQ(a.ma, b.ma);
+      EXPECT_EQ(a.vb, b.vb);
+      EXPECT_NE(a.b, std::vector<float>(a.b.size(), 0.0f));  // B moved off zero
+    }
+  EXPECT_EQ(matrices, 3 * 7);
 }
 
 }  // namespace
