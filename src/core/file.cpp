@@ -173,9 +173,12 @@ static size_t free_huge_block_bytes() {
   return total;
 }
 
-void* aligned_alloc_bytes(size_t bytes) {
+namespace {
+
+// aligned_alloc_bytes with the size from which buffers take huge pages.
+void* aligned_alloc_from(size_t bytes, size_t huge_from) {
   constexpr size_t kHuge = size_t{2} << 20;
-  if (bytes >= kHugeBufferBytes) {
+  if (bytes >= huge_from) {
     const size_t rounded = (bytes + kHuge - 1) & ~(kHuge - 1);
     void* p = std::aligned_alloc(kHuge, rounded);
     QWEN3_CHECK(p != nullptr, "out of memory allocating %zu bytes", bytes);
@@ -189,6 +192,16 @@ void* aligned_alloc_bytes(size_t bytes) {
   void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   QWEN3_CHECK(p != nullptr, "out of memory allocating %zu bytes", bytes);
   return p;
+}
+
+}  // namespace
+
+void* aligned_alloc_bytes(size_t bytes) {
+  return aligned_alloc_from(bytes, kHugeBufferBytes);
+}
+
+void* huge_vector_alloc(size_t bytes) {
+  return aligned_alloc_from(bytes, kHugeVectorBytes);
 }
 
 }  // namespace qwen3

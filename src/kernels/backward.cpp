@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/half.h"
 
 namespace qwen3::kernels {
@@ -183,8 +184,8 @@ void weight_backward_bf16(const Tensor& w, const float* dy, const uint16_t* dyb,
   const KernelTable& k = active();
   const int64_t rows = w.rows, cols = w.cols;
   const int64_t band = std::min(kBand, rows), ld = band + (band & 1);
-  thread_local std::vector<uint16_t> xb, wt;
-  thread_local std::vector<float> y;
+  thread_local HugeVector<uint16_t> xb, wt;
+  thread_local HugeVector<float> y;
   y.resize(static_cast<size_t>(n * cols));
   wt.resize(static_cast<size_t>(dtype_tile_bytes(DType::kBF16, band) / 2 * ((cols + 15) / 16)));
   uint16_t* t = wt.data();

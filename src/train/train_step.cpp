@@ -9,6 +9,7 @@
 #include <initializer_list>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/half.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
@@ -34,29 +35,29 @@ namespace {
 
 // One layer's activations, kept from the forward pass for the backward pass.
 struct Saved {
-  std::vector<float> x_in;          // [n, D] the layer's input (residual stream)
-  std::vector<float> xn1;           // [n, D] input_layernorm(x_in)
-  std::vector<float> q_raw, k_raw;  // [n, H*d], [n, KV*d] projections before q_norm/k_norm
-  std::vector<float> q, k, v;       // [n, H*d], [n, KV*d] after norm and RoPE; v as projected
-  std::vector<float> lse;           // [n, H] log-sum-exp of each attention row (probabilities recomputed)
-  std::vector<uint16_t> pb;         // with Pass::round_att: the probabilities in bf16 (Pass::p_off)
-  std::vector<float> att;           // [n, H*d] attention output
-  std::vector<float> x_mid;         // [n, D] after the attention residual
-  std::vector<float> xn2;           // [n, D] post_attention_layernorm(x_mid)
-  std::vector<float> g, up, h;      // [n, F] gate, up, silu(gate) * up
-  std::array<std::vector<float>, kLoraTargets> u;  // [n, r] x A^T of each adapted projection
+  HugeVector<float> x_in;          // [n, D] the layer's input (residual stream)
+  HugeVector<float> xn1;           // [n, D] input_layernorm(x_in)
+  HugeVector<float> q_raw, k_raw;  // [n, H*d], [n, KV*d] projections before q_norm/k_norm
+  HugeVector<float> q, k, v;       // [n, H*d], [n, KV*d] after norm and RoPE; v as projected
+  HugeVector<float> lse;           // [n, H] log-sum-exp of each attention row (probabilities recomputed)
+  HugeVector<uint16_t> pb;         // with Pass::round_att: the probabilities in bf16 (Pass::p_off)
+  HugeVector<float> att;           // [n, H*d] attention output
+  HugeVector<float> x_mid;         // [n, D] after the attention residual
+  HugeVector<float> xn2;           // [n, D] post_attention_layernorm(x_mid)
+  HugeVector<float> g, up, h;      // [n, F] gate, up, silu(gate) * up
+  std::array<HugeVector<float>, kLoraTargets> u;  // [n, r] x A^T of each adapted projection
 };
 
 // Buffers reused by every layer (sized on first use, kept in the TrainWorkspace): a fresh multi-megabyte
 // vector per call costs more in page faults than its arithmetic.
 struct Scratch {
-  std::vector<float> du, us, bt;  // project, project_back
-  AlignedPtr<float> ta;           // project: A tiled
+  HugeVector<float> du, us, bt;  // project, project_back
+  AlignedPtr<float> ta;          // project: A tiled
   size_t ta_cap = 0;
-  std::vector<float> y, dh, dg, dup, dxn, datt;   // layers: [n, D], [n, F] x 3, [n, D], [n, H*d]
-  std::vector<float> dq, dk, dv, dq_raw, dk_raw;  // [n, H*d], [n, KV*d] x 2, [n, H*d], [n, KV*d]
-  std::vector<float> xf, logits, dxf;             // head_loss: [chunk, D], [chunk, V], [rows, D]
-  std::vector<uint16_t> grad;                     // head_loss: [rows, V] bf16 when kept
+  HugeVector<float> y, dh, dg, dup, dxn, datt;   // layers: [n, D], [n, F] x 3, [n, D], [n, H*d]
+  HugeVector<float> dq, dk, dv, dq_raw, dk_raw;  // [n, H*d], [n, KV*d] x 2, [n, H*d], [n, KV*d]
+  HugeVector<float> xf, logits, dxf;             // head_loss: [chunk, D], [chunk, V], [rows, D]
+  HugeVector<uint16_t> grad;                     // head_loss: [rows, V] bf16 when kept
 };
 
 struct Pass {
@@ -115,7 +116,7 @@ void lora_forward(Pass& c, int il, int target, const float* x, float* y, Saved& 
   const LoraModuleParams* lm = c.p.find(il, target);
   if (!lm) return;
   const int64_t r = c.r, out = lm->out;
-  std::vector<float>& u = s.u[target];
+  HugeVector<float>& u = s.u[target];
   u.resize(c.n * r);
   // A is one tile of 16 rows, which kernels::matmul (parallel over tiles) would give one thread: the tokens
   // are split instead (the same kernel on each row, so the same bits).
@@ -124,7 +125,7 @@ void lora_forward(Pass& c, int il, int target, const float* x, float* y, Saved& 
     kernels::matmul(a, x + t0 * lm->in, t1 - t0, u.data() + t0 * r, nullptr);
   });
   if (!y) return;
-  std::vector<float>&us = c.w.us, &bt = c.w.bt;
+  HugeVector<float>&us = c.w.us, &bt = c.w.bt;
   us.resize(c.n * r);
   for (int64_t i = 0; i < c.n * r; ++i) us[i] = c.scaling * u[i];
   bt.resize(r * out);
@@ -159,7 +160,7 @@ void project_back(Pass& c, int il, int target, const Tensor& w, const float* x, 
   LoraModuleParams* lm = c.p.find(il, target);
   if (!lm) return;
   const int64_t r = c.r, in = lm->in, out = lm->out;
-  std::vector<float>&du = c.w.du, &us = c.w.us;
+  HugeVector<float>&du = c.w.du, &us = c.w.us;
   du.assign(c.n * r, 0.0f);
   us = s.u[target];
   kernels::matmul_nn_acc(dy, out, c.n, out, lm->b.data(), r, r, du.data(), r, c.pool);
@@ -187,7 +188,7 @@ void rmsnorm_back_rows(Pass& c, const float* x, const std::vector<float>& w, con
 // The elementwise passes over the batch's n rows of `cols` values, split over the pool (on one thread
 // they were a tenth of a step's wall time with the second core idle): dst = src, x += y, v = 0 (v sized n
 // cols). The same values whatever the split.
-void copy_rows(Pass& c, const std::vector<float>& src, std::vector<float>& dst) {
+void copy_rows(Pass& c, const HugeVector<float>& src, HugeVector<float>& dst) {
   const int64_t cols = static_cast<int64_t>(src.size()) / c.n;
   dst.resize(src.size());
   parallel_for(c.pool, c.n, [&](int64_t t0, int64_t t1) {
@@ -201,7 +202,7 @@ void add_rows(Pass& c, float* x, const float* y, int64_t cols) {
                [&](int64_t t0, int64_t t1) { k.add(x + t0 * cols, y + t0 * cols, (t1 - t0) * cols); });
 }
 
-void zero_rows(Pass& c, std::vector<float>& v, int64_t cols) {
+void zero_rows(Pass& c, HugeVector<float>& v, int64_t cols) {
   v.resize(c.n * cols);
   parallel_for(c.pool, c.n,
                [&](int64_t t0, int64_t t1) { std::fill(v.data() + t0 * cols, v.data() + t1 * cols, 0.0f); });
@@ -244,7 +245,7 @@ void interleave_bf16(const uint16_t* r0, const uint16_t* r1, int64_t n, uint16_t
 
 // The sequence's rows [s0, s0 + len) of one KV head of x ([n, KV*d]) transposed: out [d, ld_pad(len)].
 void transpose_head(const float* x, int64_t s0, int64_t len, int64_t KV, int64_t g, int64_t d,
-                    std::vector<float>& out) {
+                    HugeVector<float>& out) {
   const int64_t ld = ld_pad(len);
   out.resize(d * ld);
   for (int64_t j = 0; j < len; ++j)
@@ -252,7 +253,7 @@ void transpose_head(const float* x, int64_t s0, int64_t len, int64_t KV, int64_t
 }
 
 // nr rows of d values, ld apart, into out [nr, d] (contiguous).
-void pack_rows(const float* x, int64_t ld, int64_t nr, int64_t d, std::vector<float>& out) {
+void pack_rows(const float* x, int64_t ld, int64_t nr, int64_t d, HugeVector<float>& out) {
   out.resize(nr * d);
   for (int64_t r = 0; r < nr; ++r) std::copy_n(x + r * ld, d, out.data() + r * d);
 }
@@ -272,8 +273,8 @@ void attention_forward(Pass& c, Saved& s, bool keep_p) {
   parallel_for(
       c.pool, n_seq * KV,
       [&](int64_t j0, int64_t j1) {
-        thread_local std::vector<float> kt, vh, sc;
-        thread_local std::vector<uint16_t> pr;
+        thread_local HugeVector<float> kt, vh, sc;
+        thread_local HugeVector<uint16_t> pr;
         for (int64_t job = j0; job < j1; ++job) {
           const auto [s0, s1] = c.seqs[job / KV];
           const int64_t g = job % KV, len = s1 - s0, ldt = ld_pad(len), ldp = p_ld(len);
@@ -324,7 +325,7 @@ void attention_backward(Pass& c, const Saved& s, const float* datt, float* dq, f
   parallel_for(
       c.pool, n_seq * KV,
       [&](int64_t j0, int64_t j1) {
-        thread_local std::vector<float> kt, vt, kh, qc, gc, p, ds;
+        thread_local HugeVector<float> kt, vt, kh, qc, gc, p, ds;
         for (int64_t job = j0; job < j1; ++job) {
           const auto [s0, s1] = c.seqs[job / KV];
           const int64_t g = job % KV, len = s1 - s0, ldt = ld_pad(len);
@@ -379,8 +380,8 @@ void attention_backward_bf16(Pass& c, const Saved& s, const float* datt, float* 
   parallel_for(
       c.pool, n_seq * KV,
       [&](int64_t j0, int64_t j1) {
-        thread_local std::vector<uint16_t> vpd, vb, kb, kpp, qb, qt, dob, dot, dsb, dsp;
-        thread_local std::vector<float> dp, dkt, dvt;
+        thread_local HugeVector<uint16_t> vpd, vb, kb, kpp, qb, qt, dob, dot, dsb, dsp;
+        thread_local HugeVector<float> dp, dkt, dvt;
         for (int64_t job = j0; job < j1; ++job) {
           const auto [s0, s1] = c.seqs[job / KV];
           const int64_t g = job % KV, len = s1 - s0, ldp = p_ld(len), ldt = ld_pad(len);
@@ -464,7 +465,7 @@ void attention_backward_bf16(Pass& c, const Saved& s, const float* datt, float* 
 // keep: the backward pass reads s (always so with recompute; with checkpointing, only the last layer's
 // activations of the first pass are read); otherwise the copies of the residual stream (x_in, x_mid) are
 // skipped.
-void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recompute, bool keep) {
+void layer_forward(Pass& c, int il, HugeVector<float>& x, Saved& s, bool recompute, bool keep) {
   const LayerWeights& l = c.m.weights.layers[il];
   const int64_t n = c.n, D = c.D, F = c.F, H = c.H, KV = c.KV, d = c.d;
   if (keep) copy_rows(c, x, s.x_in);
@@ -497,7 +498,7 @@ void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recomp
   });
   // 6. attention, 7. o_proj (+ LoRA), residual
   attention_forward(c, s, keep || recompute);
-  std::vector<float>& y = c.w.y;
+  HugeVector<float>& y = c.w.y;
   y.resize(n * D);
   project(c, il, kLoraO, l.o_proj, s.att.data(), y.data(), s);
   add_rows(c, x.data(), y.data(), D);
@@ -522,12 +523,12 @@ void layer_forward(Pass& c, int il, std::vector<float>& x, Saved& s, bool recomp
 }
 
 // dx [n, D]: the gradient at the layer's output on entry, at its input on return.
-void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
+void layer_backward(Pass& c, int il, const Saved& s, HugeVector<float>& dx) {
   const LayerWeights& l = c.m.weights.layers[il];
   const int64_t n = c.n, D = c.D, F = c.F, H = c.H, KV = c.KV, d = c.d;
   const auto& k = kernels::backward_active();
   // 9. mlp
-  std::vector<float>&dh = c.w.dh, &dg = c.w.dg, &dup = c.w.dup, &dxn = c.w.dxn;
+  HugeVector<float>&dh = c.w.dh, &dg = c.w.dg, &dup = c.w.dup, &dxn = c.w.dxn;
   dh.resize(n * F);
   dg.resize(n * F);
   dup.resize(n * F);
@@ -543,11 +544,11 @@ void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
   // 8. post_attention_layernorm (the residual passes dx through unchanged)
   rmsnorm_back_rows(c, s.x_mid.data(), l.post_attention_layernorm, dxn.data(), dx.data());
   // 7. o_proj
-  std::vector<float>& datt = c.w.datt;
+  HugeVector<float>& datt = c.w.datt;
   datt.resize(n * H * d);
   project_back(c, il, kLoraO, l.o_proj, s.att.data(), s, dx.data(), datt.data(), false);
   // 6. attention
-  std::vector<float>&dq = c.w.dq, &dk = c.w.dk, &dv = c.w.dv;
+  HugeVector<float>&dq = c.w.dq, &dk = c.w.dk, &dv = c.w.dv;
   zero_rows(c, dq, H * d);
   zero_rows(c, dk, KV * d);
   zero_rows(c, dv, KV * d);
@@ -556,7 +557,7 @@ void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
   else
     attention_backward(c, s, datt.data(), dq.data(), dk.data(), dv.data());
   // 4. RoPE (the inverse rotation), 3. q_norm / k_norm
-  std::vector<float>&dq_raw = c.w.dq_raw, &dk_raw = c.w.dk_raw;
+  HugeVector<float>&dq_raw = c.w.dq_raw, &dk_raw = c.w.dk_raw;
   zero_rows(c, dq_raw, H * d);
   zero_rows(c, dk_raw, KV * d);
   const int64_t half = d / 2;
@@ -590,7 +591,7 @@ void layer_backward(Pass& c, int il, const Saved& s, std::vector<float>& dx) {
 // bf16 gradient of every labelled row takes at most a sixth of the weights' bytes (the 0.6B bf16 base at 512
 // rows: 155 MB of 1.2 GB; not a q8_0 one, whose memory goal leaves no room), the chunks' gradients are kept,
 // rounded, and multiplied in one call. The same values either way.
-double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, float loss_scale) {
+double head_loss(Pass& c, const HugeVector<float>& x, HugeVector<float>* dx, float loss_scale) {
   constexpr int64_t kChunk = 64;
   const ModelWeights& w = c.m.weights;
   const int64_t D = c.D, V = c.m.config.vocab_size;
@@ -600,8 +601,8 @@ double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, f
   const int64_t n_rows = static_cast<int64_t>(rows.size()), chunk = std::min<int64_t>(kChunk, n_rows);
   const bool keep = dx && V % 2 == 0 && kernels::weight_backward_rounds(w.lm_head) &&
                     static_cast<size_t>(n_rows * V * 2) <= c.m.weight_bytes() / 6;
-  std::vector<float>&xf = c.w.xf, &logits = c.w.logits, &dxf = c.w.dxf;
-  std::vector<uint16_t>& grad = c.w.grad;  // the rows' bf16 gradients when kept
+  HugeVector<float>&xf = c.w.xf, &logits = c.w.logits, &dxf = c.w.dxf;
+  HugeVector<uint16_t>& grad = c.w.grad;  // the rows' bf16 gradients when kept
   xf.resize(chunk * D);
   logits.resize(chunk * V);
   dxf.assign((keep ? n_rows : chunk) * D, 0.0f);
@@ -648,8 +649,8 @@ double head_loss(Pass& c, const std::vector<float>& x, std::vector<float>* dx, f
 struct TrainWorkspace::Buffers {
   Scratch w;
   std::vector<Saved> saved;
-  std::vector<std::vector<float>> layer_in;  // [n, D] each layer's input, with checkpointing
-  std::vector<float> x, dx;                  // [n, D] the residual stream and its gradient
+  std::vector<HugeVector<float>> layer_in;  // [n, D] each layer's input, with checkpointing
+  HugeVector<float> x, dx;                  // [n, D] the residual stream and its gradient
 };
 
 TrainWorkspace::TrainWorkspace() : buffers(std::make_unique<Buffers>()) {}
@@ -708,7 +709,7 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
     for (int64_t i = 0; i < half; ++i) c.neg_sin[ps * half + i] = -c.rope.sin(ps)[i];
 
   // 0. embed_tokens
-  std::vector<float>& x = ws.x;
+  HugeVector<float>& x = ws.x;
   x.resize(n * c.D);
   for (int64_t t = 0; t < n; ++t)
     kernels::row_to_f32(m.weights.embed_tokens, b.tokens[t], x.data() + t * c.D);
@@ -718,7 +719,7 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
   const bool ckpt = o.checkpointing && o.backward, one_saved = ckpt || !o.backward;
   const int L = cfg.num_hidden_layers;
   std::vector<Saved>& saved = ws.saved;
-  std::vector<std::vector<float>>& layer_in = ws.layer_in;
+  std::vector<HugeVector<float>>& layer_in = ws.layer_in;
   saved.resize(one_saved ? 1 : L);
   layer_in.resize(ckpt ? L : 0);
   for (int il = 0; il < L; ++il) {
@@ -733,7 +734,7 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
     kernels::matmul(m.weights.lm_head, xf.data(), 1, o.last_logits->data(), o.pool);
   }
   if (!o.backward) return head_loss(c, x, nullptr, o.loss_scale);
-  std::vector<float>& dx = ws.dx;
+  HugeVector<float>& dx = ws.dx;
   dx.assign(n * c.D, 0.0f);
   const double loss = head_loss(c, x, &dx, o.loss_scale);
   for (int il = L - 1; il >= 0; --il) {
