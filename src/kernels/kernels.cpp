@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/half.h"
 #include "kernels/matmul_fp8.h"
 #include "kernels/pack.h"
@@ -147,10 +148,10 @@ MatmulInput prepare_input(const KernelTable& k, const Tensor& w, const float* x,
   in.x = x;
   in.ldx = w.cols;
   in.n_tok = n_tok;
-  thread_local std::vector<int8_t> xq;
-  thread_local std::vector<float> xd;
-  thread_local std::vector<int32_t> xc;
-  thread_local std::vector<uint16_t> xb;
+  thread_local HugeVector<int8_t> xq;
+  thread_local HugeVector<float> xd;
+  thread_local HugeVector<int32_t> xc;
+  thread_local HugeVector<uint16_t> xb;
   const int64_t n = w.cols;
   if (w.dtype == DType::kF8E4M3) {  // bf16 activations, each row zero-padded to whole 128-column blocks
     const int64_t ld = fp8_padded_cols(n);
