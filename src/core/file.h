@@ -67,8 +67,8 @@ AlignedPtr<T> aligned_array(size_t n) {
 // std::vector's allocator for large working buffers (a training step's activations and gradients, 2-160 MB
 // each at 512 tokens): blocks of kHugeVectorBytes or more as aligned_alloc_bytes gives its large buffers
 // (2 MiB aligned, huge pages advised while the kernel has them free), smaller ones 64-byte aligned. With
-// 4 KiB pages the first step of a 0.6B fine-tune took some 120,000 page faults (this machine's faults are
-// slow: about a second of that step) and every step after it TLB misses.
+// 4 KiB pages the first step of a 0.6B fine-tune took some 85,000 more page faults (slow ones on these
+// virtual machines: about a second of that step) and every step after it more TLB misses.
 constexpr size_t kHugeVectorBytes = size_t{2} << 20;
 void* huge_vector_alloc(size_t bytes);
 template <typename T>

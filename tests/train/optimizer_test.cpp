@@ -27,14 +27,20 @@ TEST(Optimizer, Schedules) {
   EXPECT_THROW(parse_lr_schedule("step"), Error);
 }
 
-TEST(Optimizer, AdamWStepsAndClipping) {
+// The shapes make_lora_params reads.
+ModelConfig shape(int hidden, int intermediate, int layers, int heads, int kv_heads, int head_dim) {
   ModelConfig c;
-  c.hidden_size = 4;
-  c.intermediate_size = 8;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 1;
-  c.head_dim = 2;
+  c.hidden_size = hidden;
+  c.intermediate_size = intermediate;
+  c.num_hidden_layers = layers;
+  c.num_attention_heads = heads;
+  c.num_key_value_heads = kv_heads;
+  c.head_dim = head_dim;
+  return c;
+}
+
+TEST(Optimizer, AdamWStepsAndClipping) {
+  const ModelConfig c = shape(4, 8, 1, 2, 1, 2);
   LoraTrainConfig lc;
   lc.rank = 2;
   lc.targets = parse_train_targets("q_proj");
@@ -68,13 +74,7 @@ TEST(Optimizer, AdamWStepsAndClipping) {
 
 // The update split over a pool (matrices to threads) gives the serial update's bits, over several steps.
 TEST(Optimizer, AdamWOnAPoolIsTheSerialBits) {
-  ModelConfig c;
-  c.hidden_size = 64;
-  c.intermediate_size = 96;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 16;
+  const ModelConfig c = shape(64, 96, 3, 4, 2, 16);
   LoraTrainConfig lc;
   lc.rank = 4;
   lc.targets = parse_train_targets("all-linear");
