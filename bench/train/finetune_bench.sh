@@ -3,12 +3,14 @@
 # rounds alternating `qwen3 bench -p 512 -n 0` (prompt tok/s) and `qwen3 finetune` on 512-token {"text"}
 # examples (one per step: --batch-tokens 512 --max-len 512, rank 16 all-linear, activation checkpointing),
 # each under /usr/bin/time -v for its peak RSS. Prints one line per run and the medians and ratios per dtype.
-#   bench/train/finetune_bench.sh QWEN3_BIN MODEL_DIR [ROUNDS=3] [STEPS=2] [DTYPES="bf16 q8_0"]
+# Training tok/s is over all of a run's steps, the first included, which pays the buffers' first touches once:
+# STEPS of 12 or more keep that near what a long run sees.
+#   bench/train/finetune_bench.sh QWEN3_BIN MODEL_DIR [ROUNDS=3] [STEPS=12] [DTYPES="bf16 q8_0"]
 set -euo pipefail
 bin=${1:?qwen3 binary}
 model=${2:?model directory (e.g. a qwen3 synth --preset qwen3-0.6b model)}
 rounds=${3:-3}
-steps=${4:-2}
+steps=${4:-12}
 dtypes=${5:-"bf16 q8_0"}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
