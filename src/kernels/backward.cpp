@@ -177,7 +177,8 @@ void transpose_band_bf16(const Tensor& w, int64_t r0, int64_t nb, uint16_t* out,
 
 // dx += dy W in bf16 arithmetic: bands of kBand rows of w transposed into bf16 tiles, their columns of dy
 // rounded to bf16 (or taken from dyb [n, lddyb], dy already rounded), multiplied by the forward pass's bf16
-// kernel (kernels.h's vdpbf16ps arithmetic), each band's product added to dx in band order.
+// kernel (kernels.h's vdpbf16ps arithmetic), each band's product added to dx in band order (add = false: the
+// first band's written to dx directly).
 void weight_backward_bf16(const Tensor& w, const float* dy, const uint16_t* dyb, int64_t lddyb, int64_t n,
                           float* dx, ThreadPool* pool, bool add) {
   constexpr int64_t kBand = 4096;  // rows of w per band: every layer matrix of Qwen3 in one, lm_head in 38
