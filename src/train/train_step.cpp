@@ -187,7 +187,7 @@ void rmsnorm_back_rows(Pass& c, const float* x, const std::vector<float>& w, con
 
 // The elementwise passes over the batch's n rows of `cols` values, split over the pool (run on the main
 // thread alone they left the second core waiting: its share of a bf16 step's samples spent waiting fell from
-// 4.3 % to 1.9 % with these and the optimiser split): dst = src, x += y, v = 0 (v sized n cols). The same
+// 4.3 % to 1.9 % with these): dst = src, x += y, v = 0 (v sized n cols). The same
 // values whatever the split.
 void copy_rows(Pass& c, const HugeVector<float>& src, HugeVector<float>& dst) {
   const int64_t cols = static_cast<int64_t>(src.size()) / c.n;
