@@ -83,10 +83,6 @@ struct HugePageAllocator {
   bool operator==(const HugePageAllocator<U>&) const noexcept {
     return true;
   }
-  template <typename U>
-  bool operator!=(const HugePageAllocator<U>&) const noexcept {
-    return false;
-  }
 };
 template <typename T>
 using HugeVector = std::vector<T, HugePageAllocator<T>>;

@@ -189,9 +189,8 @@ void rmsnorm_back_rows(Pass& c, const float* x, const std::vector<float>& w, con
 // thread alone they left the second core waiting: its share of a bf16 step's samples spent waiting fell from
 // 4.3 % to 1.9 % with these): dst = src, x += y, v = 0 (v sized n cols). The same
 // values whatever the split.
-void copy_rows(Pass& c, const HugeVector<float>& src, HugeVector<float>& dst) {
-  const int64_t cols = static_cast<int64_t>(src.size()) / c.n;
-  dst.resize(src.size());
+void copy_rows(Pass& c, const HugeVector<float>& src, HugeVector<float>& dst, int64_t cols) {
+  dst.resize(c.n * cols);
   parallel_for(c.pool, c.n, [&](int64_t t0, int64_t t1) {
     std::copy(src.data() + t0 * cols, src.data() + t1 * cols, dst.data() + t0 * cols);
   });
@@ -467,9 +466,10 @@ void attention_backward_bf16(Pass& c, const Saved& s, const float* datt, float* 
 // activations of the first pass are read); otherwise the copies of the residual stream (x_in, x_mid) are
 // skipped.
 void layer_forward(Pass& c, int il, HugeVector<float>& x, Saved& s, bool recompute, bool keep) {
+  QWEN3_CHECK(keep || !recompute, "layer_forward: a recompute is always read");
   const LayerWeights& l = c.m.weights.layers[il];
   const int64_t n = c.n, D = c.D, F = c.F, H = c.H, KV = c.KV, d = c.d;
-  if (keep) copy_rows(c, x, s.x_in);
+  if (keep) copy_rows(c, x, s.x_in, D);
   // 1. input_layernorm
   s.xn1.resize(n * D);
   rmsnorm_rows(c, x.data(), l.input_layernorm, s.xn1.data());
@@ -498,12 +498,12 @@ void layer_forward(Pass& c, int il, HugeVector<float>& x, Saved& s, bool recompu
     }
   });
   // 6. attention, 7. o_proj (+ LoRA), residual
-  attention_forward(c, s, keep || recompute);
+  attention_forward(c, s, keep);
   HugeVector<float>& y = c.w.y;
   y.resize(n * D);
   project(c, il, kLoraO, l.o_proj, s.att.data(), y.data(), s);
   add_rows(c, x.data(), y.data(), D);
-  if (keep) copy_rows(c, x, s.x_mid);
+  if (keep) copy_rows(c, x, s.x_mid, D);
   // 8. post_attention_layernorm, 9. mlp (+ LoRA), residual
   s.xn2.resize(n * D);
   rmsnorm_rows(c, x.data(), l.post_attention_layernorm, s.xn2.data());
@@ -724,7 +724,7 @@ double train_step(const Model& m, LoraParams& p, const TrainBatch& b, const Trai
   saved.resize(one_saved ? 1 : L);
   layer_in.resize(ckpt ? L : 0);
   for (int il = 0; il < L; ++il) {
-    if (ckpt) copy_rows(c, x, layer_in[il]);
+    if (ckpt) copy_rows(c, x, layer_in[il], c.D);
     layer_forward(c, il, x, saved[one_saved ? 0 : il], false, o.backward && (!ckpt || il == L - 1));
   }
 
