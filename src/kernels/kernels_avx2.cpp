@@ -290,6 +290,69 @@ void to_f16(const float* x, int64_t n, uint16_t* out) {
   if (i < n) scalar::to_f16(x + i, n - i, out + i);
 }
 
+// round_bf16's bits of 8 floats as int32 lanes in [0, 65535]: nearest even, a NaN kept with its quiet bit
+// set, denormals to signed zero (vdpbf16ps's inputs).
+inline __m256i bf16_bits_flushed(__m256 x) {
+  const __m256i b = _mm256_castps_si256(x);
+  const __m256i high = _mm256_srli_epi32(b, 16);
+  const __m256i nan =
+      _mm256_cmpgt_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+  const __m256i tiny =
+      _mm256_cmpeq_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7f800000)), _mm256_setzero_si256());
+  const __m256i lsb = _mm256_and_si256(high, _mm256_set1_epi32(1));
+  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+  r = _mm256_blendv_epi8(r, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan);
+  return _mm256_blendv_epi8(r, _mm256_and_si256(high, _mm256_set1_epi32(0x8000)), tiny);
+}
+
+void round_bf16(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i lo = bf16_bits_flushed(_mm256_loadu_ps(x + i)),
+                  hi = bf16_bits_flushed(_mm256_loadu_ps(x + i + 8));
+    // packus interleaves the 128-bit lanes; the permute restores the order
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                        _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8));
+  }
+  if (i < n) scalar::round_bf16(x + i, n - i, out + i);
+}
+
+// quantize_activations per 32-block, 8 lanes at a time: the same max (a NaN never wins, as std::max keeps
+// the maximum so far), division, product and round-to-nearest-even conversion, and the int8 cast as the
+// scalar code's (the low byte of the int32), so the same bytes and sums.
+void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* v = x + b * kQuantBlock;
+    __m256 xs8[4];
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      xs8[i] = _mm256_loadu_ps(v + 8 * i);
+      m = _mm256_max_ps(_mm256_and_ps(xs8[i], abs_mask), m);  // a NaN operand yields m (the second)
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float d = _mm_cvtss_f32(m4) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4], sum = _mm256_setzero_si256();
+    for (int i = 0; i < 4; ++i) {
+      q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(xs8[i], vid));      // nearest even (MXCSR's default)
+      q[i] = _mm256_srai_epi32(_mm256_slli_epi32(q[i], 24), 24);  // the int8 cast: the low byte
+      sum = _mm256_add_epi32(sum, q[i]);
+    }
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(xq + b * kQuantBlock),
+                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    xd[b] = d;
+    xs[b] = _mm_cvtsi128_si32(s4);
+  }
+}
+
 // pack.h's quantize_row_q8_0, 8 lanes at a time, bit for bit: amax as the integer max of |x|'s bits (NaN
 // counts as 0), round half away from zero as trunc(y + copysign(0.49999997, y)), the scale through F16C
 // (round to nearest even, like f32_to_f16). -std=c++20 keeps y = x * id and the add unfused.
@@ -327,11 +390,17 @@ void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
 }
 }  // namespace
 
-const KernelTable kTable = {matmul_tiles,           nullptr,
-                            scalar::round_bf16,     to_f16,
-                            quantize_row_q8_0,      scalar::quantize_act,
-                            quantize_activations_k, silu_mul_lanes<8>,
-                            rmsnorm_lanes<8>,       rope_neox_lanes<8>,
-                            add_lanes<8>,           add_scaled_lanes<8>};
+const KernelTable kTable = {matmul_tiles,
+                            nullptr,
+                            round_bf16,
+                            to_f16,
+                            quantize_row_q8_0,
+                            quantize_act,
+                            quantize_activations_k,
+                            silu_mul_lanes<8>,
+                            rmsnorm_lanes<8>,
+                            rope_neox_lanes<8>,
+                            add_lanes<8>,
+                            add_scaled_lanes<8>};
 
 }  // namespace qwen3::kernels::avx2
