@@ -347,6 +347,14 @@ void round_bf16(const float* x, int64_t n, uint16_t* out) {
   if (i < n) scalar::round_bf16(x + i, n - i, out + i);
 }
 
+// 32 int32 values in [-128, 127] (q[0] the first 8) as 32 bytes: the saturating packs only narrow; they
+// interleave the 128-bit lanes, the permute undoes it.
+inline void store_i8x32(const __m256i (&q)[4], int8_t* out) {
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                      _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
 // quantize_activations per 32-block, 8 lanes at a time: the same max (a NaN never wins, as std::max keeps
 // the maximum so far), division, product and round-to-nearest-even conversion, and the int8 cast as the
 // scalar code's (the low byte of the int32), so the same bytes and sums.
@@ -372,9 +380,7 @@ void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs)
       q[i] = _mm256_srai_epi32(_mm256_slli_epi32(q[i], 24), 24);  // the int8 cast: the low byte
       sum = _mm256_add_epi32(sum, q[i]);
     }
-    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(xq + b * kQuantBlock),
-                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    store_i8x32(q, xq + b * kQuantBlock);
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
@@ -411,11 +417,7 @@ void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
       const __m256 y = _mm256_mul_ps(xs[i], vid);
       q[i] = _mm256_cvttps_epi32(_mm256_add_ps(y, _mm256_or_ps(_mm256_and_ps(y, sign), half)));
     }
-    // |q| <= 127, so the saturating packs only narrow; they interleave the 128-bit lanes, the permute undoes
-    // it.
-    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q),
-                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    store_i8x32(q, out[b].q);
   }
 }
 }  // namespace
