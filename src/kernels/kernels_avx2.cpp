@@ -347,8 +347,8 @@ void round_bf16(const float* x, int64_t n, uint16_t* out) {
   if (i < n) scalar::round_bf16(x + i, n - i, out + i);
 }
 
-// 32 int32 values in [-128, 127] (q[0] the first 8) as 32 bytes: the saturating packs only narrow; they
-// interleave the 128-bit lanes, the permute undoes it.
+// 32 int32 values (q[0] the first 8) as 32 bytes, saturated to [-128, 127] (values in range only narrow);
+// the packs interleave the 128-bit lanes, the permute undoes it.
 inline void store_i8x32(const __m256i (&q)[4], int8_t* out) {
   const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
@@ -356,8 +356,9 @@ inline void store_i8x32(const __m256i (&q)[4], int8_t* out) {
 }
 
 // quantize_activations per 32-block, 8 lanes at a time: the same max (a NaN never wins, as std::max keeps
-// the maximum so far), division, product and round-to-nearest-even conversion, and the int8 cast as the
-// scalar code's (the low byte of the int32), so the same bytes and sums.
+// the maximum so far), division, product and round-to-nearest-even conversion, so the same bytes and sums.
+// |v * id| <= 127 but for a NaN, whose conversion gives INT_MIN: its low byte (0) is kept, as the scalar
+// code's cast gives it on x86 and the AVX-512 form's truncating vpmovdb does.
 void quantize_act(const float* x, int64_t n, int8_t* xq, float* xd, int32_t* xs) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   for (int64_t b = 0; b < n / kQuantBlock; ++b) {
