@@ -131,6 +131,7 @@ Limits measure_limits(int n_threads, size_t buffer_mib) {
   } else if (kernels::isa_supported(Isa::kAvx2)) {
     l.f32_isa = "avx2";
     l.f32_gflops = peak(n, probes::f32_fma_avx2, 20'000'000) / 1e9;
+    l.int8_gops = peak(n, probes::int8_dot_avx2, 20'000'000) / 1e9;
   } else {
     l.f32_isa = "scalar";
   }

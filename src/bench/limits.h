@@ -1,6 +1,7 @@
 // This machine's limits, measured: sustained memory read bandwidth (1 and N threads, a buffer much larger
 // than the last-level cache) and peak arithmetic (f32 FMA, bf16 dot vdpbf16ps, int8 dot vpdpbusd, where the
-// CPU has them). `qwen3 bench --limits` prints them; `qwen3 bench` puts its figures beside them.
+// CPU has them; AVX2's int8 dot is the vpmaddubsw + vpmaddwd + vpaddd its kernels use). `qwen3 bench
+// --limits` prints them; `qwen3 bench` puts its figures beside them.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,7 @@ struct Limits {
   double read_gbs = 0;     // GB/s, n_threads
   double f32_gflops = 0;   // f32 FMA, n_threads (2 flops per lane per FMA)
   double bf16_gflops = 0;  // vdpbf16ps, n_threads; 0 when the CPU lacks it
-  double int8_gops = 0;    // vpdpbusd, n_threads; 0 when the CPU lacks it
+  double int8_gops = 0;    // vpdpbusd (AVX2: vpmaddubsw + vpmaddwd + vpaddd), n_threads; 0 for scalar
   std::string f32_isa;     // "avx512", "avx2" or "scalar"
 };
 
@@ -38,6 +39,7 @@ double read_ranges_gbs(int n_threads, const std::vector<ByteRange>& ranges, int 
 // iterations of an unrolled, dependency-free loop.
 namespace probes {
 double f32_fma_avx2(long iters);
+double int8_dot_avx2(long iters);
 uint64_t read_avx2(const void* p, size_t bytes);  // bytes a multiple of 128, p 64-byte aligned
 double f32_fma_avx512(long iters);
 double bf16_dot_avx512(long iters);
