@@ -147,7 +147,8 @@ struct Ops {
     scale_add_t<false>(acc, c, p, v, n, d);
   }
   // kWhole: d a multiple of 32 (head_dim 64 and 128), plain loads and stores; AMD's cores run a masked
-  // store (vmaskmovps) as a long microcoded sequence: 10 % of a Zen 3 prompt with the f16 cache.
+  // store (vmaskmovps) as a long microcoded sequence (a Zen 3 q8_0 prompt with the f16 cache: attention
+  // 16.2 -> 12.3 % of its samples).
   template <bool kWhole>
   static void scale_add_t(float* acc, float c, const float* p, const float* v, int n, int d) {
     const __m256 cv = _mm256_set1_ps(c);
