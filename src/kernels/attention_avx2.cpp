@@ -360,7 +360,11 @@ struct Bf16 {
                        float scale, float* run_max, float* run_sum, float* corr, uint16_t* const* pb) {
     bf16_scores_p<Ops, Bf16, NQ>(qb, kt, lens, len, d, scale, run_max, run_sum, corr, pb);
   }
-  static void round_bf16(const float* p, int len, uint16_t* pb) { Bf16Generic<Ops>::round_bf16(p, len, pb); }
+  // Bf16Generic's rounding of a probability row by the AVX2 round_bf16 (the scalar rule's bits)
+  static void round_bf16(const float* p, int len, uint16_t* pb) {
+    kTable.round_bf16(p, len, pb);
+    if (len % 2) pb[len] = 0;
+  }
   static float total(const float* run_sum) { return run_sum[0]; }
 
   // p.v over the value tile's position pairs, 32 dimensions at a time; a last half-filled pair's odd
@@ -424,7 +428,7 @@ void attend(const AttentionArgs& a) {
 
 }  // namespace
 
-// The bf16 cache's stores: the scalar rule (round_bf16 has no AVX2 form either).
+// The bf16 cache's stores: the scalar code (one row of a token's head at a time, small beside the products).
 const AttentionTable kAttentionTable = {attend, scalar::store_key_bf16, scalar::store_value_bf16};
 
 }  // namespace qwen3::kernels::avx2
