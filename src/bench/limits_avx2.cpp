@@ -27,7 +27,7 @@ double f32_fma_avx2(long iters) {
 // Peak int8 dot for AVX2, which has no vpdpbusd: the q8_0/q4_0 kernels' steps per 32 products, vpmaddubsw
 // (u8 x s8 pairs to int16), vpmaddwd by ones (pairs to int32) and vpaddd into the accumulator; 2 ops per
 // product. Each of 4 accumulators has its own operand, hidden from the compiler every iteration (an empty
-// asm) so that the products are not hoisted out of the loop; all in registers (6 spilled two).
+// asm) so that the products are not hoisted out of the loop; 4 keep all in registers (6 did not).
 double int8_dot_avx2(long iters) {
   __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
   __m256i a0 = _mm256_set1_epi8(3), a1 = _mm256_set1_epi8(4), a2 = _mm256_set1_epi8(5),

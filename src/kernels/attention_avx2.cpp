@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/attention_impl.h"
+#include "kernels/bf16_avx2.h"
 
 namespace qwen3::kernels::avx2 {
 namespace {
@@ -52,13 +53,6 @@ inline __m256 exp256(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-inline float bf16_bits_to_f32(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 struct Ops {
   static void widen(DType t, const uint8_t* src, size_t row_bytes, int n, int d, float* dst) {
     for (int j = 0; j < n; ++j) {
@@ -71,11 +65,7 @@ struct Ops {
           _mm256_storeu_ps(o + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
         for (; i < d; ++i) o[i] = _cvtsh_ss(h[i]);
       } else if (t == DType::kBF16) {
-        for (; i + 8 <= d; i += 8) {
-          __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
-          _mm256_storeu_ps(o + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
-        }
-        for (; i < d; ++i) o[i] = bf16_bits_to_f32(h[i]);
+        widen_bf16(h, d, o);
       } else if (t == DType::kQ8_0) {
         const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row);
         for (int k = 0; k < d / kQuantBlock; ++k) {

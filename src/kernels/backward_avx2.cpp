@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/backward_impl.h"
+#include "kernels/bf16_avx2.h"
 
 namespace qwen3::kernels::avx2 {
 namespace {
@@ -37,23 +38,11 @@ void transpose_tile_bf16(const uint16_t* tile, int64_t cols, uint16_t* out, int6
   }
 }
 
-// f32_to_bf16's bits of 8 floats (nearest even, a NaN kept with its quiet bit set) as int32 lanes in
-// [0, 65535].
-inline __m256i bf16_bits(__m256 x) {
-  const __m256i b = _mm256_castps_si256(x);
-  const __m256i nan =
-      _mm256_cmpgt_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
-  const __m256i high = _mm256_srli_epi32(b, 16);
-  const __m256i lsb = _mm256_and_si256(high, _mm256_set1_epi32(1));
-  const __m256i rounded =
-      _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
-  return _mm256_blendv_epi8(rounded, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan);
-}
-
 // Per 32 columns and 4-column group g, each 16 bytes of the group ([4 rows][4 columns] of q + 128) are
 // shuffled into two row pairs' 8 values in the output's order (column by column, the pair's two rows side
-// by side), widened to d * (q - 128) (each row's scale d) and rounded: two rows of 8 values of the
-// transposed tile, stores only.
+// by side), widened to d * (q - 128) (each row's scale d) and rounded (bf16_bits: f32_to_bf16's bits, as
+// |d (q - 128)| is 0 or at least an f16's 2^-24, never denormal): two rows of 8 values of the transposed
+// tile, stores only.
 void transpose_tile_q8_0(const uint8_t* tile, int64_t cols, uint16_t* out, int64_t out_stride) {
   const __m128i pairs = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
   const __m256i offset = _mm256_set1_epi32(128);

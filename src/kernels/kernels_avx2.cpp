@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/file.h"
+#include "kernels/bf16_avx2.h"
 #include "kernels/elementwise_impl.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul_fp8.h"
@@ -225,23 +226,9 @@ void run_block(int nt, const Block& b) {
     float_block<DT, NT>(b);
 }
 
-// The first k values of n rows of bf16 activations (row stride ld) widened to f32, exactly (a 16-bit shift),
-// into rows of k.
-void widen_bf16(const uint16_t* xb, int64_t n, int64_t ld, int64_t k, float* out) {
-  for (int64_t t = 0; t < n; ++t) {
-    const uint16_t* src = xb + t * ld;
-    float* dst = out + t * k;
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8)
-      _mm256_storeu_si256(
-          reinterpret_cast<__m256i*>(dst + i),
-          _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))),
-                            16));
-    for (; i < k; ++i) {
-      const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;
-      std::memcpy(dst + i, &bits, 4);
-    }
-  }
+// The first k values of n rows of bf16 activations (row stride ld) widened to f32 into rows of k.
+void widen_bf16_rows(const uint16_t* xb, int64_t n, int64_t ld, int64_t k, float* out) {
+  for (int64_t t = 0; t < n; ++t) widen_bf16(xb + t * ld, k, out + t * k);
 }
 
 template <DType DT>
@@ -265,7 +252,7 @@ void matmul_dtype(const Tensor& w, const MatmulInput& in, int64_t tile_begin, in
     const int64_t te = std::min(in.n_tok, tb + kTokBlock);
     if (bf16_dot) {
       if (widened.size() < static_cast<size_t>((te - tb) * kw)) widened.resize((te - tb) * kw);
-      widen_bf16(in.xb + tb * in.ldxb, te - tb, in.ldxb, kw, widened.data());
+      widen_bf16_rows(in.xb + tb * in.ldxb, te - tb, in.ldxb, kw, widened.data());
     }
     for (int64_t ti = tile_begin; ti < tile_end; ++ti) {
       b.tile = w.tile(ti);
@@ -320,26 +307,10 @@ void to_f16(const float* x, int64_t n, uint16_t* out) {
   if (i < n) scalar::to_f16(x + i, n - i, out + i);
 }
 
-// round_bf16's bits of 8 floats as int32 lanes in [0, 65535]: nearest even, a NaN kept with its quiet bit
-// set, denormals to signed zero (vdpbf16ps's inputs).
-inline __m256i bf16_bits_flushed(__m256 x) {
-  const __m256i b = _mm256_castps_si256(x);
-  const __m256i high = _mm256_srli_epi32(b, 16);
-  const __m256i nan =
-      _mm256_cmpgt_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
-  const __m256i tiny =
-      _mm256_cmpeq_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7f800000)), _mm256_setzero_si256());
-  const __m256i lsb = _mm256_and_si256(high, _mm256_set1_epi32(1));
-  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
-  r = _mm256_blendv_epi8(r, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan);
-  return _mm256_blendv_epi8(r, _mm256_and_si256(high, _mm256_set1_epi32(0x8000)), tiny);
-}
-
 void round_bf16(const float* x, int64_t n, uint16_t* out) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m256i lo = bf16_bits_flushed(_mm256_loadu_ps(x + i)),
-                  hi = bf16_bits_flushed(_mm256_loadu_ps(x + i + 8));
+    const __m256i lo = bf16_bits(_mm256_loadu_ps(x + i)), hi = bf16_bits(_mm256_loadu_ps(x + i + 8));
     // packus interleaves the 128-bit lanes; the permute restores the order
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
                         _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8));
